@@ -1,0 +1,5 @@
+import sys
+
+from llmaaa.cli import main
+
+sys.exit(main())

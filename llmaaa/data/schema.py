@@ -1,0 +1,191 @@
+"""The one data model every part of llmaaa speaks: an *example* with char-offset spans and relations.
+
+Offsets are Python string indices (code points), end exclusive, so ``text[start:end]`` is the
+mention for any script: English, Chinese without spaces, accents, emoji. Relations point at
+entities by index into ``Example.entities``. Anything else a reader or user attached (tokens,
+ids from another system, ``pairs`` for RE, the teacher's ``annotation`` record) is kept in
+``extra`` and written back untouched, so a round trip through llmaaa loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+NO_RELATION = "no_relation"
+
+
+class SchemaError(ValueError):
+    """An example that cannot be trusted: offsets outside the text, dangling relation indices."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labeled mention ``text[start:end]``; ``score`` is a model's confidence when known."""
+
+    start: int
+    end: int
+    label: str
+    score: float | None = None
+
+    def key(self) -> tuple[int, int, str]:
+        return (self.start, self.end, self.label)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label}
+        if self.score is not None:
+            d["score"] = self.score
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Span":
+        label = d.get("label", d.get("type"))
+        if label is None:
+            raise SchemaError(f"entity {dict(d)!r} has no 'label'")
+        score = d.get("score")
+        return cls(int(d["start"]), int(d["end"]), str(label), None if score is None else float(score))
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A directed relation from ``entities[head]`` to ``entities[tail]``."""
+
+    head: int
+    tail: int
+    label: str
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"head": self.head, "tail": self.tail, "label": self.label}
+        if self.score is not None:
+            d["score"] = self.score
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Relation":
+        label = d.get("label", d.get("type"))
+        if label is None:
+            raise SchemaError(f"relation {dict(d)!r} has no 'label'")
+        score = d.get("score")
+        return cls(int(d["head"]), int(d["tail"]), str(label), None if score is None else float(score))
+
+
+@dataclass(frozen=True)
+class Example:
+    """One text with its labels. Immutable: labeling returns a new example (``with_labels``)."""
+
+    id: str
+    text: str
+    entities: tuple[Span, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entities", tuple(self.entities))
+        object.__setattr__(self, "relations", tuple(self.relations))
+
+    def mention(self, span: Span) -> str:
+        return self.text[span.start : span.end]
+
+    def validate(self) -> "Example":
+        """Raise ``SchemaError`` unless every offset and index is inside the example."""
+        n = len(self.text)
+        for s in self.entities:
+            if not (0 <= s.start < s.end <= n):
+                raise SchemaError(
+                    f"example {self.id!r}: span [{s.start}, {s.end}) {s.label!r} is outside a text of {n} chars"
+                )
+        m = len(self.entities)
+        for r in self.relations:
+            if not (0 <= r.head < m and 0 <= r.tail < m) or r.head == r.tail:
+                raise SchemaError(
+                    f"example {self.id!r}: relation {r.label!r} ({r.head} -> {r.tail}) must join two of its {m} entities"
+                )
+        return self
+
+    def with_labels(
+        self,
+        entities: Iterable[Span] | None = None,
+        relations: Iterable[Relation] | None = None,
+        **extra: Any,
+    ) -> "Example":
+        """A copy with new labels; keyword arguments are merged into ``extra`` (e.g. ``annotation=``)."""
+        return replace(
+            self,
+            entities=self.entities if entities is None else tuple(entities),
+            relations=self.relations if relations is None else tuple(relations),
+            extra={**self.extra, **extra},
+        )
+
+    @property
+    def annotation(self) -> Mapping[str, Any] | None:
+        """The labeler's record (source, model, demo ids, usage, error) when one labeled this example."""
+        return self.extra.get("annotation")
+
+    @property
+    def failed(self) -> bool:
+        """True when a labeler tried and failed: its empty labels mean "unknown", not "none"."""
+        ann = self.annotation
+        return bool(ann and ann.get("error"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "entities": [s.to_dict() for s in self.entities],
+            "relations": [r.to_dict() for r in self.relations],
+        }
+        for k, v in self.extra.items():
+            d.setdefault(k, v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, default_id: str | None = None) -> "Example":
+        if not isinstance(d, Mapping):
+            raise SchemaError(f"an example must be a JSON object, got {type(d).__name__}")
+        if not isinstance(d.get("text"), str):
+            raise SchemaError(f"example {d.get('id', default_id)!r} has no string 'text'")
+        ex_id = d.get("id", default_id)
+        if ex_id is None:
+            raise SchemaError("example has no 'id'")
+        extra = {k: v for k, v in d.items() if k not in ("id", "text", "entities", "relations")}
+        return cls(
+            id=str(ex_id),
+            text=d["text"],
+            entities=tuple(Span.from_dict(s) for s in d.get("entities") or ()),
+            relations=tuple(Relation.from_dict(r) for r in d.get("relations") or ()),
+            extra=extra,
+        ).validate()
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The labels of a project, with the one-line descriptions the prompts show the teacher.
+
+    ``relation_labels`` excludes ``no_relation``; it is implied for every RE task.
+    """
+
+    entity_labels: tuple[str, ...]
+    relation_labels: tuple[str, ...] = ()
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entity_labels", tuple(self.entity_labels))
+        object.__setattr__(
+            self, "relation_labels", tuple(l for l in self.relation_labels if l != NO_RELATION)
+        )
+
+    @property
+    def relation_classes(self) -> tuple[str, ...]:
+        """Relation labels with ``no_relation`` first: the classes of an RE classifier."""
+        return (NO_RELATION, *self.relation_labels)
+
+    def describe(self, label: str) -> str:
+        return self.descriptions.get(label, "")
+
+    @classmethod
+    def from_examples(cls, examples: Sequence[Example], descriptions: Mapping[str, str] | None = None) -> "LabelSet":
+        """The labels found in ``examples`` (sorted, so the order does not depend on the data order)."""
+        ents = sorted({s.label for ex in examples for s in ex.entities})
+        rels = sorted({r.label for ex in examples for r in ex.relations} - {NO_RELATION})
+        return cls(tuple(ents), tuple(rels), dict(descriptions or {}))
