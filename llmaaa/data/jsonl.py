@@ -1,0 +1,75 @@
+"""Examples as JSON Lines: the one file format every llmaaa command reads and writes.
+
+One ``Example.to_dict()`` per line, UTF-8 with non-ASCII kept as is (Chinese and emoji stay
+readable). Writes are atomic (temp file + rename) so a crash never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from llmaaa.data.schema import Example, SchemaError
+
+log = logging.getLogger(__name__)
+
+
+class JsonlError(ValueError):
+    """A line of a JSONL file that is not a valid example; the message names ``file:line``."""
+
+
+def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | None = None) -> list[Example]:
+    """Read examples, one JSON object per line (blank lines ignored).
+
+    A line without ``id`` gets ``f"{stem}-{n}"`` (n = its example index). With ``strict=True``
+    (default) the first bad line or duplicate id raises ``JsonlError``; with ``strict=False`` bad
+    lines are skipped, logged, and their messages appended to ``errors`` when a list is given.
+    """
+    path = Path(path)
+    examples: list[Example] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM from Windows tools
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                ex = Example.from_dict(json.loads(line), default_id=f"{path.stem}-{len(examples)}")
+                if ex.id in seen:
+                    raise SchemaError(f"duplicate id {ex.id!r}; ids must be unique within a file")
+            except json.JSONDecodeError as e:
+                msg = f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})"
+            except (SchemaError, KeyError, TypeError, ValueError) as e:
+                msg = f"{path}:{lineno}: {e}"
+            else:
+                seen.add(ex.id)
+                examples.append(ex)
+                continue
+            if strict:
+                raise JsonlError(msg + "; fix the line, or read with strict=False to skip bad lines")
+            log.warning("skipping %s", msg)
+            if errors is not None:
+                errors.append(msg)
+    return examples
+
+
+def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
+    """Write examples atomically (temp file in the same folder, then rename); return how many."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for ex in examples:
+                f.write(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n")
+                n += 1
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a data file should be readable like any other
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n

@@ -1,0 +1,229 @@
+"""Readers for the benchmark formats (CoNLL column files, BMES, CoNLL04) and a CoNLL writer.
+
+Every reader turns token-level data into char-offset ``Example``s: tokens are joined with a
+separator (``" "``, or ``""`` for char-level Chinese), each token's ``[start, end]`` is kept in
+``extra["tokens"]`` so a tag sequence can be rebuilt exactly, and ids are ``f"{split}-{index}"``
+so they stay stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from llmaaa.config import from_env
+from llmaaa.data.schema import Example, Relation, SchemaError, Span
+from llmaaa.data.tags import TagError, check_scheme, join_tokens, tags_to_token_spans, token_spans_to_tags
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("conll2003", "conll04")
+SPLITS = ("train", "dev", "test")
+_CONLL2003_FILES = {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"}
+_LAYOUT = {
+    "conll2003": "conll2003/{train,valid,test}.txt",
+    "conll04": "conll04/conll04_{train,dev,test}.spert.json (or the BILOU conll04_*.json)",
+}
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A benchmark dataset that is not where llmaaa looked for it."""
+
+
+class FormatError(ValueError):
+    """A data file that does not have the layout its reader expects (with file and line)."""
+
+
+@dataclass
+class DataConfig:
+    """Where the benchmark data lives; env ``LLMAAA_DATA_DIR`` overrides the default."""
+
+    data_dir: str = str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
+
+
+def _split_name(path: Path) -> str:
+    """``train.txt`` -> ``train``, ``dev.char.bmes`` -> ``dev``, ``conll04_dev.spert.json`` -> ``dev``."""
+    stem = path.name.split(".")[0]
+    last = stem.rsplit("_", 1)[-1]
+    return last if last in (*SPLITS, "valid") else stem
+
+
+def _make_example(ex_id: str, tokens: Sequence[str], token_spans: Iterable[tuple[int, int, str]], sep: str,
+                  **extra: Any) -> Example:
+    text, offsets = join_tokens(tokens, sep)
+    entities = tuple(Span(offsets[s][0], offsets[e - 1][1], label) for s, e, label in token_spans)
+    return Example(ex_id, text, entities, extra={"tokens": [list(o) for o in offsets], **extra})
+
+
+def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, token_sep: str = " ",
+               id_prefix: str | None = None) -> list[Example]:
+    """Read a CoNLL-style column file: one ``TOKEN ... TAG`` line per token, blank line between sentences.
+
+    Works for CoNLL-2003 (``TOKEN POS CHUNK NER``; ``-DOCSTART-`` lines are dropped), two-column
+    ``tok tag`` files and BMES files (``scheme="bmes"``, ``token_sep=""`` for char-level Chinese).
+    Columns are split on whitespace; the token is the first column, the tag ``tag_column``.
+    """
+    path = Path(path)
+    scheme = check_scheme(scheme)
+    prefix = id_prefix if id_prefix is not None else _split_name(path)
+    sentences: list[tuple[list[str], list[str], int]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    first_line = 0
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a BOM from a Windows editor is not part of a token
+        for lineno, line in enumerate(f, 1):
+            cols = line.split()
+            if not cols or cols[0] == "-DOCSTART-":
+                if tokens:
+                    sentences.append((tokens, tags, first_line))
+                tokens, tags = [], []
+                continue
+            if len(cols) < 2:
+                raise FormatError(f"{path}:{lineno}: expected 'TOKEN ... TAG' columns, got {line.rstrip()!r}")
+            if not tokens:
+                first_line = lineno
+            tokens.append(cols[0])
+            tags.append(cols[tag_column])
+    if tokens:
+        sentences.append((tokens, tags, first_line))
+    examples = []
+    for i, (toks, tgs, lineno) in enumerate(sentences):
+        try:
+            spans = tags_to_token_spans(tgs, scheme)
+        except TagError as e:
+            raise FormatError(f"{path}:{lineno}: {e}") from e
+        examples.append(_make_example(f"{prefix}-{i}", toks, spans, token_sep))
+    log.info("read %d sentences from %s", len(examples), path)
+    return examples
+
+
+def read_conll04(path: str | Path, *, id_prefix: str | None = None) -> list[Example]:
+    """Read CoNLL04 (Roth & Yih 2004) as joint entity + relation examples.
+
+    Accepts both the SpERT-style ``*.spert.json`` (``entities`` with token ``start``/``end``
+    exclusive) and the original BILOU files (``tags``). In both, relation ``head``/``tail`` index
+    the entities in order of their start token; entities are sorted that way here, so the two
+    formats give identical examples.
+    """
+    path = Path(path)
+    prefix = id_prefix if id_prefix is not None else _split_name(path)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+    examples = []
+    for i, rec in enumerate(records):
+        try:
+            examples.append(_conll04_example(f"{prefix}-{i}", rec))
+        except (KeyError, IndexError, TypeError, TagError, SchemaError) as e:
+            raise FormatError(f"{path}: sentence {i} is not a CoNLL04 record ({type(e).__name__}: {e})") from e
+    log.info("read %d sentences from %s", len(examples), path)
+    return examples
+
+
+def _conll04_example(ex_id: str, rec: dict[str, Any]) -> Example:
+    if "entities" in rec:
+        found = [(e["start"], e["end"], e["type"]) for e in rec["entities"]]
+    else:
+        found = tags_to_token_spans(rec["tags"], "bilou")
+    order = sorted(range(len(found)), key=lambda k: found[k][:2])
+    new_index = {old: new for new, old in enumerate(order)}
+    extra = {"orig_id": rec["orig_id"]} if "orig_id" in rec else {}
+    ex = _make_example(ex_id, rec["tokens"], [found[k] for k in order], " ", **extra)
+    rels = [Relation(new_index[r["head"]], new_index[r["tail"]], r["type"]) for r in rec.get("relations", ())]
+    return ex.with_labels(relations=rels).validate()
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """``data_dir``, else env ``LLMAAA_DATA_DIR``, else ``<repo>/../shared/data``."""
+    return Path(from_env(DataConfig, "LLMAAA_", {"data_dir": data_dir}).data_dir)
+
+
+def read_dataset(name: str, split: str, data_dir: str | Path | None = None) -> list[Example]:
+    """A benchmark split by name: ``conll2003`` (NER) or ``conll04`` (NER + RE); split train/dev/test."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    root = resolve_data_dir(data_dir)
+    if name == "conll2003":
+        path = root / "conll2003" / _CONLL2003_FILES[split]
+    else:
+        path = root / "conll04" / f"conll04_{split}.spert.json"
+        if not path.exists():
+            path = root / "conll04" / f"conll04_{split}.json"
+    if not path.exists():
+        raise DatasetNotFound(
+            f"{name} {split} not found at {path}; pass --data-dir DIR (or set LLMAAA_DATA_DIR) to the folder "
+            f"holding {_LAYOUT[name]}"
+        )
+    if name == "conll2003":
+        return read_conll(path, scheme="iob2", id_prefix=split)
+    return read_conll04(path, id_prefix=split)
+
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_TOKEN_RE = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[\w\u0300-\u036f])+|\S")
+
+
+def tokenize(text: str) -> list[tuple[int, int]]:
+    """Whitespace/punctuation tokens as char offsets; each CJK character is its own token."""
+    return [m.span() for m in _TOKEN_RE.finditer(text)]
+
+
+def _token_spans(ex: Example, offsets: Sequence[Sequence[int]], stats: dict[str, int]) -> list[tuple[int, int, str]]:
+    starts = [s for s, _ in offsets]
+    ends = [e for _, e in offsets]
+    out: list[tuple[int, int, str]] = []
+    taken: set[int] = set()
+    for span in sorted(ex.entities, key=lambda s: (s.start, -s.end)):
+        first = bisect.bisect_right(ends, span.start)  # first token ending after the span starts
+        last = bisect.bisect_left(starts, span.end) - 1  # last token starting before the span ends
+        if first > last:
+            stats["dropped"] += 1
+            log.warning("%s: span [%d, %d) %s covers no token; dropped", ex.id, span.start, span.end, span.label)
+            continue
+        if taken.intersection(range(first, last + 1)):
+            stats["dropped"] += 1
+            log.warning("%s: span [%d, %d) %s overlaps another entity; dropped", ex.id, span.start, span.end, span.label)
+            continue
+        if offsets[first][0] != span.start or offsets[last][1] != span.end:
+            stats["snapped"] += 1
+            log.warning("%s: span [%d, %d) %s is not on token boundaries; snapped outward to [%d, %d)",
+                        ex.id, span.start, span.end, span.label, offsets[first][0], offsets[last][1])
+        taken.update(range(first, last + 1))
+        out.append((first, last + 1, span.label))
+    return out
+
+
+def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "iob2") -> dict[str, int]:
+    """Write ``TOKEN TAG`` lines, a blank line between examples; return counts incl. snapped/dropped spans.
+
+    Tokens come from ``extra["tokens"]`` when a reader kept them, else from ``tokenize``. A span
+    that does not fall on token boundaries is widened to the tokens it touches (counted in
+    ``snapped``); one that overlaps an earlier entity cannot be tagged and is ``dropped``.
+    """
+    scheme = check_scheme(scheme)
+    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            offsets = ex.extra.get("tokens") or tokenize(ex.text)
+            offsets = [(s, e) for s, e in offsets if ex.text[s:e].strip()]
+            spans = _token_spans(ex, offsets, stats)
+            tags = token_spans_to_tags(spans, len(offsets), scheme)
+            for (s, e), tag in zip(offsets, tags):
+                f.write(f"{''.join(ex.text[s:e].split())} {tag}\n")
+            f.write("\n")
+            stats["examples"] += 1
+            stats["tokens"] += len(offsets)
+            stats["entities"] += len(spans)
+    if stats["snapped"] or stats["dropped"]:
+        log.warning("%s: %d spans snapped to token boundaries, %d dropped", path, stats["snapped"], stats["dropped"])
+    return stats

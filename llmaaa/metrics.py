@@ -1,0 +1,150 @@
+"""Entity and relation precision / recall / F1 (micro), pure functions on examples or tag sequences.
+
+NER is scored by exact ``(start, end, label)`` char spans, as in the LLMaAA reference
+(``evaluation.py::MetricForNer``) and CoNLL: a partial overlap or a wrong type is a miss.
+RE is scored on positive (non-``no_relation``) relations matched by the *char spans* of their
+head and tail plus the label, so a teacher and a student with different entity lists are scored
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+
+from llmaaa.data.schema import NO_RELATION, Example
+from llmaaa.data.tags import check_scheme, convert_tags
+
+
+class EvaluationError(ValueError):
+    """Gold and predictions that cannot be compared (unknown or duplicate ids, unequal lengths)."""
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+    """Precision, recall, F1 and the counts; 0.0 where a ratio is undefined."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
+
+
+def _pair(gold: Sequence[Example], pred: Sequence[Example]) -> tuple[list[tuple[Example, Example | None]], dict[str, int]]:
+    by_id: dict[str, Example] = {}
+    for ex in gold:
+        if ex.id in by_id:
+            raise EvaluationError(f"gold has two examples with id {ex.id!r}; ids must be unique")
+        by_id[ex.id] = ex
+    pred_by_id: dict[str, Example] = {}
+    for ex in pred:
+        if ex.id not in by_id:
+            raise EvaluationError(f"prediction {ex.id!r} has no gold example with that id; were they made from the same file?")
+        if ex.id in pred_by_id:
+            raise EvaluationError(f"two predictions for id {ex.id!r}; keep one per example")
+        if ex.text != by_id[ex.id].text:
+            raise EvaluationError(
+                f"prediction {ex.id!r} has a different text than its gold example, so char offsets cannot be "
+                "compared; predict on the gold texts unchanged"
+            )
+        pred_by_id[ex.id] = ex
+    pairs = [(g, pred_by_id.get(g.id)) for g in gold]
+    counts = {
+        "examples": len(gold),
+        "missing": sum(p is None for _, p in pairs),
+        "failed": sum(p is not None and p.failed for _, p in pairs),
+    }
+    return pairs, counts
+
+
+def _score(
+    gold: Sequence[Example], pred: Sequence[Example], items: Callable[[Example], Iterable[tuple[Hashable, str]]]
+) -> dict[str, Any]:
+    pairs, counts = _pair(gold, pred)
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for g, p in pairs:
+        gold_set = set(items(g))
+        # A missing or failed prediction is scored as empty: its gold items are all misses.
+        pred_set = set() if p is None or p.failed else set(items(p))
+        for _, label in gold_set & pred_set:
+            tp[label] += 1
+        for _, label in pred_set - gold_set:
+            fp[label] += 1
+        for _, label in gold_set - pred_set:
+            fn[label] += 1
+    labels = sorted(set(tp) | set(fp) | set(fn))
+    return {
+        **prf(sum(tp.values()), sum(fp.values()), sum(fn.values())),
+        **counts,
+        "per_label": {label: prf(tp[label], fp[label], fn[label]) for label in labels},
+    }
+
+
+def _entity_items(ex: Example) -> Iterable[tuple[Hashable, str]]:
+    return (((s.start, s.end, s.label), s.label) for s in ex.entities)
+
+
+def _relation_items(ex: Example) -> Iterable[tuple[Hashable, str]]:
+    ents = ex.entities
+    for r in ex.relations:
+        if r.label == NO_RELATION:
+            continue
+        head, tail = ents[r.head], ents[r.tail]
+        yield ((head.start, head.end), (tail.start, tail.end), r.label), r.label
+
+
+def entity_prf(gold: Sequence[Example], pred: Sequence[Example]) -> dict[str, Any]:
+    """Micro P/R/F1 of exact ``(start, end, label)`` entity spans, overall and per label.
+
+    Examples are matched by id: a prediction whose id is not in ``gold`` raises
+    ``EvaluationError``, as does one whose text differs from its gold text; a gold example without a prediction (``missing``) or with a failed one
+    (``Example.failed``, counted in ``failed``) is scored as predicting no entities. Duplicate
+    spans within one example count once.
+    """
+    return _score(gold, pred, _entity_items)
+
+
+def relation_prf(gold: Sequence[Example], pred: Sequence[Example]) -> dict[str, Any]:
+    """Micro P/R/F1 over positive relations, matched by (head span, tail span, label).
+
+    Spans are compared by ``(start, end)`` only, so an entity-type error does not hide a correct
+    relation. ``no_relation`` is never scored. A wrong positive label is both a false positive
+    (for the predicted label) and a false negative (for the gold one), the standard TACRED
+    scoring; note that the LLMaAA reference ``MetricForRe`` counts it only as a false positive,
+    which inflates its recall compared with these numbers. Missing and failed predictions are
+    handled as in ``entity_prf``.
+    """
+    return _score(gold, pred, _relation_items)
+
+
+def seqeval_prf(
+    gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], *, scheme: str = "iob2"
+) -> dict[str, Any]:
+    """Micro P/R/F1 (and per label) of tag sequences with seqeval's default (lenient conlleval) mode.
+
+    Tags in ``bilou``, ``bioes`` or ``bmes`` are first re-encoded to IOB2 (seqeval's default mode
+    does not know ``L``/``U``/``M``); sequences of the same sentence must have equal length.
+    """
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    if len(gold_tags) != len(pred_tags):
+        raise EvaluationError(f"{len(gold_tags)} gold sequences but {len(pred_tags)} predicted ones")
+    for k, (g, p) in enumerate(zip(gold_tags, pred_tags)):
+        if len(g) != len(p):
+            raise EvaluationError(f"sequence {k}: {len(g)} gold tags but {len(p)} predicted tags")
+    if check_scheme(scheme) not in ("iob1", "iob2"):
+        gold_tags = [convert_tags(s, scheme, "iob2") for s in gold_tags]
+        pred_tags = [convert_tags(s, scheme, "iob2") for s in pred_tags]
+    gold_l, pred_l = [list(s) for s in gold_tags], [list(s) for s in pred_tags]
+    report: Mapping[str, Any] = classification_report(gold_l, pred_l, output_dict=True, zero_division=0)
+    per_label = {
+        label: {"precision": v["precision"], "recall": v["recall"], "f1": v["f1-score"], "support": int(v["support"])}
+        for label, v in report.items()
+        if not label.endswith(" avg")
+    }
+    return {
+        "precision": float(precision_score(gold_l, pred_l, zero_division=0)),
+        "recall": float(recall_score(gold_l, pred_l, zero_division=0)),
+        "f1": float(f1_score(gold_l, pred_l, zero_division=0)),
+        "per_label": per_label,
+    }

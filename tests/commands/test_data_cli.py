@@ -1,0 +1,76 @@
+"""`python -m llmaaa convert` and `evaluate` end to end, as a user runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from llmaaa.data.jsonl import read_jsonl, write_jsonl
+from llmaaa.data.schema import Relation, Span
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "data"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def llmaaa(*args, env=None):
+    exe = str(PYTHON) if PYTHON.exists() else sys.executable
+    return subprocess.run([exe, "-m", "llmaaa", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_convert_conll2003_then_evaluate_a_noisy_prediction(tmp_path):
+    gold_path = tmp_path / "gold.jsonl"
+    r = llmaaa("convert", "--from", "conll2003", "--input", FIXTURES / "mini_conll2003.txt", "--output", gold_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 3 examples (6 entities, 0 relations)" in r.stdout
+    gold = read_jsonl(gold_path)
+    assert gold[2].text == "José visited São Paulo 🎉 with New York Times"
+
+    # Drop "São Paulo", shrink "New York Times" to "New York": 4 of 6 right, 1 FP, 2 FN.
+    ex = gold[2]
+    wrong = ex.with_labels(entities=[ex.entities[0], Span(ex.entities[2].start, ex.entities[2].end - 6, "ORG")])
+    write_jsonl([gold[0], gold[1], wrong], tmp_path / "pred.jsonl")
+    r = llmaaa("evaluate", "--task", "ner", "--gold", gold_path, "--pred", tmp_path / "pred.jsonl")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["tp"], out["fp"], out["fn"]) == (4, 1, 2)
+    assert out["precision"] == 0.8 and out["per_label"]["LOC"]["recall"] == 0.0
+
+
+def test_convert_chinese_bmes_and_back_to_conll(tmp_path):
+    r = llmaaa("convert", "--from", "conll", "--scheme", "bmes", "--token-sep", "", "--input",
+               FIXTURES / "mini.char.bmes", "--output", tmp_path / "zh.jsonl")
+    assert r.returncode == 0, r.stderr
+    exs = read_jsonl(tmp_path / "zh.jsonl")
+    assert exs[0].text == "张三在北京市工作"
+    assert "张三" in (tmp_path / "zh.jsonl").read_text(encoding="utf-8")
+    r = llmaaa("convert", "--from", "jsonl", "--input", tmp_path / "zh.jsonl", "--scheme", "bmes",
+               "--output", tmp_path / "zh.bmes")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "zh.bmes").read_text(encoding="utf-8") == (FIXTURES / "mini.char.bmes").read_text(encoding="utf-8") + "\n"
+
+
+def test_convert_conll04_and_evaluate_relations(tmp_path):
+    gold_path = tmp_path / "re.jsonl"
+    r = llmaaa("convert", "--from", "conll04", "--input", FIXTURES / "conll04_mini.spert.json", "--output", gold_path)
+    assert r.returncode == 0, r.stderr
+    assert "(5 entities, 3 relations)" in r.stdout
+    gold = read_jsonl(gold_path)
+    ex = gold[1]
+    pred = [gold[0], ex.with_labels(relations=[Relation(0, 1, "Live_In"), ex.relations[1]])]
+    write_jsonl(pred, tmp_path / "pred.jsonl")
+    r = llmaaa("evaluate", "--task", "re", "--gold", gold_path, "--pred", tmp_path / "pred.jsonl")
+    out = json.loads(r.stdout)
+    assert (out["tp"], out["fp"], out["fn"]) == (2, 1, 1)
+    assert set(out["per_label"]) == {"Kill", "Live_In", "OrgBased_In", "Work_For"}
+
+
+def test_user_errors_exit_2_with_a_message_not_a_traceback(tmp_path):
+    r = llmaaa("convert", "--from", "conll2003", "--split", "dev", "--data-dir", tmp_path, "--output", tmp_path / "x.jsonl")
+    assert r.returncode == 2
+    assert "--data-dir" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "g.jsonl").write_text('{"id": "a", "text": "x"}\n', encoding="utf-8")
+    (tmp_path / "p.jsonl").write_text('{"id": "b", "text": "x"}\n', encoding="utf-8")
+    r = llmaaa("evaluate", "--task", "ner", "--gold", tmp_path / "g.jsonl", "--pred", tmp_path / "p.jsonl")
+    assert r.returncode == 2 and "no gold example" in r.stderr and "Traceback" not in r.stderr

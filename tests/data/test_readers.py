@@ -1,0 +1,172 @@
+"""Readers: CoNLL column files, BMES, CoNLL04 in both formats, the benchmark splits, and the CoNLL writer."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from llmaaa.data.readers import (
+    DatasetNotFound,
+    FormatError,
+    read_conll,
+    read_conll04,
+    read_dataset,
+    resolve_data_dir,
+    tokenize,
+    write_conll,
+)
+from llmaaa.data.jsonl import read_jsonl, write_jsonl
+from llmaaa.data.schema import Example, Span
+from llmaaa.data.tags import tags_to_token_spans
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+DATA = resolve_data_dir()
+needs_data = pytest.mark.skipif(
+    not (DATA / "conll2003").is_dir() or not (DATA / "conll04").is_dir(),
+    reason="needs ../shared/data (CoNLL-2003 / CoNLL04; CI has it)",
+)
+
+
+def mentions(ex):
+    return [(ex.mention(s), s.label) for s in ex.entities]
+
+
+def test_conll2003_file_drops_docstart_and_keeps_exact_offsets():
+    exs = read_conll(FIXTURES / "mini_conll2003.txt", id_prefix="train")
+    assert [ex.id for ex in exs] == ["train-0", "train-1", "train-2"]
+    assert exs[0].text == "EU rejects German call ."
+    assert mentions(exs[0]) == [("EU", "ORG"), ("German", "MISC")]
+    assert exs[2].text == "José visited São Paulo 🎉 with New York Times"
+    assert mentions(exs[2]) == [("José", "PER"), ("São Paulo", "LOC"), ("New York Times", "ORG")]
+    toks = [exs[2].text[s:e] for s, e in exs[2].extra["tokens"]]
+    assert toks == ["José", "visited", "São", "Paulo", "🎉", "with", "New", "York", "Times"]
+
+
+def test_char_level_bmes_file_reads_chinese_without_spaces():
+    exs = read_conll(FIXTURES / "mini.char.bmes", scheme="bmes", token_sep="")
+    assert [ex.id for ex in exs] == ["mini-0", "mini-1"]
+    assert exs[0].text == "张三在北京市工作"
+    assert mentions(exs[0]) == [("张三", "PER"), ("北京市", "LOC")]
+    assert mentions(exs[1]) == [("中国", "GPE"), ("美", "GPE")]
+
+
+def test_a_line_without_a_tag_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("EU B-ORG\nrejects\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"bad.txt:2"):
+        read_conll(bad)
+
+
+def test_a_bom_from_a_windows_editor_is_not_part_of_the_first_token(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffJosé B-PER\r\nvisited O\r\n".encode("utf-8"))
+    (ex,) = read_conll(path)
+    assert ex.text == "José visited" and mentions(ex) == [("José", "PER")]
+
+
+def test_conll04_record_with_a_bad_relation_index_names_the_sentence(tmp_path):
+    bad = tmp_path / "conll04_dev.json"
+    bad.write_text('[{"tokens": ["a", "b"], "tags": ["U-Loc", "O"], "relations": [{"head": 0, "tail": 3, "type": "X"}]}]')
+    with pytest.raises(FormatError, match="sentence 0"):
+        read_conll04(bad)
+
+
+def test_conll04_spert_and_bilou_files_give_identical_examples():
+    spert = read_conll04(FIXTURES / "conll04_mini.spert.json")
+    bilou = read_conll04(FIXTURES / "conll04_mini.json")
+    assert spert == bilou
+    ex = spert[1]
+    assert ex.id == "conll04_mini-1" and ex.extra["orig_id"] == 7
+    assert mentions(ex) == [("Zoë", "Peop"), ("Acme Corp", "Org"), ("Zürich", "Loc")]
+    # The spert file lists Zürich first; relations still join the same mentions after sorting.
+    rels = [(ex.mention(ex.entities[r.head]), ex.mention(ex.entities[r.tail]), r.label) for r in ex.relations]
+    assert rels == [("Zoë", "Acme Corp", "Work_For"), ("Acme Corp", "Zürich", "OrgBased_In")]
+
+
+@pytest.mark.parametrize("scheme", ["iob1", "iob2", "bilou", "bmes"])
+def test_write_conll_round_trips_tokens_and_tags_through_jsonl(tmp_path, scheme):
+    exs = read_conll(FIXTURES / "mini_conll2003.txt")
+    write_jsonl(exs, tmp_path / "mini.jsonl")
+    stats = write_conll(read_jsonl(tmp_path / "mini.jsonl"), tmp_path / "out.conll", scheme=scheme)
+    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0}
+    again = read_conll(tmp_path / "out.conll", scheme=scheme, id_prefix="mini_conll2003")
+    assert again == exs
+
+
+def test_write_conll_without_tokens_splits_punctuation_and_cjk_and_snaps_spans(tmp_path, caplog):
+    text = "王小明在北京。Zoë's café, 🎉!"
+    ex = Example(
+        "x",
+        text,
+        entities=(
+            Span(0, 3, "PER"),
+            Span(4, 6, "LOC"),
+            Span(text.index("Zo"), text.index("Zo") + 2, "PER"),  # "Zo" inside the token "Zoë"
+        ),
+    )
+    assert [text[s:e] for s, e in tokenize(text)] == [
+        "王", "小", "明", "在", "北", "京", "。", "Zoë", "'", "s", "café", ",", "🎉", "!",
+    ]
+    out = tmp_path / "zh.conll"
+    stats = write_conll([ex], out, scheme="bmes")
+    assert stats["snapped"] == 1 and stats["dropped"] == 0
+    assert "snapped outward" in caplog.text
+    back = read_conll(out, scheme="bmes", token_sep="")
+    assert mentions(back[0]) == [("王小明", "PER"), ("北京", "LOC"), ("Zoë", "PER")]
+
+
+def test_write_conll_drops_a_nested_span_it_cannot_tag(tmp_path):
+    ex = Example("n", "Bank of China", (Span(0, 13, "ORG"), Span(8, 13, "LOC")))
+    stats = write_conll([ex], tmp_path / "n.conll")
+    assert (stats["entities"], stats["dropped"]) == (1, 1)
+    assert (tmp_path / "n.conll").read_text(encoding="utf-8") == "Bank B-ORG\nof I-ORG\nChina I-ORG\n\n"
+
+
+def test_missing_data_dir_tells_the_user_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMAAA_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetNotFound, match="--data-dir"):
+        read_dataset("conll2003", "dev")
+    with pytest.raises(DatasetNotFound, match="LLMAAA_DATA_DIR"):
+        read_dataset("conll04", "test", data_dir=tmp_path / "nowhere")
+
+
+@needs_data
+def test_conll2003_real_splits_have_the_published_counts():
+    expected = {
+        "train": (14041, 203621, {"PER": 6600, "ORG": 6321, "LOC": 7140, "MISC": 3438}),
+        "dev": (3250, 51362, {"PER": 1842, "ORG": 1341, "LOC": 1837, "MISC": 922}),
+        "test": (3453, 46435, {"PER": 1617, "ORG": 1661, "LOC": 1668, "MISC": 702}),
+    }
+    for split, (n_sent, n_tok, ents) in expected.items():
+        exs = read_dataset("conll2003", split, DATA)
+        assert len(exs) == n_sent
+        assert sum(len(ex.extra["tokens"]) for ex in exs) == n_tok
+        assert Counter(s.label for ex in exs for s in ex.entities) == ents
+        assert exs[0].id == f"{split}-0" and exs[-1].id == f"{split}-{n_sent - 1}"
+
+
+@needs_data
+def test_conll04_real_dev_agrees_across_formats_and_counts():
+    spert = read_dataset("conll04", "dev", DATA)
+    bilou = read_conll04(DATA / "conll04" / "conll04_dev.json")
+    assert spert == bilou
+    assert len(spert) == 231
+    assert Counter(s.label for ex in spert for s in ex.entities) == {"Loc": 322, "Org": 170, "Peop": 283, "Other": 118}
+    assert sum(len(ex.relations) for ex in spert) == 343
+
+
+@needs_data
+def test_conll2003_dev_exports_back_to_the_same_token_tag_lines(tmp_path):
+    exs = read_dataset("conll2003", "dev", DATA)
+    out = tmp_path / "dev.conll"
+    write_conll(exs, out)
+    ours = out.read_text(encoding="utf-8").split("\n\n")
+    src = [
+        "\n".join(f"{c[0]} {c[-1]}" for c in (line.split() for line in block.splitlines()))
+        for block in (DATA / "conll2003" / "valid.txt").read_text(encoding="utf-8").split("\n\n")
+        if block.strip() and not block.startswith("-DOCSTART-")
+    ]
+    assert [b for b in ours if b.strip()] == src
+    # and the tags decode to the same spans the reader produced
+    first = [line.split()[1] for line in ours[0].splitlines()]
+    assert len(tags_to_token_spans(first, "iob2")) == len(exs[0].entities)

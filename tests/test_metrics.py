@@ -1,0 +1,104 @@
+"""Entity / relation P R F1 on hand-made cases, and agreement with seqeval."""
+
+import random
+
+import pytest
+
+from llmaaa.data.schema import NO_RELATION, Example, Relation, Span
+from llmaaa.data.tags import join_tokens, tags_to_token_spans, token_spans_to_tags
+from llmaaa.metrics import EvaluationError, entity_prf, relation_prf, seqeval_prf
+
+TEXT = "Zoë Smith works for Acme Corp in Zürich"
+PER, ORG, LOC = Span(0, 9, "PER"), Span(20, 29, "ORG"), Span(33, 39, "LOC")
+
+
+def ex(i, *spans, rels=(), **extra):
+    return Example(str(i), TEXT, spans, rels, extra)
+
+
+def test_exact_match_partial_overlap_and_wrong_label():
+    gold = [ex(1, PER, ORG, LOC)]
+    pred = [ex(1, PER, Span(20, 24, "ORG"), Span(33, 39, "ORG"))]  # "Acme" only; Zürich as ORG
+    m = entity_prf(gold, pred)
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 2, 2)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3)
+    assert m["per_label"]["ORG"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 2, "fn": 1, "support": 1}
+    assert m["per_label"]["PER"]["f1"] == 1.0
+    assert m["per_label"]["LOC"]["fn"] == 1
+
+
+def test_missing_and_failed_predictions_count_as_empty_and_are_reported():
+    gold = [ex(1, PER), ex(2, ORG), ex(3, LOC)]
+    failed = ex(2, ORG, annotation={"source": "llm", "error": "timeout"})  # labels of a failed call are ignored
+    m = entity_prf(gold, [ex(1, PER), failed])
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 0, 2)
+    assert (m["examples"], m["missing"], m["failed"]) == (3, 1, 1)
+    assert m["precision"] == 1.0 and m["recall"] == pytest.approx(1 / 3)
+
+
+def test_unknown_or_duplicate_prediction_ids_are_refused():
+    with pytest.raises(EvaluationError, match="no gold example"):
+        entity_prf([ex(1)], [ex(9)])
+    with pytest.raises(EvaluationError, match="two predictions"):
+        entity_prf([ex(1)], [ex(1), ex(1)])
+
+
+def test_a_prediction_on_a_different_text_is_refused():
+    with pytest.raises(EvaluationError, match="different text"):
+        entity_prf([ex(1, PER)], [Example("1", TEXT.lower(), (PER,))])
+
+
+def test_empty_inputs_score_zero_not_nan():
+    m = entity_prf([ex(1)], [ex(1)])
+    assert (m["precision"], m["recall"], m["f1"]) == (0.0, 0.0, 0.0)
+
+
+def test_relation_wrong_label_is_both_fp_and_fn_and_no_relation_is_ignored():
+    gold = [ex(1, PER, ORG, LOC, rels=(Relation(0, 1, "Work_For"), Relation(1, 2, "OrgBased_In")))]
+    pred = [ex(1, PER, ORG, LOC, rels=(Relation(0, 1, "Live_In"), Relation(1, 2, "OrgBased_In"), Relation(0, 2, NO_RELATION)))]
+    m = relation_prf(gold, pred)
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 1, 1)
+    assert m["per_label"]["Live_In"]["fp"] == 1 and m["per_label"]["Work_For"]["fn"] == 1
+    assert NO_RELATION not in m["per_label"]
+
+
+def test_relations_match_by_span_not_by_entity_index_or_type():
+    gold = [ex(1, PER, ORG, rels=(Relation(0, 1, "Work_For"),))]
+    # Student found an extra entity first and typed Acme Corp as LOC: indices differ, spans agree.
+    pred = [ex(1, LOC, Span(20, 29, "LOC"), PER, rels=(Relation(2, 1, "Work_For"),))]
+    assert relation_prf(gold, pred)["f1"] == 1.0
+    # A head span that is off by a token is a miss.
+    pred = [ex(1, Span(0, 3, "PER"), ORG, rels=(Relation(0, 1, "Work_For"),))]
+    assert relation_prf(gold, pred)["tp"] == 0
+
+
+def test_seqeval_agrees_with_entity_prf_on_the_same_sentences():
+    rng = random.Random(1)
+    labels = ["PER", "LOC", "ORG"]
+    gold_tags, pred_tags, gold, pred = [], [], [], []
+    for i in range(40):
+        n = rng.randint(3, 12)
+        tokens = [rng.choice(["Zoë", "王", "🎉", "São", "a"]) for _ in range(n)]
+        text, offsets = join_tokens(tokens)
+        pair = []
+        for _ in range(2):
+            cut = sorted(rng.sample(range(n + 1), k=min(4, n + 1)))
+            spans = [(cut[k], cut[k + 1], rng.choice(labels)) for k in range(0, len(cut) - 1, 2)]
+            pair.append(token_spans_to_tags(spans, n, "bmes"))
+        for tags, out_tags, out in ((pair[0], gold_tags, gold), (pair[1], pred_tags, pred)):
+            out_tags.append(tags)
+            ents = [Span(offsets[s][0], offsets[e - 1][1], lab) for s, e, lab in tags_to_token_spans(tags, "bmes")]
+            out.append(Example(str(i), text, ents))
+    ours = entity_prf(gold, pred)
+    theirs = seqeval_prf(gold_tags, pred_tags, scheme="bmes")
+    assert ours["tp"] > 0 and ours["fp"] > 0 and ours["fn"] > 0
+    for key in ("precision", "recall", "f1"):
+        assert theirs[key] == pytest.approx(ours[key])
+    for label in labels:
+        assert theirs["per_label"][label]["f1"] == pytest.approx(ours["per_label"][label]["f1"])
+        assert theirs["per_label"][label]["support"] == ours["per_label"][label]["support"]
+
+
+def test_seqeval_refuses_sequences_of_unequal_length():
+    with pytest.raises(EvaluationError, match="sequence 0"):
+        seqeval_prf([["O", "B-PER"]], [["O"]])
