@@ -1,0 +1,64 @@
+"""SQLite cache of LLM answers, so a re-run (same model, prompt and sampling) costs nothing.
+
+Keyed by the sha256 of the canonical JSON of (model, messages, sampling params); stores the raw
+answer and its token usage. WAL mode lets several processes share one file; within a process the
+connection is guarded by a lock, so the teacher may run in any worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from llmaaa.annotate.client import Completion
+
+
+def cache_key(model: str, messages: Sequence[Mapping[str, str]], params: Mapping[str, Any]) -> str:
+    blob = json.dumps({"model": model, "messages": list(messages), "params": dict(params)},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """``get(key) -> Completion | None`` and ``put(key, completion)`` on a SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        with self._lock, self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per answer
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
+                "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
+            )
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT answer, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else Completion(row[0], row[1] or 0, row[2] or 0)
+
+    def put(self, key: str, completion: Completion, model: str = "") -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,160 @@
+"""Chat prompts for the teacher: instruction + label descriptions + k demos + the query.
+
+As in LLMaAA (Zhang et al., 2023, Sec. 3.1), each demo is shown as a user turn with its gold answer
+as the assistant turn, ordered least to most similar so the closest demo sits next to the query.
+The wording lives in ``string.Template`` files (``templates/{ner,re}_{system,query}.txt``); a project
+overrides any of them by giving a folder holding files of the same names.
+
+Default answer formats (the paper's): NER, ``[{"span": "<exact text>", "type": "<LABEL>"}]``;
+with JSON mode on, servers only emit objects, so the list is wrapped as ``{"entities": [...]}``.
+RE, the label name alone (JSON mode: ``{"relation": "<label>"}``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Mapping, Sequence
+
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAMES = ("system", "query")
+
+# One line per label of the bundled benchmarks; a project's LabelSet.descriptions take precedence.
+DEFAULT_DESCRIPTIONS: Mapping[str, str] = {
+    "PER": "a person's name", "ORG": "an organization: company, team, party, agency, institution",
+    "LOC": "a location: country, city, region, river, mountain",
+    "MISC": "other names: nationalities, events, languages, products, works of art",
+    "Peop": "a person's name", "Org": "an organization", "Loc": "a location", "Other": "another named entity",
+    "Work_For": "the head person works for the tail organization",
+    "Kill": "the head person killed the tail person",
+    "OrgBased_In": "the head organization is based in the tail location",
+    "Live_In": "the head person lives in the tail location",
+    "Located_In": "the head location is located in the tail location",
+    NO_RELATION: "none of the relations above holds from the head to the tail",
+}
+
+Message = dict[str, str]
+
+
+class TemplateError(ValueError):
+    """A prompt template that is missing or names a placeholder the teacher does not fill."""
+
+
+def load_templates(task: str, override_dir: str | Path | None = None) -> dict[str, Template]:
+    """``{"system": ..., "query": ...}`` for ``task``; files in ``override_dir`` replace the defaults."""
+    out: dict[str, Template] = {}
+    for name in TEMPLATE_NAMES:
+        fname = f"{task}_{name}.txt"
+        path = Path(override_dir) / fname if override_dir else None
+        if path is None or not path.exists():
+            path = TEMPLATE_DIR / fname
+        if not path.exists():
+            raise TemplateError(f"no prompt template {fname} for task {task!r} in {override_dir or TEMPLATE_DIR}")
+        out[name] = Template(path.read_text(encoding="utf-8").strip())
+    return out
+
+
+def _fill(template: Template, **values: str) -> str:
+    try:
+        return template.substitute(**values)
+    except (KeyError, ValueError) as e:
+        raise TemplateError(
+            f"prompt template placeholder {e} is unknown; available: {', '.join('$' + k for k in values)}"
+        ) from None
+
+
+@dataclass
+class PromptBuilder:
+    """Builds the chat messages for one NER example or one RE (head, tail) pair."""
+
+    task: str
+    labels: LabelSet
+    json_mode: bool = False
+    descriptions: bool = True  # False: label names only (the RE ablation)
+    template_dir: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in ("ner", "re"):
+            raise ValueError(f"task must be 'ner' or 're', got {self.task!r}")
+        self.templates = load_templates(self.task, self.template_dir)
+        self._system: str | None = None
+        self._answers: dict[tuple, str] = {}  # demo -> its answer turn (demos recur across prompts)
+
+    # -- label lists and formats
+    def _label_lines(self, names: Sequence[str]) -> str:
+        lines = []
+        for name in names:
+            desc = self.labels.describe(name) or DEFAULT_DESCRIPTIONS.get(name, "")
+            lines.append(f"- {name}: {desc}" if self.descriptions and desc else f"- {name}")
+        return "\n".join(lines)
+
+    def _format(self) -> str:
+        if self.task == "ner":
+            if self.json_mode:
+                return ('Answer with a JSON object {"entities": [{"span": "<exact text>", "type": "<TYPE>"}, ...]}; '
+                        'use {"entities": []} when there is none.')
+            return 'Answer with a JSON list [{"span": "<exact text>", "type": "<TYPE>"}, ...]; use [] when there is none.'
+        if self.json_mode:
+            return 'Answer with a JSON object {"relation": "<label>"}.'
+        return "Answer with the label name only."
+
+    def system(self) -> str:
+        if self._system is None:
+            names = self.labels.entity_labels if self.task == "ner" else self.labels.relation_classes
+            self._system = _fill(self.templates["system"], labels=self._label_lines(names), format=self._format())
+        return self._system
+
+    # -- NER
+    def ner_query(self, ex: Example) -> str:
+        return _fill(self.templates["query"], text=ex.text)
+
+    def ner_answer(self, ex: Example) -> str:
+        key = (ex.id, ex.text, ex.entities)
+        cached = self._answers.get(key)
+        if cached is None:
+            items = [{"span": ex.mention(s), "type": s.label} for s in ex.entities]
+            cached = json.dumps({"entities": items} if self.json_mode else items, ensure_ascii=False)
+            self._answers[key] = cached
+        return cached
+
+    def ner_messages(self, ex: Example, demos: Sequence[Example]) -> list[Message]:
+        msgs: list[Message] = [{"role": "system", "content": self.system()}]
+        for d in demos:
+            msgs += [{"role": "user", "content": self.ner_query(d)}, {"role": "assistant", "content": self.ner_answer(d)}]
+        msgs.append({"role": "user", "content": self.ner_query(ex)})
+        return msgs
+
+    # -- RE
+    def re_query(self, ex: Example, head: int, tail: int) -> str:
+        h, t = ex.entities[head], ex.entities[tail]
+        return _fill(self.templates["query"], text=ex.text, head=ex.mention(h), tail=ex.mention(t),
+                     head_type=h.label, tail_type=t.label)
+
+    def re_answer(self, label: str) -> str:
+        return json.dumps({"relation": label}) if self.json_mode else label
+
+    def re_messages(self, ex: Example, head: int, tail: int, demos: Sequence[tuple[Example, int, int, str]]) -> list[Message]:
+        msgs: list[Message] = [{"role": "system", "content": self.system()}]
+        for d, dh, dt, label in demos:
+            msgs += [{"role": "user", "content": self.re_query(d, dh, dt)},
+                     {"role": "assistant", "content": self.re_answer(label)}]
+        msgs.append({"role": "user", "content": self.re_query(ex, head, tail)})
+        return msgs
+
+
+def re_demo_pair(ex: Example) -> tuple[Example, int, int, str] | None:
+    """The one (head, tail, label) a demo sentence contributes to an RE prompt.
+
+    Its first gold relation when it has one (so the prompt shows the labels in use), else its first
+    ordered entity pair as ``no_relation``; None for a sentence with fewer than two entities.
+    """
+    if ex.relations:
+        r = ex.relations[0]
+        return ex, r.head, r.tail, r.label
+    if len(ex.entities) >= 2:
+        return ex, 0, 1, NO_RELATION
+    return None

@@ -1,0 +1,206 @@
+"""The LLM teacher (LLMaAA Sec. 3.1): k-NN demos + prompt -> LLM -> exact labels, with provenance.
+
+For NER one request per example; for RE one request per ordered entity pair (or the pairs listed in
+``extra["pairs"]``), and the example's relations are the pairs not labeled ``no_relation``.
+Every example comes back with an ``annotation`` record (source, model, demo ids, usage, error,
+cached). A failure (network, timeout, unparseable answer after the re-ask, budget) is recorded with
+its reason and empty labels, never passed off as "no entities".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from llmaaa.annotate.cache import ResponseCache, cache_key
+from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
+from llmaaa.annotate.parsing import AnswerError, ParseStats, align_mentions, parse_ner_answer, parse_re_answer
+from llmaaa.annotate.pricing import Budget, PriceTable
+from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
+from llmaaa.annotate.retrieval import DemoIndex
+from llmaaa.annotate.summary import RunSummary
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
+
+log = logging.getLogger(__name__)
+
+BUDGET_EXHAUSTED = "budget exhausted"
+RE_MAX_TOKENS = 32
+
+
+class _Usage:
+    """Tokens, cost and cache hits of one example's requests."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = self.completion_tokens = self.requests = self.cached = self.reasks = 0
+        self.cost = 0.0
+
+
+def _pairs(ex: Example) -> list[tuple[int, int]]:
+    listed = ex.extra.get("pairs")
+    if listed is None:
+        return [(h, t) for h, t in itertools.permutations(range(len(ex.entities)), 2)]
+    out = []
+    for p in listed:
+        h, t = (p["head"], p["tail"]) if isinstance(p, dict) else p
+        if not (0 <= int(h) < len(ex.entities) and 0 <= int(t) < len(ex.entities)) or h == t:
+            raise ValueError(f"example {ex.id!r}: pair {p!r} must join two of its {len(ex.entities)} entities")
+        out.append((int(h), int(t)))
+    return out
+
+
+class LLMTeacher:
+    """Implements the ``Teacher`` protocol with an OpenAI-compatible LLM."""
+
+    def __init__(self, config: LLMConfig, labels: LabelSet, demo_index: DemoIndex | None = None, *,
+                 task: str = "ner", k: int = 5, demo_mode: str | None = None,
+                 cache: ResponseCache | str | Path | None = None, descriptions: bool = True,
+                 template_dir: str | Path | None = None, progress: bool = False) -> None:
+        self.config, self.labels, self.task, self.k = config, labels, task, k
+        self.demo_index = demo_index
+        self.demo_mode = demo_mode or (demo_index.mode if demo_index is not None else "none")
+        self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.prompts = PromptBuilder(task, labels, json_mode=config.json_mode, descriptions=descriptions,
+                                     template_dir=template_dir)
+        self.prices = PriceTable.load(config.prices)
+        self.budget = Budget(config.max_cost, config.max_tokens_total)  # spans every call of this teacher
+        self.progress = progress
+        # an RE answer is one label: a short cap stops a rambling model early (SmolLM2 otherwise fills 512 tokens)
+        self.max_tokens = config.max_tokens if task == "ner" else min(config.max_tokens, RE_MAX_TOKENS)
+        self.name = f"llm:{config.model}"
+        self.last_summary: RunSummary | None = None
+
+    # -- the Teacher protocol
+    def annotate(self, examples: Sequence[Example]) -> list[Example]:
+        """Sync entry point; safe from any thread, including one that already runs an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.annotate_async(examples))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self.annotate_async(examples)).result()
+
+    async def annotate_async(self, examples: Sequence[Example]) -> list[Example]:
+        summary = RunSummary(examples=len(examples))
+        start = time.perf_counter()
+        if self.demo_index is not None and len(self.demo_index) and self.demo_mode == "knn" and self.k > 0:
+            self.demo_index.encoder.encode([ex.text for ex in examples])  # one batched pass, then cache hits
+        bar = self._bar(len(examples))
+        async with ChatClient(self.config) as client:
+            async def one(ex: Example) -> Example:
+                out = await self._annotate_one(ex, client, summary)
+                if bar is not None:
+                    bar.update(1)
+                return out
+
+            results = await asyncio.gather(*(one(ex) for ex in examples))
+            summary.requests = client.requests
+        if bar is not None:
+            bar.close()
+        summary.seconds = time.perf_counter() - start
+        self.last_summary = summary
+        log.info("teacher: %s", summary.line())
+        return list(results)
+
+    def _bar(self, n: int) -> Any:
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=n, desc="annotating", unit="ex")
+
+    # -- one example
+    def _demos(self, ex: Example) -> list[Example]:
+        if self.demo_index is None or self.k <= 0:
+            return []
+        return self.demo_index.nearest(ex.text, self.k, exclude_ids=(ex.id,), mode=self.demo_mode, query_id=ex.id)
+
+    async def _annotate_one(self, ex: Example, client: ChatClient, summary: RunSummary) -> Example:
+        demos = self._demos(ex)
+        usage, stats = _Usage(), ParseStats()
+        entities, relations, error = ex.entities, ex.relations, None
+        try:
+            if self.task == "ner":
+                msgs = self.prompts.ner_messages(ex, demos)
+                mentions = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
+                                           usage, summary)
+                entities = tuple(align_mentions(ex.text, mentions, stats))
+                relations = ()
+            else:
+                relations = tuple(await self._relations(ex, demos, client, usage, summary))
+        except LLMError as e:
+            error = e.reason
+            entities = () if self.task == "ner" else ex.entities
+            relations = ()
+        summary.record(error, usage, stats)
+        record = {
+            "source": "llm", "model": self.config.model, "demo_ids": [d.id for d in demos],
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                      "cost": usage.cost},
+            "error": error, "cached": usage.requests == 0 and usage.cached > 0,
+            "reasks": usage.reasks, "dropped": stats.to_dict(),
+        }
+        return ex.with_labels(entities=entities, relations=relations, annotation=record)
+
+    async def _relations(self, ex: Example, demos: Sequence[Example], client: ChatClient, usage: _Usage,
+                         summary: RunSummary) -> list[Relation]:
+        try:
+            pairs = _pairs(ex)
+        except (ValueError, TypeError, KeyError) as e:
+            raise LLMError(f"bad 'pairs' field: {e}") from None
+        demo_pairs = [p for p in (re_demo_pair(d) for d in demos) if p is not None]
+        classes = self.labels.relation_labels
+
+        async def label(h: int, t: int) -> str:
+            msgs = self.prompts.re_messages(ex, h, t, demo_pairs)
+            return await self._ask(client, msgs, lambda a: parse_re_answer(a, classes), usage, summary)
+
+        results = await asyncio.gather(*(label(h, t) for h, t in pairs), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                if isinstance(r, LLMError):
+                    n_bad = sum(isinstance(x, BaseException) for x in results)
+                    raise LLMError(f"{r.reason} ({n_bad} of {len(pairs)} pairs failed)") from None
+                raise r
+        return [Relation(h, t, lab) for (h, t), lab in zip(pairs, results) if lab != NO_RELATION]  # type: ignore[misc]
+
+    async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
+                   summary: RunSummary) -> Any:
+        """Ask, parse, and on an unusable answer re-ask (up to ``config.reasks``) with the error appended."""
+        for attempt in range(self.config.reasks + 1):
+            answer = (await self._complete(client, messages, usage)).text
+            try:
+                return parse(answer)
+            except AnswerError as e:
+                if attempt == self.config.reasks:
+                    raise LLMError(f"unparseable answer: {e}: {answer[:120]!r}") from None
+                usage.reasks += 1
+                summary.reasks += 1
+                messages = [*messages, {"role": "assistant", "content": answer},
+                            {"role": "user", "content": f"Your answer could not be used: {e}. Answer again."}]
+        raise AssertionError("unreachable")
+
+    def _check_budget(self) -> None:
+        if self.budget.exhausted:
+            raise LLMError(BUDGET_EXHAUSTED)
+
+    async def _complete(self, client: ChatClient, messages: list[dict[str, str]], usage: _Usage) -> Completion:
+        key = cache_key(self.config.model, messages, client.params(self.max_tokens)) if self.cache is not None else ""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is not None:
+            usage.cached += 1
+            return hit
+        comp = await client.complete(messages, gate=self._check_budget, max_tokens=self.max_tokens)
+        cost = self.prices.cost(self.config.model, comp.prompt_tokens, comp.completion_tokens)
+        self.budget.charge(cost, comp.prompt_tokens + comp.completion_tokens)
+        usage.requests += 1
+        usage.prompt_tokens += comp.prompt_tokens
+        usage.completion_tokens += comp.completion_tokens
+        usage.cost += cost
+        if self.cache is not None:
+            self.cache.put(key, comp, self.config.model)
+        return comp

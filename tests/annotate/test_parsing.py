@@ -1,0 +1,122 @@
+"""Turning LLM answers into exact spans: the repairs users rely on and the rule for repeated mentions."""
+
+import pytest
+
+from llmaaa.annotate.parsing import (
+    AnswerError,
+    ParseStats,
+    align_mentions,
+    extract_json,
+    parse_ner_answer,
+    parse_re_answer,
+)
+from llmaaa.data.schema import NO_RELATION
+
+LABELS = ("PER", "ORG", "LOC", "MISC")
+
+
+def spans(text, mentions, stats=None):
+    return [(text[s.start : s.end], s.label) for s in align_mentions(text, mentions, stats)]
+
+
+@pytest.mark.parametrize("answer", [
+    '[{"span": "Paris", "type": "LOC"}]',
+    '```json\n[{"span": "Paris", "type": "LOC"}]\n```',
+    'Sure! Here are the entities:\n[{"span": "Paris", "type": "LOC"}]\nLet me know [if] you need more.',
+    "[{'span': 'Paris', 'type': 'LOC'},]",
+    '{"entities": [{"span": "Paris", "type": "LOC"}]}',
+    '{"LOC": ["Paris"]}',
+])
+def test_tolerant_json_shapes(answer):
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
+
+
+def test_label_case_is_fixed_and_unknown_labels_are_dropped_and_counted():
+    stats = ParseStats()
+    out = parse_ner_answer('[{"span": "Paris", "type": "loc"}, {"span": "Monday", "type": "DATE"},'
+                           ' {"span": "Bob", "type": "Per"}]', LABELS, stats)
+    assert out == [("Paris", "LOC"), ("Bob", "PER")]
+    assert stats.unknown_labels == {"DATE": 1}
+
+
+@pytest.mark.parametrize("answer", ["I found no JSON here", '[{"span": "Paris"}]', "[1, 2]", "{not json"])
+def test_unusable_answers_raise_with_a_message_for_the_reask(answer):
+    with pytest.raises(AnswerError) as e:
+        parse_ner_answer(answer, LABELS)
+    assert str(e.value)
+
+
+def test_a_malformed_item_is_dropped_and_counted_not_the_whole_answer():
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "Bob", "type": "PER"}, {"span": "Rome"}, "x"]', LABELS, stats) == [("Bob", "PER")]
+    assert stats.malformed == 2
+
+
+def test_empty_list_means_no_entities():
+    assert parse_ner_answer("[]", LABELS) == []
+    assert extract_json("```\n[]\n```") == []
+
+
+def test_repeated_mention_listed_once_labels_every_occurrence():
+    text = "Germany beat France; Germany won."
+    assert spans(text, [("Germany", "LOC"), ("France", "LOC")]) == [
+        ("Germany", "LOC"), ("France", "LOC"), ("Germany", "LOC")]
+    # listing it twice with the same type is a duplicate, not a different rule
+    assert spans(text, [("Germany", "LOC"), ("Germany", "LOC")]) == [("Germany", "LOC"), ("Germany", "LOC")]
+
+
+def test_repeated_mention_with_two_types_maps_listings_to_occurrences_in_order():
+    text = "Washington met officials in Washington."
+    out = align_mentions(text, [("Washington", "PER"), ("Washington", "LOC")])
+    assert [(s.start, s.label) for s in out] == [(0, "PER"), (28, "LOC")]
+
+
+def test_word_boundaries_in_latin_scripts():
+    stats = ParseStats()
+    assert spans("The USA and the US agreed.", [("US", "LOC")], stats) == [("US", "LOC")]
+    assert spans("USAir flies.", [("US", "LOC")], stats) == []
+    assert stats.not_in_text == 1
+
+
+def test_case_and_whitespace_insensitive_fallback():
+    stats = ParseStats()
+    text = "He lives in New   York City now."
+    assert spans(text, [("new york city", "LOC")], stats) == [("New   York City", "LOC")]
+    assert stats.fuzzy_matches == 1
+
+
+def test_mentions_not_in_text_are_dropped_and_counted():
+    stats = ParseStats()
+    assert spans("Bob went home.", [("Alice", "PER"), ("Bob", "PER")], stats) == [("Bob", "PER")]
+    assert stats.not_in_text == 1
+
+
+def test_chinese_without_spaces_and_emoji_keep_exact_offsets():
+    text = "😀我在北京大学读书，北京很美。"
+    out = align_mentions(text, [("北京大学", "ORG"), ("北京", "LOC")])
+    assert [(text[s.start : s.end], s.label) for s in out] == [("北京大学", "ORG"), ("北京", "LOC")]
+    assert out[0].start == 3  # code points: the emoji is one character
+    accents = "Café Müller opened in Zürich."
+    assert spans(accents, [("Café Müller", "ORG"), ("zürich", "LOC")]) == [("Café Müller", "ORG"), ("Zürich", "LOC")]
+
+
+def test_overlaps_longer_wins_and_same_span_two_types_keeps_the_first():
+    stats = ParseStats()
+    text = "Bank of America is in New York."
+    out = spans(text, [("America", "LOC"), ("Bank of America", "ORG"), ("New York", "LOC"), ("New York", "ORG")], stats)
+    assert out == [("Bank of America", "ORG"), ("New York", "LOC")]
+    assert stats.overlaps == 1
+    assert stats.conflicts == 1
+
+
+@pytest.mark.parametrize("answer,label", [
+    ("Work_For", "Work_For"), ("work_for.", "Work_For"), ('{"relation": "Live_In"}', "Live_In"),
+    ("The relation is Located_In.", "Located_In"), ("no_relation", NO_RELATION), ("None", NO_RELATION),
+])
+def test_re_answers(answer, label):
+    assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
+
+
+def test_re_answer_outside_the_label_set_raises():
+    with pytest.raises(AnswerError, match="Work_For"):
+        parse_re_answer("Married_To", ("Work_For",))

@@ -1,0 +1,183 @@
+"""The LLM teacher against a loopback OpenAI-compatible server with scripted (tricky) answers."""
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+from openai_stub import Reply, ScriptedOpenAI, last_user_message
+
+from llmaaa.annotate.cache import ResponseCache
+from llmaaa.annotate.client import LLMConfig
+from llmaaa.annotate.retrieval import DemoIndex
+from llmaaa.annotate.teacher import LLMTeacher
+from llmaaa.data.schema import Example, LabelSet, Span
+
+LABELS = LabelSet(("PER", "ORG", "LOC"))
+PARIS = Example("p1", "Anna flew from Paris to Paris, Texas.")
+
+
+def teacher(llm, *, cache=None, **cfg):
+    opts = dict(base_url=llm.base_url, model="stub-model", backoff_s=0.01, timeout_s=5)
+    opts.update(cfg)
+    return LLMTeacher(LLMConfig(**opts), LABELS, cache=cache)
+
+
+def labeled(ex):
+    return [(ex.text[s.start : s.end], s.label) for s in ex.entities]
+
+
+def test_fenced_prose_wrong_case_repeated_and_unknown_labels(tmp_path):
+    answer = ('Here you go:\n```json\n[{"span": "anna", "type": "per"}, {"span": "Paris", "type": "LOC"},'
+              ' {"span": "Texas", "type": "STATE"}]\n```\nAnything else?')
+    with ScriptedOpenAI([answer]) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+    assert labeled(out) == [("Anna", "PER"), ("Paris", "LOC"), ("Paris", "LOC")]
+    assert all(PARIS.text[s.start : s.end] for s in out.entities)
+    ann = out.annotation
+    assert ann["error"] is None and ann["source"] == "llm" and ann["model"] == "stub-model"
+    assert ann["usage"]["prompt_tokens"] > 0 and ann["cached"] is False
+    s = t.last_summary
+    assert s.annotated == 1 and s.failed == 0
+    assert dict(s.dropped.unknown_labels) == {"STATE": 1}
+    assert s.dropped.fuzzy_matches == 1  # "anna" matched "Anna"
+
+
+def test_invalid_json_then_valid_on_reask():
+    with ScriptedOpenAI(["I think Anna is a person.", '[{"span": "Anna", "type": "PER"}]']) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+        second = llm.requests[1]["messages"]
+    assert labeled(out) == [("Anna", "PER")]
+    assert out.annotation["reasks"] == 1 and t.last_summary.reasks == 1
+    assert second[-2] == {"role": "assistant", "content": "I think Anna is a person."}
+    assert "could not be used" in second[-1]["content"] and "JSON" in second[-1]["content"]
+
+
+def test_still_invalid_after_reask_is_a_recorded_failure_not_no_entities():
+    with ScriptedOpenAI(["no idea"]) as llm:
+        t = teacher(llm, reasks=1)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 2
+    assert out.failed and out.entities == ()
+    assert out.annotation["error"].startswith("unparseable answer")
+    assert t.last_summary.failures == {"unparseable answer": 1}
+
+
+def test_429_then_success_is_retried():
+    with ScriptedOpenAI([Reply(status=429), Reply(status=503), '[{"span": "Anna", "type": "PER"}]']) as llm:
+        [out] = teacher(llm).annotate([PARIS])
+        assert len(llm.requests) == 3
+    assert labeled(out) == [("Anna", "PER")] and not out.failed
+
+
+def test_hang_past_the_timeout_is_retried_then_recorded_as_failed():
+    with ScriptedOpenAI([Reply("[]", delay=30)]) as llm:
+        start = time.perf_counter()
+        t = teacher(llm, timeout_s=0.5, max_retries=1)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 2
+    assert time.perf_counter() - start < 5
+    assert out.failed and "timeout after 0.5 s (after 2 tries)" == out.annotation["error"]
+    assert t.last_summary.failures == {"timeout": 1}
+
+
+def test_dead_endpoint_fails_with_a_clear_reason():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1, backoff_s=0.01)
+    t = LLMTeacher(cfg, LABELS)
+    out = t.annotate([PARIS, Example("x", "Bob.")])
+    assert all(ex.failed for ex in out)
+    assert "cannot connect to http://127.0.0.1" in out[0].annotation["error"]
+    assert "is the LLM server running?" in out[0].annotation["error"]
+    assert t.last_summary.failed == 2 and t.last_summary.failures == {"cannot connect": 2}
+
+
+def test_cached_rerun_makes_zero_requests(tmp_path):
+    db = tmp_path / "cache.sqlite"
+    exs = [PARIS, Example("b", "Bob works at IBM.")]
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}]']) as llm:
+        first = teacher(llm, cache=db).annotate(exs)
+        assert len(llm.requests) == 2
+    with ScriptedOpenAI([Reply(status=500)]) as llm:  # would fail if asked
+        t = teacher(llm, cache=ResponseCache(db))
+        again = t.annotate(exs)
+        assert llm.requests == []
+    assert [e.entities for e in again] == [e.entities for e in first]
+    assert all(e.annotation["cached"] and e.annotation["usage"]["cost"] == 0 for e in again)
+    assert t.last_summary.cached == 2 and t.last_summary.requests == 0
+
+
+def test_budget_cap_stops_cleanly_and_marks_the_rest_failed():
+    exs = [Example(f"e{i}", f"Person {i} met Anna.") for i in range(5)]
+    prices = json.dumps({"stub-model": [1_000_000, 0]})  # $1 per prompt token
+    with ScriptedOpenAI([Reply('[{"span": "Anna", "type": "PER"}]', prompt_tokens=1)]) as llm:
+        t = teacher(llm, concurrency=1, prices=prices, max_cost=2.0)
+        out = t.annotate(exs)
+        assert len(llm.requests) == 2
+    assert [e.failed for e in out] == [False, False, True, True, True]
+    assert out[2].annotation["error"] == "budget exhausted" and out[2].entities == ()
+    assert t.last_summary.cost == pytest.approx(2.0)
+    assert t.last_summary.failures == {"budget exhausted": 3}
+
+
+def test_concurrency_overlaps_requests():
+    with ScriptedOpenAI(["[]"], latency=0.5) as llm:
+        start = time.perf_counter()
+        out = teacher(llm, concurrency=8).annotate([Example(f"c{i}", "x") for i in range(8)])
+    assert time.perf_counter() - start < 2.5  # 8 x 0.5 s one at a time would be 4 s
+    assert not any(e.failed for e in out)
+
+
+def test_json_mode_sends_response_format_and_unwraps_the_object():
+    with ScriptedOpenAI(['{"entities": [{"span": "Paris", "type": "LOC"}]}']) as llm:
+        [out] = teacher(llm, json_mode=True).annotate([PARIS])
+        req = llm.requests[0]
+    assert req["response_format"] == {"type": "json_object"} and req["temperature"] == 0
+    assert '{"entities"' in req["messages"][0]["content"]
+    assert labeled(out) == [("Paris", "LOC"), ("Paris", "LOC")]
+
+
+def test_demos_appear_as_turns_and_the_query_itself_is_never_a_demo():
+    demos = [Example("p1", PARIS.text, (Span(0, 4, "PER"),)), Example("d2", "Bob is in Rome.", (Span(10, 14, "LOC"),))]
+    index = DemoIndex(examples=demos, mode="random")
+    with ScriptedOpenAI(["[]"]) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), LABELS, index, k=5)
+        [out] = t.annotate([PARIS])
+        msgs = llm.requests[0]["messages"]
+    assert out.annotation["demo_ids"] == ["d2"]
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert json.loads(msgs[2]["content"]) == [{"span": "Rome", "type": "LOC"}]
+
+
+def test_relation_teacher_labels_each_ordered_pair():
+    rl = LabelSet(("Peop", "Org"), ("Work_For",))
+    ex = Example("r1", "Anna works for IBM.", (Span(0, 4, "Peop"), Span(15, 18, "Org")))
+
+    def handler(req, n):
+        q = last_user_message(req)
+        return "Work_For" if "Head: Anna" in q else "no_relation"
+
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), rl, task="re")
+        [out] = t.annotate([ex])
+        assert len(llm.requests) == 2
+        [listed] = t.annotate([ex.with_labels(pairs=[[1, 0]])])
+    assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Work_For")]
+    assert out.entities == ex.entities and not out.failed
+    assert listed.relations == ()
+
+
+def test_annotate_works_from_inside_a_running_event_loop():
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}]']) as llm:
+        t = teacher(llm)
+
+        async def main():
+            return t.annotate([PARIS])
+
+        [out] = asyncio.run(main())
+    assert labeled(out) == [("Anna", "PER")]
