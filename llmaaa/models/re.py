@@ -1,0 +1,226 @@
+"""The RE student: entity markers + the hidden states at the two start markers -> relation classes.
+
+The LLMaAA reference (``BertMarkerForRe``) puts the same ``[E]``/``[\\E]`` around head and tail and
+tells them apart only by concatenation order; we use distinct *untyped* markers ``[E1] [/E1]``
+(head) and ``[E2] [/E2]`` (tail), added as special tokens (embeddings resized). With
+``typed=True`` the markers carry the entity type (``[E1:Peop]``), which helps when types are
+reliable (gold entities) and hurts when they are noisy. Head: concat(h[E1], h[E2]) -> dropout ->
+linear over ``LabelSet.relation_classes`` (``no_relation`` first).
+
+Candidate pairs: every ordered pair of the example's entities, or ``extra["pairs"]`` ([[h, t], ...]).
+A pair too long for ``max_length`` is cropped to a window centred between its two markers.
+
+Saved folder: the encoder via ``save_pretrained`` (plain ``transformers.AutoModel`` loads it, with
+the marker tokens in its tokenizer) + ``re_head.pt`` + ``labels.json``; ``load_task_model`` loads all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
+from llmaaa.models.base import ModelOutputs
+from llmaaa.models.common import autocast, l2_normalize, pad, read_labels, resolve_device, run_batched, write_labels
+from llmaaa.models.encoder import resolve_model_name
+
+log = logging.getLogger(__name__)
+
+
+class MarkerReNet(nn.Module):
+    def __init__(self, encoder, n_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * encoder.config.hidden_size, n_classes)
+
+    def forward(self, input_ids, attention_mask, e1, e2):
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        rows = torch.arange(h.shape[0], device=h.device)
+        return self.head(self.dropout(torch.cat([h[rows, e1], h[rows, e2]], dim=-1)))
+
+
+def marker_tokens(labels: LabelSet, typed: bool) -> list[str]:
+    if not typed:
+        return ["[E1]", "[/E1]", "[E2]", "[/E2]"]
+    return [f"[{m}:{t}]" for t in labels.entity_labels for m in ("E1", "/E1", "E2", "/E2")]
+
+
+def candidate_pairs(ex: Example) -> list[tuple[int, int]]:
+    if "pairs" in ex.extra:
+        return [(int(h), int(t)) for h, t in ex.extra["pairs"]]
+    n = len(ex.entities)
+    return [(h, t) for h in range(n) for t in range(n) if h != t]
+
+
+class ReModel:
+    task = "re"
+    head_prefix = "head."
+
+    def __init__(self, net: MarkerReNet, tokenizer, labels: LabelSet, *, typed: bool = False, max_length: int = 256,
+                 device: str | torch.device = "auto", batch_size: int = 32) -> None:
+        self.net, self.tokenizer, self.labels, self.typed = net, tokenizer, labels, typed
+        self.classes = list(labels.relation_classes)
+        self.class2id = {c: i for i, c in enumerate(self.classes)}
+        self.max_length, self.batch_size = max_length, batch_size
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.net.to(self.device)
+
+    @classmethod
+    def create(cls, labels: LabelSet, model_name: str | None = None, *, typed: bool = False,
+               attn_implementation: str | None = None, **kw) -> "ReModel":
+        from transformers import AutoModel, AutoTokenizer
+
+        name = resolve_model_name(model_name)
+        tok = AutoTokenizer.from_pretrained(name)
+        tok.add_special_tokens({"additional_special_tokens": marker_tokens(labels, typed)})
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        encoder = AutoModel.from_pretrained(name, add_pooling_layer=False, **extra)
+        encoder.resize_token_embeddings(len(tok))
+        return cls(MarkerReNet(encoder, len(labels.relation_classes)), tok, labels, typed=typed, **kw)
+
+    # -- features --------------------------------------------------------------------------
+    def _marked(self, ex: Example, h: int, t: int) -> str:
+        ents = ex.entities
+        marks = []  # (char position, order, marker text)
+        for tag, i in (("E1", h), ("E2", t)):
+            typ = f":{ents[i].label}" if self.typed else ""
+            marks += [(ents[i].start, 1, f" [{tag}{typ}] "), (ents[i].end, 0, f" [/{tag}{typ}] ")]
+        text, last = [], 0
+        for pos, _, m in sorted(marks):
+            text += [ex.text[last:pos], m]
+            last = pos
+        return "".join(text + [ex.text[last:]])
+
+    def _pair_feature(self, ex: Example, h: int, t: int) -> dict | None:
+        ids = self.tokenizer(self._marked(ex, h, t), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        typ = (lambda i: f":{ex.entities[i].label}") if self.typed else (lambda i: "")
+        e1_id = self.tokenizer.convert_tokens_to_ids(f"[E1{typ(h)}]")
+        e2_id = self.tokenizer.convert_tokens_to_ids(f"[E2{typ(t)}]")
+        if e1_id not in ids or e2_id not in ids:
+            return None  # a typed marker for a label outside the label set
+        e1, e2 = ids.index(e1_id), ids.index(e2_id)
+        if len(ids) > self.max_length:
+            body = self.max_length - 2
+            centre = (e1 + e2) // 2
+            start = min(max(1, centre - body // 2), len(ids) - 1 - body)
+            ids = [ids[0], *ids[start : start + body], ids[-1]]
+            e1 = min(max(e1 - start + 1, 1), body)
+            e2 = min(max(e2 - start + 1, 1), body)
+        return {"input_ids": ids, "e1": e1, "e2": e2}
+
+    def features(self, examples: Sequence[Example], *, with_labels: bool = True) -> list[dict]:
+        """One feature per candidate pair; ``label`` = gold relation or ``no_relation``."""
+        feats, unknown = [], Counter()
+        for k, ex in enumerate(examples):
+            gold = {(r.head, r.tail): r.label for r in ex.relations} if with_labels else {}
+            for h, t in candidate_pairs(ex):
+                label = gold.get((h, t), NO_RELATION)
+                if label not in self.class2id:
+                    unknown[label] += 1
+                    continue
+                f = self._pair_feature(ex, h, t)
+                if f is None:
+                    continue
+                f.update(example=k, pair=(h, t))
+                if with_labels:
+                    f["label"] = self.class2id[label]
+                feats.append(f)
+        if unknown:
+            log.warning("skipped %d pairs whose relation labels are not in the label set: %s", sum(unknown.values()),
+                        dict(unknown))
+        return feats
+
+    def collate(self, feats: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = {
+            "input_ids": pad([f["input_ids"] for f in feats], self.tokenizer.pad_token_id or 0),
+            "attention_mask": pad([[1] * len(f["input_ids"]) for f in feats], 0),
+            "e1": torch.tensor([f["e1"] for f in feats]),
+            "e2": torch.tensor([f["e2"] for f in feats]),
+        }
+        if "label" in feats[0]:
+            batch["labels"] = torch.tensor([f["label"] for f in feats])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def example_losses(self, batch: dict[str, torch.Tensor], params: dict | None = None) -> torch.Tensor:
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "e1", "e2")}
+        logits = self.net(**inputs) if params is None else torch.func.functional_call(self.net, params, (), inputs)
+        return F.cross_entropy(logits.float(), batch["labels"], reduction="none")
+
+    # -- inference -------------------------------------------------------------------------
+    @torch.no_grad()
+    def _pair_probs(self, examples: Sequence[Example]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        self.net.eval()
+        feats = self.features(examples, with_labels=False)
+
+        def run(batch_feats: list[dict]) -> list[np.ndarray]:
+            with autocast(self.device):
+                logits = self.net(**self.collate(batch_feats))
+            return list(logits.float().softmax(-1).cpu().numpy())
+
+        probs = run_batched(feats, self.batch_size, run)
+        out = [([], []) for _ in examples]
+        for f, p in zip(feats, probs):
+            out[f["example"]][0].append(f["pair"])
+            out[f["example"]][1].append(p)
+        C = len(self.classes)
+        return [(pairs, np.stack(ps) if ps else np.zeros((0, C), np.float32)) for pairs, ps in out]
+
+    def predict(self, examples: Sequence[Example]) -> list[Example]:
+        """Examples with their entities kept and a relation for every pair not predicted ``no_relation``."""
+        out = []
+        for ex, (pairs, probs) in zip(examples, self._pair_probs(examples)):
+            rels = [Relation(h, t, self.classes[int(p.argmax())], float(p.max()))
+                    for (h, t), p in zip(pairs, probs) if p.argmax() != 0]
+            out.append(ex.with_labels(relations=rels))
+        return out
+
+    @torch.no_grad()
+    def _embed(self, examples: Sequence[Example]) -> np.ndarray:
+        """Mean-pooled encoder states of the plain texts (no markers), L2-normalized."""
+        feats = [{"input_ids": self.tokenizer(ex.text, truncation=True, max_length=self.max_length)["input_ids"]}
+                 for ex in examples]
+
+        def run(batch_feats: list[dict]) -> list[np.ndarray]:
+            ids = pad([f["input_ids"] for f in batch_feats], self.tokenizer.pad_token_id or 0).to(self.device)
+            mask = (pad([[1] * len(f["input_ids"]) for f in batch_feats], 0)).to(self.device)
+            with autocast(self.device):
+                h = self.net.encoder(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+            m = mask.unsqueeze(-1).float()
+            return list(((h * m).sum(1) / m.sum(1)).cpu().numpy())
+
+        vecs = run_batched(feats, self.batch_size, run)
+        dim = self.net.encoder.config.hidden_size
+        return l2_normalize(np.stack(vecs)) if vecs else np.zeros((0, dim), np.float32)
+
+    def outputs(self, examples: Sequence[Example]) -> ModelOutputs:
+        self.net.eval()
+        return ModelOutputs(probs=[p for _, p in self._pair_probs(examples)], embeddings=self._embed(examples))
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.net.encoder.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        torch.save({k: v.cpu() for k, v in self.net.head.state_dict().items()}, path / "re_head.pt")
+        write_labels(path, self.task, self.labels, max_length=self.max_length, typed=self.typed,
+                     relation_classes=self.classes, markers=marker_tokens(self.labels, self.typed))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> "ReModel":
+        from transformers import AutoModel, AutoTokenizer
+
+        record, labels = read_labels(Path(path))
+        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        net = MarkerReNet(encoder, len(labels.relation_classes))
+        net.head.load_state_dict(torch.load(Path(path) / "re_head.pt", map_location="cpu", weights_only=True))
+        return cls(net, AutoTokenizer.from_pretrained(path), labels, typed=record.get("typed", False),
+                   max_length=record.get("max_length", 256), device=device)

@@ -1,0 +1,128 @@
+"""Char spans <-> sub-token BIO tags through a fast tokenizer's offset mapping, with sliding windows.
+
+Why per sub-token offsets: the student sees sub-tokens, the user sees char spans. We tokenize the
+whole text once (no special tokens, no truncation) and keep each sub-token's ``(start, end)`` char
+offsets and its pre-tokenizer word id. A *word* is what the tokenizer's pre-tokenizer splits on
+(whitespace, punctuation, and every CJK character on its own for BERT tokenizers), so Chinese text
+without spaces gets one tag per character, and accents or emoji (``[UNK]``) keep exact offsets.
+
+Training labels: the first sub-token of each word gets a BIO tag (``B-X`` on the first word that
+overlaps a span, ``I-X`` on the rest), continuation sub-tokens get ``-100`` (ignored by the loss).
+Decoding: the tag of a word's first sub-token is the word's tag; a span runs from its first word's
+start to its last word's end (lenient BIO: an ``I-X`` after ``O`` or another type opens a span).
+
+Texts longer than the encoder's limit are cut into overlapping windows of sub-tokens; at prediction
+time each sub-token keeps the prediction of the window in which it is most central.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+from llmaaa.data.schema import Span
+
+log = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One text as sub-tokens: ids, char offsets, word index per sub-token, first-of-word flags."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    words: list[int]
+    first: list[bool]
+
+
+def encode_text(tokenizer, text: str) -> Encoded:
+    """Sub-tokens of ``text`` without special tokens; empty-offset tokens (none for BERT) are dropped."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    word_ids = enc.word_ids()
+    ids, offsets, words = [], [], []
+    for tid, (s, e), w in zip(enc["input_ids"], enc["offset_mapping"], word_ids):
+        if e <= s:
+            continue
+        ids.append(int(tid))
+        offsets.append((int(s), int(e)))
+        words.append(int(w) if w is not None else (words[-1] + 1 if words else 0))
+    first = [i == 0 or words[i] != words[i - 1] for i in range(len(ids))]
+    return Encoded(ids, offsets, words, first)
+
+
+def span_tags(enc: Encoded, spans: Sequence[Span], tag2id: dict[str, int]) -> list[int]:
+    """BIO tag id per sub-token (``-100`` on continuation sub-tokens); spans with unknown labels are skipped."""
+    tags = [tag2id["O"] if f else IGNORE for f in enc.first]
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if f"B-{span.label}" not in tag2id:
+            continue
+        opened = False
+        for i, (s, e) in enumerate(enc.offsets):
+            if e <= span.start or s >= span.end or not enc.first[i]:
+                continue
+            tags[i] = tag2id[("I-" if opened else "B-") + span.label]
+            opened = True
+    return tags
+
+
+def word_end(enc: Encoded, i: int) -> int:
+    """Char end of the word whose first sub-token is ``i``."""
+    j = i
+    while j + 1 < len(enc.ids) and enc.words[j + 1] == enc.words[i]:
+        j += 1
+    return enc.offsets[j][1]
+
+
+def decode_tags(enc: Encoded, tags: Sequence[str], confidences: Sequence[float] | None = None) -> list[Span]:
+    """Char spans from per-sub-token tags (only first-of-word sub-tokens are read).
+
+    A span's ``score`` is the mean of its words' confidences (the max tag probability), which ranks
+    spans like the per-token least-confidence the samplers use; ``None`` when no confidences given.
+    """
+    spans: list[Span] = []
+    cur: tuple[str, int, int, list[float]] | None = None  # label, start, end, confidences
+
+    def close() -> None:
+        if cur is not None:
+            label, s, e, cs = cur
+            spans.append(Span(s, e, label, float(sum(cs) / len(cs)) if confidences is not None else None))
+
+    for i, tag in enumerate(tags):
+        if not enc.first[i]:
+            continue
+        conf = confidences[i] if confidences is not None else 0.0
+        prefix, _, label = tag.partition("-")
+        if prefix == "I" and cur is not None and cur[0] == label:
+            cur = (label, cur[1], word_end(enc, i), cur[3] + [conf])
+            continue
+        close()
+        cur = (label, enc.offsets[i][0], word_end(enc, i), [conf]) if prefix in ("B", "I") else None
+    close()
+    return spans
+
+
+def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Overlapping ``[start, end)`` windows of at most ``size`` sub-tokens covering ``n``; step ``stride``."""
+    if n <= size:
+        return [(0, n)]
+    out, start = [], 0
+    while True:
+        end = min(start + size, n)
+        out.append((start, end))
+        if end == n:
+            return out
+        start += stride
+
+
+def most_central(n: int, wins: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """For each sub-token, ``(window index, position in window)`` of the window where it is most central."""
+    best: list[tuple[int, int, int]] = [(-1, -1, 0)] * n  # (distance to nearest edge, window, pos)
+    for w, (s, e) in enumerate(wins):
+        for t in range(s, e):
+            d = min(t - s, e - 1 - t)
+            if d > best[t][0]:
+                best[t] = (d, w, t - s)
+    return [(w, p) for _, w, p in best]

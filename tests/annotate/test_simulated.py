@@ -1,0 +1,69 @@
+"""The simulated teacher hits its target F1, is seeded, and always says it is simulated."""
+
+import pytest
+
+from llmaaa.annotate.base import Teacher
+from llmaaa.annotate.simulated import SimulatedTeacher, SimulatedTeacherError, corrupt
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
+from llmaaa.metrics import entity_prf, relation_prf
+
+LABELS = LabelSet(("PER", "LOC", "ORG"), ("Live_In", "Work_For", "Kill"))
+PEOPLE = ["Anna Schmidt", "Bob", "Carla Rossi", "李明", "José", "Émile Zola", "王芳", "Dmitri"]
+PLACES = ["Paris", "New York", "北京", "Zürich", "Rome", "São Paulo"]
+ORGS = ["Siemens AG", "Google", "联合国", "Renault"]
+
+
+def gold_set(n=150):
+    out = []
+    for i in range(n):
+        p, l, o = PEOPLE[i % len(PEOPLE)], PLACES[i % len(PLACES)], ORGS[i % len(ORGS)]
+        text = f"{p} of {o} lives in {l} since {1990 + i} 🙂."
+        spans = [Span(text.index(m), text.index(m) + len(m), t) for m, t in ((p, "PER"), (o, "ORG"), (l, "LOC"))]
+        out.append(Example(f"s{i}", text, tuple(spans), (Relation(0, 2, "Live_In"), Relation(0, 1, "Work_For"))))
+    return out
+
+
+@pytest.mark.parametrize("task,score", [("ner", entity_prf), ("re", relation_prf)])
+@pytest.mark.parametrize("target", [0.81, 0.6])
+def test_hits_target_f1(task, score, target):
+    gold = gold_set()
+    noisy = corrupt(gold, LABELS, task=task, target_f1=target, seed=1)
+    assert abs(score(gold, noisy)["f1"] - target) <= 0.02
+    assert all(ex.annotation["source"] == "simulated" for ex in noisy)
+    assert noisy[0].annotation["model"] == f"simulated:f1={target:g}"
+    if task == "re":  # entities stay gold; relations are flipped or dropped
+        assert [e.entities for e in noisy] == [e.entities for e in gold]
+        assert all(r.label != NO_RELATION for e in noisy for r in e.relations)
+
+
+def test_seeded_and_independent_of_batching():
+    gold = gold_set()
+    t1 = SimulatedTeacher(gold, LABELS, task="ner", target_f1=0.7, seed=3)
+    t2 = SimulatedTeacher({ex.id: ex for ex in gold}, LABELS, task="ner", target_f1=0.7, seed=3)
+    t3 = SimulatedTeacher(gold, LABELS, task="ner", target_f1=0.7, seed=4)
+    unlabeled = [ex.with_labels(entities=(), relations=()) for ex in gold]
+    a = t1.annotate(unlabeled)
+    assert [e.entities for e in a] == [e.entities for e in t2.annotate(unlabeled)]
+    assert [e.entities for e in a[5:9]] == [e.entities for e in t1.annotate(unlabeled[5:9])]
+    assert [e.entities for e in a] != [e.entities for e in t3.annotate(unlabeled)]
+    assert isinstance(t1, Teacher) and t1.name == "simulated:f1=0.7"
+
+
+def test_noise_kinds_are_all_present():
+    gold = gold_set()
+    noisy = corrupt(gold, LABELS, task="ner", target_f1=0.5, seed=0)
+    g = {(e.id, s.start, s.end): s.label for e in gold for s in e.entities}
+    n = {(e.id, s.start, s.end): s.label for e in noisy for s in e.entities}
+    assert any(k in g and g[k] != v for k, v in n.items())  # wrong type
+    assert any(k not in n for k in g)  # missed or moved
+    n_starts = {(i, s) for i, s, _ in n}
+    assert any(k not in g and (k[0], k[1]) in {(i, s) for i, s, _ in g} for k in n)  # boundary (same start)
+    for e in noisy:
+        e.validate()
+    assert n_starts
+
+
+def test_unknown_example_is_an_error():
+    t = SimulatedTeacher(gold_set(10), LABELS, task="ner", target_f1=0.8)
+    with pytest.raises(SimulatedTeacherError, match="not in the gold set"):
+        t.annotate([Example("nope", "Who is this?")])

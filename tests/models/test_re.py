@@ -1,0 +1,91 @@
+"""The RE student: markers at the right places (any script), training, save -> load."""
+
+import numpy as np
+import pytest
+
+from llmaaa.data.schema import Example, LabelSet, Relation, Span
+from llmaaa.training.export import load_task_model, save_model_version
+from llmaaa.training.trainer import TrainConfig, build_model, train_task_model
+
+LABELS = LabelSet(("PER", "LOC", "ORG"), ("Live_In", "Work_For"))
+
+
+def rex(id_, text, ents, rels):
+    spans = []
+    for mention, label in ents:
+        s = text.index(mention)
+        spans.append(Span(s, s + len(mention), label))
+    return Example(id_, text, tuple(spans), tuple(Relation(h, t, l) for h, t, l in rels))
+
+
+TRAIN = [
+    rex("r0", "Anna lives in Paris.", [("Anna", "PER"), ("Paris", "LOC")], [(0, 1, "Live_In")]),
+    rex("r1", "Bob works for Siemens.", [("Bob", "PER"), ("Siemens", "ORG")], [(0, 1, "Work_For")]),
+    rex("r2", "Carla lives in Rome.", [("Carla", "PER"), ("Rome", "LOC")], [(0, 1, "Live_In")]),
+    rex("r3", "David works for Google.", [("David", "PER"), ("Google", "ORG")], [(0, 1, "Work_For")]),
+    rex("r4", "李明住在北京。", [("李明", "PER"), ("北京", "LOC")], [(0, 1, "Live_In")]),
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("re", LABELS, TrainConfig(device="cpu"))
+
+
+def test_markers_wrap_head_and_tail(model):
+    marked = model._marked(TRAIN[4], 1, 0)
+    assert marked.replace(" ", "") == "[E2]李明[/E2]住在[E1]北京[/E1]。"
+    f = model._pair_feature(TRAIN[4], 1, 0)
+    toks = model.tokenizer.convert_ids_to_tokens(f["input_ids"])
+    assert toks[f["e1"]] == "[E1]" and toks[f["e1"] + 1] == "北" and toks[f["e2"]] == "[E2]"
+
+
+def test_every_ordered_pair_is_a_candidate(model):
+    feats = model.features(TRAIN[:1])
+    assert [f["pair"] for f in feats] == [(0, 1), (1, 0)]
+    assert [model.classes[f["label"]] for f in feats] == ["Live_In", "no_relation"]
+    only = TRAIN[0].with_labels(pairs=[[1, 0]])
+    assert [f["pair"] for f in model.features([only])] == [(1, 0)]
+
+
+def test_long_text_keeps_both_markers(model):
+    text = "Anna " + "and so on " * 200 + "lives in Paris."
+    e = rex("long", text, [("Anna", "PER"), ("Paris", "LOC")], [(0, 1, "Live_In")])
+    model.max_length = 64
+    try:
+        f = model._pair_feature(e, 0, 1)
+    finally:
+        model.max_length = 256
+    toks = model.tokenizer.convert_ids_to_tokens(f["input_ids"])
+    assert len(toks) == 64 and toks[0] == "[CLS]" and toks[-1] == "[SEP]"
+    assert 1 <= f["e1"] < 63 and 1 <= f["e2"] < 63
+
+
+def test_outputs_have_a_row_per_pair(model):
+    alone = Example("solo", "Nobody here.")
+    out = model.outputs([TRAIN[0], alone])
+    assert out.probs[0].shape == (2, 3) and out.probs[1].shape == (0, 3)
+    assert np.allclose(np.linalg.norm(out.embeddings, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_train_predict_save_load(tmp_path):
+    cfg = TrainConfig(epochs=8, lr=3e-4, head_lr=3e-3, batch_size=2, device="cpu", patience=0)
+    r = train_task_model("re", TRAIN, TRAIN[:4], LABELS, cfg, progress=False)
+    assert r.gold_metrics["f1"] >= 0.75
+    pred = r.model.predict([e.with_labels(relations=()) for e in TRAIN])
+    assert pred[0].relations[0].label == "Live_In" and 0 < pred[0].relations[0].score <= 1
+    path = save_model_version(r, tmp_path / "re-v1")
+    loaded = load_task_model(path, device="cpu")
+    assert [e.relations for e in loaded.predict(TRAIN)] == [e.relations for e in r.model.predict(TRAIN)]
+    from transformers import AutoModel, AutoTokenizer
+
+    assert AutoModel.from_pretrained(str(path)).config.vocab_size == len(AutoTokenizer.from_pretrained(str(path)))
+
+
+def test_typed_markers_name_the_entity_types():
+    typed = build_model("re", LABELS, TrainConfig(device="cpu", typed_markers=True))
+    f = typed._pair_feature(TRAIN[1], 0, 1)
+    toks = typed.tokenizer.convert_ids_to_tokens(f["input_ids"])
+    assert toks[f["e1"]] == "[E1:PER]" and toks[f["e2"]] == "[E2:ORG]"
+    assert "[/E2:ORG]" in toks

@@ -1,0 +1,89 @@
+"""Char spans survive the trip to sub-token BIO tags and back, in any script, in long texts."""
+
+import pytest
+
+from llmaaa.models.tokenize import IGNORE, decode_tags, encode_text, most_central, span_tags, windows
+from llmaaa.models.ner import bio_tags
+
+from student_cases import LABELS, ex
+
+TAGS = bio_tags(LABELS)
+TAG2ID = {t: i for i, t in enumerate(TAGS)}
+
+CASES = [
+    ex("en", "Angela Merkel visited Paris on Monday.", ("Angela Merkel", "PER"), ("Paris", "LOC")),
+    ex("zh", "李明昨天在北京大学见到了王芳。", ("李明", "PER"), ("北京大学", "LOC"), ("王芳", "PER")),
+    ex("accents", "José Müller-Lüdenscheidt moved to Zürich.", ("José Müller-Lüdenscheidt", "PER"), ("Zürich", "LOC")),
+    ex("emoji", "😀 Greta 🌍 flew to Oslo 🇳🇴 today", ("Greta", "PER"), ("Oslo", "LOC")),
+    ex("punct", "He lives in the U.S. now; Dr. O'Neil too.", ("U.S.", "LOC"), ("O'Neil", "PER")),
+    ex("mixed", "Obama访问了上海 and 東京.", ("Obama", "PER"), ("上海", "LOC"), ("東京", "LOC")),
+]
+
+
+@pytest.mark.parametrize("example", CASES, ids=lambda e: e.id)
+def test_spans_round_trip_through_tags(tokenizer, example):
+    enc = encode_text(tokenizer, example.text)
+    tags = span_tags(enc, example.entities, TAG2ID)
+    decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in tags])
+    assert [(s.start, s.end, s.label) for s in decoded] == [(s.start, s.end, s.label) for s in example.entities]
+
+
+def test_each_chinese_character_is_a_word(tokenizer):
+    enc = encode_text(tokenizer, "李明在北京")
+    assert enc.offsets == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert all(enc.first)
+
+
+def test_continuation_subtokens_are_ignored(tokenizer):
+    e = ex("x", "Schwarzenegger spoke", ("Schwarzenegger", "PER"))
+    enc = encode_text(tokenizer, e.text)
+    tags = span_tags(enc, e.entities, TAG2ID)
+    assert tags[0] == TAG2ID["B-PER"] and IGNORE in tags  # one word, several sub-tokens
+
+
+def test_unknown_labels_are_not_tagged(tokenizer):
+    e = ex("x", "Paris is big", ("Paris", "MISC"))
+    enc = encode_text(tokenizer, e.text)
+    assert set(span_tags(enc, e.entities, TAG2ID)) <= {TAG2ID["O"], IGNORE}
+
+
+def test_windows_cover_everything_and_overlap():
+    wins = windows(25, 10, 5)
+    assert wins[0] == (0, 10) and wins[-1][1] == 25
+    covered = set()
+    for s, e in wins:
+        assert e - s <= 10
+        covered.update(range(s, e))
+    assert covered == set(range(25))
+    picks = most_central(25, wins)
+    for t, (w, p) in enumerate(picks):
+        s, e = wins[w]
+        assert s + p == t
+    assert picks[8][0] == 1  # token 8 is near the edge of window 0 (0..10), central in window 1 (5..15)
+
+
+def test_long_text_round_trip_through_windows(tokenizer):
+    """A text far longer than max_length: window labels merged back equal the whole-text labels."""
+    from llmaaa.models.ner import NerModel
+
+    text = " ".join(f"Anna met Bob in Rome on day {i}." for i in range(40)) + " 李明在北京。"
+    spans = []
+    for mention, label in (("Anna", "PER"), ("Rome", "LOC")):
+        start = 0
+        while (start := text.find(mention, start)) != -1:
+            spans.append((start, start + len(mention), label))
+            start += 1
+    from llmaaa.data.schema import Example, Span
+
+    e = Example("long", text, tuple(Span(*s) for s in sorted(spans)) + (Span(len(text) - 6, len(text) - 4, "PER"),))
+    model = NerModel.__new__(NerModel)
+    model.tokenizer, model.labels, model.tags, model.tag2id = tokenizer, LABELS, TAGS, TAG2ID
+    model.max_length, model.stride = 32, 15
+    feats = model.features([e])
+    enc = encode_text(tokenizer, text)
+    assert len(enc.ids) > 300 and len(feats) > 10
+    assert all(len(f["input_ids"]) <= 32 for f in feats)
+    wins = model._windows(enc)
+    merged = [feats[w]["labels"][1 + p] for w, p in most_central(len(enc.ids), wins)]
+    decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in merged])
+    assert [(s.start, s.end, s.label) for s in decoded] == [(s.start, s.end, s.label) for s in e.entities]

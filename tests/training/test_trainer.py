@@ -1,0 +1,91 @@
+"""The NER student learns tiny data, skips failed labels, and round-trips through a model folder."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from llmaaa.training.export import load_task_model, save_model_version
+from llmaaa.training.trainer import TrainConfig, TrainingError, train_task_model
+
+from train_cases import GOLD, LABELS, TRAIN
+
+FAST = dict(epochs=4, lr=1e-3, head_lr=3e-3, batch_size=4, device="cpu", patience=0)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return train_task_model("ner", TRAIN, GOLD, LABELS, TrainConfig(**FAST), progress=False)
+
+
+@pytest.mark.slow
+def test_student_fits_tiny_data(result):
+    assert result.gold_metrics["f1"] == 1.0
+    assert len(result.history) == 4 and {"train_loss", "gold_loss", "gold_f1", "seconds"} <= set(result.history[0])
+    pred = result.model.predict([TRAIN[6].with_labels(entities=())])[0]  # Chinese, no spaces
+    assert [(s.start, s.end, s.label) for s in pred.entities] == [(0, 2, "PER"), (4, 6, "LOC")]
+    assert all(0 < s.score <= 1 for s in pred.entities)
+
+
+@pytest.mark.slow
+def test_outputs_shapes_for_samplers(result):
+    out = result.model.outputs(TRAIN[:3])
+    assert len(out.probs) == 3 and out.probs[0].shape[1] == 5  # O + B/I x 2 labels
+    assert np.allclose(out.probs[0].sum(1), 1, atol=1e-4)
+    assert out.embeddings.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(out.embeddings, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_save_load_same_predictions(result, tmp_path):
+    path = save_model_version(result, tmp_path / "v1")
+    assert {"labels.json", "train_config.json", "metrics.json", "history.json", "README.md", "config.json"} <= {
+        p.name for p in path.iterdir()}
+    assert json.loads((path / "metrics.json").read_text())["gold"]["f1"] == 1.0
+    assert "gold F1 | 1.0000" in (path / "README.md").read_text()
+    loaded = load_task_model(path, device="cpu")
+    before = result.model.predict(TRAIN)
+    after = loaded.predict(TRAIN)
+    assert [e.entities for e in before] == [e.entities for e in after]
+    save_model_version(result, path)  # publishing over an existing version replaces it
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+@pytest.mark.slow
+def test_plain_transformers_pipeline_loads_the_folder(result, tmp_path):
+    from transformers import pipeline
+
+    path = save_model_version(result, tmp_path / "v1")
+    ner = pipeline("token-classification", model=str(path), aggregation_strategy="first", device="cpu")
+    found = {(r["entity_group"], r["start"], r["end"]) for r in ner("Anna lives in Paris.")}
+    assert found == {("PER", 0, 4), ("LOC", 14, 19)}
+
+
+@pytest.mark.slow
+def test_failed_examples_are_skipped_and_empty_gold_works(caplog):
+    failed = TRAIN[0].with_labels(entities=(), annotation={"source": "llm", "error": "timeout"})
+    cfg = TrainConfig(**{**FAST, "epochs": 1, "reweight": True})
+    with caplog.at_level(logging.WARNING):
+        r = train_task_model("ner", [failed, *TRAIN[1:3]], [], LABELS, cfg, progress=False)
+    assert r.data["skipped_failed"] == 1 and r.data["train"] == 2
+    assert r.data["reweight"] is False and "without reweighting" in caplog.text
+    assert r.gold_metrics == {} and len(r.history) == 1
+
+
+def test_nothing_to_train_on_is_an_error():
+    failed = TRAIN[0].with_labels(entities=(), annotation={"source": "llm", "error": "timeout"})
+    with pytest.raises(TrainingError, match="no usable training examples"):
+        train_task_model("ner", [failed], GOLD, LABELS, TrainConfig(**FAST), progress=False)
+    with pytest.raises(TrainingError, match="unknown task"):
+        train_task_model("pos", TRAIN, GOLD, LABELS, TrainConfig(**FAST), progress=False)
+
+
+@pytest.mark.slow
+def test_warm_start_leaves_the_previous_student_untouched(result):
+    before = [e.entities for e in result.model.predict(TRAIN)]
+    cfg = TrainConfig(**{**FAST, "epochs": 1, "warm_start": True})
+    warm = train_task_model("ner", TRAIN[:2], GOLD, LABELS, cfg, init_from=result.model, progress=False)
+    assert warm.model is not result.model
+    assert warm.history[0]["gold_f1"] >= 0.75  # starts from a trained student, not from scratch
+    assert [e.entities for e in result.model.predict(TRAIN)] == before
