@@ -1,0 +1,72 @@
+"""``simulate``: run the LLMaAA protocol on a benchmark and write curves.json, curves.png and table.md."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from llmaaa.active import available
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="run the active loop (strategies x seeds) on CoNLL03 / CoNLL04 and plot learning curves",
+        description=(
+            "Runs the LLMaAA protocol: a gold demo pool from dev, an initial random batch, then rounds of "
+            "train student -> score pool -> pick k -> teacher labels them. Re-running the same command on the "
+            "same --output resumes from its state directories (no LLM call is paid twice)."
+        ),
+    )
+    p.add_argument("--task", choices=("ner", "re"), default="ner")
+    p.add_argument("--dataset", choices=("conll2003", "conll04"), required=True)
+    p.add_argument("--data-dir", default=None, help="folder with conll2003/ and conll04/ (default: $LLMAAA_DATA_DIR or ../shared/data)")
+    p.add_argument("--teacher", default="simulated:f1=0.81",
+                   help="'simulated:f1=X' (gold labels corrupted to entity F1 X; for experiments) or 'openai' (the LLM teacher)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for --teacher openai (else $LLM_BASE_URL)")
+    p.add_argument("--model", default=None, help="model name for --teacher openai (else $LLM_MODEL)")
+    p.add_argument("--strategy", default=None, help=f"one sampler: {', '.join(available())}")
+    p.add_argument("--strategies", default=None, help="comma-separated samplers to compare, e.g. random,least_confidence,hybrid")
+    p.add_argument("--seeds", type=int, default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
+    p.add_argument("--demo-pool", type=int, default=100, help="gold demos from dev (also the reweighting meta set)")
+    p.add_argument("--init", type=int, default=50, help="initial random batch")
+    p.add_argument("--rounds", type=int, default=9, help="acquisition rounds after the initial batch")
+    p.add_argument("--per-round", type=int, default=50, help="examples the teacher labels per round")
+    p.add_argument("--pool-size", type=int, default=None, help="subsample the unlabeled pool (quick runs)")
+    p.add_argument("--test-size", type=int, default=None, help="subsample the test split (quick runs)")
+    p.add_argument("--reweight", action="store_true", help="train with learning-to-reweight on the demo pool")
+    p.add_argument("--compare-reweight", action="store_true", help="run every strategy with and without reweighting")
+    p.add_argument("--reduction", choices=("sum", "mean", "max"), default=None,
+                   help="token/pair reduction of uncertainty scores (default: NER sum as the paper on CoNLL03, RE max)")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never)")
+    p.add_argument("--epochs", type=int, default=None, help="student epochs per round (default: TrainConfig / $TRAIN_EPOCHS)")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the gold-ceiling student")
+    p.add_argument("--progress", action="store_true", help="show training progress bars")
+    p.add_argument("--output", type=Path, required=True, help="output folder (state, curves.json, curves.png, table.md)")
+    p.set_defaults(func=simulate)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from llmaaa.active import SamplerError
+    from llmaaa.loop.config import LoopConfig
+    from llmaaa.loop.experiment import Experiment, run_experiment
+
+    names = [s.strip() for s in (args.strategies or args.strategy or "least_confidence").split(",") if s.strip()]
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        raise SamplerError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(available())}")
+    loop = LoopConfig.from_env(overrides={
+        "task": args.task, "demo_pool": args.demo_pool, "init": args.init, "rounds": args.rounds,
+        "per_round": args.per_round, "reduction": args.reduction, "stop_after_rounds_matched": args.stop_after,
+    })
+    exp = Experiment(
+        dataset=args.dataset, output=args.output, loop=loop, teacher=args.teacher, strategies=names,
+        seeds=args.seeds, reweights=(False, True) if args.compare_reweight else (bool(args.reweight),),
+        data_dir=args.data_dir, pool_size=args.pool_size, test_size=args.test_size, ceiling=not args.no_ceiling,
+        base_url=args.base_url, model=args.model, train_overrides={"epochs": args.epochs}, progress=args.progress,
+    )
+    run_experiment(exp)
+    print((args.output / "table.md").read_text(encoding="utf-8"), end="")
+    print(f"\nwrote {args.output / 'curves.json'}, {args.output / 'curves.png'}, {args.output / 'table.md'}")
+    return 0

@@ -1,0 +1,231 @@
+"""The LLMaAA rounds: train student -> score pool -> pick k -> teacher labels them (paper §3, Alg. 1).
+
+Round 0 trains on the initial random batch; round r >= 1 trains on everything bought so far. As
+in the reference code each round trains a *fresh* student from the pretrained encoder (no warm
+start), early-stopped on the demo pool, which is also the reweighting meta set. Every finished step
+is saved in the state directory (``llmaaa.loop.state``) so a crashed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from llmaaa.active import make_sampler
+from llmaaa.annotate.base import Teacher
+from llmaaa.data.schema import Example, LabelSet
+from llmaaa.loop.config import LoopConfig
+from llmaaa.loop.evaluate import measure_teacher, strip_labels, usage_totals, score_predictions
+from llmaaa.loop.state import LoopState
+from llmaaa.models.base import ModelOutputs, TaskModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    """What a finished (or early-stopped) run produced; everything is also on disk in ``state_dir``."""
+
+    state_dir: Path
+    records: list[dict[str, Any]]
+    labeled: list[Example]
+    teacher_gold: dict[str, Any] | None
+    student: TaskModel | None = None
+    stopped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ActiveLoop:
+    """One run of the protocol for one strategy and seed, resumable from ``state_dir``.
+
+    ``pool`` is the unlabeled pool (its gold labels, if any, are stripped before the teacher or the
+    student sees them); ``demo`` is the gold demo pool; ``test`` (optional) is scored every round.
+    """
+
+    def __init__(
+        self,
+        config: LoopConfig,
+        *,
+        pool: Sequence[Example],
+        demo: Sequence[Example],
+        teacher: Teacher,
+        labels: LabelSet,
+        state_dir: str | Path,
+        test: Sequence[Example] | None = None,
+        train_config: Any = None,
+        progress: bool = False,
+    ) -> None:
+        from llmaaa.training.trainer import TrainConfig
+
+        self.config = config
+        self.task = config.task
+        self.pool = [strip_labels(ex, self.task) for ex in pool]
+        self.demo = list(demo)
+        self.test = list(test) if test else None
+        self.teacher = teacher
+        self.labels = labels
+        self.state = LoopState(state_dir)
+        base = train_config if train_config is not None else TrainConfig()
+        self.train_config = dataclasses.replace(base, reweight=config.reweight, seed=config.seed)
+        self.progress = progress
+        self.sampler = make_sampler(config.strategy, task=self.task, reduction=config.reduction, seed=config.seed)
+        self._student: tuple[int, TaskModel] | None = None
+
+    # -- steps -------------------------------------------------------------------------------
+    def _teacher_gold(self) -> dict[str, Any]:
+        record = self.state.teacher_gold()
+        if record is None:
+            record = measure_teacher(self.teacher, self.demo, self.task)
+            self.state.save_teacher_gold(record)
+            log.info("teacher %s F1 on the %d-example demo pool: %.4f", self.teacher.name, len(self.demo), record["f1"])
+        return record
+
+    def _label_batch(self, batch: int, ids: Sequence[str], labeled: list[Example]) -> list[Example]:
+        by_id = {ex.id: ex for ex in self.pool}
+        todo = [by_id[i] for i in ids]
+        t0 = time.perf_counter()
+        annotated = self.teacher.annotate(todo)
+        failed = sum(ex.failed for ex in annotated)
+        log.info("batch %d: teacher labeled %d examples (%d failed) in %.1fs", batch, len(annotated), failed,
+                 time.perf_counter() - t0)
+        return labeled + self.state.add_batch(batch, annotated)
+
+    def _train(self, round_: int, labeled: list[Example], teacher_f1: float | None) -> dict[str, Any]:
+        from llmaaa.training.export import save_model_version
+        from llmaaa.training.trainer import train_task_model
+
+        t0 = time.perf_counter()
+        result = train_task_model(
+            self.task, labeled, self.demo, self.labels, self.train_config,
+            progress=self.progress, log_dir=self.state.root / "logs" / f"round-{round_}",
+        )
+        train_s = time.perf_counter() - t0
+        model = result.model
+        gold_f1 = float(result.gold_metrics.get("f1", 0.0)) if result.gold_metrics else None
+        test_f1 = None
+        if self.test:
+            test_in = [strip_labels(ex, self.task) for ex in self.test]
+            test_f1 = score_predictions(self.task, self.test, model.predict(test_in))["f1"]
+        save_model_version(result, self.state.student_dir(round_))
+        if not self.config.keep_students and round_ > 0:
+            shutil.rmtree(self.state.student_dir(round_ - 1), ignore_errors=True)
+        self._student = (round_, model)
+        prompt, completion, cost, paid = usage_totals(labeled)
+        record = {
+            "round": round_,
+            "strategy": self.config.strategy,
+            "reweight": self.config.reweight,
+            "seed": self.config.seed,
+            "budget": len(labeled),
+            "failed_labels": sum(ex.failed for ex in labeled),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost": cost,
+            "paid_cost": paid,
+            "teacher_gold_f1": teacher_f1,
+            "student_gold_f1": gold_f1,
+            "student_test_f1": test_f1,
+            "epochs": len(result.history),
+            "train_seconds": round(train_s, 3),
+        }
+        log.info("round %d: budget %d, student gold F1 %s, test F1 %s (teacher %s)", round_, len(labeled),
+                 _fmt(gold_f1), _fmt(test_f1), _fmt(teacher_f1))
+        return record
+
+    def _student_for(self, round_: int, labeled: list[Example]) -> TaskModel:
+        if self._student and self._student[0] == round_:
+            return self._student[1]
+        from llmaaa.training.export import load_task_model
+
+        path = self.state.student_dir(round_)
+        if path.exists():
+            return load_task_model(path)
+        log.warning("student of round %d is not on disk; retraining it to select the next batch", round_)
+        self._train(round_, labeled, None)
+        return self._student[1]  # type: ignore[index]
+
+    def _select(self, round_: int, labeled: list[Example], record: dict[str, Any]) -> list[str]:
+        taken = {ex.id for ex in labeled}
+        remaining = [ex for ex in self.pool if ex.id not in taken]
+        k = min(self.config.per_round, len(remaining))
+        if k == 0:
+            return []
+        outputs: ModelOutputs | None = None
+        score_s = 0.0
+        if getattr(self.sampler, "needs_outputs", True):
+            model = self._student_for(round_, labeled)
+            extra = labeled if getattr(self.sampler, "needs_labeled_outputs", False) else []
+            t0 = time.perf_counter()
+            outputs = model.outputs([*remaining, *extra])
+            score_s = time.perf_counter() - t0
+        rng = np.random.default_rng([self.config.seed, round_ + 1])
+        t0 = time.perf_counter()
+        picks = self.sampler.select(remaining, outputs, k, labeled, rng=rng)
+        record["score_seconds"] = round(score_s, 3)
+        record["sampler_seconds"] = round(time.perf_counter() - t0, 4)
+        return [remaining[i].id for i in picks]
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> LoopResult:
+        cfg = self.config
+        self.state.bind({**cfg.identity(), "teacher": self.teacher.name, "pool_size": len(self.pool)})
+        teacher = self._teacher_gold()
+        teacher_f1 = teacher.get("f1")
+        labeled = self.state.labeled()
+        records = self.state.rounds()
+        stopped: str | None = None
+        r = 0
+        while True:
+            if not any(ex.extra.get("loop", {}).get("batch") == r for ex in labeled):
+                if r == 0:
+                    init = make_sampler("random").select(self.pool, None, cfg.init, rng=np.random.default_rng(cfg.seed))
+                    ids = [self.pool[i].id for i in init]
+                else:
+                    ids = records[r - 1]["selected_ids"]
+                labeled = self._label_batch(r, ids, labeled)
+            if r >= len(records):
+                records.append(self._train(r, labeled, teacher_f1))
+                self.state.save_rounds(records)
+            rec = records[r]
+            stopped = rec.get("stopped") or self._stop_reason(records[: r + 1], teacher_f1)
+            if stopped or r >= cfg.rounds:
+                if stopped and not rec.get("stopped"):
+                    rec["stopped"] = stopped
+                    self.state.save_rounds(records)
+                    log.info("stopping after round %d: %s", r, stopped)
+                break
+            if rec.get("selected_ids") is None:
+                rec["selected_ids"] = self._select(r, labeled, rec)
+                self.state.save_rounds(records)
+            if not rec["selected_ids"]:
+                rec["stopped"] = stopped = "pool exhausted"
+                self.state.save_rounds(records)
+                break
+            r += 1
+        student = self._student[1] if self._student else None
+        return LoopResult(self.state.root, records, labeled, teacher, student, stopped)
+
+    def _stop_reason(self, records: list[dict[str, Any]], teacher_f1: float | None) -> str | None:
+        n = self.config.stop_after_rounds_matched
+        if n <= 0 or teacher_f1 is None or len(records) < n:
+            return None
+        last = records[-n:]
+        if all(rec.get("student_gold_f1") is not None and rec["student_gold_f1"] >= teacher_f1 for rec in last):
+            return f"student matched the teacher's gold-set F1 ({teacher_f1:.4f}) for {n} consecutive rounds"
+        return None
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def run_loop(config: LoopConfig, **kwargs: Any) -> LoopResult:
+    """Run (or resume) one loop; keyword arguments as for ``ActiveLoop``."""
+    return ActiveLoop(config, **kwargs).run()

@@ -1,0 +1,151 @@
+"""The ``simulate`` protocol: strategies x reweighting x seeds on a benchmark, then one report.
+
+Data roles follow the paper: pool = the train split (gold labels hidden; ``pool_size`` subsamples
+it), demo pool = ``demo_pool`` gold examples from dev (seed 42, shared by every run), test = the
+test split (``test_size`` subsamples it). Every run has its own state directory under
+``output/runs/<series>/seed-<s>``, so re-running the same command resumes instead of repeating.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from llmaaa.annotate.base import Teacher
+from llmaaa.data.readers import read_dataset
+from llmaaa.data.schema import Example, LabelSet
+from llmaaa.loop.config import LoopConfig
+from llmaaa.loop.engine import run_loop
+from llmaaa.loop.evaluate import sample_demo_pool, score_predictions, strip_labels, train_ceiling
+from llmaaa.loop.state import read_json, write_json
+from llmaaa.report import series_name, write_report
+
+log = logging.getLogger(__name__)
+
+
+class TeacherSpecError(ValueError):
+    """A ``--teacher`` value that names no known teacher."""
+
+
+@dataclass
+class Experiment:
+    """One ``simulate`` invocation; ``loop`` carries the schedule shared by every run."""
+
+    dataset: str
+    output: Path
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    teacher: str = "simulated:f1=0.81"
+    strategies: Sequence[str] = ("least_confidence",)
+    seeds: int = 1
+    reweights: Sequence[bool] = (False,)
+    data_dir: str | None = None
+    pool_size: int | None = None
+    test_size: int | None = None
+    ceiling: bool = True
+    base_url: str | None = None
+    model: str | None = None
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+
+
+def _subsample(examples: list[Example], n: int | None, seed: int = 0) -> list[Example]:
+    if n is None or n >= len(examples):
+        return examples
+    idx = np.random.default_rng(seed).permutation(len(examples))[:n]
+    return [examples[i] for i in sorted(idx)]
+
+
+def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Example], LabelSet]:
+    train = read_dataset(exp.dataset, "train", exp.data_dir)
+    dev = read_dataset(exp.dataset, "dev", exp.data_dir)
+    test = read_dataset(exp.dataset, "test", exp.data_dir)
+    labels = LabelSet.from_examples(train)
+    if exp.loop.task == "re":  # RE needs candidate pairs
+        train = [ex for ex in train if len(ex.entities) >= 2]
+        test = [ex for ex in test if len(ex.entities) >= 2]
+    pool = _subsample(train, exp.pool_size)
+    demo = sample_demo_pool(dev, exp.loop.demo_pool, task=exp.loop.task, seed=42)
+    return pool, demo, _subsample(test, exp.test_size), labels
+
+
+def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Example], labels: LabelSet, seed: int) -> Teacher:
+    """``simulated:f1=X`` (gold corrupted to F1 X, clearly named so) or ``openai`` (the LLM teacher)."""
+    spec = exp.teacher
+    if spec.startswith("simulated"):
+        from llmaaa.annotate.simulated import SimulatedTeacher
+
+        opts = dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)
+        target = float(opts.get("f1", 0.81))
+        return SimulatedTeacher(list(gold), labels, task=exp.loop.task, target_f1=target, seed=seed)
+    if spec in ("openai", "llm"):
+        from llmaaa.annotate.factory import build_llm_teacher
+
+        return build_llm_teacher(
+            labels, demo, task=exp.loop.task, base_url=exp.base_url, model=exp.model,
+            cache_path=exp.output / "llm_cache.sqlite",
+        )
+    raise TeacherSpecError(f"unknown teacher {spec!r}; use 'simulated:f1=0.81' or 'openai' (with --base-url/--model)")
+
+
+def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: Path) -> float | None:
+    """The teacher's F1 on the test split (what the student's test F1 is compared with), cached in ``path``."""
+    cached = read_json(path)
+    if cached is not None:
+        return cached["f1"]
+    if not test:
+        return None
+    annotated = teacher.annotate([strip_labels(ex, task) for ex in test])
+    m = score_predictions(task, test, annotated)
+    write_json(path, {"teacher": teacher.name, "n": len(test), "f1": m["f1"], "precision": m["precision"], "recall": m["recall"]})
+    return m["f1"]
+
+
+def run_experiment(exp: Experiment) -> dict[str, Any]:
+    """Run every (strategy, reweight, seed) loop, the gold ceilings, and write the report to ``exp.output``."""
+    from llmaaa.training.trainer import TrainConfig
+
+    from llmaaa.config import from_env
+
+    pool, demo, test, labels = load_splits(exp)
+    train_cfg = from_env(TrainConfig, "TRAIN_", exp.train_overrides)
+    log.info("pool %d, demo pool %d, test %d; labels %s", len(pool), len(demo), len(test), labels)
+    runs, teacher_gold, teacher_test, ceilings = [], [], [], []
+    teacher_name = exp.teacher
+    gold_lookup = [*pool, *demo, *test]
+    for seed in range(exp.seeds):
+        teacher = make_teacher(exp, gold=gold_lookup, demo=demo, labels=labels, seed=seed)
+        teacher_name = teacher.name
+        t_test = teacher_on_test(teacher, test, exp.loop.task, exp.output / "teacher" / f"test-seed-{seed}.json")
+        if t_test is not None:
+            teacher_test.append(t_test)
+        for strategy in exp.strategies:
+            for rw in exp.reweights:
+                cfg = dataclasses.replace(exp.loop, strategy=strategy, reweight=rw, seed=seed)
+                state_dir = exp.output / "runs" / series_name(strategy, rw) / f"seed-{seed}"
+                log.info("run %s seed %d -> %s", series_name(strategy, rw), seed, state_dir)
+                result = run_loop(cfg, pool=pool, demo=demo, teacher=teacher, labels=labels, state_dir=state_dir,
+                                  test=test, train_config=train_cfg, progress=exp.progress)
+                if result.teacher_gold and result.teacher_gold.get("f1") is not None:
+                    teacher_gold.append(result.teacher_gold["f1"])
+                runs.append({"strategy": strategy, "reweight": rw, "seed": seed, "records": result.records,
+                             "stopped": result.stopped})
+        if exp.ceiling:
+            path = exp.output / "ceiling" / f"seed-{seed}.json"
+            ceil = read_json(path)
+            if ceil is None:
+                ceil = train_ceiling(exp.loop.task, pool, demo, labels, exp.loop.budget, train_config=train_cfg,
+                                     seed=seed, test=test)
+                write_json(path, ceil)
+            ceilings.append(ceil)
+    teacher_info = {
+        "name": teacher_name,
+        "gold_f1": float(np.mean(teacher_gold)) if teacher_gold else None,
+        "test_f1": float(np.mean(teacher_test)) if teacher_test else None,
+    }
+    title = f"{exp.dataset} {exp.loop.task.upper()}, teacher {exp.teacher}, {exp.seeds} seed(s)"
+    return write_report(exp.output, runs, teacher=teacher_info, ceiling=ceilings, title=title)

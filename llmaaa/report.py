@@ -1,0 +1,153 @@
+"""Learning-curve reports of loop runs: ``curves.json``, ``curves.png`` and a markdown table.
+
+A *series* is one strategy with or without reweighting (``least_confidence+rw``); its curve is
+the mean ± std over seeds of the student's F1 at each budget. The teacher and the gold ceiling are
+horizontal lines. "Beats the teacher at" is the first budget whose mean student F1 is strictly
+above the teacher's F1 on the same split (test when both are known, else the demo pool).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def series_name(strategy: str, reweight: bool) -> str:
+    return f"{strategy}+rw" if reweight else strategy
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def build_curves(
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    teacher: Mapping[str, Any] | None = None,
+    ceiling: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Aggregate runs (``{"strategy", "reweight", "seed", "records"}``) into the curves document.
+
+    ``teacher``: ``{"name", "gold_f1", "test_f1"}``; ``ceiling``: per-seed ``train_ceiling`` results.
+    """
+    teacher = dict(teacher or {})
+    has_test = bool(runs) and all(rec.get("student_test_f1") is not None for run in runs for rec in run["records"])
+    split = "test" if has_test and teacher.get("test_f1") is not None else "gold"
+    metric = f"student_{split}_f1"
+    teacher_f1 = teacher.get(f"{split}_f1")
+    grouped: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        name = series_name(run["strategy"], bool(run.get("reweight")))
+        for rec in run["records"]:
+            if rec.get(metric) is not None:
+                grouped[name][int(rec["budget"])].append(float(rec[metric]))
+    series: dict[str, Any] = {}
+    for name in sorted(grouped):
+        budgets = sorted(grouped[name])
+        vals = [grouped[name][b] for b in budgets]
+        mean = [float(np.mean(v)) for v in vals]
+        beats = next((b for b, m in zip(budgets, mean) if teacher_f1 is not None and m > teacher_f1), None)
+        series[name] = {
+            "budgets": budgets,
+            "mean": mean,
+            "std": [float(np.std(v)) for v in vals],
+            "n": [len(v) for v in vals],
+            "first_budget_beating_teacher": beats,
+        }
+    ceil_f1 = _mean([c.get(f"{split}_f1") for c in ceiling])
+    return {
+        "split": split,
+        "metric": metric,
+        "teacher": {**teacher, "f1": teacher_f1},
+        "ceiling": {"f1": ceil_f1, "budget": max((c["budget"] for c in ceiling), default=None), "runs": list(ceiling)},
+        "series": series,
+        "runs": [dict(r) for r in runs],
+    }
+
+
+def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None = None) -> str:
+    """Rows = series, columns = budgets (mean ± std over seeds), last column = first budget beating the teacher."""
+    series = curves["series"]
+    all_budgets = sorted({b for s in series.values() for b in s["budgets"]})
+    cols = [b for b in all_budgets if budgets is None or b in budgets]
+    head = f"| strategy ({curves['split']} F1) | " + " | ".join(str(b) for b in cols) + " | beats teacher at |"
+    lines = [head, "|" + "---|" * (len(cols) + 2)]
+    for name, s in series.items():
+        at = dict(zip(s["budgets"], zip(s["mean"], s["std"], s["n"])))
+        cells = []
+        for b in cols:
+            if b not in at:
+                cells.append("")
+            else:
+                m, sd, n = at[b]
+                cells.append(f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}")
+        beat = s["first_budget_beating_teacher"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {beat if beat is not None else 'never'} |")
+    t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
+    if t is not None:
+        lines.append(f"| teacher {curves['teacher'].get('name', '')} | {t:.3f}" + " |" * (len(cols) - 1) + " |")
+    if c is not None:
+        lines.append(f"| gold ceiling (budget {curves['ceiling']['budget']}) | {c:.3f}" + " |" * (len(cols) - 1) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: Mapping[str, Any], path: str | Path, *, title: str = "") -> Path:
+    """F1 vs budget per series (mean line, ±std band), teacher and gold-ceiling lines; PNG via Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, s in curves["series"].items():
+        x, m, sd = np.array(s["budgets"]), np.array(s["mean"]), np.array(s["std"])
+        ax.plot(x, m, marker="o", ms=3, label=name)
+        ax.fill_between(x, m - sd, m + sd, alpha=0.15)
+    t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
+    if t is not None:
+        ax.axhline(t, color="black", ls="--", lw=1, label=f"teacher ({t:.3f})")
+    if c is not None:
+        ax.axhline(c, color="gray", ls=":", lw=1.5, label=f"gold ceiling ({c:.3f})")
+    ax.set_xlabel("LLM labels bought (budget)")
+    ax.set_ylabel(f"student F1 ({curves['split']})")
+    ax.set_title(title or "LLMaAA learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    out_dir: str | Path,
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    teacher: Mapping[str, Any] | None = None,
+    ceiling: Sequence[Mapping[str, Any]] = (),
+    title: str = "",
+) -> dict[str, Any]:
+    """Write ``curves.json``, ``curves.png`` and ``table.md`` into ``out_dir``; return the curves."""
+    from llmaaa.loop.state import write_json
+
+    out = Path(out_dir)
+    curves = build_curves(runs, teacher=teacher, ceiling=ceiling)
+    write_json(out / "curves.json", curves)
+    plot_curves(curves, out / "curves.png", title=title)
+    (out / "table.md").write_text(markdown_table(curves), encoding="utf-8")
+    log.info("wrote %s, %s and %s", out / "curves.json", out / "curves.png", out / "table.md")
+    return curves
+
+
+def load_curves(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,156 @@
+"""Every sampler's exact picks on hand-made probabilities and embeddings."""
+
+import numpy as np
+import pytest
+
+from llmaaa.active import SamplerError, available, make_sampler
+from llmaaa.data.schema import Example
+from llmaaa.models.base import ModelOutputs
+
+STRATEGIES = ["random", "entropy", "least_confidence", "margin", "kmeans", "kcenter", "hybrid"]
+
+
+def pool_of(n):
+    return [Example(id=f"p{i}", text=f"text {i}") for i in range(n)]
+
+
+def outputs_from(rows, emb=None):
+    probs = [np.array([r]) for r in rows]
+    if emb is None:
+        emb = np.eye(len(rows), dtype=np.float32)
+    return ModelOutputs(probs=probs, embeddings=np.asarray(emb, dtype=np.float32))
+
+
+def test_every_documented_strategy_is_registered():
+    assert set(STRATEGIES) <= set(available())
+    with pytest.raises(SamplerError, match="least_confidence"):
+        make_sampler("bogus")
+
+
+# one-token NER examples; rows chosen so the three measures disagree
+ROWS = [
+    [0.50, 0.49, 0.01],  # LC 0.50, margin gap 0.01 (smallest), entropy 0.74
+    [0.40, 0.30, 0.30],  # LC 0.60 (largest), gap 0.10, entropy 1.09 (largest)
+    [0.90, 0.05, 0.05],  # confident
+    [0.45, 0.45, 0.10],  # LC 0.55, gap 0.00, entropy 0.95
+]
+
+
+def test_least_confidence_picks():
+    s = make_sampler("least_confidence")
+    assert s.select(pool_of(4), outputs_from(ROWS), 2) == [1, 3]
+    np.testing.assert_allclose(s.scores(outputs_from(ROWS)), [0.5, 0.6, 0.1, 0.55])
+
+
+def test_entropy_picks():
+    assert make_sampler("entropy").select(pool_of(4), outputs_from(ROWS), 3) == [1, 3, 0]
+
+
+def test_margin_picks_the_smallest_top1_top2_gap():
+    assert make_sampler("margin").select(pool_of(4), outputs_from(ROWS), 2) == [3, 0]
+
+
+def test_ties_are_broken_by_pool_order():
+    rows = [[0.5, 0.5]] * 4
+    for name in ("entropy", "least_confidence", "margin"):
+        assert make_sampler(name).select(pool_of(4), outputs_from(rows), 3) == [0, 1, 2]
+
+
+def test_ner_reduction_changes_the_pick():
+    # example 0: two mildly uncertain tokens (LC 0.3 + 0.3); example 1: one very uncertain token (0.5)
+    out = ModelOutputs([np.array([[0.7, 0.3], [0.7, 0.3]]), np.array([[0.5, 0.5]])], np.eye(2, dtype=np.float32))
+    assert make_sampler("least_confidence", task="ner").select(pool_of(2), out, 1) == [0]  # sum (paper default)
+    assert make_sampler("least_confidence", task="ner", reduction="mean").select(pool_of(2), out, 1) == [1]
+    assert make_sampler("least_confidence", task="ner", reduction="max").select(pool_of(2), out, 1) == [1]
+
+
+def test_re_examples_without_pairs_come_last():
+    out = ModelOutputs(
+        [np.zeros((0, 3)), np.array([[0.9, 0.05, 0.05], [0.5, 0.3, 0.2]]), np.array([[0.8, 0.1, 0.1]])],
+        np.eye(3, dtype=np.float32),
+    )
+    assert make_sampler("entropy", task="re").select(pool_of(3), out, 3) == [1, 2, 0]
+
+
+def test_random_is_seeded_and_distinct():
+    a = make_sampler("random", seed=3).select(pool_of(10), None, 4)
+    b = make_sampler("random", seed=3).select(pool_of(10), None, 4)
+    assert a == b and len(set(a)) == 4
+    assert a == [int(i) for i in np.random.default_rng(3).permutation(10)[:4]]
+
+
+# two tight clusters in 2-d plus one far outlier
+EMB = np.array([[0, 0], [0.1, 0], [0, 0.1], [5, 5], [5.1, 5], [5, 5.1], [20, 0]], dtype=np.float32)
+
+
+def test_kmeans_takes_one_point_per_cluster():
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 7, EMB)
+    picks = make_sampler("kmeans", seed=0).select(pool_of(7), out, 3)
+    assert len(set(picks)) == 3
+    groups = {0: "a", 1: "a", 2: "a", 3: "b", 4: "b", 5: "b", 6: "c"}
+    assert {groups[i] for i in picks} == {"a", "b", "c"}
+
+
+def test_kmeans_on_duplicate_points_still_returns_k_distinct():
+    emb = np.zeros((6, 4), dtype=np.float32)  # every centroid has the same nearest point
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 6, emb)
+    picks = make_sampler("kmeans").select(pool_of(6), out, 4)
+    assert sorted(picks) == sorted(set(picks)) and len(picks) == 4
+
+
+def test_kcenter_without_labeled_starts_near_the_mean_then_goes_farthest():
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 7, EMB)
+    # mean is (5.03, 2.17): nearest point is index 3; farthest from it is the outlier 6; then the origin cluster (0)
+    assert make_sampler("kcenter").select(pool_of(7), out, 3) == [3, 6, 0]
+
+
+def test_kcenter_starts_from_the_labeled_set_embeddings():
+    labeled = [Example(id="l0", text="l")]
+    emb = np.vstack([EMB, [[20, 0.5]]]).astype(np.float32)  # a labeled point beside the outlier
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 8, emb)
+    # farthest from the labeled point: (0,0); then, covered by (0,0) and (20,0.5), the (5,5) cluster's
+    # farthest members (5.1,5) and (5,5.1) tie at 51.01 and the lower index wins; the outlier is never picked
+    assert make_sampler("kcenter").select(pool_of(7), out, 2, labeled) == [0, 4]
+
+
+def test_kcenter_duplicates_are_only_taken_when_nothing_else_is_left():
+    emb = np.array([[0, 0], [0, 0], [1, 0], [0, 0]], dtype=np.float32)
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 4, emb)
+    assert make_sampler("kcenter").select(pool_of(4), out, 4) == [0, 2, 1, 3]
+
+
+def test_hybrid_prefers_uncertain_and_diverse():
+    # 4 uncertain points: three near-duplicates at the origin and one far away; 4 confident points
+    emb = np.array([[0, 0], [0.01, 0], [0, 0.01], [9, 9], [3, 3], [3, 4], [4, 3], [6, 6]], dtype=np.float32)
+    rows = [[0.5, 0.5]] * 4 + [[0.99, 0.01]] * 4
+    out = outputs_from(rows, emb)
+    picks = make_sampler("hybrid", beta=2, seed=0).select(pool_of(8), out, 2)
+    assert len(picks) == 2 and 3 in picks and set(picks) <= {0, 1, 2, 3}
+    picks = make_sampler("hybrid", beta=2, diversity="kcenter").select(pool_of(8), out, 2)
+    assert picks[0] in {0, 1, 2, 3} and 3 in picks
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_k_larger_than_pool_returns_the_whole_pool_once(name):
+    out = outputs_from(ROWS, np.eye(4, dtype=np.float32))
+    picks = make_sampler(name).select(pool_of(4), out, 10)
+    assert sorted(picks) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_exactly_k_distinct_picks_on_a_bigger_random_pool(name):
+    rng = np.random.default_rng(1)
+    n = 200
+    probs = [rng.dirichlet(np.ones(5), size=int(rng.integers(0, 6))) for _ in range(n)]
+    emb = rng.normal(size=(n, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    picks = make_sampler(name, seed=0).select(pool_of(n), ModelOutputs(probs, emb), 37)
+    assert len(picks) == 37 == len(set(picks)) and all(0 <= i < n for i in picks)
+    again = make_sampler(name, seed=0).select(pool_of(n), ModelOutputs(probs, emb), 37)
+    assert picks == again  # deterministic for a fixed seed
+
+
+@pytest.mark.parametrize("name", ["entropy", "kmeans", "kcenter", "hybrid"])
+def test_model_based_samplers_explain_missing_outputs(name):
+    with pytest.raises(SamplerError, match="train a student"):
+        make_sampler(name).select(pool_of(3), None, 1)

@@ -1,0 +1,187 @@
+"""The active loop: bookkeeping on hand-made data, and a tiny real end-to-end run with resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmaaa.data.schema import Example, LabelSet, Span
+from llmaaa.loop import LoopConfig, LoopState, LoopStateError, run_loop, sample_demo_pool
+from llmaaa.loop.evaluate import strip_labels, usage_totals
+
+LABELS = LabelSet(("PER", "LOC"))
+PEOPLE = ["Alice", "Bob", "Carol", "Dmitri", "Émile", "Zoë", "Oskar", "Hana"]
+PLACES = ["Paris", "Berlin", "Tokyo", "Lima", "Québec", "Oslo", "Cairo", "Perth"]
+
+
+def sentence(i: int) -> Example:
+    """Templated sentences with one person and one place; every 7th is Chinese, some carry emoji."""
+    if i % 7 == 3:
+        text = "王小明住在北京。"
+        return Example(f"s{i}", text, (Span(0, 3, "PER"), Span(5, 7, "LOC")))
+    who, where = PEOPLE[i % len(PEOPLE)], PLACES[(i * 3) % len(PLACES)]
+    pre = "🙂 " if i % 5 == 0 else ""
+    text = f"{pre}{who} flew to {where} on day {i} ."
+    s = len(pre)
+    return Example(f"s{i}", text, (Span(s, s + len(who), "PER"), Span(text.index(where), text.index(where) + len(where), "LOC")))
+
+
+def test_config_from_env_and_budget():
+    from llmaaa.config import from_env
+
+    cfg = from_env(LoopConfig, "LOOP_", environ={"LOOP_ROUNDS": "3", "LOOP_STRATEGY": "kcenter", "LOOP_REWEIGHT": "1"})
+    assert (cfg.rounds, cfg.strategy, cfg.reweight) == (3, "kcenter", True)
+    assert cfg.budget == 50 + 3 * 50
+    assert LoopConfig().budget == 500  # the paper's schedule
+
+
+def test_state_refuses_a_different_run_and_says_what_to_do(tmp_path):
+    st = LoopState(tmp_path)
+    st.bind(LoopConfig(strategy="random").identity())
+    st.bind(LoopConfig(strategy="random", rounds=20).identity())  # extending the schedule is a resume
+    with pytest.raises(LoopStateError, match=r"strategy: 'random' -> 'entropy'.*new output directory"):
+        st.bind(LoopConfig(strategy="entropy").identity())
+
+
+def test_labeled_batches_round_trip_with_provenance(tmp_path):
+    st = LoopState(tmp_path)
+    st.add_batch(0, [sentence(1).with_labels(annotation={"source": "simulated", "error": None})])
+    st.add_batch(1, [sentence(3)])
+    got = LoopState(tmp_path).labeled()
+    assert [(ex.id, ex.extra["loop"]["batch"]) for ex in got] == [("s1", 0), ("s3", 1)]
+    assert got[1].mention(got[1].entities[0]) == "王小明"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_demo_pool_is_seeded_and_ner_keeps_sentences_with_entities():
+    dev = [sentence(i) if i % 2 else Example(f"e{i}", "nothing here .") for i in range(30)]
+    a = sample_demo_pool(dev, 10, task="ner", seed=42)
+    assert a == sample_demo_pool(dev, 10, task="ner", seed=42)
+    assert len(a) == 10 and all(ex.entities for ex in a)
+    with pytest.raises(ValueError, match="only 15 usable"):
+        sample_demo_pool(dev, 16, task="ner")
+
+
+def test_strip_labels_hides_gold_from_teacher_and_student():
+    ex = sentence(1)
+    assert strip_labels(ex, "ner").entities == ()
+    assert strip_labels(ex, "re").entities == ex.entities  # RE is given the entities
+
+
+def test_usage_totals_separates_cached_from_paid():
+    mk = lambda c, cached: Example("x", "t", extra={"annotation": {"usage": {"prompt_tokens": 10, "completion_tokens": 2, "cost": c}, "cached": cached}})  # noqa: E731
+    assert usage_totals([mk(0.5, False), mk(0.25, True), Example("y", "t")]) == (20, 4, 0.75, 0.5)
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+class CountingTeacher:
+    """Wraps a real teacher and records which ids it was asked to label (or fails on a given call)."""
+
+    def __init__(self, inner, fail_on_call: int | None = None):
+        self.inner, self.name, self.fail_on_call = inner, inner.name, fail_on_call
+        self.calls: list[list[str]] = []
+
+    def annotate(self, examples):
+        self.calls.append([ex.id for ex in examples])
+        if self.fail_on_call == len(self.calls):
+            raise ConnectionError("simulated crash while the teacher was labeling")
+        return self.inner.annotate(examples)
+
+
+class SilentTeacher:
+    """A teacher that finds nothing (F1 0): any student matches it."""
+
+    name = "silent"
+
+    def annotate(self, examples):
+        return [ex.with_labels(entities=(), annotation={"source": "test", "error": None}) for ex in examples]
+
+
+@pytest.mark.slow
+def test_tiny_loop_resumes_without_relabeling(tmp_path):
+    from llmaaa.annotate.simulated import SimulatedTeacher
+    from llmaaa.training.trainer import TrainConfig
+
+    pool = [sentence(i) for i in range(40)]
+    demo = [sentence(i) for i in range(100, 110)]
+    test = [sentence(i) for i in range(200, 208)]
+    sim = SimulatedTeacher([*pool, *demo, *test], LABELS, task="ner", target_f1=0.8, seed=0)
+    train = TrainConfig(epochs=1, batch_size=8, patience=1)
+    cfg = LoopConfig(task="ner", strategy="least_confidence", init=8, per_round=6, rounds=1, seed=0)
+    kw = dict(pool=pool, demo=demo, labels=LABELS, state_dir=tmp_path, test=test, train_config=train)
+
+    # 1) the teacher crashes while labeling the first selected batch (its 3rd call: demo pool, init, batch 1)
+    crashing = CountingTeacher(sim, fail_on_call=3)
+    with pytest.raises(ConnectionError):
+        run_loop(cfg, teacher=crashing, **kw)
+    records = json.loads((tmp_path / "rounds.json").read_text())
+    assert len(records) == 1 and len(records[0]["selected_ids"]) == 6
+    selected = records[0]["selected_ids"]
+
+    # 2) resume: the saved selection is labeled, round 0 is not retrained, round 1 is
+    t2 = CountingTeacher(sim)
+    res = run_loop(cfg, teacher=t2, **kw)
+    assert t2.calls == [selected]
+    assert [r["budget"] for r in res.records] == [8, 14]
+    assert res.records[0] == records[0]
+    assert res.records[1]["student_test_f1"] is not None and res.records[1]["teacher_gold_f1"] is not None
+
+    # 3) extend to 2 rounds: only the new batch is labeled; earlier labels are untouched
+    before = (tmp_path / "labeled.jsonl").read_text(encoding="utf-8")
+    t3 = CountingTeacher(sim)
+    res = run_loop(LoopConfig(**{**cfg.__dict__, "rounds": 2}), teacher=t3, **kw)
+    assert len(t3.calls) == 1 and len(t3.calls[0]) == 6
+    assert not set(t3.calls[0]) & {ex.id for ex in LoopState(tmp_path).labeled()[:14]}
+    assert (tmp_path / "labeled.jsonl").read_text(encoding="utf-8").startswith(before)
+    assert [r["budget"] for r in res.records] == [8, 14, 20]
+    assert len({ex.id for ex in res.labeled}) == 20
+    assert sorted(p.name for p in (tmp_path / "students").iterdir()) == ["round-2"]
+
+    # 4) a finished run re-run is a no-op for the teacher
+    t4 = CountingTeacher(sim)
+    run_loop(LoopConfig(**{**cfg.__dict__, "rounds": 2}), teacher=t4, **kw)
+    assert t4.calls == []
+
+
+@pytest.mark.slow
+def test_stopping_rule_stops_buying_labels_once_the_student_matches_the_teacher(tmp_path):
+    from llmaaa.training.trainer import TrainConfig
+
+    pool = [sentence(i) for i in range(30)]
+    demo = [sentence(i) for i in range(100, 106)]
+    cfg = LoopConfig(task="ner", strategy="random", init=6, per_round=6, rounds=3, stop_after_rounds_matched=1)
+    res = run_loop(cfg, pool=pool, demo=demo, labels=LABELS, teacher=SilentTeacher(), state_dir=tmp_path,
+                   train_config=TrainConfig(epochs=1, patience=1))
+    assert res.teacher_gold["f1"] == 0.0
+    assert len(res.records) == 1 and len(res.labeled) == 6
+    assert "matched the teacher" in res.stopped and res.records[0]["stopped"] == res.stopped
+
+
+@pytest.mark.slow
+def test_simulate_cli_writes_curves_table_and_png(tmp_path):
+    from pathlib import Path
+
+    from llmaaa.cli import main
+    from llmaaa.data.readers import resolve_data_dir
+
+    if not (Path(resolve_data_dir()) / "conll2003" / "train.txt").exists():
+        pytest.skip("needs ../shared/data (CoNLL-2003 / CoNLL04; CI has it)")
+    out = tmp_path / "sim"
+    argv = ["simulate", "--task", "ner", "--dataset", "conll2003", "--teacher", "simulated:f1=0.6",
+            "--strategies", "random,hybrid", "--seeds", "1", "--demo-pool", "8", "--init", "8", "--rounds", "1",
+            "--per-round", "8", "--pool-size", "40", "--test-size", "20", "--epochs", "1", "--output", str(out)]
+    assert main(argv) == 0
+    curves = json.loads((out / "curves.json").read_text())
+    assert set(curves["series"]) == {"random", "hybrid"}
+    assert curves["series"]["hybrid"]["budgets"] == [8, 16]
+    assert curves["teacher"]["name"] == "simulated:f1=0.6" and curves["teacher"]["f1"] is not None
+    assert curves["ceiling"]["budget"] == 16
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| hybrid |" in (out / "table.md").read_text()
+    # re-running the same command resumes: nothing is retrained or relabeled, the same table comes out
+    before = (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text()
+    assert main(argv) == 0
+    assert (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text() == before
