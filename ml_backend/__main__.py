@@ -1,0 +1,47 @@
+"""``python -m ml_backend serve|export``: the backend's own command line.
+
+``serve`` runs gunicorn with the one-worker layout the backend needs (the job thread and state
+live in that process); ``export`` writes a project's dataset and model to a folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ml_backend", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the ML backend with gunicorn (config from the environment)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "9090")))
+    s.add_argument("--threads", type=int, default=8)
+    e = sub.add_parser("export", help="write a project's dataset (LS JSON, CoNLL, JSONL) and current model")
+    e.add_argument("--project", required=True, type=int, help="the Label Studio project id")
+    e.add_argument("--output", required=True, help="folder to write (created)")
+    e.add_argument("--model-dir", default=None, help="MODEL_DIR of the backend (default: $MODEL_DIR)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(args.threads), "--timeout", "0",
+               "--bind", f"{args.host}:{args.port}", "ml_backend._wsgi:app"]
+        os.execv(sys.executable, cmd)
+    from ml_backend.config import BackendConfig
+    from ml_backend.export import ExportError, export_project
+
+    config = BackendConfig.from_env({"model_dir": args.model_dir})
+    try:
+        files = export_project(config, args.project, args.output)
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for f in files:
+        print(f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The backend's one typed config, read from the environment (the names Label Studio's ML backends use).
+
+Built once in :func:`ml_backend.app.create_app` and passed down; nothing else reads ``os.environ``.
+The names are the ones the upstream label-studio-ml examples and their docker-compose files use
+(``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``, ``MODEL_DIR``, ``BASIC_AUTH_USER``...), so an
+existing compose file carries over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from llmaaa.config import from_env
+
+
+@dataclass
+class BackendConfig:
+    """Every option of the backend; the environment variable is the field name in upper case.
+
+    ``train_threshold``: new human annotations (created/updated since the last round) that start a
+    round; "Start Training" in Label Studio starts one at any count. ``llm_batch``: tasks the LLM
+    pre-annotates per round (the sampler's top ones; the first round takes a seeded random batch).
+    ``min_train_labels``: fewer labeled examples (LLM + human) than this and the round skips
+    training (it still pre-annotates and says why in the job record).
+    ``predict_on_demand``: what ``/predict`` does for a task with no stored prediction:
+    ``student`` (the current student, when one exists, else nothing), ``llm`` (ask the teacher,
+    bounded by ``predict_llm_max_tasks`` per request) or ``none``.
+    """
+
+    label_studio_url: str = field(default="http://127.0.0.1:8080", metadata={"env": ("LABEL_STUDIO_HOST",)})
+    label_studio_api_key: str | None = field(default=None, metadata={"env": ("LABEL_STUDIO_ACCESS_TOKEN",)})
+    model_dir: str = "model_dir"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, metadata={"env": ("OPENAI_API_KEY",)})
+    train_threshold: int = 10
+    sampler: str = "least_confidence"
+    llm_batch: int = 20
+    min_train_labels: int = 8
+    seed: int = 0
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = None
+    predict_on_demand: str = "student"  # student | llm | none
+    predict_llm_max_tasks: int = 4
+    student_relations: bool = False  # queue predictions from the RE student too (scores every entity pair: slow)
+    run_jobs: bool = True  # false: record and queue only (no background rounds), e.g. to inspect a state
+    max_text_chars: int = 100_000  # longer texts get a per-task error on demand (stored predictions still served)
+    model_version_prefix: str = "llmaaa"
+    device: str | None = None  # "cpu", "cuda", ...; None: CUDA when present (student options: TRAIN_* -> TrainConfig)
+    teacher_k: int = 5  # k-NN demonstrations per prompt
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "BackendConfig":
+        return from_env(cls, "", overrides, environ)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.model_dir).expanduser().resolve()
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.basic_auth_user and self.basic_auth_pass)
+
+    def public(self) -> dict[str, Any]:
+        """The config without secrets, for ``/metrics`` and logs."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        for k in ("label_studio_api_key", "llm_api_key", "basic_auth_pass"):
+            d[k] = "***" if d[k] else None
+        return d

@@ -1,0 +1,189 @@
+"""The llmaaa pieces one project's rounds use: the teacher, the students, the sampler's scores.
+
+This is the only backend module that calls the method package, so the adapter stays thin:
+``jobs.py`` orchestrates a round in Label Studio terms and asks this module for labels, models and
+priorities in ``Example`` terms.
+
+NER + relations is a pipeline: the NER teacher (or student) finds the spans, then the RE teacher
+(or student) labels relations between them. Priorities come from the NER student (the span task is
+what an annotator spends most time on); the RE student adds its relations to the predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from llmaaa.config import from_env
+from llmaaa.data.schema import Example
+
+from ml_backend.config import BackendConfig
+from ml_backend.labeling import LabelingSchema
+
+log = logging.getLogger(__name__)
+
+
+class TeacherUnavailable(RuntimeError):
+    """No LLM is configured or reachable; set LLM_BASE_URL / LLM_MODEL / LLM_API_KEY."""
+
+
+@dataclass
+class Students:
+    """The trained student(s) of one model version: ``ner`` always, ``re`` for configs with relations."""
+
+    ner: Any
+    re: Any | None = None
+
+    def save(self, path: Path) -> None:
+        from llmaaa.training.export import save_model_version
+
+        for name, res in (("ner", self.ner), ("re", self.re)):
+            if res is not None:
+                save_model_version(res, path / name)
+
+    max_re_entities: int = 8  # RE scores every ordered pair: n(n-1) passes; an early student over-predicts spans
+
+    def predict(self, examples: Sequence[Example], *, relations: bool = True) -> list[Example]:
+        examples = list(examples)
+        todo = [i for i, ex in enumerate(examples) if not ex.extra.get("given_entities")]
+        out = list(examples)  # tasks that bring their spans keep them; the NER student finds the others
+        for i, ex in zip(todo, _model(self.ner).predict([examples[i] for i in todo]) if todo else []):
+            out[i] = ex
+        if self.re is not None and out:
+            idx = [i for i, ex in enumerate(out) if 2 <= len(ex.entities) <= self.max_re_entities
+                   and (relations or ex.extra.get("given_entities"))]
+            if idx:
+                with_rel = _model(self.re).predict([out[i] for i in idx])
+                for i, r in zip(idx, with_rel):
+                    out[i] = out[i].with_labels(relations=r.relations)
+        return out
+
+    def ner_outputs(self, examples: Sequence[Example]) -> Any:
+        return _model(self.ner).outputs(list(examples))
+
+    def scores(self, examples: Sequence[Example], sampler: Any) -> np.ndarray | None:
+        """Uncertainty per example (higher = label first), or None when the sampler has no scores."""
+        if not hasattr(sampler, "scores") or not examples:
+            return None
+        return np.asarray(sampler.scores(_model(self.ner).outputs(list(examples))), dtype=float)
+
+
+def _model(x: Any) -> Any:
+    """A TrainResult or a loaded TaskModel -> the model."""
+    return getattr(x, "model", x)
+
+
+def load_students(path: Path) -> Students:
+    from llmaaa.training.export import load_task_model
+
+    re_path = path / "re"
+    return Students(load_task_model(path / "ner"), load_task_model(re_path) if re_path.exists() else None)
+
+
+def strip(ex: Example) -> Example:
+    return Example(ex.id, ex.text, extra={k: v for k, v in ex.extra.items() if k != "annotation"})
+
+
+class Engine:
+    """Teacher, training and sampler for one project (its own LLM cache and demo index)."""
+
+    def __init__(self, config: BackendConfig, schema: LabelingSchema, project_dir: Path) -> None:
+        self.config = config
+        self.schema = schema
+        self.dir = project_dir
+        self._lock = threading.Lock()
+        self._teachers: dict[str, Any] = {}
+        self._demo_index: Any = None
+        self._demo_ids: set[str] = set()
+
+    # -- the teacher -------------------------------------------------------------------------
+    def llm_config(self) -> Any:
+        """``LLM_*`` options (timeouts, retries, budget caps) with the backend's URL, model and key on top."""
+        from llmaaa.annotate.client import LLMConfig
+
+        return from_env(LLMConfig, "LLM_", {"base_url": self.config.llm_base_url, "model": self.config.llm_model,
+                                            "api_key": self.config.llm_api_key})
+
+    def _demo(self, gold: Sequence[Example]) -> Any:
+        from llmaaa.annotate.retrieval import DemoIndex
+
+        if self._demo_index is None:
+            self._demo_index = DemoIndex()
+        new = [ex for ex in gold if ex.id not in self._demo_ids]
+        if new:
+            self._demo_index.add(new)
+            self._demo_ids.update(ex.id for ex in new)
+        return self._demo_index
+
+    def _teacher(self, task: str, gold: Sequence[Example]) -> Any:
+        from llmaaa.annotate.cache import ResponseCache
+        from llmaaa.annotate.teacher import LLMTeacher
+
+        demo = self._demo(gold)
+        if task not in self._teachers:
+            self._teachers[task] = LLMTeacher(self.llm_config(), self.schema.labels, demo, task=task,
+                                              k=self.config.teacher_k, cache=ResponseCache(self.dir / "llm_cache.db"))
+        return self._teachers[task]
+
+    def annotate(self, examples: Sequence[Example], gold: Sequence[Example]) -> list[Example]:
+        """LLM labels (spans, then relations between them) with provenance; failures keep ``error``."""
+        with self._lock:  # one project's LLM calls in order: the cache and demo index stay consistent
+            given = {ex.id for ex in examples if ex.extra.get("given_entities")}
+            need_ner = [strip(ex) for ex in examples if ex.id not in given]
+            found = {ex.id: ex for ex in self._teacher("ner", gold).annotate(need_ner)} if need_ner else {}
+            out = [found.get(ex.id, ex) for ex in examples]
+            if self.schema.relation_labels:
+                ok = [ex for ex in out if not ex.failed and len(ex.entities) >= 2]
+                if ok:
+                    rel = {ex.id: ex for ex in self._teacher("re", gold).annotate(ok)}
+                    # given spans: the RE teacher's record is the provenance; found spans: keep the NER record
+                    out = [rel[ex.id] if ex.id in given and ex.id in rel
+                           else ex.with_labels(relations=rel[ex.id].relations) if ex.id in rel and not rel[ex.id].failed
+                           else ex for ex in out]
+            return out
+
+    # -- the students ------------------------------------------------------------------------
+    def train_config(self) -> Any:
+        from llmaaa.training.trainer import TrainConfig
+
+        cfg = from_env(TrainConfig, "TRAIN_", {"seed": self.config.seed})
+        if self.config.device and any(f.name == "device" for f in dataclasses.fields(cfg)):
+            cfg = dataclasses.replace(cfg, device=self.config.device)
+        return cfg
+
+    def train(self, train: Sequence[Example], gold: Sequence[Example], log_dir: Path | None = None) -> Students:
+        from llmaaa.training.trainer import train_task_model
+
+        cfg = self.train_config()
+        labels = self.schema.labels
+        ner = train_task_model("ner", list(train), list(gold), labels, cfg, progress=False, log_dir=log_dir)
+        re = None
+        if self.schema.relation_labels and any(ex.relations for ex in train):
+            with_pairs = [ex for ex in train if len(ex.entities) >= 2]
+            re = train_task_model("re", with_pairs, [g for g in gold if len(g.entities) >= 2], labels, cfg,
+                                  progress=False, log_dir=log_dir)
+        return Students(ner, re)
+
+    def sampler(self) -> Any:
+        from llmaaa.active import make_sampler
+
+        return make_sampler(self.config.sampler, task="ner", seed=self.config.seed)
+
+
+def publish(students: Students, models_dir: Path, version: str) -> Path:
+    """Write the students into ``models_dir/version`` by rename, so readers never see half a folder."""
+    final = models_dir / version
+    tmp = models_dir / f".{version}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    students.save(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final

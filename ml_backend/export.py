@@ -1,0 +1,116 @@
+"""What a project owner takes away: the dataset (human + LLM labels, with provenance) and the model.
+
+``python -m ml_backend export --project ID --output DIR`` (or ``GET /export?project=ID`` for a zip)
+writes, from the backend's own state (no Label Studio call, so it works after Label Studio is gone)::
+
+    label_studio.json    tasks in Label Studio's import format: human annotations, and the LLM's
+                         labels as predictions carrying their provenance (model, demos, usage)
+    dataset.jsonl        one example per labeled task (human labels win over the LLM's), with
+                         ``source`` and the teacher's ``annotation`` record
+    dataset.conll        the same examples as CoNLL (IOB2; relations are not representable there)
+    learning_curve.json  one record per round: version, labels by source, training metrics
+    model/               the current student (``ner/`` and, with relations, ``re/``), with its card
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmaaa.data.schema import Example
+
+from ml_backend.config import BackendConfig
+from ml_backend.labeling import UnsupportedConfig, parse_config
+from ml_backend.results import example_to_results, results_to_example
+from ml_backend.state import ProjectState
+
+if TYPE_CHECKING:
+    from ml_backend.model import ProjectContext
+
+
+class ExportError(RuntimeError):
+    """Nothing to export for that project (never set up here, or wrong MODEL_DIR)."""
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def write_export(state: ProjectState, out: Path) -> list[Path]:
+    """Write every export file of ``state`` into ``out``; returns the paths written."""
+    from llmaaa.data.jsonl import write_jsonl
+    from llmaaa.data.readers import write_conll
+
+    xml = state.get_meta("label_config")
+    if not xml:
+        raise ExportError(f"project {state.project_id} has no labeling config in {state.dir}: it was never set up here")
+    try:
+        schema = parse_config(xml)
+    except UnsupportedConfig as e:
+        raise ExportError(str(e)) from e
+    out.mkdir(parents=True, exist_ok=True)
+    texts = state.tasks()
+    human = {a["task_id"]: a for a in state.annotations()}
+    llm = {int(d["id"]): Example.from_dict(d) for d in state.llm_labels()}
+
+    tasks = []
+    for tid, text in texts.items():
+        t: dict[str, Any] = {"id": tid, "data": {schema.value_key: text}, "annotations": [], "predictions": []}
+        if tid in human:
+            t["annotations"].append({"id": human[tid]["annotation_id"], "result": human[tid]["result"], "source": "human"})
+        if tid in llm and not llm[tid].failed:
+            ex = llm[tid]
+            t["predictions"].append({"result": example_to_results(ex, schema), "source": "llm",
+                                     "model_version": f"llm:{(ex.annotation or {}).get('model')}",
+                                     "provenance": dict(ex.annotation or {})})
+        tasks.append(t)
+    paths = [out / "label_studio.json"]
+    _write_json(paths[0], tasks)
+
+    examples = []
+    for tid, text in texts.items():
+        if tid in human:
+            examples.append(results_to_example(Example(str(tid), text), human[tid]["result"], schema, source="human"))
+        elif tid in llm and not llm[tid].failed:
+            examples.append(llm[tid].with_labels(source="llm"))
+    write_jsonl(examples, out / "dataset.jsonl")
+    write_conll(examples, out / "dataset.conll")
+    paths += [out / "dataset.jsonl", out / "dataset.conll"]
+
+    _write_json(out / "learning_curve.json", state.rounds())
+    paths.append(out / "learning_curve.json")
+    version = state.get_meta("student_version")
+    if version and state.model_path(version).is_dir():
+        shutil.rmtree(out / "model", ignore_errors=True)
+        shutil.copytree(state.model_path(version), out / "model")
+        _write_json(out / "model" / "version.json", {"version": version, "project": state.project_id})
+        paths.append(out / "model")
+    return paths
+
+
+def export_project(config: BackendConfig, project_id: int, output: str | Path) -> list[Path]:
+    """The CLI's export: read-only on the state (safe while the backend serves the project)."""
+    if not (config.root / str(project_id) / "state.db").exists():
+        raise ExportError(f"no state for project {project_id} under MODEL_DIR={config.root}; set MODEL_DIR to the backend's")
+    state = ProjectState(config.root, project_id)
+    try:
+        return write_export(state, Path(output))
+    finally:
+        state.close()
+
+
+def export_zip(ctx: "ProjectContext") -> bytes:
+    """The same files as one zip (``GET /export?project=ID``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_export(ctx.state, Path(tmp))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(Path(tmp).rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(tmp).as_posix())
+        return buf.getvalue()

@@ -1,0 +1,250 @@
+"""The round, and the one background thread that runs rounds one at a time.
+
+A round (LLMaAA Alg. 1, driven by Label Studio instead of a fixed budget):
+
+1. pull every task and annotation through the SDK (webhooks alone miss what happened while we
+   were down); human annotations are gold: they join the teacher's demo index and the student's
+   reweighting / early-stopping set;
+2. train the student on the LLM labels (skipped, with the reason recorded, when too few);
+3. rank the unlabeled pool with the sampler (the student's uncertainty; a seeded random order at
+   cold start, before any student exists);
+4. the teacher labels the top ``LLM_BATCH`` (its cache means no prompt is paid twice);
+5. write one prediction per unannotated task with ``model_version=V`` and ``score`` = rank key
+   (LLM pre-annotations for the chosen tasks, student predictions for the rest), then point the
+   project at ``V`` with "Uncertainty sampling" so "Label All Tasks" follows our order;
+6. publish the student as ``models/V`` and ``current = V``.
+
+Requests keep being served from SQLite and the previous student while a round runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from llmaaa.data.schema import Example
+
+from ml_backend.engine import Students, TeacherUnavailable, publish
+from ml_backend.results import pool_example, prediction_for, results_to_example
+from ml_backend.sync import LabelStudioUnavailable, fix_webhook_auth, pull_tasks, push_predictions, set_priority_order
+
+if TYPE_CHECKING:
+    from ml_backend.model import ProjectContext
+
+log = logging.getLogger(__name__)
+
+
+def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
+    """Mirror Label Studio's tasks and newest annotations into our state (Label Studio is the authority)."""
+    st, schema = ctx.state, ctx.schema
+    # Snapshot what we know *before* the (slow) fetch: annotations that webhooks record while it runs are newer
+    # than the fetched list and must not be mistaken for deleted ones.
+    known = {a["annotation_id"]: a for a in st.annotations()}
+    tasks = pull_tasks(ls, int(st.project_id))
+    rows, seen_ann = [], set()
+    for t in tasks:
+        text = (t.get("data") or {}).get(schema.value_key)
+        if isinstance(text, str):
+            rows.append((int(t["id"]), text, t.get("data")))
+    st.upsert_tasks(rows)
+    for t in tasks:
+        anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
+        if not anns or not isinstance((t.get("data") or {}).get(schema.value_key), str):
+            continue
+        a = max(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
+        seen_ann.add(int(a["id"]))
+        if int(a["id"]) not in known or known[int(a["id"])]["result"] != a.get("result"):
+            st.record_annotation(int(a["id"]), int(t["id"]), a.get("result") or [])
+    gone = [i for i in known if i not in seen_ann]
+    if gone:
+        st.delete_annotations(gone)
+    return {"tasks": len(rows), "annotated": len(seen_ann), "deleted": len(gone)}
+
+
+def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],
+          round_: int) -> tuple[list[int], str]:
+    """Pool indices, most useful first, and how they were ranked."""
+    if not pool:
+        return [], "empty pool"
+    rng = np.random.default_rng([ctx.config.seed, round_])
+    if students is None:
+        return [int(i) for i in rng.permutation(len(pool))], "random (cold start: no student yet)"
+    sampler = ctx.engine.sampler()
+    try:
+        scores = students.scores(pool, sampler)
+        if scores is not None:
+            return [int(i) for i in np.argsort(-scores, kind="stable")], sampler.name
+        # diversity / hybrid samplers: a full ordering from select(k = pool size), as the loop engine calls them
+        extra = list(labeled) if getattr(sampler, "needs_labeled_outputs", False) else []
+        outputs = students.ner_outputs([*pool, *extra]) if getattr(sampler, "needs_outputs", True) else None
+        return [int(i) for i in sampler.select(pool, outputs, len(pool), labeled, rng=rng)], sampler.name
+    except Exception as e:  # a sampler that cannot rank this pool must not cost the round
+        log.error("project %s: sampler %s failed (%s); ranking at random", ctx.state.project_id, sampler.name, e)
+        return [int(i) for i in rng.permutation(len(pool))], f"random ({sampler.name} failed: {e})"[:300]
+
+
+def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
+    """One round for ``ctx``'s project; returns the detail recorded with the job and the round."""
+    cfg, st, schema, engine = ctx.config, ctx.state, ctx.schema, ctx.engine
+    t0 = time.perf_counter()
+    detail: dict[str, Any] = {"reason": job.get("reason")}
+    ls = None
+    try:
+        ls = ctx.client()
+        detail["pull"] = _pull(ctx, ls)
+    except LabelStudioUnavailable as e:
+        detail["pull"] = f"skipped: {e}"
+        log.warning("project %s: %s", st.project_id, e)
+    # Labels this round pulled belong to it; those arriving from now on count towards the next round's threshold.
+    st.set_meta("trained_seq", st.annotation_seq())
+
+    texts = st.tasks()
+    gold_rows = st.annotations()
+    gold = [results_to_example(Example(str(a["task_id"]), a["text"]), a["result"], schema, source="human")
+            for a in gold_rows]
+    human = {a["task_id"] for a in gold_rows}
+    llm = {int(d["id"]): Example.from_dict(d) for d in st.llm_labels()}
+    train = [ex for i, ex in llm.items() if i not in human and not ex.failed]
+    n = (st.rounds()[-1]["round"] + 1) if st.rounds() else 1
+    version = f"{cfg.model_version_prefix}-{n}"
+
+    students: Students | None = None
+    if len(train) >= cfg.min_train_labels and gold:
+        t1 = time.perf_counter()
+        log.info("project %s: round %d trains on %d LLM labels (%d gold)", st.project_id, n, len(train), len(gold))
+        students = engine.train(train, gold, log_dir=st.dir / "logs" / version)
+        detail["trained"] = {"llm_labels": len(train), "gold": len(gold), "seconds": round(time.perf_counter() - t1, 2),
+                             "gold_metrics": getattr(students.ner, "gold_metrics", None)}
+    else:
+        detail["skipped_training"] = (f"{len(train)} LLM labels and {len(gold)} human labels; training needs "
+                                      f">= {cfg.min_train_labels} LLM labels (MIN_TRAIN_LABELS) and >= 1 human label")
+        students = ctx.students()  # rank with the previous student, when there is one
+
+    data = st.task_data()
+    pool = [pool_example(i, t, data.get(i), schema) for i, t in texts.items()
+            if i not in human and (i not in llm or llm[i].failed)]
+    order, ranked_by = _rank(ctx, pool, students, train, n)
+    picks = [pool[i] for i in order[: cfg.llm_batch]]
+    log.info("project %s: round %d ranked %d pool tasks by %s; the LLM labels %d", st.project_id, n, len(pool), ranked_by,
+             len(picks))
+    annotated: list[Example] = []
+    if picks:
+        try:
+            annotated = engine.annotate(picks, gold)
+            st.save_llm_labels([ex.to_dict() for ex in annotated], n)
+        except TeacherUnavailable as e:
+            detail["llm"] = f"skipped: {e}"
+    failed = [ex for ex in annotated if ex.failed]
+    detail["llm_labeled"] = len(annotated) - len(failed)
+    detail["llm_failed"] = len(failed)
+    if failed:
+        detail["llm_errors"] = sorted({str(ex.annotation.get("error"))[:200] for ex in failed})[:5]
+
+    # The queue: this round's LLM pre-annotations (rank order), older ones not yet annotated, the rest by rank.
+    fresh = [ex for ex in annotated if not ex.failed]
+    fresh_ids = {ex.id for ex in fresh}
+    older = [ex for i, ex in sorted(llm.items()) if i not in human and not ex.failed and ex.id not in fresh_ids]
+    rest = [pool[i] for i in order if pool[i].id not in fresh_ids]
+    t1 = time.perf_counter()
+    rest_pred = (students.predict(rest, relations=cfg.student_relations) if students is not None and rest
+                 else [ex for ex in rest])
+    log.info("project %s: round %d: student predictions for %d tasks in %.1fs", st.project_id, n, len(rest),
+             time.perf_counter() - t1)
+    queue = [(ex, "llm") for ex in fresh + older] + [(ex, "student" if students else "none") for ex in rest_pred]
+    if not queue and not detail.get("trained"):
+        detail["nothing_to_do"] = "no unannotated task and no new student: the model version stays"
+        return detail
+    li = ctx.interface()
+    items, bodies = [], []
+    for rank, (ex, source) in enumerate(queue):
+        score = round((rank + 1) / (len(queue) + 1), 6)  # lowest is served first
+        body = prediction_for(ex, schema, li, version=version, score=score)
+        bodies.append((int(ex.id), version, source, score, body))
+        items.append({"task": int(ex.id), **body})
+    if ls is not None and items:
+        try:
+            push_predictions(ls, int(st.project_id), items)
+            set_priority_order(ls, int(st.project_id), version)
+            if cfg.auth_enabled:
+                fix_webhook_auth(ls, int(st.project_id), cfg.basic_auth_user or "", cfg.basic_auth_pass or "")
+            detail["pushed"] = len(items)
+        except Exception as e:  # keep the round: predictions are stored and /predict serves them
+            detail["push_error"] = f"{type(e).__name__}: {e}"[:500]
+            log.error("project %s: writing predictions to Label Studio failed: %s", st.project_id, e)
+    st.save_predictions(bodies)
+    if detail.get("trained") and students is not None:
+        publish(students, st.dir / "models", version)
+        st.set_meta("student_version", version)
+        ctx.set_students(version, students)
+    st.publish_version(version)
+    detail.update(ranked_by=ranked_by, queue=len(queue), seconds=round(time.perf_counter() - t0, 2))
+    st.add_round(n, version, {
+        "labels_by_source": {"human": len(gold), "llm": len(fresh)},
+        "llm_usage": _usage(annotated), "gold_size": len(gold), **{k: v for k, v in detail.items() if k != "reason"}})
+    log.info("project %s: round %d -> %s (%s)", st.project_id, n, version, detail)
+    return detail
+
+
+def _usage(examples: list[Example]) -> dict[str, float]:
+    tot = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    for ex in examples:
+        u = (ex.annotation or {}).get("usage") or {}
+        for k in tot:
+            tot[k] += u.get(k) or 0
+    return tot
+
+
+class JobRunner:
+    """One daemon thread per process: takes queued jobs of every project, one at a time."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.running: dict[str, Any] | None = None
+
+    def start(self) -> None:
+        if not self.backend.config.run_jobs:
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="llmaaa-jobs", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self.start()
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            did = False
+            for ctx in self.backend.contexts():
+                if self._stop.is_set():
+                    return
+                job = ctx.state.claim_job()
+                if job is None:
+                    continue
+                did = True
+                self.running = {"project": ctx.state.project_id, **job}
+                try:
+                    detail = run_round(ctx, job)
+                    ctx.state.finish_job(job["id"], "done", detail=detail)
+                except Exception as e:
+                    log.error("project %s: job %s failed: %s", ctx.state.project_id, job["id"], traceback.format_exc())
+                    ctx.state.finish_job(job["id"], "failed", error=f"{type(e).__name__}: {e}"[:1000])
+                finally:
+                    self.running = None
+            if not did:
+                self._wake.wait(timeout=5.0)
+                self._wake.clear()

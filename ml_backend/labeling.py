@@ -1,0 +1,176 @@
+"""A project's labeling config, read once: which tags we fill, which labels exist, what they mean.
+
+We serve configs with exactly one ``<Labels>`` on exactly one ``<Text>`` (NER), optionally with a
+``<Relations>`` block (NER + relations, or relations on entities given in the task). Anything else
+is refused with :class:`UnsupportedConfig`, whose message says what to change: Label Studio shows
+it to the project owner when they connect the backend.
+
+Label descriptions for the LLM's prompt come from the ``hint`` attribute of ``<Label>`` and
+``<Relation>`` (Label Studio shows the same hint as a tooltip to annotators, so humans and the LLM
+read one definition); ``description`` is accepted as an alias. ``predicted_values="a,b"`` on a
+``<Label>`` lists other names a model may use for it (upstream label-studio-ml convention).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmaaa.data.schema import LabelSet
+
+
+class UnsupportedConfig(ValueError):
+    """A labeling config the backend cannot serve; the message tells the project owner what to change."""
+
+
+@dataclass(frozen=True)
+class LabelingSchema:
+    """The parts of a labeling config the backend uses."""
+
+    from_name: str  # the <Labels> name
+    to_name: str  # the <Text> name
+    value_key: str  # the task data field holding the text ("text" for value="$text")
+    entity_labels: tuple[str, ...]
+    relation_labels: tuple[str, ...] = ()
+    descriptions: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # lower-cased model name -> config label
+    config_hash: str = ""
+
+    @property
+    def task(self) -> str:
+        """``ner`` or ``ner_re`` (relations are predicted on top of the entities)."""
+        return "ner_re" if self.relation_labels else "ner"
+
+    @property
+    def labels(self) -> LabelSet:
+        return LabelSet(self.entity_labels, self.relation_labels, dict(self.descriptions))
+
+    def map_entity(self, label: str) -> str | None:
+        """The config's label for a model/LLM label, or None (unknown labels never reach Label Studio)."""
+        return self.aliases.get(str(label).strip().lower())
+
+    def map_relation(self, label: str) -> str | None:
+        low = str(label).strip().lower()
+        return next((r for r in self.relation_labels if r.lower() == low), None)
+
+
+def config_hash(xml: str) -> str:
+    return hashlib.sha256(xml.encode("utf-8")).hexdigest()[:16]
+
+
+def parse_config(xml: str) -> LabelingSchema:
+    """Read ``xml`` (a Label Studio labeling config) or raise :class:`UnsupportedConfig`."""
+    if not isinstance(xml, str) or not xml.strip():
+        raise UnsupportedConfig("the labeling config is empty; send the project's XML config as 'schema'")
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise UnsupportedConfig(f"the labeling config is not valid XML ({e})") from e
+    texts = {el.get("name"): el for el in root.iter() if el.tag == "Text" and el.get("name")}
+    objects = {el.get("name"): el.tag for el in root.iter() if el.get("name") and el.get("value", "").startswith("$")}
+    labels = [el for el in root.iter() if el.tag in ("Labels", "HyperTextLabels", "ParagraphLabels")]
+    if not labels:
+        raise UnsupportedConfig(
+            "this backend pre-annotates spans: the config needs a <Labels name=... toName=...> on a <Text>, "
+            "e.g. label_config/ner.xml"
+        )
+    if len(labels) > 1:
+        names = ", ".join(el.get("name", "?") for el in labels)
+        raise UnsupportedConfig(f"the config has {len(labels)} label blocks ({names}); this backend serves exactly one <Labels>")
+    lab = labels[0]
+    if lab.tag != "Labels":
+        raise UnsupportedConfig(f"<{lab.tag}> is not supported; use <Labels> on a <Text> object")
+    to_name = (lab.get("toName") or "").split(",")
+    if len(to_name) != 1 or not to_name[0]:
+        raise UnsupportedConfig(f"<Labels name={lab.get('name')!r}> must point at exactly one <Text> with toName")
+    to_name = to_name[0]
+    if to_name not in texts:
+        kind = objects.get(to_name)
+        what = f"a <{kind}>" if kind else "no object of that name"
+        raise UnsupportedConfig(f"<Labels> points at {to_name!r}, which is {what}; this backend serves text only (<Text>)")
+    if len(texts) > 1:
+        raise UnsupportedConfig(
+            f"the config has {len(texts)} <Text> objects ({', '.join(texts)}); this backend serves one text per task"
+        )
+    value = texts[to_name].get("value", "")
+    if not value.startswith("$") or len(value) < 2:
+        raise UnsupportedConfig(f"<Text name={to_name!r}> needs value=\"$field\" naming the task's text field")
+    entity_labels: list[str] = []
+    descriptions: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    for el in lab:
+        if el.tag != "Label" or not el.get("value"):
+            continue
+        v = el.get("value")
+        entity_labels.append(v)
+        desc = el.get("hint") or el.get("description")
+        if desc:
+            descriptions[v] = desc
+        for alt in [v, el.get("alias") or "", *(el.get("predicted_values") or "").split(",")]:
+            if alt.strip():
+                aliases.setdefault(alt.strip().lower(), v)
+    if not entity_labels:
+        raise UnsupportedConfig(f"<Labels name={lab.get('name')!r}> has no <Label value=...> children")
+    relation_labels: list[str] = []
+    for el in root.iter("Relation"):
+        v = el.get("value")
+        if v and v not in relation_labels:
+            relation_labels.append(v)
+            desc = el.get("hint") or el.get("description")
+            if desc:
+                descriptions[v] = desc
+    if any(True for _ in root.iter("Relations")) and not relation_labels:
+        raise UnsupportedConfig("<Relations> has no <Relation value=...> children; add the relation labels")
+    return LabelingSchema(
+        from_name=lab.get("name", ""),
+        to_name=to_name,
+        value_key=value[1:],
+        entity_labels=tuple(entity_labels),
+        relation_labels=tuple(relation_labels),
+        descriptions=descriptions,
+        aliases=aliases,
+        config_hash=config_hash(xml),
+    )
+
+
+class SchemaCache:
+    """Parsed configs by hash: Label Studio sends the same XML before every predict batch."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: dict[str, LabelingSchema | UnsupportedConfig] = {}
+        self._interfaces: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, xml: str) -> LabelingSchema:
+        key = config_hash(xml) if isinstance(xml, str) else ""
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is None:
+            try:
+                hit = parse_config(xml)
+            except UnsupportedConfig as e:
+                hit = e
+            with self._lock:
+                if len(self._items) >= self._size:
+                    self._items.pop(next(iter(self._items)))
+                self._items[key] = hit
+        if isinstance(hit, UnsupportedConfig):
+            raise hit
+        return hit
+
+    def interface(self, xml: str) -> Any:
+        """The SDK's ``LabelInterface`` for ``xml`` (imported lazily: it pulls in pandas, ~0.8 s)."""
+        key = config_hash(xml)
+        with self._lock:
+            li = self._interfaces.get(key)
+        if li is None:
+            from label_studio_sdk.label_interface import LabelInterface
+
+            li = LabelInterface(xml)
+            with self._lock:
+                self._interfaces[key] = li
+        return li

@@ -1,0 +1,292 @@
+"""The backend in the familiar label-studio-ml shape: ``setup`` / ``predict`` / ``fit``.
+
+Unlike upstream (a new model instance per request, training inline in the webhook), one
+:class:`LLMaAABackend` lives for the whole process: per-project state and the current student are
+loaded once, ``predict`` answers from stored predictions, and ``fit`` only records the annotation
+and queues a round for the background :class:`~ml_backend.jobs.JobRunner`.
+
+What ``/predict`` does for a task with no stored prediction (``PREDICT_ON_DEMAND``):
+``student`` (default) runs the current student when one exists, else returns no prediction for
+that task; ``llm`` asks the teacher for at most ``PREDICT_LLM_MAX_TASKS`` tasks per request (the
+rest get none); ``none`` never computes on demand. Either way the answer has one element per task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Mapping
+
+
+from ml_backend.config import BackendConfig
+from ml_backend.engine import Engine, Students, load_students
+from ml_backend.jobs import JobRunner
+from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
+from ml_backend.results import TaskError, pool_example, prediction_for, task_text
+from ml_backend.state import ProjectState
+from ml_backend import sync
+
+log = logging.getLogger(__name__)
+
+TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING")
+
+
+class RequestError(ValueError):
+    """A request the backend cannot act on (HTTP 400); the message says what to send instead."""
+
+
+def project_id_of(value: Any) -> str:
+    """Label Studio sends ``"<id>.<created timestamp>"`` to /setup and /predict, a project dict to /webhook."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, bool) or value is None:
+        raise RequestError("the request names no project: send 'project' as '<id>.<timestamp>' or an object with 'id'")
+    head = str(value).split(".", 1)[0].strip()
+    if not head.isdigit():
+        raise RequestError(f"project {value!r} is not a Label Studio project id")
+    return str(int(head))
+
+
+class ProjectContext:
+    """Everything the backend keeps for one project: state, parsed config, engine, current student."""
+
+    def __init__(self, backend: "LLMaAABackend", project_id: str) -> None:
+        self.backend = backend
+        self.config = backend.config
+        self.state = ProjectState(self.config.root, project_id)
+        self.access_token: str | None = None
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._students: tuple[str, Students] | None = None
+
+    @property
+    def label_config(self) -> str | None:
+        return self.state.get_meta("label_config")
+
+    @property
+    def schema(self) -> LabelingSchema:
+        xml = self.label_config
+        if not xml:
+            raise RequestError(f"project {self.state.project_id} has not been set up: Label Studio sends its config to /setup")
+        return self.backend.schemas.get(xml)
+
+    def interface(self) -> Any:
+        return self.backend.schemas.interface(self.label_config or "")
+
+    def use_config(self, xml: str) -> LabelingSchema:
+        schema = self.backend.schemas.get(xml)
+        if xml != self.label_config:
+            with self._lock:
+                self.state.set_meta("label_config", xml)
+                self._engine = None
+        return schema
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine(self.config, self.schema, self.state.dir)
+            return self._engine
+
+    def client(self) -> Any:
+        return sync.client(self.config, self.access_token)
+
+    def students(self) -> Students | None:
+        """The current student (loaded once per version; None before the first trained round)."""
+        version = self.state.get_meta("student_version")
+        if version is None:
+            return None
+        with self._lock:
+            if self._students is None or self._students[0] != version:
+                path = self.state.model_path(version)
+                if not path.exists():
+                    return None
+                self._students = (version, load_students(path))
+            return self._students[1]
+
+    def set_students(self, version: str, students: Students) -> None:
+        with self._lock:
+            self._students = (version, students)
+
+
+class LLMaAABackend:
+    """Process-wide: one context per project, one job thread."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self.schemas = SchemaCache()
+        self._contexts: dict[str, ProjectContext] = {}
+        self._lock = threading.Lock()
+        self.runner = JobRunner(self)
+        config.root.mkdir(parents=True, exist_ok=True)
+        for db in sorted(config.root.glob("*/state.db")):  # resume: queued and interrupted jobs run again
+            if db.parent.name.isdigit():
+                self.context(db.parent.name).state.recover()
+        if any(c.state.jobs(1) and c.state.jobs(1)[0]["status"] == "queued" for c in self.contexts()):
+            self.runner.wake()
+
+    def contexts(self) -> list[ProjectContext]:
+        with self._lock:
+            return list(self._contexts.values())
+
+    def context(self, project_id: str) -> ProjectContext:
+        with self._lock:
+            ctx = self._contexts.get(project_id)
+            if ctx is None:
+                ctx = self._contexts[project_id] = ProjectContext(self, project_id)
+            return ctx
+
+    def queue_round(self, ctx: ProjectContext, reason: str) -> int:
+        job = ctx.state.add_job("round", reason)
+        self.runner.wake()
+        return job
+
+    # -- setup -----------------------------------------------------------------------------------
+    def setup(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        ctx = self.context(project_id_of(body.get("project")))
+        try:
+            ctx.use_config(body.get("schema") or body.get("label_config") or "")
+        except UnsupportedConfig as e:
+            raise RequestError(str(e)) from e
+        if body.get("access_token"):
+            ctx.access_token = str(body["access_token"])
+        if ctx.state.current_version is None and not ctx.state.jobs(1):
+            self.queue_round(ctx, "cold start: first LLM batch")  # connecting the backend starts the loop
+        return {"model_version": ctx.state.current_version or f"{self.config.model_version_prefix}-0"}
+
+    # -- predict ---------------------------------------------------------------------------------
+    def predict(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            raise RequestError("'tasks' must be a list of Label Studio tasks")
+        ctx = self.context(project_id_of(body.get("project") or _first_project(tasks)))
+        xml = body.get("label_config")
+        try:
+            schema = ctx.use_config(xml) if xml else ctx.schema
+        except UnsupportedConfig as e:
+            raise RequestError(str(e)) from e
+        out: list[dict[str, Any] | None] = [None] * len(tasks)
+        seen, todo = [], []
+        for i, task in enumerate(tasks):
+            try:
+                if not isinstance(task, Mapping) or not isinstance(task.get("id"), int):
+                    raise TaskError("task has no integer 'id'")
+                text = task_text(task, schema)
+                seen.append((task["id"], text, task.get("data")))
+                todo.append((i, task["id"], text, task.get("data")))
+            except TaskError as e:
+                log.warning("predict: task %d of the batch: %s", i, e)
+                out[i] = {"error": str(e)}
+        stored = ctx.state.predictions_for([row[1] for row in todo])
+        missing = []
+        for i, tid, text, data in todo:
+            if tid in stored:
+                out[i] = stored[tid]
+            else:
+                missing.append((i, tid, text, data))
+        if missing:
+            for i, body_ in self._on_demand(ctx, schema, missing).items():
+                out[i] = body_
+        seen = [row for row in seen if row[0] not in stored]  # a task with a stored prediction is known: no write
+        if seen:
+            ctx.state.upsert_tasks(seen)
+        return [o if o is not None else {"detail": "no prediction yet for this task (no stored prediction, no student)"} for o in out]
+
+    def _on_demand(self, ctx: ProjectContext, schema: LabelingSchema, missing: list[tuple[int, int, str, Any]]) -> dict[int, dict]:
+        mode = self.config.predict_on_demand
+        limit = self.config.max_text_chars
+        ok = [(i, pool_example(t, x, d, schema)) for i, t, x, d in missing if len(x) <= limit and x.strip()]
+        kept = {i for i, _ in ok}
+        out: dict[int, dict] = {i: {"error": f"text is empty or longer than {limit} chars (MAX_TEXT_CHARS)"}
+                                for i, *_ in missing if i not in kept}
+        version = ctx.state.current_version or f"{self.config.model_version_prefix}-0"
+        try:
+            if mode == "student" and (students := ctx.students()) is not None:
+                preds = students.predict([ex for _, ex in ok])
+                source = "student"
+            elif mode == "llm" and ok:
+                ok = ok[: self.config.predict_llm_max_tasks]
+                preds = ctx.engine.annotate([ex for _, ex in ok], [])  # the demos the teacher already has
+                source = "llm"
+            else:
+                return out
+        except Exception as e:  # a dead LLM or a broken model: per-task errors, never a 500
+            log.error("predict on demand failed for project %s: %s", ctx.state.project_id, e)
+            out.update({i: {"error": f"prediction failed: {type(e).__name__}: {e}"[:300]} for i, _ in ok})
+            return out
+        li = ctx.interface()
+        rows = []
+        for (i, _), ex in zip(ok, preds):
+            if ex.failed:
+                out[i] = {"error": str(ex.annotation.get("error"))[:300]}
+                continue
+            body = prediction_for(ex, schema, li, version=version)
+            out[i] = body
+            rows.append((int(ex.id), version, source, body["score"], body))
+        ctx.state.save_predictions(rows)
+        return out
+
+    # -- fit (webhooks) -----------------------------------------------------------------------------
+    def fit(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Record the event, queue a round when due; returns at once (Label Studio waits <= 1 s)."""
+        if event == "TASKS_CREATED" and payload.get("project") is not None:
+            # tasks imported after the backend was connected: the cold-start round had nothing to label yet
+            ctx = self.context(project_id_of(payload.get("project")))
+            if ctx.state.current_version is None and ctx.label_config:
+                return {"status": "ok", "job": self.queue_round(ctx, "tasks imported before the first round")}
+            return {"status": "Unknown event"}
+        if event not in TRAIN_EVENTS:
+            return {"status": "Unknown event"}
+        ctx = self.context(project_id_of(payload.get("project")))
+        project = payload.get("project")
+        if isinstance(project, Mapping) and project.get("label_config"):
+            try:
+                ctx.use_config(project["label_config"])
+            except UnsupportedConfig:
+                pass  # still record the annotation: it is never lost
+        if event == "START_TRAINING":
+            return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
+        if event == "ANNOTATIONS_DELETED":
+            ids = [a.get("id") for a in payload.get("annotations") or [] if isinstance(a, Mapping)]
+            ctx.state.delete_annotations([i for i in ids if isinstance(i, int)])
+        else:
+            ann, task = payload.get("annotation"), payload.get("task")
+            if not isinstance(ann, Mapping) or not isinstance(ann.get("id"), int):
+                raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
+            task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
+            if not isinstance(task.get("id"), int):
+                raise RequestError(f"{event} without the annotated task's id")
+            if ann.get("was_cancelled"):
+                ctx.state.delete_annotations([ann["id"]])
+            else:
+                text = _text_of(task, ctx)
+                ctx.state.record_annotation(ann["id"], task["id"], ann.get("result") or [], text=text,
+                                            data=task.get("data") if text is not None else None)
+        due = ctx.state.new_human_labels()
+        job = None
+        if due >= self.config.train_threshold:
+            job = self.queue_round(ctx, f"{due} new human labels (TRAIN_THRESHOLD={self.config.train_threshold})")
+        return {"status": "ok", "new_human_labels": due, "job": job}
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "config": self.config.public(),
+            "running": self.runner.running,
+            "projects": {c.state.project_id: c.state.summary() for c in self.contexts()},
+        }
+
+
+def _first_project(tasks: list[Any]) -> Any:
+    return next((t.get("project") for t in tasks if isinstance(t, Mapping) and t.get("project") is not None), None)
+
+
+def _text_of(task: Mapping[str, Any], ctx: ProjectContext) -> str | None:
+    data = task.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        key = ctx.schema.value_key
+    except (RequestError, UnsupportedConfig):
+        key = next((k for k, v in data.items() if isinstance(v, str)), None)
+    value = data.get(key) if key else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,178 @@
+"""Examples <-> Label Studio results: span regions with ids, relation results linking those ids.
+
+Offsets: Label Studio (since label-studio-frontend#308) stores code-point offsets, the same as
+Python string indices, so ``text[start:end]`` is the mention for Chinese, accents and emoji alike.
+An incoming region whose ``value.text`` disagrees with its offsets (older clients counted UTF-16
+units) is re-aligned from that text rather than trusted blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+from llmaaa.data.schema import Example, Relation, Span
+
+from ml_backend.labeling import LabelingSchema
+
+log = logging.getLogger(__name__)
+
+
+class TaskError(ValueError):
+    """One task the backend cannot handle (no text, wrong type); reported per task, never as a 500."""
+
+
+def task_text(task: Mapping[str, Any], schema: LabelingSchema) -> str:
+    data = task.get("data") if isinstance(task, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise TaskError("task has no 'data' object")
+    text = data.get(schema.value_key)
+    if not isinstance(text, str):
+        raise TaskError(f"task data has no string field {schema.value_key!r} (the config's <Text value=\"${schema.value_key}\">)")
+    return text
+
+
+def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, ...] | None:
+    """Spans a task brings in ``data["entities"]`` (``[{"start", "end", "label"}]``): relations-only tasks.
+
+    None when the task brings none (the backend then finds the spans itself); spans with a label
+    outside the config or offsets outside the text are dropped.
+    """
+    raw = data.get("entities") if isinstance(data, Mapping) else None
+    if not isinstance(raw, list):
+        return None
+    spans = []
+    for d in raw:
+        try:
+            start, end, label = int(d["start"]), int(d["end"]), schema.map_entity(d.get("label") or d.get("type"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if label and 0 <= start < end <= len(text):
+            spans.append(Span(start, end, label))
+    return tuple(spans)
+
+
+def pool_example(task_id: int | str, text: str, data: Any, schema: LabelingSchema) -> Example:
+    """The unlabeled example of a task (id = the Label Studio task id), with its given spans if any."""
+    given = given_entities(data, text, schema)
+    if given is None:
+        return Example(str(task_id), text)
+    return Example(str(task_id), text, given, extra={"given_entities": True})
+
+
+def example_to_results(ex: Example, schema: LabelingSchema) -> list[dict[str, Any]]:
+    """Label Studio results for ``ex``: labels mapped through the config, unknown ones dropped."""
+    results: list[dict[str, Any]] = []
+    region_of: dict[int, str] = {}
+    for i, s in enumerate(ex.entities):
+        label = schema.map_entity(s.label)
+        if label is None or not (0 <= s.start < s.end <= len(ex.text)):
+            log.debug("dropping span %r of task %s: label not in the config or outside the text", s, ex.id)
+            continue
+        rid = f"{ex.id}-e{i}"
+        region_of[i] = rid
+        r: dict[str, Any] = {
+            "id": rid, "from_name": schema.from_name, "to_name": schema.to_name, "type": "labels",
+            "value": {"start": s.start, "end": s.end, "text": ex.text[s.start : s.end], "labels": [label]},
+        }
+        if s.score is not None:
+            r["score"] = float(s.score)
+        results.append(r)
+    if schema.relation_labels:
+        for rel in ex.relations:
+            label = schema.map_relation(rel.label)
+            if label is None or rel.head not in region_of or rel.tail not in region_of:
+                continue
+            results.append({
+                "from_id": region_of[rel.head], "to_id": region_of[rel.tail], "type": "relation",
+                "direction": "right", "labels": [label],
+            })
+    return results
+
+
+def _align(text: str, start: int, end: int, mention: str | None) -> tuple[int, int] | None:
+    if 0 <= start < end <= len(text) and (mention is None or text[start:end] == mention):
+        return start, end
+    if not mention:
+        return None
+    # UTF-16 offsets (older frontends) -> code points, then the nearest occurrence of the mention.
+    units = 0
+    for cp, ch in enumerate(text):
+        if units == start and text[cp : cp + len(mention)] == mention:
+            return cp, cp + len(mention)
+        units += 2 if ord(ch) > 0xFFFF else 1
+    hits = [i for i in range(len(text)) if text.startswith(mention, i)]
+    if not hits:
+        return None
+    best = min(hits, key=lambda i: abs(i - start))
+    return best, best + len(mention)
+
+
+def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema: LabelingSchema,
+                       **extra: Any) -> Example:
+    """``ex`` labeled by a Label Studio annotation's results (regions of other controls are ignored)."""
+    spans: list[Span] = []
+    index_of: dict[str, int] = {}
+    rels: list[tuple[str, str, str]] = []
+    for r in results or ():
+        if not isinstance(r, Mapping):
+            continue
+        if r.get("type") == "relation":
+            labels = r.get("labels") or []
+            label = schema.map_relation(labels[0]) if labels else None
+            if label and r.get("from_id") and r.get("to_id"):
+                head, tail = str(r["from_id"]), str(r["to_id"])
+                if r.get("direction") == "left":
+                    head, tail = tail, head
+                rels.append((head, tail, label))
+            continue
+        if r.get("type") != "labels" or r.get("from_name") != schema.from_name:
+            continue
+        v = r.get("value") or {}
+        labels = v.get("labels") or []
+        label = schema.map_entity(labels[0]) if labels else None
+        try:
+            pos = _align(ex.text, int(v.get("start")), int(v.get("end")), v.get("text"))
+        except (TypeError, ValueError):
+            pos = None
+        if label is None or pos is None:
+            log.warning("task %s: ignoring region %r (label not in the config or offsets outside the text)", ex.id, r.get("id"))
+            continue
+        if r.get("id") is not None:
+            index_of[str(r["id"])] = len(spans)
+        spans.append(Span(pos[0], pos[1], label))
+    relations = [Relation(index_of[h], index_of[t], lab) for h, t, lab in rels
+                 if h in index_of and t in index_of and index_of[h] != index_of[t]]
+    return ex.with_labels(entities=spans, relations=relations, **extra)
+
+
+def prediction_score(ex: Example) -> float | None:
+    """A task-level confidence: the least confident span (1.0 when the model found nothing)."""
+    scores = [s.score for s in ex.entities if s.score is not None] + [r.score for r in ex.relations if r.score is not None]
+    return float(min(scores)) if scores else None
+
+
+def validate_results(results: list[dict[str, Any]], interface: Any, schema: LabelingSchema) -> list[str]:
+    """Problems Label Studio would not catch (it accepts predictions with unknown labels)."""
+    errors = [str(e) for e in (interface.validate_prediction({"result": results}, return_errors=True) or [])]
+    for r in results:
+        if r.get("type") == "relation" and any(l not in schema.relation_labels for l in r.get("labels", [])):
+            errors.append(f"relation label {r.get('labels')} is not in the config")
+    return errors
+
+
+def prediction_for(ex: Example, schema: LabelingSchema, interface: Any, *, version: str,
+                   score: float | None = None) -> dict[str, Any]:
+    """One /predict element (or SDK prediction body); invalid regions are dropped one by one."""
+    results = example_to_results(ex, schema)
+    if results and validate_results(results, interface, schema):
+        kept = [r for r in results if r.get("type") == "labels" and not validate_results([r], interface, schema)]
+        spans = list(kept)
+        ids = {r["id"] for r in kept}
+        kept += [r for r in results if r.get("type") == "relation" and r["from_id"] in ids and r["to_id"] in ids
+                 and not validate_results([*spans, r], interface, schema)]
+        log.warning("task %s: dropped %d invalid result(s)", ex.id, len(results) - len(kept))
+        results = kept
+    if score is None:
+        score = prediction_score(ex)
+    return {"result": results, "score": 1.0 if score is None else float(score), "model_version": version}

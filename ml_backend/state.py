@@ -1,0 +1,261 @@
+"""One project's state under ``MODEL_DIR/<project>/``: SQLite (WAL) records plus model-version folders.
+
+Why SQLite first: a webhook is written here before it is answered, so an annotation Label Studio
+sent is never lost, even when the process is killed a millisecond later. A job left ``running``
+by a crash is marked ``interrupted`` and queued again when the state is next opened.
+
+Layout::
+
+    state.db                 tasks, annotations (human = gold), llm_labels, predictions, jobs, rounds, meta
+    models/<version>/        a student (``save_model_version``), published by rename
+    current                  the served version's name (written atomically)
+
+Read API for the report page and ``/metrics``: :meth:`ProjectState.summary`, :meth:`rounds`,
+:meth:`label_counts`, :meth:`jobs`, :meth:`queue_head`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, text TEXT NOT NULL, data TEXT, seen_at REAL);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, result TEXT NOT NULL, deleted INTEGER DEFAULT 0,
+    seq INTEGER NOT NULL, updated_at REAL);
+CREATE INDEX IF NOT EXISTS annotations_task ON annotations(task_id);
+CREATE TABLE IF NOT EXISTS llm_labels (
+    task_id INTEGER PRIMARY KEY, example TEXT NOT NULL, model TEXT, round INTEGER, error TEXT, created_at REAL);
+CREATE TABLE IF NOT EXISTS predictions (
+    task_id INTEGER PRIMARY KEY, version TEXT NOT NULL, source TEXT NOT NULL, score REAL, body TEXT NOT NULL,
+    created_at REAL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+    created_at REAL, started_at REAL, finished_at REAL, error TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS rounds (n INTEGER PRIMARY KEY, version TEXT, finished_at REAL, record TEXT NOT NULL);
+"""
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class ProjectState:
+    """Thread-safe access to one project's records (one connection, one lock: queries take microseconds)."""
+
+    def __init__(self, root: str | Path, project_id: str | int) -> None:
+        self.project_id = str(project_id)
+        self.dir = Path(root) / self.project_id
+        (self.dir / "models").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.dir / "state.db", check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        rows = self._q("SELECT value FROM meta WHERE key=?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._q("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False)))
+
+    # -- tasks -----------------------------------------------------------------------------
+    def upsert_tasks(self, tasks: Iterable[tuple[int, str, Mapping[str, Any] | None]]) -> None:
+        now = time.time()
+        self._many("INSERT INTO tasks(id, text, data, seen_at) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data",
+                   [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now) for i, t, d in tasks])
+
+    def tasks(self) -> dict[int, str]:
+        return {r["id"]: r["text"] for r in self._q("SELECT id, text FROM tasks ORDER BY id")}
+
+    def task_data(self) -> dict[int, Any]:
+        """The task data dicts Label Studio sent (for fields beyond the text, e.g. given ``entities``)."""
+        return {r["id"]: json.loads(r["data"]) for r in self._q("SELECT id, data FROM tasks WHERE data IS NOT NULL")}
+
+    # -- human annotations (gold) -------------------------------------------------------------
+    def _next_seq(self) -> int:
+        return int(self._q("SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM annotations")[0]["s"])
+
+    def record_annotation(self, annotation_id: int, task_id: int, result: Any, *, text: str | None = None,
+                          data: Mapping[str, Any] | None = None) -> None:
+        """Store (or replace) one human annotation; called before the webhook is answered."""
+        with self._lock:
+            if text is not None:
+                self.upsert_tasks([(task_id, text, data)])
+            self._q("INSERT INTO annotations(id, task_id, result, deleted, seq, updated_at) VALUES (?, ?, ?, 0, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET task_id=excluded.task_id, result=excluded.result, deleted=0, "
+                    "seq=excluded.seq, updated_at=excluded.updated_at",
+                    (int(annotation_id), int(task_id), json.dumps(result, ensure_ascii=False), self._next_seq(), time.time()))
+
+    def delete_annotations(self, annotation_ids: Iterable[int]) -> int:
+        ids = [int(i) for i in annotation_ids]
+        with self._lock:
+            seq = self._next_seq()
+            for i in ids:
+                self._q("UPDATE annotations SET deleted=1, seq=?, updated_at=? WHERE id=?", (seq, time.time(), i))
+        return len(ids)
+
+    def annotations(self) -> list[dict[str, Any]]:
+        """The newest live annotation per task: ``{task_id, annotation_id, text, result}``."""
+        rows = self._q(
+            "SELECT a.id, a.task_id, a.result, t.text FROM annotations a JOIN tasks t ON t.id = a.task_id "
+            "WHERE a.deleted = 0 ORDER BY a.task_id, a.updated_at")
+        latest = {r["task_id"]: r for r in rows}
+        return [{"task_id": r["task_id"], "annotation_id": r["id"], "text": r["text"], "result": json.loads(r["result"])}
+                for r in latest.values()]
+
+    def annotation_seq(self) -> int:
+        return self._next_seq() - 1
+
+    def new_human_labels(self) -> int:
+        """Annotations created, updated or deleted since the last round started."""
+        since = int(self.get_meta("trained_seq", 0))
+        return int(self._q("SELECT COUNT(*) AS n FROM annotations WHERE seq > ?", (since,))[0]["n"])
+
+    # -- LLM labels ------------------------------------------------------------------------
+    def save_llm_labels(self, examples: Iterable[Mapping[str, Any]], round_: int) -> None:
+        """``examples``: ``Example.to_dict()`` records whose id is the task id (provenance in ``annotation``)."""
+        now = time.time()
+        self._many("INSERT OR REPLACE INTO llm_labels(task_id, example, model, round, error, created_at) VALUES (?,?,?,?,?,?)",
+                   [(int(d["id"]), json.dumps(d, ensure_ascii=False), (d.get("annotation") or {}).get("model"), round_,
+                     (d.get("annotation") or {}).get("error"), now) for d in examples])
+
+    def llm_labels(self) -> list[dict[str, Any]]:
+        return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
+
+    def llm_label_rounds(self) -> dict[int, int]:
+        """Task id -> the round whose LLM batch labeled it (successful labels only)."""
+        return {r["task_id"]: r["round"] for r in self._q("SELECT task_id, round FROM llm_labels WHERE error IS NULL")}
+
+    # -- predictions -----------------------------------------------------------------------
+    def save_predictions(self, items: Iterable[tuple[int, str, str, float | None, Mapping[str, Any]]]) -> None:
+        """``(task_id, version, source, score, body)``; body is the /predict element served for the task."""
+        now = time.time()
+        self._many("INSERT OR REPLACE INTO predictions(task_id, version, source, score, body, created_at) VALUES (?,?,?,?,?,?)",
+                   [(int(t), v, s, sc, json.dumps(b, ensure_ascii=False), now) for t, v, s, sc, b in items])
+
+    def predictions_for(self, task_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        if not task_ids:
+            return {}
+        marks = ",".join("?" * len(task_ids))
+        rows = self._q(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})", [int(t) for t in task_ids])
+        return {r["task_id"]: json.loads(r["body"]) for r in rows}
+
+    def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
+        """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""
+        rows = self._q(
+            "SELECT p.task_id, p.score, p.source, t.text FROM predictions p JOIN tasks t ON t.id = p.task_id "
+            "WHERE p.task_id NOT IN (SELECT task_id FROM annotations WHERE deleted = 0) ORDER BY p.score, p.task_id LIMIT ?",
+            (n,))
+        return [dict(r) for r in rows]
+
+    # -- jobs ------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Jobs a crash left running: mark them interrupted and queue a fresh one for each.
+
+        Only the serving process calls this, once at start (``export`` and readers must not)."""
+        rows = self._q("SELECT id, kind, reason FROM jobs WHERE status = 'running'")
+        for r in rows:
+            self._q("UPDATE jobs SET status='interrupted', finished_at=? WHERE id=?", (time.time(), r["id"]))
+            self.add_job(r["kind"], f"resumed after interruption of job {r['id']}")
+        return len(rows)
+
+    def add_job(self, kind: str, reason: str) -> int:
+        """Queue a job unless one of that kind is already queued (a burst of webhooks makes one round)."""
+        with self._lock:
+            q = self._q("SELECT id FROM jobs WHERE kind=? AND status='queued'", (kind,))
+            if q:
+                return int(q[0]["id"])
+            self._q("INSERT INTO jobs(kind, status, reason, created_at) VALUES (?, 'queued', ?, ?)", (kind, reason, time.time()))
+            return int(self._q("SELECT last_insert_rowid() AS i")[0]["i"])
+
+    def claim_job(self) -> dict[str, Any] | None:
+        with self._lock:
+            rows = self._q("SELECT * FROM jobs WHERE status='queued' ORDER BY id LIMIT 1")
+            if not rows:
+                return None
+            self._q("UPDATE jobs SET status='running', started_at=? WHERE id=?", (time.time(), rows[0]["id"]))
+            return dict(rows[0])
+
+    def finish_job(self, job_id: int, status: str, *, error: str | None = None, detail: Any = None) -> None:
+        self._q("UPDATE jobs SET status=?, finished_at=?, error=?, detail=? WHERE id=?",
+                (status, time.time(), error, json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
+                 job_id))
+
+    def jobs(self, n: int = 20) -> list[dict[str, Any]]:
+        rows = self._q("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (n,))
+        return [{**dict(r), "detail": json.loads(r["detail"]) if r["detail"] else None} for r in rows]
+
+    # -- rounds and versions ---------------------------------------------------------------
+    def add_round(self, n: int, version: str, record: Mapping[str, Any]) -> None:
+        self._q("INSERT OR REPLACE INTO rounds(n, version, finished_at, record) VALUES (?, ?, ?, ?)",
+                (n, version, time.time(), json.dumps(record, ensure_ascii=False, default=str)))
+
+    def rounds(self) -> list[dict[str, Any]]:
+        return [{**json.loads(r["record"]), "round": r["n"], "version": r["version"], "finished_at": r["finished_at"]}
+                for r in self._q("SELECT * FROM rounds ORDER BY n")]
+
+    @property
+    def current_version(self) -> str | None:
+        p = self.dir / "current"
+        return p.read_text(encoding="utf-8").strip() or None if p.exists() else None
+
+    def publish_version(self, version: str) -> None:
+        write_text_atomic(self.dir / "current", version)
+
+    def model_path(self, version: str) -> Path:
+        return self.dir / "models" / version
+
+    def label_counts(self) -> dict[str, int]:
+        """Examples labeled by each source: human (gold), llm (teacher), student (predictions served)."""
+        human = self._q("SELECT COUNT(DISTINCT task_id) AS n FROM annotations WHERE deleted=0")[0]["n"]
+        llm = self._q("SELECT COUNT(*) AS n FROM llm_labels WHERE error IS NULL")[0]["n"]
+        student = self._q("SELECT COUNT(*) AS n FROM predictions WHERE source='student'")[0]["n"]
+        return {"human": int(human), "llm": int(llm), "student": int(student)}
+
+    def summary(self) -> dict[str, Any]:
+        """Everything ``/metrics`` and the report page show, in one read."""
+        jobs = self.jobs(5)
+        return {
+            "project": self.project_id,
+            "model_version": self.current_version,
+            "tasks": int(self._q("SELECT COUNT(*) AS n FROM tasks")[0]["n"]),
+            "labels": self.label_counts(),
+            "new_human_labels": self.new_human_labels(),
+            "rounds": len(self.rounds()),
+            "jobs": {s: int(n) for s, n in self._q("SELECT status, COUNT(*) FROM jobs GROUP BY status")},
+            "last_job": jobs[0] if jobs else None,
+        }

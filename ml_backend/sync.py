@@ -1,0 +1,84 @@
+"""Every call the backend makes to Label Studio (label-studio-sdk 2.x ``LabelStudio`` client).
+
+- :func:`pull_tasks`: all tasks of a project with their annotations (the full pull on start and
+  on demand; webhooks alone would miss annotations made while the backend was down).
+- :func:`push_predictions` + :func:`set_priority_order`: the recipe that makes Label Studio OSS
+  serve tasks in our order (../shared notes B.8): one prediction per task with
+  ``model_version=V`` and ``score`` = rank key (lowest first), sampling "Uncertainty sampling",
+  and ``project.model_version = V`` (``ml.create`` had set it to the backend's *title*).
+- :func:`fix_webhook_auth`: with basic auth on, the webhook Label Studio creates for the backend
+  carries no credentials; we add them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any, Iterable, Mapping
+
+from ml_backend.config import BackendConfig
+
+log = logging.getLogger(__name__)
+
+
+class LabelStudioUnavailable(RuntimeError):
+    """Label Studio cannot be reached or refuses our token; set LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
+
+
+def client(config: BackendConfig, access_token: str | None = None, url: str | None = None) -> Any:
+    """An SDK client; the configured key wins over the token Label Studio sent with /setup."""
+    from label_studio_sdk import LabelStudio
+
+    key = config.label_studio_api_key or access_token
+    if not key:
+        raise LabelStudioUnavailable("no Label Studio API key: set LABEL_STUDIO_API_KEY (Account & Settings > Access Token)")
+    try:
+        return LabelStudio(base_url=(url or config.label_studio_url).rstrip("/"), api_key=key, timeout=60)
+    except Exception as e:  # the SDK raises ApiError at construction for an expired personal token
+        raise LabelStudioUnavailable(f"cannot use the Label Studio API key: {e}") from e
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
+
+
+def pull_tasks(ls: Any, project_id: int, page_size: int = 500) -> list[dict[str, Any]]:
+    """Every task of the project as a plain dict with ``id``, ``data`` and ``annotations``."""
+    out = []
+    for t in ls.tasks.list(project=int(project_id), fields="all", page_size=page_size):
+        d = _plain(t)
+        d["annotations"] = [_plain(a) for a in d.get("annotations") or []]
+        out.append(d)
+    return out
+
+
+def push_predictions(ls: Any, project_id: int, predictions: Iterable[Mapping[str, Any]], chunk: int = 500) -> int:
+    """Create predictions in bulk (``{task, result, score, model_version}`` each); returns how many."""
+    items = [dict(p) for p in predictions]
+    for i in range(0, len(items), chunk):
+        ls.projects.import_predictions(id=int(project_id), request=items[i : i + chunk])
+    return len(items)
+
+
+def set_priority_order(ls: Any, project_id: int, version: str) -> None:
+    """Serve tasks by ascending prediction score of ``version`` (Label All Tasks follows it)."""
+    ls.projects.update(id=int(project_id), sampling="Uncertainty sampling", model_version=version)
+
+
+def fix_webhook_auth(ls: Any, project_id: int, user: str, password: str) -> int:
+    """Add basic-auth headers to the project's webhooks that point at our ``/webhook``; returns how many."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    fixed = 0
+    for hook in ls.webhooks.list(project=str(project_id)):
+        h = _plain(hook)
+        headers = dict(h.get("headers") or {})
+        if not str(h.get("url", "")).rstrip("/").endswith("/webhook") or headers.get("Authorization"):
+            continue
+        headers["Authorization"] = f"Basic {token}"
+        ls.webhooks.update(id=h["id"], url=h["url"], headers=headers)
+        fixed += 1
+    if fixed:
+        log.info("project %s: added basic-auth headers to %d webhook(s)", project_id, fixed)
+    return fixed

@@ -1,0 +1,83 @@
+"""Examples <-> Label Studio results: offsets in any script, label mapping, relations, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from label_studio_sdk.label_interface import LabelInterface
+
+from llmaaa.data.schema import Example, Relation, Span
+from ml_backend.labeling import SchemaCache, UnsupportedConfig, parse_config
+from ml_backend.results import example_to_results, prediction_for, results_to_example
+
+from tests.backend.conftest import NER, NER_RE, region, relation
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_configs_parse_with_their_hints():
+    for name in ("ner.xml", "ner_re.xml", "re.xml"):
+        s = parse_config((ROOT / "label_config" / name).read_text(encoding="utf-8"))
+        assert (s.from_name, s.to_name, s.value_key) == ("label", "text", "text")
+        assert all(s.descriptions.get(l) for l in s.entity_labels), name
+    ner_re = parse_config(NER_RE)
+    assert ner_re.task == "ner_re" and "Work_For" in ner_re.relation_labels
+    assert "organization" in ner_re.descriptions["Work_For"]  # relation hints reach the prompt's LabelSet
+    assert ner_re.labels.describe("Peop") == "a person, by name"
+
+
+def test_labels_map_case_insensitively_and_through_predicted_values():
+    s = parse_config(NER)
+    assert s.map_entity("per") == "PER" and s.map_entity("Person") == "PER" and s.map_entity("organisation") == "ORG"
+    assert s.map_entity("PLANET") is None
+
+
+def test_unicode_offsets_round_trip_and_validate():
+    s, li = parse_config(NER_RE), LabelInterface(NER_RE)
+    text = "🙂 王小明 works for Siemens AG in München ."
+    ex = Example("7", text, (Span(2, 5, "peop", 0.9), Span(16, 26, "ORG", 0.4), Span(30, 37, "Loc"),
+                             Span(0, 1, "PLANET")), (Relation(0, 1, "work_for"), Relation(1, 3, "Work_For")))
+    results = example_to_results(ex, s)
+    spans = [r for r in results if r["type"] == "labels"]
+    assert [r["value"]["text"] for r in spans] == ["王小明", "Siemens AG", "München"]
+    assert [r["value"]["labels"] for r in spans] == [["Peop"], ["Org"], ["Loc"]]  # PLANET dropped
+    rels = [r for r in results if r["type"] == "relation"]
+    assert rels == [relation("7-e0", "7-e1", "Work_For")]  # the relation to the dropped span is dropped too
+    assert li.validate_prediction({"result": results}, return_errors=True) == []
+
+    back = results_to_example(Example("7", text), results, s)
+    assert [(text[x.start:x.end], x.label) for x in back.entities] == [("王小明", "Peop"), ("Siemens AG", "Org"), ("München", "Loc")]
+    assert [(r.head, r.tail, r.label) for r in back.relations] == [(0, 1, "Work_For")]
+
+
+def test_utf16_offsets_from_an_old_frontend_are_realigned():
+    s = parse_config(NER)
+    text = "😀😀 Paris"
+    # UTF-16: each emoji counts 2 units, so "Paris" is at 5..10; in code points it is 3..8
+    ex = results_to_example(Example("1", text), [region("a", 5, 10, "Paris", "LOC")], s)
+    assert [(text[x.start:x.end], x.label) for x in ex.entities] == [("Paris", "LOC")]
+
+
+def test_foreign_regions_and_bad_offsets_are_ignored():
+    s = parse_config(NER)
+    results = [region("a", 0, 3, "Bob", "PER"), {**region("b", 0, 3, "Bob", "PER"), "from_name": "other"},
+               region("c", 50, 60, None, "PER"), region("d", 0, 3, "Bob", "NOPE"), "junk"]
+    ex = results_to_example(Example("1", "Bob ran ."), results, s)
+    assert [(x.start, x.end, x.label) for x in ex.entities] == [(0, 3, "PER")]
+
+
+def test_prediction_for_sets_version_and_score():
+    s, li = parse_config(NER), LabelInterface(NER)
+    p = prediction_for(Example("1", "Bob ran .", (Span(0, 3, "PER", 0.3),)), s, li, version="llmaaa-4")
+    assert p["model_version"] == "llmaaa-4" and p["score"] == pytest.approx(0.3)
+    assert prediction_for(Example("2", "nothing"), s, li, version="v", score=0.5)["result"] == []
+
+
+def test_schema_cache_parses_once_and_remembers_refusals():
+    cache = SchemaCache()
+    assert cache.get(NER) is cache.get(NER)
+    with pytest.raises(UnsupportedConfig):
+        cache.get("<View/>")
+    with pytest.raises(UnsupportedConfig, match="needs a <Labels"):
+        cache.get("<View/>")

@@ -1,0 +1,213 @@
+"""The background round without Label Studio: the scripted LLM pre-annotates, the student trains, the queue is ranked."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from openai_stub import Reply, ScriptedOpenAI, last_user_message
+from tests.backend.conftest import NER, NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
+
+PEOPLE = ["Anna", "Bruno", "Chloé", "Dmitri", "王小明", "Zoë"]
+PLACES = ["Paris", "Berlin", "北京", "Québec", "Lima", "Oslo"]
+TEXTS = [f"{p} lives in {c} ." if i % 3 else f"🙂 {p} moved to {c} today ." for i, (p, c) in enumerate(zip(PEOPLE, PLACES))]
+
+
+def scripted_teacher(req: dict, n: int) -> str:
+    """NER: every known name/place in the query; RE: Live_In from a person to a place."""
+    query = last_user_message(req)
+    if "Head:" in query:
+        head = re.search(r"Head: .*\((\w+)\)", query).group(1)
+        tail = re.search(r"Tail: .*\((\w+)\)", query).group(1)
+        return "Live_In" if (head, tail) == ("Peop", "Loc") else "no_relation"
+    text = query.split("Text:", 1)[1]
+    found = [{"span": p, "type": "PEOP"} for p in PEOPLE if p in text]  # label case does not matter
+    found += [{"span": c, "type": "Loc"} for c in PLACES if c in text]
+    found += [{"span": "Mars", "type": "PLANET"}]  # an unknown label: must never reach Label Studio
+    return json.dumps(found, ensure_ascii=False)
+
+
+def wait_idle(state, timeout: float = 240.0) -> list[dict]:
+    """The jobs, newest first, once one has run and none is queued or running."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        jobs = state.jobs()
+        if jobs and not any(j["status"] in ("queued", "running") for j in jobs):
+            return jobs
+        time.sleep(0.2)
+    raise AssertionError(f"jobs did not finish in {timeout}s: {state.jobs()}")
+
+
+def assert_valid(results: list[dict], xml: str) -> None:
+    from label_studio_sdk.label_interface import LabelInterface
+
+    assert LabelInterface(xml).validate_prediction({"result": results}, return_errors=True) == []
+
+
+@pytest.fixture
+def quick_training(monkeypatch):
+    for k, v in {"TRAIN_EPOCHS": "2", "TRAIN_MAX_LENGTH": "32", "TRAIN_PATIENCE": "0", "TRAIN_BATCH_SIZE": "4",
+                 "LLM_MAX_RETRIES": "0", "LLM_TIMEOUT_S": "5"}.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make_app, quick_training):
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(100 + i, t) for i, t in enumerate(TEXTS)]
+        c.post("/predict", json=predict_body(tasks))  # Label Studio shows us the tasks
+        assert c.post("/setup", json=setup_body(NER_RE)).status_code == 200  # connecting starts the cold-start round
+        jobs = wait_idle(st)
+        assert [j["status"] for j in jobs] == ["done"], jobs
+        detail = jobs[0]["detail"]
+        assert detail["llm_labeled"] == 3 and detail["ranked_by"].startswith("random")
+        assert "skipped_training" in detail  # no human label yet: the reason is recorded
+        n_requests = len(llm.requests)
+
+        results = c.post("/predict", json=predict_body(tasks)).json["results"]
+        assert len(results) == len(TEXTS)
+        assert {r["model_version"] for r in results} == {"llmaaa-1"}
+        llm_rows = [r for r in results if r["result"]]
+        assert len(llm_rows) == 3
+        for task, r in zip(tasks, results):
+            if not r["result"]:
+                continue
+            assert_valid(r["result"], NER_RE)
+            spans = [x["value"] for x in r["result"] if x["type"] == "labels"]
+            assert {v["labels"][0] for v in spans} == {"Peop", "Loc"}  # case-insensitive; PLANET dropped
+            assert all(task["data"]["text"][v["start"]:v["end"]] == v["text"] for v in spans)  # emoji, Chinese
+            assert [x["labels"] for x in r["result"] if x["type"] == "relation"] == [["Live_In"]]
+        # the queue: LLM pre-annotations first (lowest score is served first)
+        ordered = sorted(results, key=lambda r: r["score"])
+        assert all(r["result"] for r in ordered[:3]) and not any(r["result"] for r in ordered[3:])
+        assert st.queue_head(3)[0]["source"] == "llm"
+
+        # a second identical round asks the LLM nothing new (the cache; and labeled tasks are not re-bought)
+        c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
+        time.sleep(0.3)
+        assert wait_idle(st)[0]["status"] == "done"
+        assert len(llm.requests) - n_requests <= 3 * 1 + 3 * 2  # only the 3 remaining tasks (NER + a pair each)
+
+
+@pytest.mark.slow
+def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(make_app, quick_training):
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, min_train_labels=3, train_threshold=2, teacher_k=2)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(100 + i, t) for i, t in enumerate(TEXTS)]
+        c.post("/predict", json=predict_body(tasks, NER))
+        c.post("/setup", json=setup_body(NER))
+        wait_idle(st)
+        picked = {int(r["task_id"]) for r in st.queue_head(3)}
+        rest = [i for i in range(6) if 100 + i not in picked]
+        for k, i in enumerate(rest[:2]):  # two human annotations: TRAIN_THRESHOLD=2 starts a round
+            text = TEXTS[i]
+            res = [region("h", text.index(PEOPLE[i]), text.index(PEOPLE[i]) + len(PEOPLE[i]), PEOPLE[i], "PER")]
+            t0 = time.perf_counter()
+            r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 900 + k, 100 + i, text, res, NER))
+            assert r.status_code == 201 and time.perf_counter() - t0 < 0.5
+        time.sleep(0.3)
+        last = wait_idle(st)[0]
+        assert last["status"] == "done", last
+        assert last["detail"]["trained"]["gold"] == 2 and last["detail"]["trained"]["llm_labels"] == 3
+        assert last["detail"]["ranked_by"] == "least_confidence"
+        assert st.current_version == "llmaaa-2"
+        assert (st.model_path("llmaaa-2") / "ner" / "README.md").exists()  # the model card
+        # the last unannotated, unlabeled task now carries a student prediction of the new version
+        left = [i for i in rest[2:]]
+        results = c.post("/predict", json=predict_body([tasks[i] for i in left], NER)).json["results"]
+        assert {r["model_version"] for r in results} == {"llmaaa-2"}
+        for r in results:
+            assert_valid(r["result"], NER)
+
+        # a restart serves the same version and student
+        app.extensions["llmaaa"].runner.stop()
+        again = make_app(llm_base_url=llm.base_url).test_client()
+        assert again.post("/setup", json=setup_body(NER)).json["model_version"] == "llmaaa-2"
+        fresh = again.post("/predict", json=predict_body([ls_task(200, "Anna lives in Oslo .")], NER)).json["results"]
+        assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
+
+
+def test_a_dead_llm_is_recorded_per_task_and_loses_nothing(make_app, quick_training):
+    with ScriptedOpenAI([Reply(status=500, text="boom")]) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, predict_on_demand="llm", teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        r = c.post("/predict", json=predict_body([ls_task(1, "Anna lives in Oslo ."), ls_task(2, "Bruno 🙂 .")], NER))
+        assert r.status_code == 200
+        assert [("result" in x, "error" in x) for x in r.json["results"]] == [(False, True), (False, True)]
+        c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 5, 1, "Anna lives in Oslo .",
+                                                 [region("a", 0, 4, "Anna", "PER")], NER))
+        c.post("/setup", json=setup_body(NER))
+        jobs = wait_idle(st)
+        assert jobs[0]["status"] == "done" and jobs[0]["detail"]["llm_failed"] >= 1
+        assert jobs[0]["detail"]["llm_errors"]
+        assert [a["annotation_id"] for a in st.annotations()] == [5]
+
+
+def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp_path):
+    import io
+    import zipfile
+
+    from ml_backend.__main__ import main
+
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, train_threshold=100)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(100 + i, t) for i, t in enumerate(TEXTS)]
+        c.post("/predict", json=predict_body(tasks, NER))
+        text = TEXTS[5]
+        c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 9, 105, text,
+                                                 [region("a", text.index("Zoë"), text.index("Zoë") + 3, "Zoë", "PER")], NER))
+        c.post("/setup", json=setup_body(NER))
+        wait_idle(st)
+        r = c.get("/export?project=1")
+        assert r.status_code == 200 and r.mimetype == "application/zip"
+        names = set(zipfile.ZipFile(io.BytesIO(r.data)).namelist())
+        assert {"label_studio.json", "dataset.jsonl", "dataset.conll", "learning_curve.json"} <= names
+        assert c.get("/export?project=42").status_code == 400
+
+    out = tmp_path / "export"
+    assert main(["export", "--project", "1", "--output", str(out), "--model-dir", str(tmp_path / "model_dir")]) == 0
+    exported = json.loads((out / "label_studio.json").read_text(encoding="utf-8"))
+    by_id = {t["id"]: t for t in exported}
+    assert by_id[105]["annotations"][0]["source"] == "human"
+    llm_tasks = [t for t in exported if t["predictions"]]
+    assert len(llm_tasks) == 2 and llm_tasks[0]["predictions"][0]["provenance"]["model"]
+    lines = (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(l)["source"] for l in lines) == ["human", "llm", "llm"]
+    assert "Zoë" in (out / "dataset.conll").read_text(encoding="utf-8")
+    assert main(["export", "--project", "77", "--output", str(out), "--model-dir", str(tmp_path / "model_dir")]) == 2
+
+
+def test_relations_on_given_entities_ask_the_llm_only_for_relations(make_app, quick_training):
+    xml = (ROOT / "label_config" / "re.xml").read_text(encoding="utf-8")
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = []
+        for i, (p, place) in enumerate(zip(PEOPLE[:3], PLACES[:3])):
+            text = TEXTS[i]
+            ents = [{"start": text.index(p), "end": text.index(p) + len(p), "label": "Peop"},
+                    {"start": text.index(place), "end": text.index(place) + len(place), "label": "loc"}]
+            tasks.append(ls_task(300 + i, text, entities=ents))
+        c.post("/predict", json=predict_body(tasks, xml))
+        c.post("/setup", json=setup_body(xml))
+        assert wait_idle(st)[0]["status"] == "done"
+        queries = [last_user_message(r) for r in llm.requests]
+        assert queries and all("Head:" in q for q in queries)  # the spans were given: no NER prompt
+        results = c.post("/predict", json=predict_body(tasks, xml)).json["results"]
+        with_rel = [r for r in results if any(x["type"] == "relation" for x in r["result"])]
+        assert len(with_rel) == 2
+        for task, r in zip(tasks, results):
+            assert_valid(r["result"], xml)
+            spans = sorted((x["value"]["start"], x["value"]["labels"][0]) for x in r["result"] if x["type"] == "labels")
+            assert spans == sorted((e["start"], e["label"].capitalize()) for e in task["data"]["entities"])

@@ -1,0 +1,181 @@
+"""Every route with the bodies Label Studio 1.23.2 sends, including the bad ones: 4xx or per-task errors, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from tests.backend.conftest import NER, NER_RE, PROJECT, annotation_event, ls_task, predict_body, region, relation, setup_body
+
+
+def test_health_is_cheap_and_up(client):
+    t0 = time.perf_counter()
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json["status"] == "UP"
+    assert client.get("/").json["status"] == "UP"
+    assert time.perf_counter() - t0 < 0.5  # Label Studio gives /health 1 s, before every predict batch
+
+
+def test_setup_returns_a_model_version(client):
+    r = client.post("/setup", json=setup_body())
+    assert r.status_code == 200
+    assert r.json["model_version"] == "llmaaa-0"
+
+
+def test_setup_refuses_configs_it_cannot_serve_with_a_clear_message(client):
+    cases = {
+        '<View><Choices name="c" toName="text"><Choice value="a"/></Choices><Text name="text" value="$text"/></View>':
+            "needs a <Labels",
+        '<View><Labels name="l" toName="img"><Label value="A"/></Labels><Image name="img" value="$image"/></View>':
+            "text only",
+        ('<View><Labels name="l" toName="a"><Label value="A"/></Labels><Text name="a" value="$a"/>'
+         '<Text name="b" value="$b"/></View>'): "one text per task",
+        '<View><Labels name="l" toName="t"></Labels><Text name="t" value="$t"/></View>': "no <Label",
+        "<View><Labels": "not valid XML",
+        "": "empty",
+    }
+    for xml, message in cases.items():
+        r = client.post("/setup", json=setup_body(xml))
+        assert r.status_code == 400, xml
+        assert message in r.json["error"], (xml, r.json)
+
+
+def test_garbage_json_and_wrong_shapes_are_400_not_500(client):
+    for path in ("/setup", "/predict", "/webhook"):
+        r = client.post(path, data=b"{not json", content_type="application/json")
+        assert r.status_code == 400 and "JSON object" in r.json["error"]
+        r = client.post(path, data=b"[1, 2]", content_type="application/json")
+        assert r.status_code == 400
+    assert client.post("/predict", json={"tasks": "x", "project": PROJECT}).status_code == 400
+    assert client.post("/setup", json={"project": "abc", "schema": NER}).status_code == 400
+    r = client.post("/webhook", json={"project": {"id": 1}})
+    assert r.status_code == 400 and "action" in r.json["error"]
+
+
+def test_predict_answers_one_element_per_task_in_order_with_per_task_errors(client):
+    client.post("/setup", json=setup_body())
+    tasks = [
+        ls_task(11, "Anna Schmidt works for Siemens in München ."),
+        ls_task(12, None, other="no text field"),
+        ls_task(13, ""),
+        ls_task(14, "x" * 1_000_000),  # a 1 MB text
+        ls_task(15, "王小明在北京工作 🙂"),
+        {"no": "id"},
+    ]
+    r = client.post("/predict", json=predict_body(tasks))
+    assert r.status_code == 200
+    results = r.json["results"]
+    assert len(results) == len(tasks)
+    # no stored prediction and no student yet: no element carries a "result" Label Studio would store
+    assert all("result" not in el for el in results)
+    assert "no string field 'text'" in results[1]["error"]
+    assert "integer 'id'" in results[5]["error"]
+
+
+def test_predict_for_an_unknown_project_without_config_is_a_clear_400(client):
+    r = client.post("/predict", json={"tasks": [ls_task(1, "a")], "project": "7.1700000000", "params": {}})
+    assert r.status_code == 400 and "has not been set up" in r.json["error"]
+
+
+def test_webhook_records_the_annotation_before_answering_and_it_survives_a_restart(make_app):
+    app = make_app(train_threshold=100)
+    c = app.test_client()
+    text = "Zoë Durand 🙂 lives in Québec ."
+    result = [region("a", 0, 10, "Zoë Durand", "Peop"), region("b", 23, 29, "Québec", "Loc"), relation("a", "b", "Live_In")]
+    t0 = time.perf_counter()
+    r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 501, 7, text, result))
+    assert time.perf_counter() - t0 < 0.3  # Label Studio waits at most 1 s, inside the annotator's request
+    assert r.status_code == 201 and r.json["status"] == "ok" and r.json["new_human_labels"] == 1
+    app.extensions["llmaaa"].runner.stop()
+
+    again = make_app(train_threshold=100).extensions["llmaaa"]  # a new process on the same MODEL_DIR
+    ctx = again.context("1")
+    anns = ctx.state.annotations()
+    assert [(a["task_id"], a["annotation_id"], a["text"]) for a in anns] == [(7, 501, text)]
+    assert anns[0]["result"] == result
+    assert ctx.state.label_counts()["human"] == 1
+
+
+def test_webhook_update_delete_cancel_and_unknown_events(make_app):
+    app = make_app(train_threshold=100)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 1, 1, "Bob ran .", [region("a", 0, 3, "Bob", "Peop")]))
+    c.post("/webhook", json=annotation_event("ANNOTATION_UPDATED", 1, 1, "Bob ran .", [region("a", 0, 3, "Bob", "Org")]))
+    assert [a["result"][0]["value"]["labels"] for a in st.annotations()] == [["Org"]]
+    r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 1}], "project": {"id": 1}})
+    assert r.status_code == 201 and st.annotations() == []
+    cancelled = annotation_event("ANNOTATION_CREATED", 2, 1, "Bob ran .", [])
+    cancelled["annotation"]["was_cancelled"] = True
+    c.post("/webhook", json=cancelled)
+    assert st.annotations() == []
+    for action in ("PROJECT_UPDATED", "SOMETHING_NEW", "ANNOTATIONS_CREATED"):
+        r = c.post("/webhook", json={"action": action, "project": {"id": 1}})
+        assert r.status_code == 200 and r.json == {"status": "Unknown event"}
+    bad = annotation_event("ANNOTATION_CREATED", 3, 1, "x", [])
+    bad["annotation"].pop("id")
+    r = c.post("/webhook", json=bad)
+    assert r.status_code == 400 and "integer 'id'" in r.json["error"]
+
+
+def test_threshold_and_start_training_queue_one_round(make_app):
+    app = make_app(train_threshold=2, run_jobs=False)  # keep the job queued so the test can see it
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    r1 = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 1, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")]))
+    assert r1.json["job"] is None
+    r2 = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 2, 2, "Bo ran .", [region("a", 0, 2, "Bo", "Peop")]))
+    r3 = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 3, 3, "Cy ran .", [region("a", 0, 2, "Cy", "Peop")]))
+    assert r2.json["job"] is not None and r3.json["job"] == r2.json["job"]  # a burst makes one round
+    r4 = c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1, "label_config": NER_RE}})
+    assert r4.status_code == 201 and r4.json["job"] == r2.json["job"]
+    assert [(j["kind"], j["status"]) for j in st.jobs()] == [("round", "queued")]
+
+
+def test_tasks_imported_after_connecting_start_the_cold_start_round(make_app):
+    app = make_app(run_jobs=False)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/setup", json=setup_body())  # connected before any task exists: the cold-start round is queued
+    r = c.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 1}, "tasks": [{"id": 1}]})
+    assert r.status_code == 201 and r.json["job"] == st.jobs()[0]["id"]  # one round, not two
+    st.publish_version("llmaaa-1")
+    r = c.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 1}, "tasks": [{"id": 2}]})
+    assert r.status_code == 200 and r.json == {"status": "Unknown event"}  # later imports wait for the next round
+
+
+def test_basic_auth_on_every_route(make_app):
+    c = make_app(basic_auth_user="ls", basic_auth_pass="s3cret").test_client()
+    for method, path in (("get", "/health"), ("post", "/setup"), ("post", "/predict"), ("post", "/webhook"), ("get", "/metrics")):
+        r = getattr(c, method)(path, json={})
+        assert r.status_code == 401 and "WWW-Authenticate" in r.headers, path
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"ls:nope").decode()}
+    assert c.get("/health", headers=wrong).status_code == 401
+    good = {"Authorization": "Basic " + base64.b64encode(b"ls:s3cret").decode()}
+    assert c.get("/health", headers=good).status_code == 200
+    assert c.post("/setup", json=setup_body(), headers=good).status_code == 200
+
+
+def test_metrics_reports_projects_jobs_and_hides_secrets(make_app):
+    app = make_app(train_threshold=100, llm_api_key="sk-secret")
+    c = app.test_client()
+    c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 1, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")]))
+    m = c.get("/metrics").json
+    assert m["projects"]["1"]["labels"]["human"] == 1
+    assert "sk-secret" not in json.dumps(m)
+
+
+def test_a_job_left_running_by_a_crash_is_requeued(make_app, tmp_path):
+    app = make_app(train_threshold=100, run_jobs=False)
+    backend = app.extensions["llmaaa"]
+    st = backend.context("1").state
+    job = st.add_job("round", "test")
+    assert st.claim_job()["id"] == job  # "running" when the process dies (kill -9)
+    backend.runner.stop()
+
+    again = make_app(train_threshold=100).extensions["llmaaa"]
+    jobs = again.context("1").state.jobs()
+    statuses = {j["id"]: j["status"] for j in jobs}
+    assert statuses[job] == "interrupted"
+    assert any(j["reason"].startswith("resumed after interruption") for j in jobs)
