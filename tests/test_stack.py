@@ -1,0 +1,119 @@
+"""`make run` (scripts/stack.py): the parts that need no server. The full stack runs in tests/e2e/test_browser.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("stack", ROOT / "scripts/stack.py")
+stack = importlib.util.module_from_spec(spec)
+sys.modules["stack"] = stack
+spec.loader.exec_module(stack)
+
+
+def make_stack(tmp_path: Path, **env) -> "stack.Stack":
+    cfg = stack.from_env(stack.StackConfig, "", environ={"STACK_DIR": str(tmp_path / "state"), **env})
+    return stack.Stack(cfg)
+
+
+def test_stop_leaves_a_process_it_did_not_start_alive(tmp_path):
+    """A stale pid file pointing at someone else's process (pid reuse) must not get it killed."""
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        s = make_stack(tmp_path)
+        s.backend_pid_file.write_text(str(other.pid))
+        s.record.write_text(json.dumps(["backend"]))
+        s.stop_recorded()
+        time.sleep(0.2)
+        assert other.poll() is None, "stack.py --stop killed a process that is not its gunicorn"
+        assert json.loads(s.record.read_text()) == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_with_nothing_recorded_says_so(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "scripts/stack.py"), "--stop"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "STACK_DIR": str(tmp_path / "state")}, timeout=60)
+    assert out.returncode == 0
+    assert "nothing to stop" in out.stdout
+
+
+def test_embedded_llm_unless_a_base_url_is_given(tmp_path):
+    s = make_stack(tmp_path, LLM_PORT="8799")
+    env = s.env()
+    assert env["LLM_BASE_URL"] == "http://127.0.0.1:8799/v1" and env["LLM_MODEL"] == stack.EMBEDDED_LLM_MODEL
+    s = make_stack(tmp_path, LLM_BASE_URL="http://127.0.0.1:11434/v1", LLM_MODEL="qwen2.5:7b")
+    assert not s.cfg.embedded_llm
+    assert s.env()["LLM_BASE_URL"] == "http://127.0.0.1:11434/v1" and s.env()["LLM_MODEL"] == "qwen2.5:7b"
+
+
+def test_demo_pool_and_gold_demo_tasks():
+    pool = stack.load_data(None, None)
+    assert len(pool) == 270 and all(not ex.entities for ex in pool)
+    from llmaaa.data.jsonl import read_jsonl
+
+    demo = next(ex for ex in read_jsonl(ROOT / "demo/ner_demos.jsonl") if ex.entities)
+    task = stack.gold_task_of(demo, "label", "text")
+    assert task["data"] == {"text": demo.text, "ref_id": demo.id}
+    (ann,) = task["annotations"]
+    for r, s in zip(ann["result"], demo.entities):
+        v = r["value"]
+        assert demo.text[v["start"]:v["end"]] == v["text"] and v["labels"] == [s.label]
+
+
+def test_bigger_dataset_by_name_and_limit():
+    data_dir = ROOT.parent / "shared" / "data"
+    if not (data_dir / "conll2003").exists():
+        pytest.skip("needs ../shared/data (CoNLL-2003 / CoNLL04; CI has it)")
+    pool = stack.load_data("conll2003:dev", 50)
+    assert len(pool) == 50 and pool[0].id.startswith("dev-")
+
+
+def test_backend_progress_lines_reach_the_terminal(tmp_path, capsys):
+    log = tmp_path / "backend.log"
+    log.write_text("2026-11-24 10:00:00,000 INFO ml_backend.jobs: an old line\n")
+    relay = stack.LogRelay(log)  # starts at the end: only what the backend writes from now on
+    with open(log, "a") as f:
+        f.write("2026-11-24 10:00:01,000 INFO httpx: HTTP Request: GET /api/tasks\n"
+                "2026-11-24 10:00:02,000 INFO ml_backend.jobs: project 1: round 1 ranked 270 tasks; the LLM labels 20\n"
+                "2026-11-24 10:00:03,000 WARNING llmaaa.annotate.teacher: 2 answers were not JSON\n"
+                "2026-11-24 10:00:04,000 INFO ml_backend.jobs: half a li")
+    relay.relay()
+    out = capsys.readouterr().out
+    assert "round 1 ranked 270 tasks" in out and "backend WARNING: 2 answers were not JSON" in out
+    assert "httpx" not in out and "old line" not in out and "half a li" not in out
+    with open(log, "a") as f:
+        f.write("ne\n")
+    relay.relay()
+    assert "half a line" in capsys.readouterr().out
+
+
+def test_backend_is_started_once_reused_and_stopped(tmp_path):
+    """The backend under real gunicorn: started when absent, reused when up, and stopped by whoever started it."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"STACK_DIR": str(tmp_path / "state"), "MODEL_DIR": str(tmp_path / "model_dir"), "ML_BACKEND_PORT": str(port)}
+    first = make_stack(tmp_path, **env)
+    first.ensure_backend()
+    try:
+        assert first.backend_up() and first.started == ["backend"]
+        second = make_stack(tmp_path, **env)  # a second `make run`
+        second.ensure_backend()
+        assert second.started == [], "a second run must reuse the running backend"
+        second.stop()
+        assert first.backend_up(), "the second run stopped a backend it did not start"
+    finally:
+        first.stop()
+    assert not first.backend_up()
+    assert json.loads(first.record.read_text()) == []
