@@ -8,7 +8,12 @@ project with stored predictions, then measures over real HTTP on loopback:
 2. ``POST /webhook`` (ANNOTATION_CREATED) and ``POST /predict`` while a training round runs in the
    same process (Label Studio gives the webhook 1 s, inside the annotator's request).
 
-    .venv/bin/python bench/predict_latency.py [--quick] [--output bench/out/predict_latency.json]
+    .venv/bin/python bench/predict_latency.py [--quick] [--predict-only] [--compare OLD_CHECKOUT]
+                                             [--output bench/out/predict_latency.json]
+
+``--compare DIR`` serves a second backend from another checkout (``git archive HEAD ml_backend``
+plus links to ``llmaaa``) on the same state and measures both, interleaved: the machine is shared,
+so only a side-by-side run says whether a change helped.
 """
 
 from __future__ import annotations
@@ -124,67 +129,96 @@ def stats(name: str, lat: list[float], wall: float | None = None) -> dict:
     return row
 
 
+def wait_up(port: int) -> None:
+    for _ in range(600):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the backend on port {port} did not come up; see the backend log")
+
+
+def during_training(port: int, n_tasks: int) -> list[dict]:
+    """/webhook and /predict latency while a START_TRAINING round runs in the same process."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    post(conn, "/webhook", {"action": "START_TRAINING", "project": {"id": 1}})
+    hooks, preds, k = [], [], 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < 600:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/metrics")
+        m = json.loads(c.getresponse().read())
+        running = m.get("running")
+        if not running and k > 0:
+            break
+        if running:
+            ex = sentence(n_tasks + k)
+            hooks.append(post(conn, "/webhook", {
+                "action": "ANNOTATION_CREATED", "project": {"id": 1},
+                "annotation": {"id": 50000 + k, "task": 100000 + k, "was_cancelled": False, "result": []},
+                "task": {"id": 100000 + k, "data": {"text": ex.text}}}))
+            preds.append(post(conn, "/predict", predict_body(1 + k % n_tasks)))
+            k += 1
+        time.sleep(0.05)
+    train_s = time.perf_counter() - started
+    if not hooks:
+        return []
+    return [stats(f"/webhook during training ({train_s:.0f} s job)", hooks), stats("/predict during training", preds)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="CI size: fewer requests, a smaller training job")
     ap.add_argument("--output", default=str(ROOT / "bench" / "out" / "predict_latency.json"))
+    ap.add_argument("--predict-only", action="store_true", help="skip the during-training part")
+    ap.add_argument("--compare", metavar="DIR", help="also serve ml_backend from DIR (e.g. an older checkout) and "
+                    "measure both, interleaved, on the same machine load")
     args = ap.parse_args()
     n_tasks, n_llm = (200, 24) if args.quick else (1000, 60)
     per1, per32 = (200, 10) if args.quick else (1000, 30)
 
     tmp = Path(tempfile.mkdtemp(prefix="llmaaa-bench-"))
     populate(tmp, n_tasks, n_llm)
-    port = free_port()
     env = {**os.environ, "MODEL_DIR": str(tmp), "LABEL_STUDIO_API_KEY": "", "LLM_BASE_URL": "http://127.0.0.1:9/v1",
            "LLM_MAX_RETRIES": "0", "LLM_BATCH": "1", "MIN_TRAIN_LABELS": "5", "TRAIN_EPOCHS": "2" if args.quick else "4",
            "TRAIN_MAX_LENGTH": "64", "TRAIN_PATIENCE": "0", "LOG_LEVEL": "WARNING", "TRAIN_THRESHOLD": "100000"}
-    log = open(tmp / "backend.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--timeout", "0",
-                             "--bind", f"127.0.0.1:{port}", "ml_backend._wsgi:app"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    servers = {"this": ROOT} | ({f"compare ({args.compare})": Path(args.compare).resolve()} if args.compare else {})
     rows = []
+    procs: list[subprocess.Popen] = []
+    log = open(tmp / "backend.log", "wb")
     try:
-        for _ in range(600):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        load(port, 4, 20, n_tasks)  # warm-up (imports, SQLite pages)
-        t0 = time.perf_counter()
-        rows.append(stats("/predict, stored, 1 client", load(port, 1, per1, n_tasks), time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        rows.append(stats("/predict, stored, 32 clients", load(port, 32, per32, n_tasks), time.perf_counter() - t0))
-
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        post(conn, "/webhook", {"action": "START_TRAINING", "project": {"id": 1}})
-        hooks, preds, k = [], [], 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < 600:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            c.request("GET", "/metrics")
-            m = json.loads(c.getresponse().read())
-            running = m.get("running")
-            if not running and k > 0:
-                break
-            if running:
-                ex = sentence(n_tasks + k)
-                hooks.append(post(conn, "/webhook", {
-                    "action": "ANNOTATION_CREATED", "project": {"id": 1},
-                    "annotation": {"id": 50000 + k, "task": 100000 + k, "was_cancelled": False, "result": []},
-                    "task": {"id": 100000 + k, "data": {"text": ex.text}}}))
-                preds.append(post(conn, "/predict", predict_body(1 + k % n_tasks)))
-                k += 1
-            time.sleep(0.05)
-        train_s = time.perf_counter() - started
-        if hooks:
-            rows.append(stats(f"/webhook during training ({train_s:.0f} s job)", hooks))
-            rows.append(stats("/predict during training", preds))
+        ports = {}
+        for name, root in servers.items():
+            ports[name] = free_port()
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--timeout", "0",
+                 "--bind", f"127.0.0.1:{ports[name]}", "ml_backend._wsgi:app"], cwd=root,
+                env={**env, "PYTHONPATH": str(root)}, stdout=log, stderr=subprocess.STDOUT))
+        for port in ports.values():
+            wait_up(port)
+            load(port, 4, 20, n_tasks)  # warm-up (imports, SQLite pages)
+        suffix = (lambda name: f" [{name}]") if args.compare else (lambda name: "")
+        # interleaved in halves so both servers see the same background load
+        for clients, per in ((1, per1), (32, per32)):
+            lat: dict[str, list[float]] = {n: [] for n in servers}
+            wall: dict[str, float] = {n: 0.0 for n in servers}
+            for _ in range(2 if args.compare else 1):
+                for name, port in ports.items():
+                    t0 = time.perf_counter()
+                    lat[name] += load(port, clients, per // (2 if args.compare else 1), n_tasks)
+                    wall[name] += time.perf_counter() - t0
+            for name in servers:
+                rows.append(stats(f"/predict, stored, {clients} client{'s' if clients > 1 else ''}{suffix(name)}",
+                                  lat[name], wall[name]))
+        if not args.predict_only:
+            rows += during_training(ports["this"], n_tasks)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
         log.close()
 
     print("| case | requests | p50 ms | p99 ms | max ms | req/s |\n|---|---|---|---|---|---|")

@@ -95,7 +95,7 @@ def create_app(config: BackendConfig | None = None) -> Flask:
 
     @app.post("/predict")
     def predict():
-        return jsonify(results=backend().predict(_json_body()))
+        return Response(backend().predict_json(_json_body()), mimetype="application/json")
 
     @app.post("/webhook")
     def webhook():

@@ -101,7 +101,6 @@ class Engine:
         self._lock = threading.Lock()
         self._teachers: dict[str, Any] = {}
         self._demo_index: Any = None
-        self._demo_ids: set[str] = set()
 
     # -- the teacher -------------------------------------------------------------------------
     def llm_config(self) -> Any:
@@ -111,18 +110,26 @@ class Engine:
         return from_env(LLMConfig, "LLM_", {"base_url": self.config.llm_base_url, "model": self.config.llm_model,
                                             "api_key": self.config.llm_api_key})
 
-    def _demo(self, gold: Sequence[Example]) -> Any:
+    def _demo(self, gold: Sequence[Example] | None) -> Any:
+        """The demo index, made to hold exactly ``gold`` (``None``: keep it as it is).
+
+        Each round passes every current human annotation, so an edited annotation replaces its
+        demo and a deleted one leaves the pool.
+        """
         from llmaaa.annotate.retrieval import DemoIndex
 
         if self._demo_index is None:
             self._demo_index = DemoIndex()
-        new = [ex for ex in gold if ex.id not in self._demo_ids]
-        if new:
-            self._demo_index.add(new)
-            self._demo_ids.update(ex.id for ex in new)
+        if gold is not None:
+            keep = {ex.id for ex in gold}
+            removed = self._demo_index.remove([ex.id for ex in self._demo_index.examples if ex.id not in keep])
+            changed = self._demo_index.upsert(gold)
+            if removed or changed:
+                log.info("demo pool: %d added or edited, %d removed, %d in all", changed, removed,
+                         len(self._demo_index))
         return self._demo_index
 
-    def _teacher(self, task: str, gold: Sequence[Example]) -> Any:
+    def _teacher(self, task: str, gold: Sequence[Example] | None) -> Any:
         from llmaaa.annotate.cache import ResponseCache
         from llmaaa.annotate.teacher import LLMTeacher
 
@@ -132,8 +139,12 @@ class Engine:
                                               k=self.config.teacher_k, cache=ResponseCache(self.dir / "llm_cache.db"))
         return self._teachers[task]
 
-    def annotate(self, examples: Sequence[Example], gold: Sequence[Example]) -> list[Example]:
-        """LLM labels (spans, then relations between them) with provenance; failures keep ``error``."""
+    def annotate(self, examples: Sequence[Example], gold: Sequence[Example] | None) -> list[Example]:
+        """LLM labels (spans, then relations between them) with provenance; failures keep ``error``.
+
+        ``gold`` is every current human annotation (the demo pool is synced to it); ``None`` keeps
+        the pool the last round left.
+        """
         with self._lock:  # one project's LLM calls in order: the cache and demo index stay consistent
             given = {ex.id for ex in examples if ex.extra.get("given_entities")}
             need_ner = [strip(ex) for ex in examples if ex.id not in given]

@@ -41,6 +41,43 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+def plot_learning_curve(rounds: list[dict[str, Any]], path: Path) -> Path:
+    """The learning curve as a PNG: labels by source and the student's gold F1, per round.
+
+    Drawn with the Agg backend (no display on a server). With no round yet the figure says so,
+    so the export always holds the same files.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    xs = [r.get("round") for r in rounds]
+    if not rounds:
+        ax.text(0.5, 0.5, "no round yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        for source in ("human", "llm"):
+            ys = [(r.get("labels_by_source") or {}).get(source, 0) for r in rounds]
+            ax.plot(xs, ys, marker="o", label=f"{source} labels")
+        ax.set_ylabel("labels")
+        f1 = [((r.get("trained") or {}).get("gold_metrics") or {}).get("f1") for r in rounds]
+        if any(v is not None for v in f1):
+            ax2 = ax.twinx()
+            ax2.plot(xs, [float("nan") if v is None else v for v in f1], marker="s", color="tab:green",
+                     label="student gold F1")
+            ax2.set_ylim(0, 1)
+            ax2.set_ylabel("gold F1")
+            ax2.legend(loc="lower right")
+        ax.legend(loc="upper left")
+    ax.set_xlabel("round")
+    ax.set_title("LLMaAA learning curve")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
 def write_export(state: ProjectState, out: Path) -> list[Path]:
     """Write every export file of ``state`` into ``out``; returns the paths written."""
     from llmaaa.data.jsonl import write_jsonl
@@ -82,8 +119,10 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     write_conll(examples, out / "dataset.conll")
     paths += [out / "dataset.jsonl", out / "dataset.conll"]
 
-    _write_json(out / "learning_curve.json", state.rounds())
+    rounds = state.rounds()
+    _write_json(out / "learning_curve.json", rounds)
     paths.append(out / "learning_curve.json")
+    paths.append(plot_learning_curve(rounds, out / "learning_curve.png"))
     version = state.get_meta("student_version")
     if version and state.model_path(version).is_dir():
         shutil.rmtree(out / "model", ignore_errors=True)

@@ -68,24 +68,41 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
 
 def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],
           round_: int) -> tuple[list[int], str]:
-    """Pool indices, most useful first, and how they were ranked."""
+    """Pool indices, most useful first, and how they were ranked.
+
+    The sampler picks the LLM batch (``select(k=LLM_BATCH)``: for kcenter / kmeans / hybrid that is
+    the diverse batch, not just the top scores); the rest of the queue follows by the sampler's
+    score when it has one (hybrid: its uncertainty), else in a seeded random order. A full
+    ``select(k=pool size)`` would make diversity meaningless and cost O(pool^2).
+    """
     if not pool:
         return [], "empty pool"
     rng = np.random.default_rng([ctx.config.seed, round_])
     if students is None:
         return [int(i) for i in rng.permutation(len(pool))], "random (cold start: no student yet)"
-    sampler = ctx.engine.sampler()
+    name = ctx.config.sampler
     try:
-        scores = students.scores(pool, sampler)
-        if scores is not None:
-            return [int(i) for i in np.argsort(-scores, kind="stable")], sampler.name
-        # diversity / hybrid samplers: a full ordering from select(k = pool size), as the loop engine calls them
+        sampler = ctx.engine.sampler()
+        name = sampler.name
+        n = len(pool)
         extra = list(labeled) if getattr(sampler, "needs_labeled_outputs", False) else []
         outputs = students.ner_outputs([*pool, *extra]) if getattr(sampler, "needs_outputs", True) else None
-        return [int(i) for i in sampler.select(pool, outputs, len(pool), labeled, rng=rng)], sampler.name
+        if outputs is not None and hasattr(sampler, "scores"):
+            from llmaaa.models.base import ModelOutputs
+
+            scores = np.asarray(sampler.scores(ModelOutputs(list(outputs.probs[:n]), outputs.embeddings[:n])), dtype=float)
+            rest = [int(i) for i in np.argsort(-scores, kind="stable")]
+        else:
+            rest = [int(i) for i in rng.permutation(n)]
+        picks = [int(i) for i in sampler.select(pool, outputs, min(ctx.config.llm_batch, n), labeled, rng=rng)]
+        if any(not 0 <= i < n for i in picks):
+            raise ValueError(f"select returned an index outside the pool of {n}")
+        first = list(dict.fromkeys(picks))
+        taken = set(first)
+        return first + [i for i in rest if i not in taken], name
     except Exception as e:  # a sampler that cannot rank this pool must not cost the round
-        log.error("project %s: sampler %s failed (%s); ranking at random", ctx.state.project_id, sampler.name, e)
-        return [int(i) for i in rng.permutation(len(pool))], f"random ({sampler.name} failed: {e})"[:300]
+        log.error("project %s: sampler %s failed (%s); ranking at random", ctx.state.project_id, name, e)
+        return [int(i) for i in rng.permutation(len(pool))], f"random ({name} failed: {e})"[:300]
 
 
 def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ rest get none); ``none`` never computes on demand. Either way the answer has one
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any, Mapping
@@ -58,10 +59,13 @@ class ProjectContext:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._students: tuple[str, Students] | None = None
+        self._xml: str | None = None  # the stored label config, read once (use_config is its only writer)
 
     @property
     def label_config(self) -> str | None:
-        return self.state.get_meta("label_config")
+        if self._xml is None:
+            self._xml = self.state.get_meta("label_config")
+        return self._xml
 
     @property
     def schema(self) -> LabelingSchema:
@@ -75,9 +79,10 @@ class ProjectContext:
 
     def use_config(self, xml: str) -> LabelingSchema:
         schema = self.backend.schemas.get(xml)
-        if xml != self.label_config:
+        if xml != self.label_config:  # an in-memory compare: /predict sends the XML with every batch
             with self._lock:
                 self.state.set_meta("label_config", xml)
+                self._xml = xml
                 self._engine = None
         return schema
 
@@ -156,6 +161,19 @@ class LLMaAABackend:
 
     # -- predict ---------------------------------------------------------------------------------
     def predict(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One element per task, in order (see ``predict_json`` for the served form)."""
+        return [json.loads(o) if isinstance(o, str) else o for o in self._predict(body)]
+
+    def predict_json(self, body: Mapping[str, Any]) -> str:
+        """The ``/predict`` response body: stored predictions go out as the JSON written with them.
+
+        They were validated against the config when the round wrote them, so the read path neither
+        parses nor re-serialises them (one SQLite read per request).
+        """
+        parts = [o if isinstance(o, str) else json.dumps(o, ensure_ascii=False) for o in self._predict(body)]
+        return '{"results":[' + ",".join(parts) + "]}"
+
+    def _predict(self, body: Mapping[str, Any]) -> list[dict[str, Any] | str]:
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise RequestError("'tasks' must be a list of Label Studio tasks")
@@ -165,7 +183,7 @@ class LLMaAABackend:
             schema = ctx.use_config(xml) if xml else ctx.schema
         except UnsupportedConfig as e:
             raise RequestError(str(e)) from e
-        out: list[dict[str, Any] | None] = [None] * len(tasks)
+        out: list[dict[str, Any] | str | None] = [None] * len(tasks)
         seen, todo = [], []
         for i, task in enumerate(tasks):
             try:
@@ -177,7 +195,7 @@ class LLMaAABackend:
             except TaskError as e:
                 log.warning("predict: task %d of the batch: %s", i, e)
                 out[i] = {"error": str(e)}
-        stored = ctx.state.predictions_for([row[1] for row in todo])
+        stored = ctx.state.prediction_json_for([row[1] for row in todo])
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:
@@ -206,7 +224,7 @@ class LLMaAABackend:
                 source = "student"
             elif mode == "llm" and ok:
                 ok = ok[: self.config.predict_llm_max_tasks]
-                preds = ctx.engine.annotate([ex for _, ex in ok], [])  # the demos the teacher already has
+                preds = ctx.engine.annotate([ex for _, ex in ok], None)  # the demos the teacher already has
                 source = "llm"
             else:
                 return out

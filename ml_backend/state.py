@@ -174,6 +174,16 @@ class ProjectState:
         rows = self._q(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})", [int(t) for t in task_ids])
         return {r["task_id"]: json.loads(r["body"]) for r in rows}
 
+    def prediction_json_for(self, task_ids: Sequence[int]) -> dict[int, str]:
+        """The stored /predict elements as the JSON text written with them (the hot read path)."""
+        if not task_ids:
+            return {}
+        marks = ",".join("?" * len(task_ids))
+        with self._lock:
+            rows = self._db.execute(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})",
+                                    [int(t) for t in task_ids]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""
         rows = self._q(

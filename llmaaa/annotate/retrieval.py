@@ -101,6 +101,38 @@ class DemoIndex:
             self._ids.update(ex.id for ex in new)
         return len(new)
 
+    def upsert(self, examples: Iterable[Example]) -> int:
+        """Add demos, replacing any demo with the same id (an edited human label); returns how many changed.
+
+        A replaced demo whose text and labels are unchanged counts as no change. Any change drops the
+        faiss index; the next k-NN query rebuilds it (the encoder caches vectors by text, so only new
+        texts are embedded).
+        """
+        with self._lock:
+            by_id = {ex.id: ex for ex in examples}
+            pos = {ex.id: i for i, ex in enumerate(self.examples)}
+            changed = 0
+            for ex_id, ex in by_id.items():
+                if ex_id not in pos:
+                    self.examples.append(ex)
+                    self._ids.add(ex_id)
+                    changed += 1
+                elif not _same_demo(self.examples[pos[ex_id]], ex):
+                    self.examples[pos[ex_id]] = ex
+                    self._index = None  # positions may now hold other texts
+                    changed += 1
+        return changed
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Drop the demos with these ids (a deleted human label); returns how many were removed."""
+        with self._lock:
+            gone = set(ids) & self._ids
+            if gone:
+                self.examples = [ex for ex in self.examples if ex.id not in gone]
+                self._ids -= gone
+                self._index = None  # faiss positions shifted: rebuilt on the next query
+        return len(gone)
+
     def _search(self, query: np.ndarray, k: int) -> list[int]:
         with self._lock:
             indexed = 0 if self._index is None else self._index.ntotal
@@ -136,3 +168,8 @@ class DemoIndex:
         idx = self._search(self.encoder.encode([text]), k + len(excluded))
         hits = [self.examples[i] for i in idx if self.examples[i].id not in excluded][:k]
         return hits[::-1]  # faiss gives the most similar first; the prompt wants it last
+
+
+def _same_demo(a: Example, b: Example) -> bool:
+    """Whether two versions of a demo would give the same prompt (text and labels, not provenance)."""
+    return a.text == b.text and a.entities == b.entities and a.relations == b.relations

@@ -171,7 +171,8 @@ def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp
         r = c.get("/export?project=1")
         assert r.status_code == 200 and r.mimetype == "application/zip"
         names = set(zipfile.ZipFile(io.BytesIO(r.data)).namelist())
-        assert {"label_studio.json", "dataset.jsonl", "dataset.conll", "learning_curve.json"} <= names
+        assert {"label_studio.json", "dataset.jsonl", "dataset.conll", "learning_curve.json",
+                "learning_curve.png"} <= names
         assert c.get("/export?project=42").status_code == 400
 
     out = tmp_path / "export"
@@ -184,6 +185,8 @@ def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp
     lines = (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
     assert sorted(json.loads(l)["source"] for l in lines) == ["human", "llm", "llm"]
     assert "Zoë" in (out / "dataset.conll").read_text(encoding="utf-8")
+    png = (out / "learning_curve.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 2000  # a drawn figure, not an empty file
     assert main(["export", "--project", "77", "--output", str(out), "--model-dir", str(tmp_path / "model_dir")]) == 2
 
 
@@ -211,3 +214,46 @@ def test_relations_on_given_entities_ask_the_llm_only_for_relations(make_app, qu
             assert_valid(r["result"], xml)
             spans = sorted((x["value"]["start"], x["value"]["labels"][0]) for x in r["result"] if x["type"] == "labels")
             assert spans == sorted((e["start"], e["label"].capitalize()) for e in task["data"]["entities"])
+
+
+@pytest.mark.slow
+def test_diversity_samplers_pick_the_llm_batch_and_a_broken_sampler_falls_back_to_random(make_app, quick_training):
+    """kcenter ranks the round after training, hybrid the next (previous student), a bad SAMPLER falls back."""
+    texts = [f"{p} visited {c} ." for p in PEOPLE[:4] for c in PLACES[:3]]  # 12 tasks
+    tasks = [ls_task(300 + i, t) for i, t in enumerate(texts)]
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        def round_with(sampler: str, **kw) -> dict:
+            app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, sampler=sampler, **kw)
+            c, st = app.test_client(), app.extensions["llmaaa"].context("1").state
+            c.post("/predict", json=predict_body(tasks, NER))
+            c.post("/setup", json=setup_body(NER))
+            return app, c, st
+
+        app, c, st = round_with("kcenter", min_train_labels=2, train_threshold=2)
+        wait_idle(st)  # cold start: 2 random LLM labels
+        for k, i in enumerate((0, 5)):
+            if any(int(r["task_id"]) == 300 + i for r in st.queue_head(2)):
+                i += 1
+            text, p = texts[i], PEOPLE[i // 3]
+            c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 700 + k, 300 + i, text,
+                                                     [region("h", 0, len(p), p, "PER")], NER))
+        time.sleep(0.3)
+        last = wait_idle(st)[0]
+        assert last["status"] == "done" and last["detail"]["trained"], last
+        assert last["detail"]["ranked_by"] == "kcenter" and last["detail"]["llm_labeled"] == 2
+        app.extensions["llmaaa"].runner.stop()
+
+        def next_round(sampler: str) -> dict:
+            app, c, st = round_with(sampler, min_train_labels=100)  # no retraining: the published student ranks
+            c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
+            time.sleep(0.3)
+            job = wait_idle(st)[0]
+            app.extensions["llmaaa"].runner.stop()
+            assert job["status"] == "done", job
+            return job["detail"]
+
+        hybrid = next_round("hybrid")
+        assert hybrid["ranked_by"] == "hybrid" and hybrid["llm_labeled"] == 2
+        broken = next_round("no_such_sampler")  # a typo in SAMPLER must not cost the round
+        assert broken["ranked_by"].startswith("random (no_such_sampler failed: unknown sampler")
+        assert broken["llm_labeled"] == 2 and broken["queue"] >= 4
