@@ -62,7 +62,7 @@ def score(task: str, gold: list[Example], pred: list[Example]) -> float:
     return float((entity_prf if task == "ner" else relation_prf)(gold, pred)["f1"])
 
 
-def run_one(task, train, gold, test, labels, cond, seed, cfg_over) -> dict:
+def run_one(task, train, gold, test, labels, cond, seed, cfg_over, method: str = "fast") -> dict:
     name, target, reweight = cond
     teacher_f1 = 1.0
     data = train
@@ -70,14 +70,14 @@ def run_one(task, train, gold, test, labels, cond, seed, cfg_over) -> dict:
         teacher = SimulatedTeacher(train, labels, task=task, target_f1=target, seed=seed)
         data = teacher.annotate([strip(ex, task) for ex in train])
         teacher_f1 = score(task, train, data)
-    cfg = TrainConfig(seed=seed, reweight=reweight, **cfg_over)
+    cfg = TrainConfig(seed=seed, reweight=reweight, reweight_method=method, **cfg_over)
     t0 = time.perf_counter()
     res = train_task_model(task, data, gold, labels, cfg, progress=False)
     train_s = time.perf_counter() - t0
     test_f1 = score(task, test, res.model.predict([strip(ex, task) for ex in test]))
     zero = sum(h["weights"]["zero"] for h in res.history if "weights" in h)
     n = sum(h["weights"]["n"] for h in res.history if "weights" in h)
-    return {"task": task, "condition": name, "reweight": reweight, "seed": seed, "teacher_train_f1": teacher_f1,
+    return {"task": task, "condition": name, "reweight": reweight, "method": method if reweight else "-", "seed": seed, "teacher_train_f1": teacher_f1,
             "gold_f1": res.gold_metrics.get("f1"), "test_f1": test_f1, "epochs": len(res.history),
             "train_seconds": round(train_s, 1), "zero_weight_frac": (zero / n) if n else None}
 
@@ -122,20 +122,35 @@ def weight_diagnostic(n_train: int, epochs: int, seed: int = 0) -> list[dict]:
     return out
 
 
+def row_group(r: dict) -> tuple:
+    """(task, condition, reweight, method); rows written before methods were recorded used ``fast``."""
+    return r["task"], r["condition"], r["reweight"], r.get("method", "fast" if r["reweight"] else "-")
+
+
+def load_rows(path: Path) -> list[dict]:
+    """Rows of an earlier (possibly interrupted) run of the same output, so a re-run only adds what is missing."""
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text()).get("rows", [])
+    for r in rows:
+        r.setdefault("method", "fast" if r["reweight"] else "-")
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     out = ["| task | labels | reweight | teacher F1 (train) | student test F1 (mean ± std) | seeds | zero-weight frac | s/run |",
            "|---|---|---|---|---|---|---|---|"]
     keys = []
     for r in rows:
-        k = (r["task"], r["condition"], r["reweight"])
+        k = row_group(r)
         if k not in keys:
             keys.append(k)
     for k in keys:
-        rs = [r for r in rows if (r["task"], r["condition"], r["reweight"]) == k]
+        rs = [r for r in rows if row_group(r) == k]
         f = [r["test_f1"] for r in rs]
         sd = statistics.stdev(f) if len(f) > 1 else 0.0
         zf = [r["zero_weight_frac"] for r in rs if r["zero_weight_frac"] is not None]
-        out.append(f"| {k[0]} | {k[1]} | {'on' if k[2] else 'off'} | "
+        out.append(f"| {k[0]} | {k[1]} | {k[3] if k[2] else 'off'} | "
                    f"{statistics.mean(r['teacher_train_f1'] for r in rs):.3f} | {statistics.mean(f):.3f} ± {sd:.3f} | "
                    f"{len(rs)} | {f'{statistics.mean(zf):.2f}' if zf else '-'} | "
                    f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
@@ -154,6 +169,11 @@ def main() -> int:
     ap.add_argument("--re-negative-ratio", type=float, default=1.0,
                     help="RE training keeps at most this many no_relation pairs per positive (0 = all)")
     ap.add_argument("--conditions", default="all", help="comma list of gold,sim-0.81,sim-0.60 (default all)")
+    ap.add_argument("--methods", default="fast",
+                    help="reweighting implementations for the reweighted rows: fast, exact or fast,exact (parity)")
+    ap.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True,
+                    help="run the unweighted rows too (--no-plain: only reweighted rows, e.g. for an exact parity run)")
+    ap.add_argument("--fresh", action="store_true", help="ignore rows already in --output (default: resume, skip them)")
     ap.add_argument("--output", type=Path, default=Path(__file__).parent / "out" / "student_noise.json")
     ap.add_argument("--weight-diagnostic", action="store_true",
                     help="NER only: do the reweighting weights separate correct from corrupted teacher labels?")
@@ -174,8 +194,11 @@ def main() -> int:
         args.train_size, args.gold_size, args.test_size, args.seeds = 100, 50, 200, 1
         args.epochs = args.epochs or 6
     cfg_over = {"epochs": args.epochs} if args.epochs else {}
-    conds = [c for c in CONDITIONS if args.conditions == "all" or c[0] in args.conditions.split(",")]
-    rows: list[dict] = []
+    conds = [c for c in CONDITIONS if (args.conditions == "all" or c[0] in args.conditions.split(","))
+             and (args.plain or c[2])]
+    methods = args.methods.split(",")
+    rows: list[dict] = [] if args.fresh else load_rows(args.output)
+    done = {(*row_group(r), r["seed"]) for r in rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for task in args.tasks.split(","):
         n_train = 40 if args.quick and task == "re" else args.train_size
@@ -184,8 +207,10 @@ def main() -> int:
         labels = LabelSet.from_examples([*train, *gold, *test])
         log.info("%s: %d train, %d gold, %d test; labels %s", task, len(train), len(gold), len(test), labels)
         for seed in range(args.seeds):
-            for cond in conds:
-                rows.append(run_one(task, train, gold, test, labels, cond, seed, over))
+            for cond, method in [(c, m) for c in conds for m in (methods if c[2] else ["-"])]:
+                if (task, cond[0], cond[2], method, seed) in done:
+                    continue
+                rows.append(run_one(task, train, gold, test, labels, cond, seed, over, method if cond[2] else "fast"))
                 log.info("%s", rows[-1])
                 args.output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
                                                   indent=2))

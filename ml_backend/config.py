@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from llmaaa.config import from_env
+from llmaaa.config import ConfigError, from_env
+
+PREDICT_MODES = ("student", "llm", "none")
 
 
 @dataclass
@@ -55,6 +57,31 @@ class BackendConfig:
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "BackendConfig":
         return from_env(cls, "", overrides, environ)
+
+    def validate(self) -> "BackendConfig":
+        """Raise one ``ConfigError`` naming every bad option, at start-up.
+
+        Found at boot, a typo in ``SAMPLER`` is one clear line in the log; found per round, it
+        would silently rank the queue at random for every project.
+        """
+        from llmaaa.active import available
+
+        problems = []
+        if self.sampler not in available():
+            problems.append(f"SAMPLER={self.sampler!r}: choose one of {', '.join(available())}")
+        if self.predict_on_demand not in PREDICT_MODES:
+            problems.append(f"PREDICT_ON_DEMAND={self.predict_on_demand!r}: choose one of {', '.join(PREDICT_MODES)}")
+        for name in ("train_threshold", "llm_batch", "max_text_chars", "teacher_k"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")
+        for name in ("min_train_labels", "predict_llm_max_tasks"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            problems.append("BASIC_AUTH_USER and BASIC_AUTH_PASS must be set together")
+        if problems:
+            raise ConfigError("invalid backend configuration: " + "; ".join(problems))
+        return self
 
     @property
     def root(self) -> Path:

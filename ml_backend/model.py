@@ -118,7 +118,7 @@ class LLMaAABackend:
     """Process-wide: one context per project, one job thread."""
 
     def __init__(self, config: BackendConfig) -> None:
-        self.config = config
+        self.config = config.validate()
         self.schemas = SchemaCache()
         self._contexts: dict[str, ProjectContext] = {}
         self._lock = threading.Lock()

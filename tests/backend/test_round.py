@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from llmaaa.config import ConfigError
+
 from openai_stub import Reply, ScriptedOpenAI, last_user_message
 from tests.backend.conftest import NER, NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
 
@@ -217,8 +219,8 @@ def test_relations_on_given_entities_ask_the_llm_only_for_relations(make_app, qu
 
 
 @pytest.mark.slow
-def test_diversity_samplers_pick_the_llm_batch_and_a_broken_sampler_falls_back_to_random(make_app, quick_training):
-    """kcenter ranks the round after training, hybrid the next (previous student), a bad SAMPLER falls back."""
+def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training):
+    """kcenter ranks the round after training, hybrid the next (previous student); a typo in SAMPLER is refused at start."""
     texts = [f"{p} visited {c} ." for p in PEOPLE[:4] for c in PLACES[:3]]  # 12 tasks
     tasks = [ls_task(300 + i, t) for i, t in enumerate(texts)]
     with ScriptedOpenAI(scripted_teacher) as llm:
@@ -254,6 +256,5 @@ def test_diversity_samplers_pick_the_llm_batch_and_a_broken_sampler_falls_back_t
 
         hybrid = next_round("hybrid")
         assert hybrid["ranked_by"] == "hybrid" and hybrid["llm_labeled"] == 2
-        broken = next_round("no_such_sampler")  # a typo in SAMPLER must not cost the round
-        assert broken["ranked_by"].startswith("random (no_such_sampler failed: unknown sampler")
-        assert broken["llm_labeled"] == 2 and broken["queue"] >= 4
+        with pytest.raises(ConfigError, match="SAMPLER='no_such_sampler': choose one of"):
+            make_app(llm_base_url=llm.base_url, sampler="no_such_sampler")  # boot fails loudly, no silent random rounds

@@ -6,6 +6,10 @@ import base64
 import json
 import time
 
+import pytest
+
+from llmaaa.config import ConfigError
+
 from tests.backend.conftest import NER, NER_RE, PROJECT, annotation_event, ls_task, predict_body, region, relation, setup_body
 
 
@@ -155,6 +159,15 @@ def test_basic_auth_on_every_route(make_app):
     good = {"Authorization": "Basic " + base64.b64encode(b"ls:s3cret").decode()}
     assert c.get("/health", headers=good).status_code == 200
     assert c.post("/setup", json=setup_body(), headers=good).status_code == 200
+
+
+def test_bad_options_are_refused_at_start_all_named_in_one_error(make_app):
+    with pytest.raises(ConfigError) as e:
+        make_app(sampler="least_confidance", predict_on_demand="always", llm_batch=0, basic_auth_user="ls")
+    msg = str(e.value)
+    for part in ("SAMPLER='least_confidance': choose one of", "least_confidence", "PREDICT_ON_DEMAND='always'",
+                 "LLM_BATCH=0: must be at least 1", "BASIC_AUTH_USER and BASIC_AUTH_PASS"):
+        assert part in msg, part
 
 
 def test_metrics_reports_projects_jobs_and_hides_secrets(make_app):
