@@ -71,10 +71,10 @@ class BackendConfig:
             problems.append(f"SAMPLER={self.sampler!r}: choose one of {', '.join(available())}")
         if self.predict_on_demand not in PREDICT_MODES:
             problems.append(f"PREDICT_ON_DEMAND={self.predict_on_demand!r}: choose one of {', '.join(PREDICT_MODES)}")
-        for name in ("train_threshold", "llm_batch", "max_text_chars", "teacher_k"):
+        for name in ("train_threshold", "llm_batch", "max_text_chars"):
             if getattr(self, name) < 1:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")
-        for name in ("min_train_labels", "predict_llm_max_tasks"):
+        for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k"):  # TEACHER_K=0: zero-shot
             if getattr(self, name) < 0:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):

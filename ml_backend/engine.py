@@ -174,12 +174,13 @@ class Engine:
 
         cfg = self.train_config()
         labels = self.schema.labels
-        ner = train_task_model("ner", list(train), list(gold), labels, cfg, progress=False, log_dir=log_dir)
+        ner = train_task_model("ner", list(train), list(gold), labels, cfg, progress=False,
+                               log_dir=log_dir / "ner" if log_dir else None)
         re = None
         if self.schema.relation_labels and any(ex.relations for ex in train):
             with_pairs = [ex for ex in train if len(ex.entities) >= 2]
             re = train_task_model("re", with_pairs, [g for g in gold if len(g.entities) >= 2], labels, cfg,
-                                  progress=False, log_dir=log_dir)
+                                  progress=False, log_dir=log_dir / "re" if log_dir else None)
         return Students(ner, re)
 
     def sampler(self) -> Any:

@@ -6,7 +6,8 @@ writes, from the backend's own state (no Label Studio call, so it works after La
     label_studio.json    tasks in Label Studio's import format: human annotations, and the LLM's
                          labels as predictions carrying their provenance (model, demos, usage)
     dataset.jsonl        one example per labeled task (human labels win over the LLM's), with
-                         ``source`` and the teacher's ``annotation`` record
+                         ``source``, the teacher's ``annotation`` record and, when the student was
+                         trained with reweighting, the LLM label's ``weight`` / ``relation_weight``
     dataset.conll        the same examples as CoNLL (IOB2; relations are not representable there)
     learning_curve.json  one record per round: version, labels by source, training metrics
     model/               the current student (``ner/`` and, with relations, ``re/``), with its card
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import tempfile
 import zipfile
@@ -28,6 +30,8 @@ from ml_backend.config import BackendConfig
 from ml_backend.labeling import UnsupportedConfig, parse_config
 from ml_backend.results import example_to_results, results_to_example
 from ml_backend.state import ProjectState
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ml_backend.model import ProjectContext
@@ -109,12 +113,14 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     paths = [out / "label_studio.json"]
     _write_json(paths[0], tasks)
 
+    weights = _student_weights(state)
     examples = []
     for tid, text in texts.items():
         if tid in human:
             examples.append(results_to_example(Example(str(tid), text), human[tid]["result"], schema, source="human"))
         elif tid in llm and not llm[tid].failed:
-            examples.append(llm[tid].with_labels(source="llm"))
+            w = {key: weights[key][str(tid)] for key in weights if str(tid) in weights[key]}
+            examples.append(llm[tid].with_labels(source="llm", **w))
     write_jsonl(examples, out / "dataset.jsonl")
     write_conll(examples, out / "dataset.conll")
     paths += [out / "dataset.jsonl", out / "dataset.conll"]
@@ -130,6 +136,24 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
         _write_json(out / "model" / "version.json", {"version": version, "project": state.project_id})
         paths.append(out / "model")
     return paths
+
+
+def _student_weights(state: ProjectState) -> dict[str, dict[str, float]]:
+    """The current students' learning-to-reweight weights per LLM-labeled task, when they were reweighted.
+
+    ``weight`` (NER student) and ``relation_weight`` (RE student, mean over the example's pairs): 1.0 is
+    a plain step's weight, 0.0 means the gold set argued against this label in every epoch.
+    """
+    version = state.get_meta("student_version")
+    out: dict[str, dict[str, float]] = {}
+    for key, sub in (("weight", "ner"), ("relation_weight", "re")):
+        path = state.model_path(version) / sub / "example_weights.json" if version else None
+        if path is not None and path.is_file():
+            try:
+                out[key] = {str(k): float(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+            except (ValueError, AttributeError) as e:
+                log.warning("ignoring unreadable %s: %s", path, e)
+    return out
 
 
 def export_project(config: BackendConfig, project_id: int, output: str | Path) -> list[Path]:

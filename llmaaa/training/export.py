@@ -1,7 +1,8 @@
 """Model versions as folders: publish atomically (temp folder + rename), load back by task.
 
 A version folder holds the Hugging Face model + tokenizer (``save_pretrained``), ``labels.json``,
-``train_config.json``, ``metrics.json``, ``history.json`` and a ``README.md`` model card. Readers
+``train_config.json``, ``metrics.json``, ``history.json``, ``example_weights.json`` (reweighted
+training only: example id -> mean learning-to-reweight weight) and a ``README.md`` model card. Readers
 (the Label Studio backend, the loop) never see half a folder: we write ``<path>.tmp-<pid>`` and
 ``os.rename`` it into place; an existing version at ``path`` is moved aside first and removed after.
 """
@@ -44,6 +45,8 @@ def save_model_version(result_or_model, path: str | Path, *, extra_card: dict | 
         _dump(tmp / "train_config.json", config_d)
         _dump(tmp / "metrics.json", {"gold": metrics, "data": data})
         _dump(tmp / "history.json", history)
+        if getattr(result_or_model, "example_weights", None):
+            _dump(tmp / "example_weights.json", result_or_model.example_weights)
         labels = json.loads((tmp / "labels.json").read_text(encoding="utf-8"))
         card = render_card(task=model.task, labels=labels, data=data, gold_metrics=metrics, config=config_d,
                            extra=extra_card)

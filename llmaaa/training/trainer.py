@@ -77,6 +77,9 @@ class TrainResult:
     gold_metrics: dict = field(default_factory=dict)
     config: TrainConfig | None = None
     data: dict = field(default_factory=dict)  # sizes: train, skipped_failed, gold, features
+    # Reweighting only: example id -> mean weight over its features and all epochs (x batch size: 1.0 is
+    # what a plain step gives every example, 0.0 means the gold set never wanted this label).
+    example_weights: dict[str, float] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -132,14 +135,19 @@ def make_optimizer(model, config: TrainConfig, total_steps: int):
 
 
 def train_step(model, batch: dict, opt, sched, config: TrainConfig, reweighter: LearningToReweight | None = None,
-               stats: WeightStats | None = None) -> torch.Tensor:
-    """One optimizer step (plain mean loss, or the reweighted loss); returns the detached per-example losses."""
+               stats: WeightStats | None = None, weight_sink: list[float] | None = None) -> torch.Tensor:
+    """One optimizer step (plain mean loss, or the reweighted loss); returns the detached per-example losses.
+
+    ``weight_sink`` receives the batch's normalized weights (reweighting only), in batch order.
+    """
     with autocast(model.device):
         losses = model.example_losses(batch)
     if reweighter is not None:
         w = reweighter.weights(batch, losses if reweighter.method == "fast" else None)
         if stats is not None:
             stats.add(w)
+        if weight_sink is not None:
+            weight_sink.extend((w.detach().float().cpu() * len(w)).tolist())
         if float(w.sum()) <= 0:  # no example helps the gold batch: skip the update, keep the schedule
             opt.zero_grad(set_to_none=True)
             sched.step()
@@ -203,6 +211,7 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     history: list[dict] = []
     best: tuple[tuple[float, float], dict, dict] | None = None  # (score, state, metrics)
     bad_epochs = 0
+    w_sum, w_count = np.zeros(len(train_feats)), np.zeros(len(train_feats))
     show = progress and sys.stderr.isatty()
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
@@ -212,8 +221,13 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
         bar = tqdm(range(0, len(order), config.batch_size), desc=f"{task} epoch {epoch}/{config.epochs}",
                    disable=not show, leave=False)
         for k in bar:
-            batch = model.collate([train_feats[i] for i in order[k : k + config.batch_size]])
-            losses = train_step(model, batch, opt, sched, config, reweighter, stats)
+            idx = order[k : k + config.batch_size]
+            batch = model.collate([train_feats[i] for i in idx])
+            sink: list[float] | None = [] if reweighter is not None else None
+            losses = train_step(model, batch, opt, sched, config, reweighter, stats, sink)
+            if sink:
+                w_sum[idx] += sink
+                w_count[idx] += 1
             total += float(losses.sum())
             n += len(losses)
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(n, 1)}
@@ -243,13 +257,29 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     model.net.eval()
     data = {"train": len(usable), "skipped_failed": skipped, "gold": len(gold), "train_features": len(train_feats),
             "reweight": reweight, "reweight_method": config.reweight_method if reweight else None}
-    result = TrainResult(model=model, history=history, gold_metrics=gold_metrics, config=config, data=data)
+    result = TrainResult(model=model, history=history, gold_metrics=gold_metrics, config=config, data=data,
+                         example_weights=example_weights(usable, train_feats, w_sum, w_count))
     if log_dir is not None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         (log_dir / "history.json").write_text(json.dumps({"history": history, "data": data,
                                                           "config": dataclasses.asdict(config)}, indent=2))
     return result
+
+
+def example_weights(examples: Sequence[Example], feats: Sequence[dict], w_sum: np.ndarray,
+                    w_count: np.ndarray) -> dict[str, float]:
+    """Mean reweighting weight per training example (over its windows or pairs, and every epoch).
+
+    Exported next to the LLM labels so a user sees which of them the gold set argued against.
+    """
+    per: dict[int, list[float]] = {}
+    for f, s, c in zip(feats, w_sum, w_count):
+        if c > 0:
+            per.setdefault(int(f["example"]), [0.0, 0.0])
+            per[int(f["example"])][0] += float(s)
+            per[int(f["example"])][1] += float(c)
+    return {examples[k].id: round(s / c, 4) for k, (s, c) in sorted(per.items())}
 
 
 def downsample_negatives(feats: list[dict], ratio: float, seed: int) -> list[dict]:

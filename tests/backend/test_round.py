@@ -153,14 +153,15 @@ def test_a_dead_llm_is_recorded_per_task_and_loses_nothing(make_app, quick_train
         assert [a["annotation_id"] for a in st.annotations()] == [5]
 
 
-def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp_path):
+def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp_path, monkeypatch):
     import io
     import zipfile
 
     from ml_backend.__main__ import main
 
+    monkeypatch.setenv("TRAIN_REWEIGHT", "true")  # the export then carries each LLM label's weight
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, train_threshold=100)
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, train_threshold=100, min_train_labels=2)
         c = app.test_client()
         st = app.extensions["llmaaa"].context("1").state
         tasks = [ls_task(100 + i, t) for i, t in enumerate(TEXTS)]
@@ -170,6 +171,9 @@ def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp
                                                  [region("a", text.index("Zoë"), text.index("Zoë") + 3, "Zoë", "PER")], NER))
         c.post("/setup", json=setup_body(NER))
         wait_idle(st)
+        c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})  # round 2 trains on the 2 LLM labels
+        time.sleep(0.3)
+        assert wait_idle(st)[0]["detail"]["trained"]["llm_labels"] == 2
         r = c.get("/export?project=1")
         assert r.status_code == 200 and r.mimetype == "application/zip"
         names = set(zipfile.ZipFile(io.BytesIO(r.data)).namelist())
@@ -183,9 +187,12 @@ def test_export_writes_the_dataset_with_provenance(make_app, quick_training, tmp
     by_id = {t["id"]: t for t in exported}
     assert by_id[105]["annotations"][0]["source"] == "human"
     llm_tasks = [t for t in exported if t["predictions"]]
-    assert len(llm_tasks) == 2 and llm_tasks[0]["predictions"][0]["provenance"]["model"]
+    assert len(llm_tasks) == 4 and llm_tasks[0]["predictions"][0]["provenance"]["model"]
     lines = (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
-    assert sorted(json.loads(l)["source"] for l in lines) == ["human", "llm", "llm"]
+    rows = [json.loads(line) for line in lines]
+    assert sorted(r["source"] for r in rows) == ["human", "llm", "llm", "llm", "llm"]  # 2 more LLM labels in round 2
+    trained_on = [r for r in rows if "weight" in r]  # the student's reweighting weight of the labels it trained on
+    assert len(trained_on) == 2 and all(r["source"] == "llm" and r["weight"] >= 0 for r in trained_on)
     assert "Zoë" in (out / "dataset.conll").read_text(encoding="utf-8")
     png = (out / "learning_curve.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 2000  # a drawn figure, not an empty file

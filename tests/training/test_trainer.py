@@ -89,3 +89,17 @@ def test_warm_start_leaves_the_previous_student_untouched(result):
     assert warm.model is not result.model
     assert warm.history[0]["gold_f1"] >= 0.75  # starts from a trained student, not from scratch
     assert [e.entities for e in result.model.predict(TRAIN)] == before
+
+
+@pytest.mark.slow
+def test_reweighted_training_reports_a_weight_per_example_and_saves_it(tmp_path):
+    failed = TRAIN[0].with_labels(entities=(), annotation={"source": "llm", "error": "timeout"})
+    train = [failed, *TRAIN[1:5]]
+    r = train_task_model("ner", train, GOLD, LABELS, TrainConfig(**{**FAST, "epochs": 2, "reweight": True}), progress=False)
+    assert set(r.example_weights) == {ex.id for ex in TRAIN[1:5]}  # the failed example was never trained on
+    assert all(0.0 <= w <= 4.0 for w in r.example_weights.values())  # x batch size: at most the whole batch
+    path = save_model_version(r, tmp_path / "v1")
+    assert json.loads((path / "example_weights.json").read_text()) == r.example_weights
+    plain = train_task_model("ner", TRAIN[1:3], GOLD, LABELS, TrainConfig(**{**FAST, "epochs": 1}), progress=False)
+    assert plain.example_weights == {}
+    assert not (save_model_version(plain, tmp_path / "v2") / "example_weights.json").exists()
