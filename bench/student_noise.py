@@ -127,11 +127,23 @@ def row_group(r: dict) -> tuple:
     return r["task"], r["condition"], r["reweight"], r.get("method", "fast" if r["reweight"] else "-")
 
 
-def load_rows(path: Path) -> list[dict]:
-    """Rows of an earlier (possibly interrupted) run of the same output, so a re-run only adds what is missing."""
+SETUP = ("train_size", "gold_size", "test_size", "epochs", "re_negative_ratio", "quick")
+
+
+def load_rows(path: Path, args: argparse.Namespace) -> list[dict]:
+    """Rows of an earlier (possibly interrupted) run of the same output, so a re-run only adds what is missing.
+
+    Only when that run had the same data sizes and epochs: mixing set-ups would average apples and pears.
+    """
     if not path.exists():
         return []
-    rows = json.loads(path.read_text()).get("rows", [])
+    old = json.loads(path.read_text())
+    differ = {k: (old.get("args", {}).get(k), str(getattr(args, k))) for k in SETUP
+              if str(old.get("args", {}).get(k)) != str(getattr(args, k))}
+    if differ:
+        raise SystemExit(f"{path} holds rows of a different set-up ({', '.join(f'{k}: {a} vs {b}' for k, (a, b) in differ.items())}); "
+                         "pass the same options, another --output, or --fresh")
+    rows = old.get("rows", [])
     for r in rows:
         r.setdefault("method", "fast" if r["reweight"] else "-")
     return rows
@@ -197,7 +209,7 @@ def main() -> int:
     conds = [c for c in CONDITIONS if (args.conditions == "all" or c[0] in args.conditions.split(","))
              and (args.plain or c[2])]
     methods = args.methods.split(",")
-    rows: list[dict] = [] if args.fresh else load_rows(args.output)
+    rows: list[dict] = [] if args.fresh else load_rows(args.output, args)
     done = {(*row_group(r), r["seed"]) for r in rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for task in args.tasks.split(","):
