@@ -273,13 +273,10 @@ def example_weights(examples: Sequence[Example], feats: Sequence[dict], w_sum: n
 
     Exported next to the LLM labels so a user sees which of them the gold set argued against.
     """
-    per: dict[int, list[float]] = {}
-    for f, s, c in zip(feats, w_sum, w_count):
-        if c > 0:
-            per.setdefault(int(f["example"]), [0.0, 0.0])
-            per[int(f["example"])][0] += float(s)
-            per[int(f["example"])][1] += float(c)
-    return {examples[k].id: round(s / c, 4) for k, (s, c) in sorted(per.items())}
+    owner = np.array([int(f["example"]) for f in feats], dtype=np.int64)
+    sums = np.bincount(owner, weights=w_sum, minlength=len(examples))
+    counts = np.bincount(owner, weights=w_count, minlength=len(examples))
+    return {examples[k].id: round(float(sums[k] / counts[k]), 4) for k in np.flatnonzero(counts)}
 
 
 def downsample_negatives(feats: list[dict], ratio: float, seed: int) -> list[dict]:
