@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from llmaaa.active import base as sampler_registry
 from llmaaa.config import ConfigError
 
 from openai_stub import Reply, ScriptedOpenAI, last_user_message
@@ -226,8 +227,9 @@ def test_relations_on_given_entities_ask_the_llm_only_for_relations(make_app, qu
 
 
 @pytest.mark.slow
-def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training):
-    """kcenter ranks the round after training, hybrid the next (previous student); a typo in SAMPLER is refused at start."""
+def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training, monkeypatch):
+    """kcenter ranks the round after training, hybrid the next (previous student); a typo in SAMPLER is refused at
+    start; a plug-in sampler that fails at run time costs the ranking (seeded random, reason recorded), not the round."""
     texts = [f"{p} visited {c} ." for p in PEOPLE[:4] for c in PLACES[:3]]  # 12 tasks
     tasks = [ls_task(300 + i, t) for i, t in enumerate(texts)]
     with ScriptedOpenAI(scripted_teacher) as llm:
@@ -263,5 +265,16 @@ def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training):
 
         hybrid = next_round("hybrid")
         assert hybrid["ranked_by"] == "hybrid" and hybrid["llm_labeled"] == 2
+
+        class Broken:  # a user's strategy registered next to ours, failing on this pool
+            name = "broken"
+
+            def select(self, pool, outputs, k, labeled=(), *, rng=None):
+                raise RuntimeError("faiss: no GPU resources")
+
+        monkeypatch.setitem(sampler_registry._REGISTRY, "broken", lambda **options: Broken())
+        failed = next_round("broken")
+        assert failed["ranked_by"] == "random (broken failed: faiss: no GPU resources)", failed
+        assert failed["llm_labeled"] == 2  # the LLM batch was still bought, in the random order
         with pytest.raises(ConfigError, match="SAMPLER='no_such_sampler': choose one of"):
             make_app(llm_base_url=llm.base_url, sampler="no_such_sampler")  # boot fails loudly, no silent random rounds
