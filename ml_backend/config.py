@@ -50,6 +50,7 @@ class BackendConfig:
     run_jobs: bool = True  # false: record and queue only (no background rounds), e.g. to inspect a state
     max_text_chars: int = 100_000  # longer texts get a per-task error on demand (stored predictions still served)
     model_version_prefix: str = "llmaaa"
+    keep_prediction_versions: int = 2  # our newest versions kept in Label Studio; older ones deleted; 0 = keep all
     device: str | None = None  # "cpu", "cuda", ...; None: CUDA when present (student options: TRAIN_* -> TrainConfig)
     teacher_k: int = 5  # k-NN demonstrations per prompt
     log_level: str = "INFO"
@@ -74,7 +75,7 @@ class BackendConfig:
         for name in ("train_threshold", "llm_batch", "max_text_chars"):
             if getattr(self, name) < 1:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")
-        for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k"):  # TEACHER_K=0: zero-shot
+        for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k", "keep_prediction_versions"):  # TEACHER_K=0: zero-shot
             if getattr(self, name) < 0:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):

@@ -31,7 +31,8 @@ from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, TeacherUnavailable, publish
 from ml_backend.results import pool_example, prediction_for, results_to_example
-from ml_backend.sync import LabelStudioUnavailable, fix_webhook_auth, pull_tasks, push_predictions, set_priority_order
+from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, prune_prediction_versions, pull_tasks,
+                             push_predictions, set_priority_order)
 
 if TYPE_CHECKING:
     from ml_backend.model import ProjectContext
@@ -193,6 +194,15 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         except Exception as e:  # keep the round: predictions are stored and /predict serves them
             detail["push_error"] = f"{type(e).__name__}: {e}"[:500]
             log.error("project %s: writing predictions to Label Studio failed: %s", st.project_id, e)
+        if "pushed" in detail:
+            try:  # housekeeping: a failure here costs nothing but disk in Label Studio
+                pruned = prune_prediction_versions(ls, int(st.project_id), cfg.model_version_prefix, n,
+                                                   cfg.keep_prediction_versions)
+                if pruned:
+                    detail["pruned_versions"] = pruned
+            except Exception as e:
+                detail["prune_error"] = f"{type(e).__name__}: {e}"[:300]
+                log.warning("project %s: deleting old prediction versions failed: %s", st.project_id, e)
     st.save_predictions(bodies)
     if detail.get("trained") and students is not None:
         publish(students, st.dir / "models", version)

@@ -6,6 +6,9 @@
   serve tasks in our order (../shared notes B.8): one prediction per task with
   ``model_version=V`` and ``score`` = rank key (lowest first), sampling "Uncertainty sampling",
   and ``project.model_version = V`` (``ml.create`` had set it to the backend's *title*).
+- :func:`prune_prediction_versions`: each round writes a prediction per unannotated task, so old
+  versions would pile up in Label Studio's database (rounds x tasks rows); only our own older
+  versions are deleted, a user's other predictions never.
 - :func:`fix_webhook_auth`: with basic auth on, the webhook Label Studio creates for the backend
   carries no credentials; we add them.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from typing import Any, Iterable, Mapping
 
 from ml_backend.config import BackendConfig
@@ -65,6 +69,33 @@ def push_predictions(ls: Any, project_id: int, predictions: Iterable[Mapping[str
 def set_priority_order(ls: Any, project_id: int, version: str) -> None:
     """Serve tasks by ascending prediction score of ``version`` (Label All Tasks follows it)."""
     ls.projects.update(id=int(project_id), sampling="Uncertainty sampling", model_version=version)
+
+
+def prune_prediction_versions(ls: Any, project_id: int, prefix: str, current: int, keep: int) -> dict[str, int]:
+    """Delete the predictions of our versions ``<prefix>-<n>`` with ``n <= current - keep``; returns {version: count}.
+
+    One request per version (Label Studio's ``DELETE /api/projects/<id>/model-versions/``, which
+    the SDK 2.x does not wrap), instead of one per prediction. ``keep=2`` leaves the previous
+    version for annotators who opened a task before the push. Versions that are not ours (another
+    model, an import) do not match the pattern and stay.
+    """
+    if keep < 1:
+        return {}
+    http = ls._client_wrapper.httpx_client  # the SDK's authenticated client (handles personal-token refresh)
+    path = f"api/projects/{int(project_id)}/model-versions/"
+    r = http.request(path, method="GET")
+    r.raise_for_status()
+    ours = re.compile(rf"{re.escape(prefix)}-(\d+)")
+    deleted: dict[str, int] = {}
+    for version, count in (r.json() or {}).items():
+        m = ours.fullmatch(str(version or ""))
+        if m and int(m.group(1)) <= current - keep:
+            r = http.request(path, method="DELETE", json={"model_version": version})
+            r.raise_for_status()
+            deleted[version] = int(count or 0)
+    if deleted:
+        log.info("project %s: deleted old prediction versions %s", project_id, deleted)
+    return deleted
 
 
 def fix_webhook_auth(ls: Any, project_id: int, user: str, password: str) -> int:

@@ -138,7 +138,8 @@ def llm(sentences):
 
 @pytest.fixture(scope="module")
 def backend(label_studio, llm, tmp_path_factory):
-    yield from start_backend(label_studio, tmp_path_factory.mktemp("model_dir"), llm.base_url)
+    yield from start_backend(label_studio, tmp_path_factory.mktemp("model_dir"), llm.base_url,
+                             KEEP_PREDICTION_VERSIONS="1")  # round 2 deletes version 1 (the default keeps two)
 
 
 def metrics(backend, project: int) -> dict:
@@ -185,6 +186,7 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     task_ids = list(imported.task_ids)
     assert len(task_ids) == N_TASKS
     gold_of = {tid: ex for tid, ex in zip(task_ids, sentences)}
+    ls.predictions.create(task=task_ids[0], result=[], model_version="user-model-7", score=0.5)  # not ours: must stay
 
     # connect the backend: Label Studio calls /health and /setup; the cold-start round follows
     ls.ml.create(project=pid, url=backend["url"], title="llmaaa")
@@ -221,6 +223,9 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     new_order = priority_order(ls, pid, "llmaaa-2")
     assert len(new_order) == N_TASKS - THRESHOLD  # every unannotated task re-prioritised
     assert next_task(label_studio, pid)["id"] == new_order[0]
+    # our older version is gone from Label Studio's database, the user's own prediction is not
+    assert trained[0]["detail"]["pruned_versions"] == {"llmaaa-1": N_TASKS}
+    assert {p.model_version for p in ls.predictions.list(project=pid)} == {"llmaaa-2", "user-model-7"}
 
     # export: dataset (LS JSON with provenance, CoNLL, JSONL) and the current model
     out = tmp_path / "export"
