@@ -13,7 +13,9 @@ tests/annotate/test_parsing.py):
   every occurrence, so labeling only the first would cost recall on exactly the easy cases;
 - listings with different types (``Washington`` PER, then ``Washington`` LOC) -> the i-th listing
   labels the i-th occurrence, in order; the answer order is the only signal which one was meant.
-Matching first tries the exact string, then whitespace- and case-insensitive; in scripts written
+Matching first tries the exact string, then whitespace- and case-insensitive, then insensitive to
+Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
+"Ｔｏｋｙｏ" vs "Tokyo"); the span is always mapped back to the user's exact characters. In scripts written
 with spaces a match must sit on word boundaries ("US" never matches inside "USA"), while in CJK
 (and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins;
 the same span with two types keeps the first listed (a counted conflict).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -139,6 +142,8 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
         if isinstance(item, dict):
             mention = item.get("span", item.get("text", item.get("entity")))
             label = item.get("type", item.get("label"))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
+            mention, label = item
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
             continue
@@ -201,8 +206,11 @@ def _on_boundaries(text: str, start: int, end: int) -> bool:
     return True
 
 
-def find_occurrences(text: str, mention: str) -> tuple[list[tuple[int, int]], bool]:
-    """Non-overlapping ``(start, end)`` of ``mention`` in ``text`` and whether the match was fuzzy."""
+def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None) -> tuple[list[tuple[int, int]], bool]:
+    """Non-overlapping ``(start, end)`` of ``mention`` in ``text`` and whether the match was fuzzy.
+
+    ``folded``: one ``FoldedText(text)`` shared by the caller's lookups in the same text (it folds once).
+    """
     exact = [(m.start(), m.end()) for m in re.finditer(re.escape(mention), text)]
     hits = [o for o in exact if _on_boundaries(text, *o)]
     if hits:
@@ -212,7 +220,62 @@ def find_occurrences(text: str, mention: str) -> tuple[list[tuple[int, int]], bo
         return [], False
     pattern = r"\s*".join(re.escape(w) for w in words)  # "New  York" / "NewYork" / "new york"
     fuzzy = [(m.start(), m.end()) for m in re.finditer(pattern, text, re.I)]
-    return [o for o in fuzzy if _on_boundaries(text, *o)], True
+    fuzzy = [o for o in fuzzy if _on_boundaries(text, *o)]
+    if fuzzy:
+        return fuzzy, True
+    return (folded or FoldedText(text)).find(mention), True
+
+
+# typographic variants LLMs silently "correct" when they copy a mention
+_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
+                             "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " "})
+
+
+def _fold(s: str) -> str:
+    return unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+
+
+class FoldedText:
+    """``text`` folded for matching that ignores Unicode form, width and typography, with exact offsets back.
+
+    A text from a PDF or macOS is often NFD ("e" + combining accent) while the LLM answers NFC;
+    CJK text mixes full-width Latin and digits ("Ｔｏｋｙｏ", "２０２３") that models copy half-width;
+    curly apostrophes come back straight. Each base character with its combining marks is folded
+    (NFKC, casefold) as one cluster, and every folded character remembers the cluster's span in
+    the original, so the span we return is always a slice of the user's text.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._folded: str | None = None  # built on the first find(): most mentions match before this tier
+        self._origin: list[tuple[int, int]] = []  # folded char -> its cluster's (start, end) in ``text``
+
+    def _build(self) -> str:
+        pieces: list[str] = []
+        text, i = self.text, 0
+        while i < len(text):
+            j = i + 1
+            while j < len(text) and unicodedata.combining(text[j]):
+                j += 1
+            piece = _fold(text[i:j])
+            pieces.append(piece)
+            self._origin += [(i, j)] * len(piece)
+            i = j
+        return "".join(pieces)
+
+    def find(self, mention: str) -> list[tuple[int, int]]:
+        words = _fold(mention).split()
+        if not words:
+            return []
+        if self._folded is None:
+            self._folded = self._build()
+        hits = []
+        for m in re.finditer(r"\s*".join(re.escape(w) for w in words), self._folded):
+            if m.end() > m.start():
+                span = (self._origin[m.start()][0], self._origin[m.end() - 1][1])
+                if _on_boundaries(self.text, *span):
+                    hits.append(span)
+        return hits
 
 
 def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseStats | None = None) -> list[Span]:
@@ -222,8 +285,9 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
     for order, (mention, label) in enumerate(mentions):
         by_string.setdefault(mention, []).append((order, label))
     candidates: list[tuple[int, int, str, int]] = []  # start, end, label, listing order
+    folded = FoldedText(text)  # lazy: folded once, only if some mention needs it
     for mention, listings in by_string.items():
-        occurrences, fuzzy = find_occurrences(text, mention)
+        occurrences, fuzzy = find_occurrences(text, mention, folded)
         if not occurrences:
             stats.not_in_text += len(listings)
             continue

@@ -1,5 +1,7 @@
 """Turning LLM answers into exact spans: the repairs users rely on and the rule for repeated mentions."""
 
+import unicodedata
+
 import pytest
 
 from llmaaa.annotate.parsing import (
@@ -83,6 +85,31 @@ def test_case_and_whitespace_insensitive_fallback():
     text = "He lives in New   York City now."
     assert spans(text, [("new york city", "LOC")], stats) == [("New   York City", "LOC")]
     assert stats.fuzzy_matches == 1
+
+
+@pytest.mark.parametrize("text, mention, found", [
+    (unicodedata.normalize("NFD", "José lives in Zürich ."), "Zürich", "Zu\u0308rich"),  # NFD text, NFC answer
+    ("José lives in Zürich .", unicodedata.normalize("NFD", "José"), "José"),  # and the other way round
+    ("Ｔｏｋｙｏ２０２０は延期された", "Tokyo2020", "Ｔｏｋｙｏ２０２０"),  # full-width Latin in Japanese text
+    ("O’Neil met Jean–Luc in “Paris”.", "o'neil", "O’Neil"),  # curly apostrophe, straight in the answer
+    ("O’Neil met Jean–Luc in “Paris”.", "Jean-Luc", "Jean–Luc"),  # en dash
+    ("Die Straße in Köln", "STRASSE", "Straße"),  # casefold expands ß: the span is still the original word
+])
+def test_unicode_form_width_and_typography_insensitive_fallback_keeps_the_users_characters(text, mention, found):
+    stats = ParseStats()
+    got = spans(text, [(mention, "LOC")], stats)
+    assert got == [(found, "LOC")] and stats.fuzzy_matches == 1 and stats.not_in_text == 0
+
+
+def test_folding_does_not_break_word_boundaries_or_invent_matches():
+    stats = ParseStats()
+    assert spans("Ｕｓａ and Ｕｓ", [("us", "LOC")], stats) == [("Ｕｓ", "LOC")]  # not inside "Ｕｓａ"
+    assert spans("Les États-Unis", [("Etats-Unis", "LOC")], stats) == []  # accents are not dropped: another word
+    assert stats.not_in_text == 1
+
+
+def test_mention_type_pairs_are_accepted():
+    assert parse_ner_answer('[["Paris", "LOC"], ["Bob", "per"]]', LABELS) == [("Paris", "LOC"), ("Bob", "PER")]
 
 
 def test_mentions_not_in_text_are_dropped_and_counted():
