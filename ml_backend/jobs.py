@@ -217,12 +217,26 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def _usage(examples: list[Example]) -> dict[str, float]:
-    tot = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+def _usage(examples: list[Example]) -> dict[str, Any]:
+    """Tokens and cost of the round's LLM labels, and what parsing repaired or dropped from the answers.
+
+    ``dropped`` tells a user why the LLM's labels look thinner than its answers: mentions not in the
+    text, labels outside the config, malformed items; ``fuzzy_matches`` were found only after
+    ignoring case, spacing or Unicode form.
+    """
+    tot: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "reasks": 0}
+    dropped = {"not_in_text": 0, "unknown_labels": 0, "malformed": 0, "overlaps": 0, "fuzzy_matches": 0}
     for ex in examples:
-        u = (ex.annotation or {}).get("usage") or {}
-        for k in tot:
+        record = ex.annotation or {}
+        u = record.get("usage") or {}
+        for k in ("prompt_tokens", "completion_tokens", "cost"):
             tot[k] += u.get(k) or 0
+        tot["reasks"] += int(record.get("reasks") or 0)
+        d = record.get("dropped") or {}
+        for k in dropped:
+            v = d.get(k) or 0
+            dropped[k] += sum(v.values()) if isinstance(v, dict) else int(v)
+    tot["dropped"] = dropped
     return tot
 
 

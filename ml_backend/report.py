@@ -41,6 +41,8 @@ class RoundRow:
     completion_tokens: int = 0
     cost: float = 0.0
     failures: int = 0
+    reasks: int = 0  # answers asked again because they could not be parsed
+    dropped: int = 0  # mentions dropped from parsed answers: not in the text, unknown label, malformed
     teacher_f1: float | None = None  # this round's LLM labels vs the human labels later given to the same tasks
     student_f1: float | None = None  # the student trained this round, on the gold set (all human labels)
     gold_size: int | None = None
@@ -68,7 +70,8 @@ class ReportData:
     queue_head: list[QueueItem] = field(default_factory=list)
 
     def totals(self) -> dict[str, Any]:
-        return {k: sum(getattr(r, k) for r in self.rounds) for k in ("prompt_tokens", "completion_tokens", "cost", "failures")}
+        return {k: sum(getattr(r, k) for r in self.rounds) for k in ("prompt_tokens", "completion_tokens", "cost", "failures",
+                                                                  "reasks", "dropped")}
 
     def latest(self, key: str) -> float | None:
         vals = [getattr(r, key) for r in self.rounds if getattr(r, key) is not None]
@@ -139,6 +142,8 @@ def collect(project_id: int) -> ReportData:
             labels_by_source={k: int(v) for k, v in (r.get("labels_by_source") or {}).items()},
             prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
             cost=float(usage.get("cost") or 0.0), failures=int(r.get("llm_failed") or 0),
+            reasks=int(usage.get("reasks") or 0),
+            dropped=sum(int((usage.get("dropped") or {}).get(k) or 0) for k in ("not_in_text", "unknown_labels", "malformed")),
             teacher_f1=teacher_f1.get(int(r["round"])), student_f1=_f1(trained.get("gold_metrics")),
             gold_size=r.get("gold_size")))
         for err in r.get("llm_errors") or []:
@@ -314,10 +319,11 @@ def render_html(data: ReportData) -> str:
             ("student F1", data.latest("student_f1"))]
     rounds = _table(
         ["round", "version", "finished", "human", "LLM", "student", "prompt tok", "completion tok", "cost $",
-         "failures", "teacher F1", "student F1", "gold size"],
+         "failures", "re-asks", "dropped mentions", "teacher F1", "student F1", "gold size"],
         [[_fmt(r.round), _fmt(r.version), _fmt(r.finished_at), _fmt(r.labels_by_source.get("human", 0)),
           _fmt(r.labels_by_source.get("llm", 0)), _fmt(r.labels_by_source.get("student", 0)), _fmt(r.prompt_tokens),
-          _fmt(r.completion_tokens), _fmt(r.cost, 4), _fmt(r.failures), _fmt(r.teacher_f1), _fmt(r.student_f1),
+          _fmt(r.completion_tokens), _fmt(r.cost, 4), _fmt(r.failures),
+          _fmt(r.reasks), _fmt(r.dropped), _fmt(r.teacher_f1), _fmt(r.student_f1),
           _fmt(r.gold_size)] for r in data.rounds])
     queue = _table(["#", "task", "score (lowest first)", "pre-annotation", "text"],
                    [[str(i + 1), _fmt(q.task_id), _fmt(q.priority), _fmt(q.source), _fmt(q.text)]

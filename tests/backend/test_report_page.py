@@ -35,7 +35,9 @@ def client(tmp_path):
     st.save_llm_labels(llm, 1)
     st.add_round(1, "llmaaa-1", {"labels_by_source": {"human": 2, "llm": 2}, "gold_size": 2, "llm_failed": 1,
                                  "llm_errors": ["invalid JSON after 2 attempts"],
-                                 "llm_usage": {"prompt_tokens": 1200, "completion_tokens": 300, "cost": 0.0021}})
+                                 "llm_usage": {"prompt_tokens": 1200, "completion_tokens": 300, "cost": 0.0021, "reasks": 2,
+                                               "dropped": {"not_in_text": 3, "unknown_labels": 1, "malformed": 0,
+                                                           "overlaps": 1, "fuzzy_matches": 2}}})
     st.add_round(2, "llmaaa-2", {"labels_by_source": {"human": 2, "llm": 0, "student": 2}, "gold_size": 2,
                                  "trained": {"gold_metrics": {"f1": 0.5}}, "llm_usage": {}})
     st.save_predictions([(3, "llmaaa-2", "llm", 0.2, {"result": []}), (4, "llmaaa-2", "student", 0.6, {"result": []})])
@@ -56,7 +58,8 @@ def test_report_numbers_per_round(client):
     # round 1's LLM labels vs the humans' labels of the same tasks: 3 of 4 spans right -> P = R = F1 = 0.75
     assert r1["teacher_f1"] == pytest.approx(0.75) and r1["student_f1"] is None
     assert r2["student_f1"] == pytest.approx(0.5)
-    assert d["totals"] == {"prompt_tokens": 1200, "completion_tokens": 300, "cost": pytest.approx(0.0021), "failures": 1}
+    assert d["totals"] == {"prompt_tokens": 1200, "completion_tokens": 300, "cost": pytest.approx(0.0021), "failures": 1,
+                           "reasks": 2, "dropped": 4}  # dropped: not in the text + unknown labels (+ malformed)
     assert d["failure_reasons"] == {"invalid JSON after 2 attempts": 1}
     assert [q["task_id"] for q in d["queue_head"]] == [3, 4], "served lowest score first; annotated tasks are not in the queue"
     assert d["model_version"] == "llmaaa-2" and d["labels_by_source"]["human"] == 2
@@ -69,6 +72,7 @@ def test_report_page_shows_figure_numbers_and_escapes_texts(client):
     html = page.get_data(as_text=True)
     assert 'src="/report/7.png"' in html
     assert "0.750" in html and "$0.0021" in html and "1,500" in html  # teacher F1, cost, tokens
+    assert "<th>re-asks</th><th>dropped mentions</th>" in html
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     png = client.get("/report/7.png")
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n" and len(png.data) > 10_000

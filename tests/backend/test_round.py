@@ -70,6 +70,8 @@ def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make
         detail = jobs[0]["detail"]
         assert detail["llm_labeled"] == 3 and detail["ranked_by"].startswith("random")
         assert "skipped_training" in detail  # no human label yet: the reason is recorded
+        round_1 = st.rounds()[-1]["llm_usage"]
+        assert round_1["dropped"]["unknown_labels"] == 3 and round_1["reasks"] == 0  # the PLANET in every answer
         n_requests = len(llm.requests)
 
         results = c.post("/predict", json=predict_body(tasks)).json["results"]
