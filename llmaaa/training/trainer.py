@@ -33,7 +33,7 @@ import torch
 
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.models.base import TaskModel
-from llmaaa.models.common import autocast, resolve_device
+from llmaaa.models.common import autocast, resolve_device, sorted_batches
 from llmaaa.training.reweight import METHODS, LearningToReweight, ReweightError, WeightStats
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class TrainConfig:
     eval_batch_size: int = 32
     typed_markers: bool = False  # RE: [E1:Peop] instead of [E1]
     negative_ratio: float = 0.0  # RE: keep at most this many no_relation pairs per positive one (0 = keep all)
+    group_by_length: bool = False  # batches of similar length (see epoch_batches): less padding, same examples
 
 
 @dataclass
@@ -109,9 +110,9 @@ def evaluate(model, task: str, gold: Sequence[Example], gold_feats: Sequence[dic
 
     model.net.eval()
     total, n = 0.0, 0
-    with torch.no_grad():
-        for k in range(0, len(gold_feats), batch_size):
-            batch = model.collate(gold_feats[k : k + batch_size])
+    with torch.no_grad():  # length-sorted batches: the same sum, a fraction of the padding
+        for idx in sorted_batches([len(f["input_ids"]) for f in gold_feats], batch_size):
+            batch = model.collate([gold_feats[i] for i in idx])
             with autocast(model.device):
                 losses = model.example_losses(batch)
             total += float(losses.sum())
@@ -208,6 +209,7 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     reweighter = (LearningToReweight(model, meta_feats, lr=config.lr, head_lr=config.head_lr, batch_size=config.batch_size,
                                      method=config.reweight_method, seed=config.seed) if reweight else None)
     rng = np.random.default_rng(config.seed)
+    lengths = [len(f["input_ids"]) for f in train_feats]
     history: list[dict] = []
     best: tuple[tuple[float, float], dict, dict] | None = None  # (score, state, metrics)
     bad_epochs = 0
@@ -217,11 +219,9 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
         t0 = time.perf_counter()
         model.net.train()
         stats, total, n = WeightStats(), 0.0, 0
-        order = rng.permutation(len(train_feats))
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"{task} epoch {epoch}/{config.epochs}",
-                   disable=not show, leave=False)
-        for k in bar:
-            idx = order[k : k + config.batch_size]
+        batches = epoch_batches(lengths, config.batch_size, rng, config.group_by_length)
+        bar = tqdm(batches, desc=f"{task} epoch {epoch}/{config.epochs}", disable=not show, leave=False)
+        for idx in bar:
             batch = model.collate([train_feats[i] for i in idx])
             sink: list[float] | None = [] if reweighter is not None else None
             losses = train_step(model, batch, opt, sched, config, reweighter, stats, sink)
@@ -230,7 +230,8 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
                 w_count[idx] += 1
             total += float(losses.sum())
             n += len(losses)
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(n, 1)}
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(n, 1),
+                                  "train_seconds": round(time.perf_counter() - t0, 3)}  # the steps; "seconds" adds the gold eval
         if reweighter is not None:
             record["weights"] = stats.summary()
         if gold:
@@ -267,6 +268,26 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     return result
 
 
+def epoch_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
+                  group_by_length: bool = False, group: int = 50) -> list[np.ndarray]:
+    """One epoch's batches of feature indices: every feature exactly once, ``ceil(n / batch_size)`` batches.
+
+    Random batches pad each one to its longest member; on CoNLL-2003 sentences that is 2.1x the real
+    sub-tokens at batch size 8 (measured on 500 training sentences), and CPU time follows the padded
+    length. ``group_by_length`` shuffles, cuts the order into chunks of ``group`` batches, sorts each
+    chunk by length and shuffles the resulting batches (Hugging Face's ``group_by_length``): 1.05x
+    padding, while batch composition stays random beyond similar length.
+    """
+    order = rng.permutation(len(lengths))
+    if not group_by_length:
+        return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    batches = []
+    for m in range(0, len(order), group * batch_size):
+        chunk = sorted(order[m : m + group * batch_size], key=lambda i: -lengths[i])
+        batches += [np.asarray(chunk[k : k + batch_size]) for k in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def example_weights(examples: Sequence[Example], feats: Sequence[dict], w_sum: np.ndarray,
                     w_count: np.ndarray) -> dict[str, float]:
     """Mean reweighting weight per training example (over its windows or pairs, and every epoch).
@@ -301,5 +322,5 @@ def _log_epoch(task: str, r: dict) -> None:
     if "weights" in r:
         w = r["weights"]
         parts.append(f"weights: {w['zero']}/{w['n']} LLM labels at 0, {w['skipped_steps']} steps skipped")
-    parts.append(f"{r['seconds']:.1f}s")
+    parts.append(f"{r['seconds']:.1f}s ({r['train_seconds']:.1f}s steps)")
     log.info(", ".join(parts))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llmaaa.training.export import load_task_model, save_model_version
-from llmaaa.training.trainer import TrainConfig, TrainingError, train_task_model
+from llmaaa.training.trainer import TrainConfig, TrainingError, epoch_batches, train_task_model
 
 from train_cases import GOLD, LABELS, TRAIN
 
@@ -22,7 +22,7 @@ def result():
 @pytest.mark.slow
 def test_student_fits_tiny_data(result):
     assert result.gold_metrics["f1"] == 1.0
-    assert len(result.history) == 4 and {"train_loss", "gold_loss", "gold_f1", "seconds"} <= set(result.history[0])
+    assert len(result.history) == 4 and {"train_loss", "gold_loss", "gold_f1", "seconds", "train_seconds"} <= set(result.history[0])
     pred = result.model.predict([TRAIN[6].with_labels(entities=())])[0]  # Chinese, no spaces
     assert [(s.start, s.end, s.label) for s in pred.entities] == [(0, 2, "PER"), (4, 6, "LOC")]
     assert all(0 < s.score <= 1 for s in pred.entities)
@@ -103,3 +103,26 @@ def test_reweighted_training_reports_a_weight_per_example_and_saves_it(tmp_path)
     plain = train_task_model("ner", TRAIN[1:3], GOLD, LABELS, TrainConfig(**{**FAST, "epochs": 1}), progress=False)
     assert plain.example_weights == {}
     assert not (save_model_version(plain, tmp_path / "v2") / "example_weights.json").exists()
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_epoch_batches_cover_every_feature_once_in_the_same_number_of_batches(grouped):
+    rng = np.random.default_rng(0)
+    lengths = list(rng.integers(3, 120, size=1003))
+    batches = epoch_batches(lengths, 8, np.random.default_rng(1), group_by_length=grouped, group=10)
+    assert len(batches) == 126  # ceil(1003 / 8): the lr schedule's step count holds either way
+    assert sorted(int(i) for b in batches for i in b) == list(range(1003))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches) / sum(lengths)
+    assert (padded < 1.25) if grouped else (padded > 1.5)
+    again = epoch_batches(lengths, 8, np.random.default_rng(1), group_by_length=grouped, group=10)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # seeded
+    if grouped:  # not simply sorted: the longest batch is not always first, epochs differ
+        assert max(lengths[i] for i in batches[0]) < max(lengths)
+        other = epoch_batches(lengths, 8, np.random.default_rng(2), group_by_length=True, group=10)
+        assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
+
+
+@pytest.mark.slow
+def test_length_grouped_training_fits_tiny_data_too():
+    r = train_task_model("ner", TRAIN, GOLD, LABELS, TrainConfig(**FAST, group_by_length=True), progress=False)
+    assert r.gold_metrics["f1"] == 1.0
