@@ -225,17 +225,15 @@ def _usage(examples: list[Example]) -> dict[str, Any]:
     ignoring case, spacing or Unicode form.
     """
     tot: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "reasks": 0}
-    dropped = {"not_in_text": 0, "unknown_labels": 0, "malformed": 0, "overlaps": 0, "fuzzy_matches": 0}
+    dropped: dict[str, int] = {}  # the keys of ParseStats.to_dict(); unknown_labels summed over labels
     for ex in examples:
         record = ex.annotation or {}
         u = record.get("usage") or {}
         for k in ("prompt_tokens", "completion_tokens", "cost"):
             tot[k] += u.get(k) or 0
         tot["reasks"] += int(record.get("reasks") or 0)
-        d = record.get("dropped") or {}
-        for k in dropped:
-            v = d.get(k) or 0
-            dropped[k] += sum(v.values()) if isinstance(v, dict) else int(v)
+        for k, v in (record.get("dropped") or {}).items():
+            dropped[k] = dropped.get(k, 0) + (sum(v.values()) if isinstance(v, dict) else int(v or 0))
     tot["dropped"] = dropped
     return tot
 
