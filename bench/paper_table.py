@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, val in FULL.items():
         ap.add_argument("--" + key.replace("_", "-"), default=None, type=type(val) if val is not None else None,
                         help=f"default {val} (--quick: {QUICK[key]})")
+    ap.add_argument("--reweight-strategies", default=None,
+                    help="comma list: only these strategies also run reweighted (default: every strategy)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "out" / "paper_table")
     ap.add_argument("--output", type=Path, default=None, help="combined JSON (default <out-dir>/paper_table.json)")
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             exp = Experiment(
                 dataset=dataset, output=args.out_dir / name, loop=loop, teacher=f"simulated:f1={f1}",
                 strategies=opt["strategies"].split(","), seeds=int(opt["seeds"]), reweights=reweights,
+                reweight_strategies=args.reweight_strategies and args.reweight_strategies.split(","),
                 data_dir=args.data_dir, pool_size=opt["pool_size"] and int(opt["pool_size"]),
                 test_size=opt["test_size"] and int(opt["test_size"]), train_overrides=train,
             )

@@ -185,3 +185,20 @@ def test_simulate_cli_writes_curves_table_and_png(tmp_path):
     before = (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text()
     assert main(argv) == 0
     assert (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text() == before
+    # a reweighted series for one strategy joins the same report; the finished runs are not retrained
+    assert main([*argv, "--compare-reweight", "hybrid"]) == 0
+    curves = json.loads((out / "curves.json").read_text())
+    assert set(curves["series"]) == {"random", "hybrid", "hybrid+rw"}
+    assert not (out / "runs" / "random+rw").exists()
+    assert (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text() == before
+    assert "| hybrid+rw |" in (out / "table.md").read_text()
+
+
+def test_simulate_cli_refuses_a_reweighted_strategy_it_does_not_run(tmp_path):
+    from llmaaa.cli import main
+
+    argv = ["simulate", "--task", "ner", "--dataset", "conll2003", "--strategies", "random,hybrid",
+            "--compare-reweight", "kmeans", "--output", str(tmp_path / "sim")]
+    with pytest.raises(ValueError, match="kmeans.*not among the strategies run"):
+        main(argv)
+    assert not (tmp_path / "sim").exists()

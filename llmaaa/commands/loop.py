@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool-size", type=int, default=None, help="subsample the unlabeled pool (quick runs)")
     p.add_argument("--test-size", type=int, default=None, help="subsample the test split (quick runs)")
     p.add_argument("--reweight", action="store_true", help="train with learning-to-reweight on the demo pool")
-    p.add_argument("--compare-reweight", action="store_true", help="run every strategy with and without reweighting")
+    p.add_argument("--compare-reweight", nargs="?", const="all", default=None, metavar="STRATEGIES",
+                   help="also run with reweighting: every strategy, or only the comma-separated ones named")
     p.add_argument("--reduction", choices=("sum", "mean", "max"), default=None,
                    help="token/pair reduction of uncertainty scores (default: NER sum as the paper on CoNLL03, RE max)")
     p.add_argument("--stop-after", type=int, default=0,
@@ -45,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--output", type=Path, required=True, help="output folder (state, curves.json, curves.png, table.md)")
     p.set_defaults(func=simulate)
+
+
+def _reweighted(compare: str | None, names: list[str]) -> list[str] | None:
+    """Which strategies ``--compare-reweight [STRATEGIES]`` also runs reweighted (None: all)."""
+    if compare in (None, "all"):
+        return None
+    chosen = [s.strip() for s in compare.split(",") if s.strip()]
+    missing = [s for s in chosen if s not in names]
+    if missing:
+        raise ValueError(f"--compare-reweight names {', '.join(missing)}, which is not among the strategies run ({', '.join(names)})")
+    return chosen
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -63,6 +75,7 @@ def simulate(args: argparse.Namespace) -> int:
     exp = Experiment(
         dataset=args.dataset, output=args.output, loop=loop, teacher=args.teacher, strategies=names,
         seeds=args.seeds, reweights=(False, True) if args.compare_reweight else (bool(args.reweight),),
+        reweight_strategies=_reweighted(args.compare_reweight, names),
         data_dir=args.data_dir, pool_size=args.pool_size, test_size=args.test_size, ceiling=not args.no_ceiling,
         base_url=args.base_url, model=args.model, train_overrides={"epochs": args.epochs}, progress=args.progress,
     )
