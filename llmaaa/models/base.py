@@ -35,5 +35,8 @@ class TaskModel(Protocol):
     def outputs(self, examples: Sequence[Example]) -> ModelOutputs:
         """Probabilities and embeddings for active sampling."""
 
+    # Optional: ``losses_and_predict(examples, labeled_feats, batch_size) -> (per-feature losses, predict(examples))``
+    # in one forward pass; the trainer's per-epoch gold evaluation uses it when present (RE has it).
+
     def save(self, path: str | Path) -> None:
         """Write a self-contained model folder (loadable by ``load_task_model``)."""

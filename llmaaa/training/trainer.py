@@ -108,6 +108,10 @@ def evaluate(model, task: str, gold: Sequence[Example], gold_feats: Sequence[dic
     """Gold loss (mean per-feature loss) and ``llmaaa.metrics`` on the gold set (same scoring as the teacher)."""
     from llmaaa.metrics import entity_prf, relation_prf
 
+    score = entity_prf if task == "ner" else relation_prf
+    if gold_feats and hasattr(model, "losses_and_predict"):  # one forward pass gives both (RE)
+        losses, pred = model.losses_and_predict(gold, gold_feats, batch_size)
+        return float(losses.mean()), score(gold, pred)
     model.net.eval()
     total, n = 0.0, 0
     with torch.no_grad():  # length-sorted batches: the same sum, a fraction of the padding
@@ -118,8 +122,7 @@ def evaluate(model, task: str, gold: Sequence[Example], gold_feats: Sequence[dic
             total += float(losses.sum())
             n += len(losses)
     pred = model.predict([ex.with_labels(entities=ex.entities if task == "re" else (), relations=()) for ex in gold])
-    metrics = (entity_prf if task == "ner" else relation_prf)(gold, pred)
-    return total / max(n, 1), metrics
+    return total / max(n, 1), score(gold, pred)
 
 
 def make_optimizer(model, config: TrainConfig, total_steps: int):

@@ -68,6 +68,33 @@ def test_outputs_have_a_row_per_pair(model):
     assert np.allclose(np.linalg.norm(out.embeddings, axis=1), 1, atol=1e-5)
 
 
+def test_one_pass_gold_evaluation_equals_loss_then_predict():
+    import torch
+
+    from llmaaa.training.trainer import evaluate
+
+    m = build_model("re", LABELS, TrainConfig(device="cpu", seed=3))
+    with torch.no_grad():  # an untrained head predicts no_relation everywhere; tilt it so relations come out
+        m.net.head.weight.normal_(0, 0.05)
+        m.net.head.bias.copy_(torch.tensor([0.0, 0.02, 0.0]))
+    gold = [*TRAIN, rex("r5", "Eve, Frank and Acme.", [("Eve", "PER"), ("Frank", "PER"), ("Acme", "ORG")], [(1, 2, "Work_For")])]
+    feats = m.features(gold)
+    losses, pred = m.losses_and_predict(gold, feats, batch_size=3)
+    m.net.eval()
+    with torch.no_grad():
+        expected = m.example_losses(m.collate(feats)).numpy()
+    assert losses.shape == (len(feats),) and np.allclose(losses, expected, atol=1e-5)
+    two_pass = m.predict([e.with_labels(relations=()) for e in gold])
+    assert [[(r.head, r.tail, r.label) for r in e.relations] for e in pred] == \
+        [[(r.head, r.tail, r.label) for r in e.relations] for e in two_pass]
+    assert any(e.relations for e in pred) and [e.entities for e in pred] == [e.entities for e in gold]
+    loss, metrics = evaluate(m, "re", gold, feats, batch_size=4)  # the trainer's per-epoch call takes this path
+    assert loss == pytest.approx(float(expected.mean()), abs=1e-5)
+    from llmaaa.metrics import relation_prf
+
+    assert metrics == relation_prf(gold, two_pass)
+
+
 @pytest.mark.slow
 def test_train_predict_save_load(tmp_path):
     cfg = TrainConfig(epochs=8, lr=3e-4, head_lr=3e-3, batch_size=2, device="cpu", patience=0)
