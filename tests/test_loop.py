@@ -202,3 +202,52 @@ def test_simulate_cli_refuses_a_reweighted_strategy_it_does_not_run(tmp_path):
     with pytest.raises(ValueError, match="kmeans.*not among the strategies run"):
         main(argv)
     assert not (tmp_path / "sim").exists()
+
+
+def _write_folder_dataset(folder, splits):
+    from llmaaa.data.jsonl import write_jsonl
+
+    folder.mkdir()
+    for name, idx in splits.items():  # ids "1", "2", ... in every split, as users number their files
+        write_jsonl([Example(str(k + 1), sentence(i).text, sentence(i).entities) for k, i in enumerate(idx)],
+                    folder / f"{name}.jsonl")
+
+
+def test_a_user_dataset_folder_reads_its_splits_and_says_what_is_missing(tmp_path):
+    from llmaaa.data.readers import DatasetNotFound, read_dataset
+    from llmaaa.loop.experiment import Experiment, load_splits
+
+    folder = tmp_path / "mine"
+    _write_folder_dataset(folder, {"train": range(0, 20), "valid": range(20, 30)})
+    assert [ex.text for ex in read_dataset(str(folder), "dev")] == [sentence(i).text for i in range(20, 30)]
+    with pytest.raises(DatasetNotFound, match="test split not found in .*mine: expected test.jsonl"):
+        read_dataset(str(folder), "test")
+    with pytest.raises(ValueError, match="not one of conll2003, conll04 and not a folder"):
+        read_dataset(str(tmp_path / "nowhere"), "train")
+    # no test split: the experiment runs on the demo pool only; "1" in train and in dev are different sentences
+    pool, demo, test, labels = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
+                                                      loop=LoopConfig(task="ner", demo_pool=5)))
+    assert test == [] and len(pool) == 20 and len(demo) == 5 and labels.entity_labels == ("LOC", "PER")
+    ids = [ex.id for ex in [*pool, *demo]]
+    assert len(set(ids)) == len(ids) and pool[0].id == "train/1" and all(i.startswith("dev/") for i in ids[20:])
+
+
+@pytest.mark.slow
+def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
+    from llmaaa.cli import main
+
+    folder = tmp_path / "mine"
+    _write_folder_dataset(folder, {"train": range(0, 30), "dev": range(30, 42), "test": range(42, 56)})
+    out = tmp_path / "sim"
+    argv = ["simulate", "--task", "ner", "--dataset", str(folder), "--teacher", "simulated:f1=0.6",
+            "--strategies", "least_confidence", "--demo-pool", "6", "--init", "6", "--rounds", "1",
+            "--per-round", "6", "--epochs", "1", "--output", str(out)]
+    assert main(argv) == 0
+    curves = json.loads((out / "curves.json").read_text())
+    assert curves["series"]["least_confidence"]["budgets"] == [6, 12]
+    labeled = [json.loads(line) for line in (out / "runs" / "least_confidence" / "seed-0" / "labeled.jsonl").open()]
+    texts = {sentence(i).text for i in range(30)}
+    assert len(labeled) == 12 and all(rec["text"] in texts for rec in labeled)
+    assert all(rec["id"].startswith("train/") for rec in labeled)  # ids repeat across the files: made unique
+    for rec in labeled:  # spans the teacher gave stay inside their (Chinese, accented, emoji) texts
+        assert all(0 <= e["start"] < e["end"] <= len(rec["text"]) for e in rec.get("entities", []))

@@ -11,7 +11,7 @@ from llmaaa.active import available
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
-        help="run the active loop (strategies x seeds) on CoNLL03 / CoNLL04 and plot learning curves",
+        help="run the active loop (strategies x seeds) on CoNLL03, CoNLL04 or your JSONL splits and plot learning curves",
         description=(
             "Runs the LLMaAA protocol: a gold demo pool from dev, an initial random batch, then rounds of "
             "train student -> score pool -> pick k -> teacher labels them. Re-running the same command on the "
@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--task", choices=("ner", "re"), default="ner")
-    p.add_argument("--dataset", choices=("conll2003", "conll04"), required=True)
+    p.add_argument("--dataset", required=True,
+                   help="conll2003 or conll04 (read from --data-dir), or a folder of your own train/dev/test.jsonl "
+                        "(llmaaa convert writes them; dev gives the gold demo pool, test is optional)")
     p.add_argument("--data-dir", default=None, help="folder with conll2003/ and conll04/ (default: $LLMAAA_DATA_DIR or ../shared/data)")
     p.add_argument("--teacher", default="simulated:f1=0.81",
                    help="'simulated:f1=X' (gold labels corrupted to entity F1 X; for experiments) or 'openai' (the LLM teacher)")

@@ -144,12 +144,22 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     return Path(from_env(DataConfig, "LLMAAA_", {"data_dir": data_dir}).data_dir)
 
 
+# a user's own dataset: a folder of JSONL splits (what ``llmaaa convert`` writes); first existing name wins
+_FOLDER_SPLITS = {"train": ("train",), "dev": ("dev", "valid", "validation"), "test": ("test",)}
+
+
 def read_dataset(name: str, split: str, data_dir: str | Path | None = None) -> list[Example]:
-    """A benchmark split by name: ``conll2003`` (NER) or ``conll04`` (NER + RE); split train/dev/test."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    """A split (train/dev/test) of a benchmark by name, or of a user's dataset folder.
+
+    Names: ``conll2003`` (NER) or ``conll04`` (NER + RE), found under ``data_dir``. Anything else
+    is taken as a folder holding ``train.jsonl``, ``dev.jsonl`` (or ``valid``/``validation``) and
+    ``test.jsonl`` in the ``Example`` JSONL format, so a user's own labels and language (convert
+    CoNLL/BMES files with ``llmaaa convert``) run through the same protocol as the benchmarks.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if name not in DATASETS:
+        return _read_folder_split(Path(name), split)
     root = resolve_data_dir(data_dir)
     if name == "conll2003":
         path = root / "conll2003" / _CONLL2003_FILES[split]
@@ -165,6 +175,21 @@ def read_dataset(name: str, split: str, data_dir: str | Path | None = None) -> l
     if name == "conll2003":
         return read_conll(path, scheme="iob2", id_prefix=split)
     return read_conll04(path, id_prefix=split)
+
+
+def _read_folder_split(folder: Path, split: str) -> list[Example]:
+    from llmaaa.data.jsonl import read_jsonl
+
+    if not folder.is_dir():
+        raise ValueError(
+            f"unknown dataset {str(folder)!r}: not one of {', '.join(DATASETS)} and not a folder; pass a benchmark "
+            "name or a folder holding train.jsonl, dev.jsonl and test.jsonl (llmaaa convert writes them)"
+        )
+    names = [f"{stem}.jsonl" for stem in _FOLDER_SPLITS[split]]
+    for fname in names:
+        if (folder / fname).is_file():
+            return read_jsonl(folder / fname)
+    raise DatasetNotFound(f"{split} split not found in {folder}: expected {' or '.join(names)}")
 
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from llmaaa.annotate.base import Teacher
-from llmaaa.data.readers import read_dataset
+from llmaaa.data.readers import DatasetNotFound, read_dataset
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.loop.config import LoopConfig
 from llmaaa.loop.engine import run_loop
@@ -63,10 +63,33 @@ def _subsample(examples: list[Example], n: int | None, seed: int = 0) -> list[Ex
     return [examples[i] for i in sorted(idx)]
 
 
+def _unique_ids(splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
+    """Ids made unique across splits (``"<split>/<id>"``) when they collide.
+
+    The simulated teacher and the run state find examples by id; a user's files numbered from 1 in
+    every split would otherwise hand the teacher a dev sentence's labels for a train sentence.
+    """
+    seen: set[str] = set()
+    clash = False
+    for examples in splits.values():
+        ids = {ex.id for ex in examples}
+        clash = clash or bool(ids & seen)
+        seen |= ids
+    if not clash:
+        return splits
+    log.warning("example ids repeat across splits; using '<split>/<id>' ids in this experiment")
+    return {name: [dataclasses.replace(ex, id=f"{name}/{ex.id}") for ex in examples] for name, examples in splits.items()}
+
+
 def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Example], LabelSet]:
     train = read_dataset(exp.dataset, "train", exp.data_dir)
     dev = read_dataset(exp.dataset, "dev", exp.data_dir)
-    test = read_dataset(exp.dataset, "test", exp.data_dir)
+    try:
+        test = read_dataset(exp.dataset, "test", exp.data_dir)
+    except DatasetNotFound as e:  # a user's folder may have no test split: curves on the demo pool only
+        log.warning("%s; running without a test split (student and teacher F1 on the gold demo pool only)", e)
+        test = []
+    train, dev, test = _unique_ids({"train": train, "dev": dev, "test": test}).values()
     labels = LabelSet.from_examples(train)
     if exp.loop.task == "re":  # RE needs candidate pairs
         train = [ex for ex in train if len(ex.entities) >= 2]
