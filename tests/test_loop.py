@@ -194,14 +194,24 @@ def test_simulate_cli_writes_curves_table_and_png(tmp_path):
     assert "| hybrid+rw |" in (out / "table.md").read_text()
 
 
-def test_simulate_cli_refuses_a_reweighted_strategy_it_does_not_run(tmp_path):
+def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     from llmaaa.cli import main
 
-    argv = ["simulate", "--task", "ner", "--dataset", "conll2003", "--strategies", "random,hybrid",
-            "--compare-reweight", "kmeans", "--output", str(tmp_path / "sim")]
-    with pytest.raises(ValueError, match="kmeans.*not among the strategies run"):
-        main(argv)
-    assert not (tmp_path / "sim").exists()
+    base = ["simulate", "--task", "ner", "--output", str(tmp_path / "sim")]
+    cases = [
+        (["--dataset", "conll2003", "--strategies", "random,hybrid", "--compare-reweight", "kmeans"],
+         "kmeans, which is not among the strategies run"),
+        (["--dataset", "conll2003", "--strategies", "random,uncertainty"], "unknown strategy uncertainty; choose from"),
+        (["--dataset", str(tmp_path / "nowhere")], "not one of conll2003, conll04 and not a folder"),
+        (["--dataset", "conll2003", "--data-dir", str(tmp_path)], "pass --data-dir DIR"),
+        (["--dataset", "conll2003", "--teacher", "gpt"], "unknown teacher 'gpt'"),
+        (["--dataset", "conll2003", "--teacher", "simulated:f1=81"], "f1 must be a number in (0, 1]"),
+    ]
+    for extra, message in cases:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "sim" / "runs").exists()
 
 
 def _write_folder_dataset(folder, splits):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from llmaaa.active import available
@@ -62,6 +63,18 @@ def _reweighted(compare: str | None, names: list[str]) -> list[str] | None:
 
 
 def simulate(args: argparse.Namespace) -> int:
+    """Run the experiment; a user error (unknown strategy or dataset, bad file, another run's state
+    directory) prints one line and exits 2: the finished runs are kept and the same command resumes."""
+    from llmaaa.loop.state import LoopStateError
+
+    try:
+        return _simulate(args)
+    except (ValueError, FileNotFoundError, LoopStateError) as e:  # SamplerError, DatasetNotFound, JsonlError, ...
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _simulate(args: argparse.Namespace) -> int:
     from llmaaa.active import SamplerError
     from llmaaa.loop.config import LoopConfig
     from llmaaa.loop.experiment import Experiment, run_experiment

@@ -101,12 +101,11 @@ def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Exa
 
 def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Example], labels: LabelSet, seed: int) -> Teacher:
     """``simulated:f1=X`` (gold corrupted to F1 X, clearly named so) or ``openai`` (the LLM teacher)."""
-    spec = exp.teacher
+    spec = check_teacher_spec(exp.teacher)
     if spec.startswith("simulated"):
         from llmaaa.annotate.simulated import SimulatedTeacher
 
-        opts = dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)
-        target = float(opts.get("f1", 0.81))
+        target = float(_simulated_options(spec).get("f1", 0.81))
         return SimulatedTeacher(list(gold), labels, task=exp.loop.task, target_f1=target, seed=seed)
     if spec in ("openai", "llm"):
         from llmaaa.annotate.factory import build_llm_teacher
@@ -115,6 +114,26 @@ def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Exa
             labels, demo, task=exp.loop.task, base_url=exp.base_url, model=exp.model,
             cache_path=exp.output / "llm_cache.sqlite",
         )
+    raise AssertionError(spec)  # check_teacher_spec let through a spec this function does not build
+
+
+def _simulated_options(spec: str) -> dict[str, str]:
+    return dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)
+
+
+def check_teacher_spec(spec: str) -> str:
+    """``spec`` if it names a teacher ``make_teacher`` builds, else ``TeacherSpecError`` (before any data is read)."""
+    if spec in ("openai", "llm"):
+        return spec
+    if spec.startswith("simulated"):
+        f1 = _simulated_options(spec).get("f1", "0.81")
+        try:
+            ok = 0.0 < float(f1) <= 1.0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise TeacherSpecError(f"teacher {spec!r}: f1 must be a number in (0, 1], e.g. 'simulated:f1=0.81'")
+        return spec
     raise TeacherSpecError(f"unknown teacher {spec!r}; use 'simulated:f1=0.81' or 'openai' (with --base-url/--model)")
 
 
@@ -137,6 +156,7 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
 
     from llmaaa.config import from_env
 
+    check_teacher_spec(exp.teacher)
     pool, demo, test, labels = load_splits(exp)
     train_cfg = from_env(TrainConfig, "TRAIN_", exp.train_overrides)
     log.info("pool %d, demo pool %d, test %d; labels %s", len(pool), len(demo), len(test), labels)
