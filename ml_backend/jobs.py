@@ -221,8 +221,9 @@ def _usage(examples: list[Example]) -> dict[str, Any]:
     """Tokens and cost of the round's LLM labels, and what parsing repaired or dropped from the answers.
 
     ``dropped`` tells a user why the LLM's labels look thinner than its answers: mentions not in the
-    text, labels outside the config, malformed items; ``fuzzy_matches`` were found only after
-    ignoring case, spacing or Unicode form.
+    text, labels outside the config, malformed items; the repairs are counted beside them:
+    ``fuzzy_matches`` were found only after ignoring case, spacing or Unicode form, ``synonym_labels``
+    were answered under another name of a config label ("PERSON" for PER).
     """
     tot: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "reasks": 0}
     dropped: dict[str, int] = {}  # the keys of ParseStats.to_dict(); unknown_labels summed over labels

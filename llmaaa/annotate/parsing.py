@@ -1,10 +1,13 @@
 """Turn an LLM's free-form answer into labels: tolerant JSON extraction and exact char alignment.
 
 The teacher asks for the paper's formats: NER, a JSON list ``[{"span": "...", "type": "LABEL"}]``;
-RE, the relation label alone. Small and large models alike wrap JSON in code fences or prose, change
-the case of labels, invent labels, and quote mentions with different spacing or case. Everything
-we can repair cheaply is repaired; what cannot be is raised as ``AnswerError`` (the teacher re-asks
-with that message) or dropped and *counted* in ``ParseStats`` so a user sees what was lost.
+RE, the relation label alone. Small and large models alike wrap JSON in code fences, prose or
+``<think>`` blocks, rename the keys ("mention", "entity_type"), answer with a plain list ("Paris: LOC")
+or "None", call the user's label by another name ("PERSON" for PER, "B-LOC"), invent labels, and quote
+mentions with different spacing or case. Everything we can repair without guessing is repaired (a
+synonym maps only when exactly one user label is of that kind); what cannot be is raised as
+``AnswerError`` (the teacher re-asks with that message) or dropped and *counted* in ``ParseStats``
+so a user sees what was lost.
 
 Alignment rule for a mention string that occurs several times in the text (decided here, tested in
 tests/annotate/test_parsing.py):
@@ -48,6 +51,7 @@ class ParseStats:
     conflicts: int = 0  # the same span returned with two types
     fuzzy_matches: int = 0  # mentions found only case/whitespace-insensitively
     malformed: int = 0  # list items without a string span and type
+    synonym_labels: int = 0  # labels taken by synonym or BIO prefix ("PERSON" -> PER, "B-LOC" -> LOC)
 
     def add(self, other: "ParseStats") -> None:
         self.unknown_labels.update(other.unknown_labels)
@@ -56,13 +60,17 @@ class ParseStats:
         self.conflicts += other.conflicts
         self.fuzzy_matches += other.fuzzy_matches
         self.malformed += other.malformed
+        self.synonym_labels += other.synonym_labels
 
     def to_dict(self) -> dict[str, Any]:
         return {"unknown_labels": dict(self.unknown_labels), "not_in_text": self.not_in_text,
                 "overlaps": self.overlaps, "conflicts": self.conflicts, "fuzzy_matches": self.fuzzy_matches,
-                "malformed": self.malformed}
+                "malformed": self.malformed, "synonym_labels": self.synonym_labels}
 
 
+_NONE_ANSWER = re.compile(
+    r"^\W*(none|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
+    r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
@@ -83,24 +91,34 @@ def _loads(text: str) -> Any:
         raise AnswerError("the answer is not valid JSON") from None
 
 
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_MAX_STARTS = 16  # opening brackets tried per candidate text; prose rarely has more before the JSON
+
+
+def strip_reasoning(answer: str) -> str:
+    """``answer`` without ``<think>...</think>`` blocks (reasoning models put brackets and labels there)."""
+    return _THINK.sub("", answer) if "<think>" in answer.lower() else answer
+
+
 def extract_json(answer: str) -> Any:
-    """The first JSON value in ``answer``: inside a code fence, or the outermost ``[...]``/``{...}``."""
+    """The first JSON value in ``answer``: inside a code fence, else the first ``[...]``/``{...}`` that parses.
+
+    Prose before the JSON may hold brackets of its own ("entities [PER, LOC]: [...]"), so each opening
+    bracket is tried in turn, and for each the closing brackets from the last one backwards.
+    """
+    answer = strip_reasoning(answer)
     candidates = [m.group(1) for m in _FENCE.finditer(answer)] + [answer]
     for text in candidates:
         text = text.strip()
-        if not text:
-            continue
-        starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
-        if not starts:
-            continue
-        start = min(starts)
-        close = "]" if text[start] == "[" else "}"
-        end = text.rfind(close)
-        while end > start:
-            try:
-                return _loads(text[start : end + 1])
-            except AnswerError:
-                end = text.rfind(close, start, end)  # prose after the JSON may contain the bracket
+        starts = [i for i, ch in enumerate(text) if ch in "[{"][:_MAX_STARTS]
+        for start in starts:
+            close = "]" if text[start] == "[" else "}"
+            end = text.rfind(close)
+            while end > start:
+                try:
+                    return _loads(text[start : end + 1])
+                except AnswerError:
+                    end = text.rfind(close, start, end)  # prose after the JSON may contain the bracket
     raise AnswerError(
         'the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]'
     )
@@ -110,13 +128,74 @@ def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
     return {l.casefold(): l for l in labels}
 
 
+# Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC).
+_LABEL_FAMILIES = (
+    frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname"}),
+    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity",
+               "country", "city"}),
+    frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
+               "institution"}),
+    frozenset({"misc", "miscellaneous", "other"}),
+)
+_BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)")
+
+
+def _norm_label(label: str) -> str:
+    """Case and separators dropped: "Work-For" -> "workfor", "product name" -> "productname"."""
+    return re.sub(r"[\W_]+", "", label).casefold()
+
+
+class LabelResolver:
+    """The user's label an LLM meant: exact (any case), then ignoring BIO prefixes and separators,
+    then a common synonym ("PERSON", "Organisation", "GPE") when exactly one user label is of that kind.
+
+    Only a match that is unambiguous is taken; anything else stays an unknown label (dropped, counted).
+    """
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.labels = list(labels)
+        self.exact = _label_lookup(self.labels)
+        normed: dict[str, list[str]] = {}
+        for l in self.labels:
+            normed.setdefault(_norm_label(l), []).append(l)
+        self.normed = {k: v[0] for k, v in normed.items() if len(v) == 1}
+        self.family: dict[frozenset, str] = {}
+        for fam in _LABEL_FAMILIES:
+            members = [l for l in self.labels if _norm_label(l) in fam]
+            if len(members) == 1:
+                self.family[fam] = members[0]
+
+    def __call__(self, raw: str) -> str | None:
+        hit = self.exact.get(raw.strip().casefold())
+        if hit is not None:
+            return hit
+        keys = [_norm_label(raw)]
+        if _BIO_PREFIX.match(raw.strip()):  # "B-PER"; tried second so a label like "E_MAIL" stays itself
+            keys.append(_norm_label(_BIO_PREFIX.sub("", raw.strip())))
+        for key in keys:
+            hit = self.normed.get(key) or next((label for fam, label in self.family.items() if key in fam), None)
+            if hit is not None:
+                return hit
+        return None
+
+
+# keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
+_SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value")
+_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind")
+
+
+def _pick(item: dict, keys: Sequence[str]) -> Any:
+    folded = {str(k).casefold(): v for k, v in item.items()}
+    return next((folded[k] for k in keys if k in folded), None)
+
+
 def _as_items(data: Any) -> list[Any]:
     """Unwrap ``{"entities": [...]}`` (JSON mode forces an object) and ``{"PER": ["x"], ...}`` shapes."""
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
-        if ("span" in data or "text" in data) and ("type" in data or "label" in data):
+        if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
             return [data]
         if len(lists) == 1 and len(data) == 1 and not all(isinstance(m, str) for m in lists[0]):
             return lists[0]  # {"entities": [...]}
@@ -127,30 +206,68 @@ def _as_items(data: Any) -> list[Any]:
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
 
 
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\|)\s*(?P<b>.+?)\s*$")
+_PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*$")
+_MARKUP = "\"'`*_ "
+
+
+def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
+    """``[mention, label]`` items from a plain-text list, for answers that ignored the JSON format.
+
+    One entity per line as ``Paris: LOC``, ``Paris (LOC)``, ``Paris - LOC`` or ``LOC: Paris, Rome``
+    (bullets and markdown emphasis allowed). A line counts only when one side is a label the user
+    has, so prose lines are ignored; the mentions still have to be found in the text.
+    """
+    items: list[list[str]] = []
+    for line in answer.splitlines():
+        line = _BULLET.sub("", line).strip()
+        m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
+        if not m:
+            continue
+        a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
+        if a and b and resolve(b) is not None:
+            items.append([a, b])
+        elif a and b and resolve(a) is not None:
+            items.extend([mention.strip(_MARKUP), a] for mention in re.split(r"[,;]", b) if mention.strip(_MARKUP))
+    return items
+
+
 def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | None = None) -> list[tuple[str, str]]:
     """``(mention, label)`` pairs in answer order; unknown labels dropped and counted in ``stats``.
 
     Raises ``AnswerError`` when the answer is not JSON or not list-of-objects shaped.
     """
     stats = stats if stats is not None else ParseStats()
-    lookup = _label_lookup(labels)
+    resolve = LabelResolver(labels)
     out: list[tuple[str, str]] = []
-    items = _as_items(extract_json(answer))
+    try:
+        items = _as_items(extract_json(answer))
+    except AnswerError:
+        plain = strip_reasoning(answer).strip()
+        if _NONE_ANSWER.match(plain):
+            return []  # "None." / "No entities found": a small model's way of saying []
+        items = _line_items(plain, resolve)
+        if not items:
+            raise
     malformed = []
     for item in items:
         mention = label = None
         if isinstance(item, dict):
-            mention = item.get("span", item.get("text", item.get("entity")))
-            label = item.get("type", item.get("label"))
+            mention, label = _pick(item, _SPAN_KEYS), _pick(item, _TYPE_KEYS)
+            if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
+                label, mention = next(iter(item.items()))
         elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
             mention, label = item
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
             continue
-        canonical = lookup.get(label.strip().casefold())
+        canonical = resolve(label)
         if canonical is None:
             stats.unknown_labels[label] += 1
             continue
+        if canonical.casefold() != label.strip().casefold():
+            stats.synonym_labels += 1
         mention = mention.strip().strip("\"'")
         if mention:
             out.append((mention, canonical))
@@ -164,7 +281,7 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     """The relation label named in ``answer`` (case-insensitive; a JSON wrapper or prose tolerated)."""
     classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
     lookup = _label_lookup(classes)
-    text = answer.strip()
+    text = strip_reasoning(answer).strip()
     try:  # {"relation": "Work_For"} or "Work_For" in JSON mode
         data = extract_json(text) if text[:1] in "[{" or "```" in text else None
     except AnswerError:
@@ -176,9 +293,13 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     token = text.strip().strip("`\"'.:").strip()
     if token.casefold() in lookup:
         return lookup[token.casefold()]
-    # prose: the longest label named as a whole word wins (Located_In before In-ish substrings)
+    normed = {_norm_label(c): c for c in classes}
+    if _norm_label(token) in normed:  # "Work For", "work-for", "WORK_FOR"
+        return normed[_norm_label(token)]
+    # prose: the longest label named as a whole word wins (Located_In before In-ish substrings);
+    # "_", "-" and spaces inside a label are interchangeable ("located in" names Located_In)
     found = [c for c in sorted(classes, key=len, reverse=True)
-             if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", text, re.I)]
+             if re.search(r"(?<![\w])" + r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", c))) + r"(?![\w])", text, re.I)]
     if found:
         return found[0]
     if re.search(r"\b(none|no relation|no_relation|unrelated)\b", text, re.I):

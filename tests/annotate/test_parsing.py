@@ -33,6 +33,53 @@ def test_tolerant_json_shapes(answer):
     assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
 
 
+@pytest.mark.parametrize("answer", [
+    '[{"mention": "Paris", "type": "LOC"}]',
+    '[{"Text": "Paris", "Entity_Type": "LOC"}]',
+    '[{"name": "Paris", "category": "LOC"}]',
+    '[{"LOC": "Paris"}]',
+    '<think>Is it [LOC] or {ORG}? Paris is a city.</think>\n[{"span": "Paris", "type": "LOC"}]',
+    'Types used [PER, LOC, ORG, MISC]; answer: [{"span": "Paris", "type": "LOC"}]',
+])
+def test_other_key_names_and_reasoning_blocks(answer):
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Paris: LOC\nAnna: PER", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("Here are the entities:\n- **Paris** (LOC)\n- Anna - person\nDone.", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("LOC: Paris, Rome\nPER: Anna", [("Paris", "LOC"), ("Rome", "LOC"), ("Anna", "PER")]),
+    ("1. Mission: Impossible (MISC)", [("Mission: Impossible", "MISC")]),
+    ("None.", []), ("No entities found.", []), ("<think>hmm</think>There are no named entities in this sentence.", []),
+])
+def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_label_synonyms_map_only_when_one_user_label_is_of_that_kind():
+    stats = ParseStats()
+    answer = ('[{"span": "Anna", "type": "PERSON"}, {"span": "Acme", "type": "Organisation"}, '
+              '{"span": "Oslo", "type": "GPE"}, {"span": "Rome", "type": "B-LOC"}, {"span": "Monday", "type": "DATE"}]')
+    assert parse_ner_answer(answer, LABELS, stats) == [("Anna", "PER"), ("Acme", "ORG"), ("Oslo", "LOC"), ("Rome", "LOC")]
+    assert stats.synonym_labels == 4 and stats.unknown_labels == {"DATE": 1}
+    # CoNLL04's own names, and labels spelled with other separators
+    assert parse_ner_answer('[{"span": "Anna", "type": "person"}, {"span": "x", "type": "other"}]',
+                            ("Peop", "Loc", "Org", "Other")) == [("Anna", "Peop"), ("x", "Other")]
+    assert parse_ner_answer('[{"span": "Acme", "type": "product name"}]', ("PRODUCT_NAME",)) == [("Acme", "PRODUCT_NAME")]
+    assert parse_ner_answer('[{"span": "a@b.c", "type": "E-MAIL"}, {"span": "Bo", "type": "I-PER"}]',
+                            ("E_MAIL", "PER")) == [("a@b.c", "E_MAIL"), ("Bo", "PER")]
+    # two user labels of the "location" kind: a GPE answer is ambiguous and dropped, never guessed
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "Oslo", "type": "GPE"}]', ("CITY", "COUNTRY", "PER"), stats) == []
+    assert stats.unknown_labels == {"GPE": 1}
+
+
+def test_prose_that_names_no_label_is_still_an_error_for_the_reask():
+    for answer in ("Note: this sentence is hard", "Paris is a city.", "Answer: maybe"):
+        with pytest.raises(AnswerError):
+            parse_ner_answer(answer, LABELS)
+
+
 def test_label_case_is_fixed_and_unknown_labels_are_dropped_and_counted():
     stats = ParseStats()
     out = parse_ner_answer('[{"span": "Paris", "type": "loc"}, {"span": "Monday", "type": "DATE"},'
@@ -139,6 +186,8 @@ def test_overlaps_longer_wins_and_same_span_two_types_keeps_the_first():
 @pytest.mark.parametrize("answer,label", [
     ("Work_For", "Work_For"), ("work_for.", "Work_For"), ('{"relation": "Live_In"}', "Live_In"),
     ("The relation is Located_In.", "Located_In"), ("no_relation", NO_RELATION), ("None", NO_RELATION),
+    ("Work For", "Work_For"), ("WORK-FOR", "Work_For"), ("They are located in the same place: located in", "Located_In"),
+    ("<think>Maybe Live_In? No.</think>Work_For", "Work_For"), ("No relation.", NO_RELATION),
 ])
 def test_re_answers(answer, label):
     assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
