@@ -53,6 +53,10 @@ class BackendConfig:
     keep_prediction_versions: int = 2  # our newest versions kept in Label Studio; older ones deleted; 0 = keep all
     device: str | None = None  # "cpu", "cuda", ...; None: CUDA when present (student options: TRAIN_* -> TrainConfig)
     teacher_k: int = 5  # k-NN demonstrations per prompt
+    # stop buying LLM labels once the student's gold F1 >= the LLM's F1 against human labels for this many
+    # trained rounds in a row (0: never); the LLM's F1 needs >= stop_min_overlap tasks labeled by both
+    stop_after_matched: int = 0
+    stop_min_overlap: int = 10
     log_level: str = "INFO"
 
     @classmethod
@@ -75,7 +79,8 @@ class BackendConfig:
         for name in ("train_threshold", "llm_batch", "max_text_chars"):
             if getattr(self, name) < 1:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")
-        for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k", "keep_prediction_versions"):  # TEACHER_K=0: zero-shot
+        for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k", "keep_prediction_versions",
+                     "stop_after_matched", "stop_min_overlap"):  # TEACHER_K=0: zero-shot
             if getattr(self, name) < 0:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):

@@ -8,7 +8,8 @@ A round (LLMaAA Alg. 1, driven by Label Studio instead of a fixed budget):
 2. train the student on the LLM labels (skipped, with the reason recorded, when too few);
 3. rank the unlabeled pool with the sampler (the student's uncertainty; a seeded random order at
    cold start, before any student exists);
-4. the teacher labels the top ``LLM_BATCH`` (its cache means no prompt is paid twice);
+4. the teacher labels the top ``LLM_BATCH`` (its cache means no prompt is paid twice), unless the
+   student has caught up with it (``STOP_AFTER_MATCHED``: then the LLM bill stops);
 5. write one prediction per unannotated task with ``model_version=V`` and ``score`` = rank key
    (LLM pre-annotations for the chosen tasks, student predictions for the rest), then point the
    project at ``V`` with "Uncertainty sampling" so "Label All Tasks" follows our order;
@@ -106,6 +107,40 @@ def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None,
         return [int(i) for i in rng.permutation(len(pool))], f"random ({name} failed: {e})"[:300]
 
 
+def _student_f1(trained: Any) -> float | None:
+    metrics = (trained or {}).get("gold_metrics") if isinstance(trained, dict) else None
+    f1 = metrics.get("f1") if isinstance(metrics, dict) else None
+    return float(f1) if isinstance(f1, (int, float)) else None
+
+
+def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
+    """Why this round buys no LLM labels (``STOP_AFTER_MATCHED``), or None to buy them as usual.
+
+    The paper's point is that the student overtakes its teacher; once it has, every further LLM call
+    buys labels worse than the student's own. The rule: the student's gold F1 was at least the LLM's
+    F1 against human labels in each of the last N trained rounds (this one included), the LLM's F1
+    measured on at least ``STOP_MIN_OVERLAP`` tasks. It is re-checked every round, so a student that
+    falls behind again (new kinds of text, a label added) brings the LLM back.
+    """
+    from ml_backend.agreement import teacher_f1
+
+    n = ctx.config.stop_after_matched
+    if n <= 0 or trained_now is None:
+        return None
+    history = [_student_f1(r.get("trained")) for r in ctx.state.rounds() if r.get("trained")]
+    recent = [*history, _student_f1(trained_now)][-n:]
+    if len(recent) < n or any(f is None for f in recent):
+        return None
+    llm_f1, overlap = teacher_f1(ctx.state, ctx.schema)
+    if llm_f1 is None or overlap < ctx.config.stop_min_overlap:
+        return None
+    if all(f >= llm_f1 for f in recent):
+        return (f"the student's gold F1 ({', '.join(f'{f:.3f}' for f in recent)}) has matched the LLM's F1 against human "
+                f"labels ({llm_f1:.3f} on {overlap} tasks) for {n} trained round(s) (STOP_AFTER_MATCHED={n}): "
+                "no LLM labels bought this round; the queue gets student predictions")
+    return None
+
+
 def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     """One round for ``ctx``'s project; returns the detail recorded with the job and the round."""
     cfg, st, schema, engine = ctx.config, ctx.state, ctx.schema, ctx.engine
@@ -148,6 +183,10 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
             if i not in human and (i not in llm or llm[i].failed)]
     order, ranked_by = _rank(ctx, pool, students, train, n)
     picks = [pool[i] for i in order[: cfg.llm_batch]]
+    stopped = _llm_stopped(ctx, detail.get("trained"))
+    if stopped:
+        detail["llm_stopped"] = stopped
+        picks = []
     log.info("project %s: round %d ranked %d pool tasks by %s; the LLM labels %d", st.project_id, n, len(pool), ranked_by,
              len(picks))
     annotated: list[Example] = []

@@ -68,6 +68,7 @@ class ReportData:
     weights: list[dict[str, Any]] = field(default_factory=list)
     failure_reasons: dict[str, int] = field(default_factory=dict)
     queue_head: list[QueueItem] = field(default_factory=list)
+    llm_stopped: str | None = None  # the newest round bought no LLM labels because the student caught up
 
     def totals(self) -> dict[str, Any]:
         return {k: sum(getattr(r, k) for r in self.rounds) for k in ("prompt_tokens", "completion_tokens", "cost", "failures",
@@ -134,7 +135,8 @@ def collect(project_id: int) -> ReportData:
         data.job = f"last job {j['status']} at {_when(j.get('finished_at') or j.get('created_at'))}" + (
             f": {j['error']}" if j.get("error") else "")
     teacher_f1 = _teacher_f1_by_round(ctx)
-    for r in st.rounds():
+    rounds = st.rounds()
+    for r in rounds:
         usage = r.get("llm_usage") or {}
         trained = r.get("trained") or {}
         data.rounds.append(RoundRow(
@@ -148,6 +150,8 @@ def collect(project_id: int) -> ReportData:
             gold_size=r.get("gold_size")))
         for err in r.get("llm_errors") or []:
             data.failure_reasons[err] = data.failure_reasons.get(err, 0) + 1
+    if rounds:
+        data.llm_stopped = rounds[-1].get("llm_stopped") or None
     data.weights = _last_weights(ctx)
     data.queue_head = [QueueItem(q["task_id"], q.get("score"), q.get("source"), q.get("text") or "")
                        for q in st.queue_head(10)]
@@ -156,10 +160,7 @@ def collect(project_id: int) -> ReportData:
 
 def _teacher_f1_by_round(ctx: Any) -> dict[int, float]:
     """Each round's LLM labels scored against the human labels of the same tasks (where a human has labeled them)."""
-    from llmaaa.data.schema import Example
-    from llmaaa.metrics import entity_prf
-    from ml_backend.results import results_to_example
-
+    from ml_backend.agreement import teacher_f1_by_round
     from ml_backend.labeling import UnsupportedConfig
     from ml_backend.model import RequestError
 
@@ -167,22 +168,7 @@ def _teacher_f1_by_round(ctx: Any) -> dict[int, float]:
         schema = ctx.schema
     except (RequestError, UnsupportedConfig):  # no usable config from /setup yet: nothing to score with
         return {}
-    human = {a["task_id"]: a for a in ctx.state.annotations()}
-    by_round: dict[int, tuple[list, list]] = {}
-    rounds = ctx.state.llm_label_rounds()
-    for d in ctx.state.llm_labels():
-        tid = int(d["id"])
-        if tid not in human or tid not in rounds:
-            continue
-        a = human[tid]
-        gold = results_to_example(Example(str(tid), a["text"]), a["result"], schema, source="human")
-        pred = Example.from_dict(d)
-        if pred.text != gold.text:
-            continue
-        g, p = by_round.setdefault(int(rounds[tid]), ([], []))
-        g.append(gold)
-        p.append(Example(gold.id, gold.text, pred.entities))
-    return {n: float(entity_prf(g, p)["f1"]) for n, (g, p) in by_round.items()}
+    return teacher_f1_by_round(ctx.state, schema)
 
 
 def _f1(metrics: Any) -> float | None:
@@ -331,7 +317,8 @@ def render_html(data: ReportData) -> str:
     return Template((ASSETS / "report.html").read_text(encoding="utf-8")).substitute(
         project=data.project,
         png=f"/report/{data.project}.png",
-        job=f'<p class="sub" id="job">job: {_fmt(data.job)}</p>' if data.job else "",
+        job=(f'<p class="sub" id="job">job: {_fmt(data.job)}</p>' if data.job else "")
+        + (f'<p class="sub" id="llm-stopped">LLM labeling paused: {_fmt(data.llm_stopped)}</p>' if data.llm_stopped else ""),
         kpis="".join(f'<div id="kpi-{k.replace(" ", "-").lower()}">{html.escape(k)}<b>{_fmt(v)}</b></div>' for k, v in kpis),
         rounds=rounds,
         failures="".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in sorted(data.failure_reasons.items())) or "<li>none</li>",

@@ -280,3 +280,45 @@ def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training, monkeyp
         assert failed["llm_labeled"] == 2  # the LLM batch was still bought, in the random order
         with pytest.raises(ConfigError, match="SAMPLER='no_such_sampler': choose one of"):
             make_app(llm_base_url=llm.base_url, sampler="no_such_sampler")  # boot fails loudly, no silent random rounds
+
+
+@pytest.mark.slow
+def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick_training):
+    people = ["Anna", "Bruno", "Chloé", "Dmitri", "王小明", "Zoë", "Oskar", "Hana", "Emil"]
+    places = ["Paris", "Berlin", "北京", "Québec", "Lima", "Oslo", "Cairo", "Perth", "Kyiv"]
+    texts = [f"{p} lives in {c} ." for p, c in zip(people, places)]
+
+    def swapped_teacher(req: dict, n: int) -> str:  # a teacher that gets every type wrong: F1 0 against humans
+        query = last_user_message(req).split("Text:", 1)[1]
+        return json.dumps([{"span": p, "type": "LOC"} for p in people if p in query]
+                          + [{"span": c, "type": "PER"} for c in places if c in query], ensure_ascii=False)
+
+    with ScriptedOpenAI(swapped_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=5, min_train_labels=3, train_threshold=2, teacher_k=0,
+                       stop_after_matched=1, stop_min_overlap=2)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(100 + i, t) for i, t in enumerate(texts)]
+        c.post("/predict", json=predict_body(tasks, NER))
+        c.post("/setup", json=setup_body(NER))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 5  # cold start: no student, so the rule cannot apply
+        asked = len(llm.requests)
+        llm_tasks = [int(q["task_id"]) for q in st.queue_head(5)]
+        for k, tid in enumerate(llm_tasks[:2]):  # humans correct two LLM pre-annotations
+            i = tid - 100
+            text = texts[i]
+            res = [region("p", 0, len(people[i]), people[i], "PER"),
+                   region("c", text.index(places[i]), text.index(places[i]) + len(places[i]), places[i], "LOC")]
+            c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 900 + k, tid, text, res, NER))
+        time.sleep(0.3)
+        last = wait_idle(st)[0]
+        assert last["status"] == "done", last
+        detail = last["detail"]
+        assert detail["trained"]["llm_labels"] == 3 and detail["llm_labeled"] == 0
+        assert "STOP_AFTER_MATCHED=1" in detail["llm_stopped"] and "0.000 on 2 tasks" in detail["llm_stopped"]
+        assert len(llm.requests) == asked  # not one LLM call this round
+        # the queue still has every unannotated task: the older LLM ones first, then student predictions
+        sources = [q["source"] for q in st.queue_head(20)]
+        assert sources == ["llm"] * 3 + ["student"] * 4
+        page = c.get("/report?project=1").get_data(as_text=True)
+        assert 'id="llm-stopped"' in page and "LLM labeling paused" in page

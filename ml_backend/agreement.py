@@ -1,0 +1,50 @@
+"""How good the LLM is on this project: its labels against the human labels later given to the same tasks.
+
+Annotators who accept or correct an LLM pre-annotation produce exactly the gold needed to score the
+teacher, at no extra cost. The report plots it per round, and the stopping rule compares it with the
+student's gold F1 (LLMaAA's question: when has the student caught up, so the LLM bill can stop?).
+Entities only: both sides are scored with ``llmaaa.metrics.entity_prf``, like the student's gold F1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmaaa.data.schema import Example
+from llmaaa.metrics import entity_prf
+
+from ml_backend.results import results_to_example
+
+
+def llm_vs_human(state: Any, schema: Any) -> dict[int, tuple[list[Example], list[Example]]]:
+    """Per LLM round: (human labels, the LLM's labels) of the tasks a human has labeled since."""
+    human = {a["task_id"]: a for a in state.annotations()}
+    rounds = state.llm_label_rounds()
+    by_round: dict[int, tuple[list[Example], list[Example]]] = {}
+    for d in state.llm_labels():
+        tid = int(d["id"])
+        if tid not in human or tid not in rounds:
+            continue
+        a = human[tid]
+        gold = results_to_example(Example(str(tid), a["text"]), a["result"], schema, source="human")
+        pred = Example.from_dict(d)
+        if pred.failed or pred.text != gold.text:  # a failed call has no labels; an edited text no alignment
+            continue
+        g, p = by_round.setdefault(int(rounds[tid]), ([], []))
+        g.append(gold)
+        p.append(Example(gold.id, gold.text, pred.entities))
+    return by_round
+
+
+def teacher_f1_by_round(state: Any, schema: Any) -> dict[int, float]:
+    return {n: float(entity_prf(g, p)["f1"]) for n, (g, p) in llm_vs_human(state, schema).items()}
+
+
+def teacher_f1(state: Any, schema: Any) -> tuple[float | None, int]:
+    """The LLM's entity F1 over every task both it and a human labeled, and how many tasks that is."""
+    gold: list[Example] = []
+    pred: list[Example] = []
+    for g, p in llm_vs_human(state, schema).values():
+        gold += g
+        pred += p
+    return (float(entity_prf(gold, pred)["f1"]) if gold else None), len(gold)
