@@ -233,6 +233,43 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     return items
 
 
+_SEPARATORS = ",;:\"'`*，、；：。！？“”‘’"  # CJK stops never end a name
+_BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】")
+
+
+def trim_mention(mention: str) -> str:
+    """A mention without the separators and enclosing brackets an LLM copied with it.
+
+    ``"Paris,"`` / ``"(Berlin)"`` / ``"「東京」"`` / ``"Rome."`` lose them; ``"Berlin (Germany)"`` keeps
+    its balanced bracket, and abbreviations keep their final dot ("U.S.", "J.", "Acme Inc.").
+    """
+    prev = None
+    m = mention.strip()
+    while m != prev:
+        prev = m
+        m = m.strip(_SEPARATORS + " \t\n")
+        for o, c in _BRACKETS:
+            if m[:1] == o and m[-1:] == c and m[1:-1].count(o) == m[1:-1].count(c):
+                m = m[1:-1]
+            elif m[-1:] == c and m.count(c) > m.count(o):
+                m = m[:-1]
+            elif m[:1] == o and m.count(o) > m.count(c):
+                m = m[1:]
+        if m.endswith(".") and not _abbreviation(m):  # a sentence's full stop copied with the last name
+            m = m[:-1]
+    return m
+
+
+_ABBREVIATIONS = frozenset(
+    "inc ltd co corp plc llc bros jr sr st mt ft dr mr mrs ms prof gen col lt capt sgt rev hon univ dept no vs "
+    "ag sa nv bv spa oy ab as kg".split())
+
+
+def _abbreviation(m: str) -> bool:
+    word = re.split(r"[\s(]", m[:-1])[-1]
+    return "." in word or len(word) <= 1 or word.casefold() in _ABBREVIATIONS
+
+
 def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | None = None) -> list[tuple[str, str]]:
     """``(mention, label)`` pairs in answer order; unknown labels dropped and counted in ``stats``.
 
@@ -268,7 +305,7 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
             continue
         if canonical.casefold() != label.strip().casefold():
             stats.synonym_labels += 1
-        mention = mention.strip().strip("\"'")
+        mention = trim_mention(mention)
         if mention:
             out.append((mention, canonical))
     if malformed and len(malformed) == len(items):
@@ -344,7 +381,14 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     fuzzy = [o for o in fuzzy if _on_boundaries(text, *o)]
     if fuzzy:
         return fuzzy, True
-    return (folded or FoldedText(text)).find(mention), True
+    found = (folded or FoldedText(text)).find(mention)
+    trimmed = mention.strip(_EDGE_PUNCT)
+    if not found and trimmed and trimmed != mention:  # "Paris," / "(Paris)" / "Paris." copied with its punctuation
+        return find_occurrences(text, trimmed, folded)[0], True
+    return found, True
+
+
+_EDGE_PUNCT = " \t\n.,;:!?()[]{}<>\"'`*。，、；：！？「」《》（）"
 
 
 # typographic variants LLMs silently "correct" when they copy a mention

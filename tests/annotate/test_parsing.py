@@ -1,5 +1,6 @@
 """Turning LLM answers into exact spans: the repairs users rely on and the rule for repeated mentions."""
 
+import json
 import unicodedata
 
 import pytest
@@ -157,6 +158,25 @@ def test_folding_does_not_break_word_boundaries_or_invent_matches():
 
 def test_mention_type_pairs_are_accepted():
     assert parse_ner_answer('[["Paris", "LOC"], ["Bob", "per"]]', LABELS) == [("Paris", "LOC"), ("Bob", "PER")]
+
+
+def test_mentions_copied_with_their_punctuation_are_found_without_it():
+    text = "They met in Paris, then (Berlin) and 「東京」 and 北京。Then U.S. and Berlin (Germany) talks in Rome."
+    answer = json.dumps([{"span": m, "type": "LOC"} for m in
+                         ("Paris,", "(Berlin)", "「東京」", "北京。", "U.S.", "Berlin (Germany)", "Rome.")])
+    stats = ParseStats()
+    assert spans(text, parse_ner_answer(answer, LABELS, stats), stats) == [
+        ("Paris", "LOC"), ("Berlin", "LOC"), ("東京", "LOC"), ("北京", "LOC"), ("U.S.", "LOC"),
+        ("Berlin (Germany)", "LOC"), ("Rome", "LOC")]  # the sentence's full stop is not part of Rome
+    assert stats.not_in_text == 0
+    assert spans("He joined Acme Inc. in 2001.", parse_ner_answer('[{"span": "Acme Inc.", "type": "ORG"}]', LABELS)) == [
+        ("Acme Inc.", "ORG")]
+    # a final "." (or "!") the text does not have is dropped when nothing else matches
+    stats = ParseStats()
+    assert spans("We flew to Rome and Yahoo! paid.", [("Rome.", "LOC"), ("Yahoo!", "ORG")], stats) == [
+        ("Rome", "LOC"), ("Yahoo!", "ORG")]
+    assert stats.fuzzy_matches == 1
+    assert spans("Lima", [("Paris.", "LOC")]) == []
 
 
 def test_mentions_not_in_text_are_dropped_and_counted():
