@@ -189,8 +189,12 @@ def _pick(item: dict, keys: Sequence[str]) -> Any:
     return next((folded[k] for k in keys if k in folded), None)
 
 
-def _as_items(data: Any) -> list[Any]:
-    """Unwrap ``{"entities": [...]}`` (JSON mode forces an object) and ``{"PER": ["x"], ...}`` shapes."""
+def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
+    """Unwrap ``{"entities": [...]}`` (JSON mode forces an object) and ``{"PER": ["x"], ...}`` shapes.
+
+    The label-keyed shape needs a key that names one of the user's labels: a stray object (a
+    truncated answer's inner ``{"name": ..., "lang": ...}``) must be re-asked, not read as "no entities".
+    """
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
@@ -199,7 +203,8 @@ def _as_items(data: Any) -> list[Any]:
             return [data]
         if len(lists) == 1 and len(data) == 1 and not all(isinstance(m, str) for m in lists[0]):
             return lists[0]  # {"entities": [...]}
-        if data and all(isinstance(v, (list, str)) for v in data.values()):  # {"LABEL": [mentions]}
+        if (data and all(isinstance(v, (list, str)) for v in data.values())
+                and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}
             return [{"span": m, "type": k} for k, v in data.items() for m in ([v] if isinstance(v, str) else v)]
         if not data:
             return []
@@ -279,7 +284,7 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     resolve = LabelResolver(labels)
     out: list[tuple[str, str]] = []
     try:
-        items = _as_items(extract_json(answer))
+        items = _as_items(extract_json(answer), resolve)
     except AnswerError:
         plain = strip_reasoning(answer).strip()
         if _NONE_ANSWER.match(plain):

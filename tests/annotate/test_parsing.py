@@ -76,7 +76,10 @@ def test_label_synonyms_map_only_when_one_user_label_is_of_that_kind():
 
 
 def test_prose_that_names_no_label_is_still_an_error_for_the_reask():
-    for answer in ("Note: this sentence is hard", "Paris is a city.", "Answer: maybe"):
+    # a small model's truncated echo of the prompt: its inner objects parse, but name no label
+    truncated = 'JSON:\n{\n "type": "json",\n "data": [\n  {\n   "name": "<text>",\n   "lang": "en_US"\n  },\n  {\n   "na'
+    for answer in ("Note: this sentence is hard", "Paris is a city.", "Answer: maybe", truncated,
+                   '{"type": "json", "data": [{"name": "<text>"}]}'):
         with pytest.raises(AnswerError):
             parse_ner_answer(answer, LABELS)
 
