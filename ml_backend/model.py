@@ -212,6 +212,8 @@ class LLMaAABackend:
 
     def _on_demand(self, ctx: ProjectContext, schema: LabelingSchema, missing: list[tuple[int, int, str, Any]]) -> dict[int, dict]:
         mode = self.config.predict_on_demand
+        if mode == "llm" and ctx.state.llm_paused() and ctx.students() is not None:
+            mode = "student"  # STOP_AFTER_MATCHED: the student has caught up, on-demand calls stop too
         limit = self.config.max_text_chars
         ok = [(i, pool_example(t, x, d, schema)) for i, t, x, d in missing if len(x) <= limit and x.strip()]
         kept = {i for i, _ in ok}

@@ -238,6 +238,11 @@ class ProjectState:
         return [{**json.loads(r["record"]), "round": r["n"], "version": r["version"], "finished_at": r["finished_at"]}
                 for r in self._q("SELECT * FROM rounds ORDER BY n")]
 
+    def llm_paused(self) -> bool:
+        """Whether the newest round bought no LLM labels because the student caught up (``STOP_AFTER_MATCHED``)."""
+        rows = self._q("SELECT record FROM rounds ORDER BY n DESC LIMIT 1")
+        return bool(rows and json.loads(rows[0]["record"]).get("llm_stopped"))
+
     @property
     def current_version(self) -> str | None:
         p = self.dir / "current"

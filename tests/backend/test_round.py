@@ -322,3 +322,9 @@ def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick
         assert sources == ["llm"] * 3 + ["student"] * 4
         page = c.get("/report?project=1").get_data(as_text=True)
         assert 'id="llm-stopped"' in page and "LLM labeling paused" in page
+        # on-demand predictions stop calling the LLM too (PREDICT_ON_DEMAND=llm): the student answers
+        app.extensions["llmaaa"].runner.stop()
+        again = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", run_jobs=False).test_client()
+        again.post("/setup", json=setup_body(NER))
+        fresh = again.post("/predict", json=predict_body([ls_task(300, "Emil lives in Oslo .")], NER)).json["results"]
+        assert "result" in fresh[0] and len(llm.requests) == asked
