@@ -131,8 +131,7 @@ def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
 # Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC).
 _LABEL_FAMILIES = (
     frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname"}),
-    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity",
-               "country", "city"}),
+    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity"}),
     frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
                "institution"}),
     frozenset({"misc", "miscellaneous", "other"}),

@@ -71,8 +71,11 @@ def test_label_synonyms_map_only_when_one_user_label_is_of_that_kind():
                             ("E_MAIL", "PER")) == [("a@b.c", "E_MAIL"), ("Bo", "PER")]
     # two user labels of the "location" kind: a GPE answer is ambiguous and dropped, never guessed
     stats = ParseStats()
-    assert parse_ner_answer('[{"span": "Oslo", "type": "GPE"}]', ("CITY", "COUNTRY", "PER"), stats) == []
+    assert parse_ner_answer('[{"span": "Oslo", "type": "GPE"}]', ("LOC", "PLACE", "PER"), stats) == []
     assert stats.unknown_labels == {"GPE": 1}
+    # subtypes are not synonyms: with a COUNTRY label of its own, LOCATION still means LOC
+    assert parse_ner_answer('[{"span": "Oslo", "type": "location"}, {"span": "Peru", "type": "country"}]',
+                            ("LOC", "COUNTRY")) == [("Oslo", "LOC"), ("Peru", "COUNTRY")]
 
 
 def test_prose_that_names_no_label_is_still_an_error_for_the_reask():
