@@ -261,3 +261,40 @@ def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
     assert all(rec["id"].startswith("train/") for rec in labeled)  # ids repeat across the files: made unique
     for rec in labeled:  # spans the teacher gave stay inside their (Chinese, accented, emoji) texts
         assert all(0 <= e["start"] < e["end"] <= len(rec["text"]) for e in rec.get("entities", []))
+
+
+@pytest.mark.slow
+def test_simulate_with_an_llm_teacher_pays_each_prompt_once(tmp_path):
+    """The real LLM path of ``simulate`` (scripted OpenAI server): answers in three formats, any script."""
+    from llmaaa.cli import main
+    from openai_stub import ScriptedOpenAI, last_user_message
+
+    people, places = [*PEOPLE, "王小明"], [*PLACES, "北京"]
+
+    def teacher(req: dict, n: int) -> str:
+        text = last_user_message(req).split("Text:", 1)[1]
+        who = [p for p in people if p in text]
+        where = [c for c in places if c in text]
+        if n % 3 == 0:  # a plain list that ignores the JSON format
+            return "\n".join([*(f"- {p} (person)" for p in who), *(f"- {c}: LOC" for c in where)])
+        if n % 3 == 1:
+            return json.dumps([{"mention": p, "entity_type": "PER"} for p in who]
+                              + [{"mention": c, "entity_type": "location"} for c in where], ensure_ascii=False)
+        return "```json\n" + json.dumps({"PER": who, "LOC": where}, ensure_ascii=False) + "\n```"
+
+    folder = tmp_path / "mine"
+    _write_folder_dataset(folder, {"train": range(0, 24), "dev": range(24, 36), "test": range(36, 44)})
+    out = tmp_path / "sim"
+    with ScriptedOpenAI(teacher) as llm:
+        argv = ["simulate", "--task", "ner", "--dataset", str(folder), "--teacher", "openai", "--base-url", llm.base_url,
+                "--model", "stub", "--strategies", "least_confidence", "--demo-pool", "6", "--init", "6", "--rounds", "1",
+                "--per-round", "6", "--epochs", "1", "--no-ceiling", "--output", str(out)]
+        assert main(argv) == 0
+        asked = len(llm.requests)
+        curves = json.loads((out / "curves.json").read_text())
+        assert curves["teacher"]["test_f1"] == 1.0 and curves["teacher"]["gold_f1"] == 1.0  # every format understood
+        rounds = json.loads((out / "runs" / "least_confidence" / "seed-0" / "rounds.json").read_text())
+        assert [r["budget"] for r in rounds] == [6, 12] and all(r["prompt_tokens"] > 0 for r in rounds)
+        # the same command again: everything comes from the state and the LLM cache, nothing is paid twice
+        assert main(argv) == 0
+        assert len(llm.requests) == asked
