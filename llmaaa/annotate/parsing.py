@@ -78,11 +78,15 @@ _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 def _loads(text: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:  # "[[[[..." thousands deep: no answer nests like that
+        raise AnswerError("the answer is not valid JSON (nested too deeply)") from None
     except json.JSONDecodeError:
         pass
     fixed = _TRAILING_COMMA.sub(r"\1", text)
     try:
         return json.loads(fixed)
+    except RecursionError:
+        raise AnswerError("the answer is not valid JSON (nested too deeply)") from None
     except json.JSONDecodeError:
         pass
     try:  # single quotes, True/False/None: Python literal syntax
@@ -93,6 +97,7 @@ def _loads(text: str) -> Any:
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
 _MAX_STARTS = 16  # opening brackets tried per candidate text; prose rarely has more before the JSON
+_MAX_ATTEMPTS = 256  # parses tried per answer, over all starts and ends
 
 
 def strip_reasoning(answer: str) -> str:
@@ -108,13 +113,15 @@ def extract_json(answer: str) -> Any:
     """
     answer = strip_reasoning(answer)
     candidates = [m.group(1) for m in _FENCE.finditer(answer)] + [answer]
+    attempts = _MAX_ATTEMPTS  # a long garbage answer full of brackets must not cost seconds
     for text in candidates:
         text = text.strip()
         starts = [i for i, ch in enumerate(text) if ch in "[{"][:_MAX_STARTS]
         for start in starts:
             close = "]" if text[start] == "[" else "}"
             end = text.rfind(close)
-            while end > start:
+            while end > start and attempts > 0:
+                attempts -= 1
                 try:
                     return _loads(text[start : end + 1])
                 except AnswerError:

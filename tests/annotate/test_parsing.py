@@ -102,6 +102,14 @@ def test_unusable_answers_raise_with_a_message_for_the_reask(answer):
     assert str(e.value)
 
 
+@pytest.mark.parametrize("answer", ["[" * 5000 + "]" * 5000, "[x] {y} " * 2000, "{" * 3000 + '"a": 1' + "}" * 3000])
+def test_pathological_answers_are_answer_errors_not_crashes(answer):
+    with pytest.raises(AnswerError):
+        parse_ner_answer(answer, LABELS)
+    with pytest.raises(AnswerError):
+        parse_re_answer(answer, ("Work_For",))
+
+
 def test_a_malformed_item_is_dropped_and_counted_not_the_whole_answer():
     stats = ParseStats()
     assert parse_ner_answer('[{"span": "Bob", "type": "PER"}, {"span": "Rome"}, "x"]', LABELS, stats) == [("Bob", "PER")]
