@@ -91,7 +91,7 @@ def _loads(text: str) -> Any:
         pass
     try:  # single quotes, True/False/None: Python literal syntax
         return ast.literal_eval(fixed)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{1: 2}}, unhashable
         raise AnswerError("the answer is not valid JSON") from None
 
 

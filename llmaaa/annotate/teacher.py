@@ -182,6 +182,9 @@ class LLMTeacher:
                 summary.reasks += 1
                 messages = [*messages, {"role": "assistant", "content": answer},
                             {"role": "user", "content": f"Your answer could not be used: {e}. Answer again."}]
+            except Exception as e:  # a parser bug costs this example (recorded, cached answer kept), not the batch
+                log.exception("parsing an LLM answer failed: %r", answer[:200])
+                raise LLMError(f"answer parsing failed ({type(e).__name__}: {e}): {answer[:120]!r}") from None
         raise AssertionError("unreachable")
 
     def _check_budget(self) -> None:

@@ -102,7 +102,8 @@ def test_unusable_answers_raise_with_a_message_for_the_reask(answer):
     assert str(e.value)
 
 
-@pytest.mark.parametrize("answer", ["[" * 5000 + "]" * 5000, "[x] {y} " * 2000, "{" * 3000 + '"a": 1' + "}" * 3000])
+@pytest.mark.parametrize("answer", ["[" * 5000 + "]" * 5000, "[x] {y} " * 2000, "{" * 3000 + '"a": 1' + "}" * 3000,
+                                    "{{1: 2}}", "{set()}"])
 def test_pathological_answers_are_answer_errors_not_crashes(answer):
     with pytest.raises(AnswerError):
         parse_ner_answer(answer, LABELS)
