@@ -6,8 +6,8 @@ the spans on screen are known, but misses MISC and mistypes some ORGs, as real t
 drives Debian's headless Chromium through Selenium: log in, press "Label All Tasks", see the pre-annotated
 spans of the task at the head of our queue and submit it; nine more human labels (through the SDK)
 start the second round, which trains the student; then /report shows the figure and the numbers.
-The tests run in file order and share one stack. Screenshots go to docs/img/ (the README shows them;
-``LLMAAA_SCREENSHOT_DIR`` sends them elsewhere).
+The tests run in file order and share one stack. Screenshots go to runs/screenshots/ (ignored by git,
+so a test run never dirties the checkout); ``LLMAAA_SCREENSHOT_DIR=docs/img`` refreshes the README's.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from openai_stub import ScriptedOpenAI, last_user_message
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("LLMAAA_SCREENSHOT_DIR", ROOT / "docs" / "img"))
+SHOTS = Path(os.environ.get("LLMAAA_SCREENSHOT_DIR", ROOT / "runs" / "screenshots"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
