@@ -16,6 +16,16 @@ from llmaaa.metrics import entity_prf
 from ml_backend.results import results_to_example
 
 
+def metric_f1(metrics: Any) -> float | None:
+    """The F1 in a metrics record (``{"f1"}``, or nested under ``micro``/``overall``), else None."""
+    if not isinstance(metrics, dict):
+        return None
+    for m in (metrics, metrics.get("micro"), metrics.get("overall")):
+        if isinstance(m, dict) and isinstance(m.get("f1"), (int, float)):
+            return float(m["f1"])
+    return None
+
+
 def llm_vs_human(state: Any, schema: Any) -> dict[int, tuple[list[Example], list[Example]]]:
     """Per LLM round: (human labels, the LLM's labels) of the tasks a human has labeled since."""
     human = {a["task_id"]: a for a in state.annotations()}

@@ -107,12 +107,6 @@ def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None,
         return [int(i) for i in rng.permutation(len(pool))], f"random ({name} failed: {e})"[:300]
 
 
-def _student_f1(trained: Any) -> float | None:
-    metrics = (trained or {}).get("gold_metrics") if isinstance(trained, dict) else None
-    f1 = metrics.get("f1") if isinstance(metrics, dict) else None
-    return float(f1) if isinstance(f1, (int, float)) else None
-
-
 def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     """Why this round buys no LLM labels (``STOP_AFTER_MATCHED``), or None to buy them as usual.
 
@@ -122,13 +116,13 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     measured on at least ``STOP_MIN_OVERLAP`` tasks. It is re-checked every round, so a student that
     falls behind again (new kinds of text, a label added) brings the LLM back.
     """
-    from ml_backend.agreement import teacher_f1
+    from ml_backend.agreement import metric_f1, teacher_f1
 
     n = ctx.config.stop_after_matched
     if n <= 0 or trained_now is None:
         return None
-    history = [_student_f1(r.get("trained")) for r in ctx.state.rounds() if r.get("trained")]
-    recent = [*history, _student_f1(trained_now)][-n:]
+    history = [r["trained"].get("gold_metrics") for r in ctx.state.rounds() if r.get("trained")]
+    recent = [metric_f1(m) for m in [*history, trained_now.get("gold_metrics")][-n:]]
     if len(recent) < n or any(f is None for f in recent):
         return None
     llm_f1, overlap = teacher_f1(ctx.state, ctx.schema)

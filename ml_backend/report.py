@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from ml_backend.agreement import metric_f1, teacher_f1_by_round
+
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("report", __name__)
@@ -146,7 +148,7 @@ def collect(project_id: int) -> ReportData:
             cost=float(usage.get("cost") or 0.0), failures=int(r.get("llm_failed") or 0),
             reasks=int(usage.get("reasks") or 0),
             dropped=sum(int((usage.get("dropped") or {}).get(k) or 0) for k in ("not_in_text", "unknown_labels", "malformed")),
-            teacher_f1=teacher_f1.get(int(r["round"])), student_f1=_f1(trained.get("gold_metrics")),
+            teacher_f1=teacher_f1.get(int(r["round"])), student_f1=metric_f1(trained.get("gold_metrics")),
             gold_size=r.get("gold_size")))
         for err in r.get("llm_errors") or []:
             data.failure_reasons[err] = data.failure_reasons.get(err, 0) + 1
@@ -160,7 +162,6 @@ def collect(project_id: int) -> ReportData:
 
 def _teacher_f1_by_round(ctx: Any) -> dict[int, float]:
     """Each round's LLM labels scored against the human labels of the same tasks (where a human has labeled them)."""
-    from ml_backend.agreement import teacher_f1_by_round
     from ml_backend.labeling import UnsupportedConfig
     from ml_backend.model import RequestError
 
@@ -169,15 +170,6 @@ def _teacher_f1_by_round(ctx: Any) -> dict[int, float]:
     except (RequestError, UnsupportedConfig):  # no usable config from /setup yet: nothing to score with
         return {}
     return teacher_f1_by_round(ctx.state, schema)
-
-
-def _f1(metrics: Any) -> float | None:
-    if not isinstance(metrics, dict):
-        return None
-    for m in (metrics, metrics.get("micro"), metrics.get("overall")):
-        if isinstance(m, dict) and isinstance(m.get("f1"), (int, float)):
-            return float(m["f1"])
-    return None
 
 
 def _last_weights(ctx: Any) -> list[dict[str, Any]]:

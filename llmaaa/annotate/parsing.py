@@ -76,19 +76,14 @@ _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
 
 def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except RecursionError:  # "[[[[..." thousands deep: no answer nests like that
-        raise AnswerError("the answer is not valid JSON (nested too deeply)") from None
-    except json.JSONDecodeError:
-        pass
     fixed = _TRAILING_COMMA.sub(r"\1", text)
-    try:
-        return json.loads(fixed)
-    except RecursionError:
-        raise AnswerError("the answer is not valid JSON (nested too deeply)") from None
-    except json.JSONDecodeError:
-        pass
+    for candidate in (text, fixed):
+        try:
+            return json.loads(candidate)
+        except RecursionError:  # "[[[[..." thousands deep: no answer nests like that
+            raise AnswerError("the answer is not valid JSON (nested too deeply)") from None
+        except json.JSONDecodeError:
+            pass
     try:  # single quotes, True/False/None: Python literal syntax
         return ast.literal_eval(fixed)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{1: 2}}, unhashable
@@ -342,8 +337,8 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     if token.casefold() in lookup:
         return lookup[token.casefold()]
     normed = {_norm_label(c): c for c in classes}
-    if _norm_label(token) in normed:  # "Work For", "work-for", "WORK_FOR"
-        return normed[_norm_label(token)]
+    if (key := _norm_label(token)) in normed:  # "Work For", "work-for", "WORK_FOR"
+        return normed[key]
     # prose: the longest label named as a whole word wins (Located_In before In-ish substrings);
     # "_", "-" and spaces inside a label are interchangeable ("located in" names Located_In)
     found = [c for c in sorted(classes, key=len, reverse=True)

@@ -167,8 +167,12 @@ class ReModel:
                 logits = self.net(**self.collate(batch_feats))
             return list(logits.float().softmax(-1).cpu().numpy())
 
-        probs = run_batched(feats, self.batch_size, run)
-        out = [([], []) for _ in examples]
+        return self._per_example(len(examples), feats, run_batched(feats, self.batch_size, run))
+
+    def _per_example(self, n: int, feats: Sequence[dict], probs: Sequence[np.ndarray]
+                     ) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Pair features' probabilities regrouped by example: ``(pairs, (n_pairs, C) array)`` each."""
+        out: list[tuple[list, list]] = [([], []) for _ in range(n)]
         for f, p in zip(feats, probs):
             out[f["example"]][0].append(f["pair"])
             out[f["example"]][1].append(p)
@@ -204,12 +208,8 @@ class ReModel:
             batch_losses = F.cross_entropy(logits, batch["labels"], reduction="none").cpu().numpy()
             for i, loss, p in zip(idx, batch_losses, logits.softmax(-1).cpu().numpy()):
                 losses[i], probs[i] = loss, p
-        per_example: list[tuple[list, list]] = [([], []) for _ in examples]
-        for f, p in zip(feats, probs):
-            per_example[f["example"]][0].append(f["pair"])
-            per_example[f["example"]][1].append(p)
         return losses, [ex.with_labels(relations=self._relations(pairs, ps))
-                        for ex, (pairs, ps) in zip(examples, per_example)]
+                        for ex, (pairs, ps) in zip(examples, self._per_example(len(examples), feats, probs))]
 
     @torch.no_grad()
     def _embed(self, examples: Sequence[Example]) -> np.ndarray:
