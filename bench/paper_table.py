@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmaaa.loop.config import LoopConfig  # noqa: E402
-from llmaaa.loop.experiment import Experiment, run_experiment  # noqa: E402
+from llmaaa.loop.experiment import Experiment, report_finished, run_experiment  # noqa: E402
 from llmaaa.report import markdown_table  # noqa: E402
 
 CELLS = {"conll2003": "ner", "conll04": "re"}
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "out" / "paper_table")
     ap.add_argument("--output", type=Path, default=None, help="combined JSON (default <out-dir>/paper_table.json)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: rebuild each cell's table and plot from every run already under --out-dir")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preset = QUICK if args.quick else FULL
@@ -70,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
                 test_size=opt["test_size"] and int(opt["test_size"]), train_overrides=train,
             )
             t0 = time.perf_counter()
-            curves = run_experiment(exp)
+            if args.report_only:
+                if not (exp.output / "runs").is_dir():
+                    continue
+                curves = report_finished(exp.output, title=f"{dataset} {task.upper()}, teacher simulated:f1={f1}")
+            else:
+                curves = run_experiment(exp)
             curves["seconds"] = round(time.perf_counter() - t0, 1)
             combined[name] = {k: v for k, v in curves.items() if k != "runs"}
             print(f"\n### {dataset} {task.upper()}, simulated teacher F1 {f1} ({curves['seconds']:.0f}s)\n")

@@ -73,6 +73,15 @@ def build_curves(
     }
 
 
+def series_labels(curves: Mapping[str, Any]) -> dict[str, str]:
+    """Display name per series; when the series have different seed counts (a grid grown in steps),
+    each name says its count, so a one-seed row is not read as a mean over three."""
+    seeds = {name: max(s["n"], default=0) for name, s in curves["series"].items()}
+    if len(set(seeds.values())) <= 1:
+        return {name: name for name in seeds}
+    return {name: f"{name} ({n} seed{'s' if n != 1 else ''})" for name, n in seeds.items()}
+
+
 def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None = None) -> str:
     """Rows = series, columns = budgets (mean ± std over seeds), last column = first budget beating the teacher."""
     series = curves["series"]
@@ -80,6 +89,7 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
     cols = [b for b in all_budgets if budgets is None or b in budgets]
     head = f"| strategy ({curves['split']} F1) | " + " | ".join(str(b) for b in cols) + " | beats teacher at |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
+    shown = series_labels(curves)
     for name, s in series.items():
         at = dict(zip(s["budgets"], zip(s["mean"], s["std"], s["n"])))
         cells = []
@@ -90,7 +100,7 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
                 m, sd, n = at[b]
                 cells.append(f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}")
         beat = s["first_budget_beating_teacher"]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {beat if beat is not None else 'never'} |")
+        lines.append(f"| {shown[name]} | " + " | ".join(cells) + f" | {beat if beat is not None else 'never'} |")
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
     if t is not None:
         lines.append(f"| teacher {curves['teacher'].get('name', '')} | {t:.3f}" + " |" * (len(cols) - 1) + " |")
@@ -107,9 +117,10 @@ def plot_curves(curves: Mapping[str, Any], path: str | Path, *, title: str = "")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    shown = series_labels(curves)
     for name, s in curves["series"].items():
         x, m, sd = np.array(s["budgets"]), np.array(s["mean"]), np.array(s["std"])
-        ax.plot(x, m, marker="o", ms=3, label=name)
+        ax.plot(x, m, marker="o", ms=3, label=shown[name])
         ax.fill_between(x, m - sd, m + sd, alpha=0.15)
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
     if t is not None:

@@ -192,6 +192,16 @@ def test_simulate_cli_writes_curves_table_and_png(tmp_path):
     assert not (out / "runs" / "random+rw").exists()
     assert (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text() == before
     assert "| hybrid+rw |" in (out / "table.md").read_text()
+    # a later invocation on one strategy reports only what it ran; --report-only rebuilds the whole cell
+    # from the runs on disk without reading the data (the data dir given here does not exist)
+    assert main([*argv[:argv.index("--strategies")], "--strategies", "random", *argv[argv.index("--seeds"):]]) == 0
+    assert set(json.loads((out / "curves.json").read_text())["series"]) == {"random"}
+    assert main(["simulate", "--report-only", "--data-dir", str(tmp_path / "nowhere"), "--output", str(out)]) == 0
+    rebuilt = json.loads((out / "curves.json").read_text())
+    assert set(rebuilt["series"]) == {"random", "hybrid", "hybrid+rw"}
+    assert rebuilt["series"]["hybrid"] == curves["series"]["hybrid"]
+    assert rebuilt["teacher"]["f1"] == curves["teacher"]["f1"] and rebuilt["ceiling"]["f1"] == curves["ceiling"]["f1"]
+    assert (out / "runs" / "hybrid" / "seed-0" / "rounds.json").read_text() == before
 
 
 def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
@@ -206,6 +216,8 @@ def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         (["--dataset", "conll2003", "--data-dir", str(tmp_path)], "pass --data-dir DIR"),
         (["--dataset", "conll2003", "--teacher", "gpt"], "unknown teacher 'gpt'"),
         (["--dataset", "conll2003", "--teacher", "simulated:f1=81"], "f1 must be a number in (0, 1]"),
+        ([], "--dataset is required"),
+        (["--report-only"], "holds no loop run"),
     ]
     for extra, message in cases:
         assert main([*base, *extra]) == 2

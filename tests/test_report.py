@@ -51,10 +51,19 @@ def test_markdown_table_shows_every_series_and_the_reference_lines():
     md = markdown_table(build_curves(RUNS, teacher=TEACHER, ceiling=[{"budget": 150, "test_f1": 0.75}]))
     lines = md.strip().splitlines()
     assert lines[0].startswith("| strategy (test F1) | 50 | 100 | 150 | beats teacher at |")
-    assert "| random | 0.410 ± 0.010 | 0.560 ± 0.010 | 0.610 ± 0.010 | 150 |" in lines
-    assert "| least_confidence+rw | 0.440 | 0.660 | 0.740 | 100 |" in lines
+    # the series have different seed counts, so each row says its own (a 1-seed row is no mean over 2)
+    assert "| random (2 seeds) | 0.410 ± 0.010 | 0.560 ± 0.010 | 0.610 ± 0.010 | 150 |" in lines
+    assert "| least_confidence+rw (1 seed) | 0.440 | 0.660 | 0.740 | 100 |" in lines
     assert any(line.startswith("| teacher simulated:f1=0.60 | 0.600") for line in lines)
     assert any(line.startswith("| gold ceiling (budget 150) | 0.750") for line in lines)
+
+
+def test_rows_carry_no_seed_count_when_every_series_has_the_same():
+    same = [run("random", 0, [0.40, 0.55]), run("random", 1, [0.42, 0.57]),
+            run("entropy", 0, [0.41, 0.60]), run("entropy", 1, [0.43, 0.62])]
+    lines = markdown_table(build_curves(same, teacher=TEACHER)).splitlines()
+    assert "| random | 0.410 ± 0.010 | 0.560 ± 0.010 | never |" in lines
+    assert any(line.startswith("| entropy | 0.420 ± 0.010 |") for line in lines)
 
 
 def test_write_report_produces_json_png_and_table(tmp_path):

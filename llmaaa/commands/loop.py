@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--task", choices=("ner", "re"), default="ner")
-    p.add_argument("--dataset", required=True,
-                   help="conll2003 or conll04 (read from --data-dir), or a folder of your own train/dev/test.jsonl "
+    p.add_argument("--dataset", default=None,
+                   help="required unless --report-only: conll2003 or conll04 (read from --data-dir), or a folder of your own train/dev/test.jsonl "
                         "(llmaaa convert writes them; dev gives the gold demo pool, test is optional)")
     p.add_argument("--data-dir", default=None, help="folder with conll2003/ and conll04/ (default: $LLMAAA_DATA_DIR or ../shared/data)")
     p.add_argument("--teacher", default="simulated:f1=0.81",
@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ceiling", action="store_true", help="skip the gold-ceiling student")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--output", type=Path, required=True, help="output folder (state, curves.json, curves.png, table.md)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: rewrite the report of --output from every run already in it (all strategies "
+                        "and seeds earlier invocations left there, partial runs included)")
     p.set_defaults(func=simulate)
 
 
@@ -77,7 +80,13 @@ def simulate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from llmaaa.active import SamplerError
     from llmaaa.loop.config import LoopConfig
-    from llmaaa.loop.experiment import Experiment, run_experiment
+    from llmaaa.loop.experiment import Experiment, report_finished, run_experiment
+
+    if args.report_only:
+        report_finished(args.output)
+        return _print_report(args.output)
+    if not args.dataset:
+        raise ValueError("--dataset is required (conll2003, conll04 or a folder of train/dev/test.jsonl)")
 
     names = [s.strip() for s in (args.strategies or args.strategy or "least_confidence").split(",") if s.strip()]
     unknown = [n for n in names if n not in available()]
@@ -95,6 +104,10 @@ def _simulate(args: argparse.Namespace) -> int:
         base_url=args.base_url, model=args.model, train_overrides={"epochs": args.epochs}, progress=args.progress,
     )
     run_experiment(exp)
-    print((args.output / "table.md").read_text(encoding="utf-8"), end="")
-    print(f"\nwrote {args.output / 'curves.json'}, {args.output / 'curves.png'}, {args.output / 'table.md'}")
+    return _print_report(args.output)
+
+
+def _print_report(output: Path) -> int:
+    print((output / "table.md").read_text(encoding="utf-8"), end="")
+    print(f"\nwrote {output / 'curves.json'}, {output / 'curves.png'}, {output / 'table.md'}")
     return 0

@@ -197,3 +197,47 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     }
     title = f"{exp.dataset} {exp.loop.task.upper()}, teacher {exp.teacher}, {exp.seeds} seed(s)"
     return write_report(exp.output, runs, teacher=teacher_info, ceiling=ceilings, title=title)
+
+
+def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
+    """Rewrite the report of ``output`` from every run found on disk, without training or reading data.
+
+    A grid grows by separate invocations (two strategies get more seeds, another teacher level gets
+    one strategy), and each invocation's report covers only what it ran; this one reads back all of
+    ``runs/<series>/seed-<s>`` (partial runs included, their budgets counted per seed in ``n``), the
+    cached teacher scores and the gold ceilings, so the cell's table shows the whole grid again.
+    """
+    runs, teacher_gold, teacher_test = [], [], []
+    teacher_name = ""
+    for state_dir in sorted(output.glob("runs/*/seed-*")):
+        identity = read_json(state_dir / "config.json")
+        records = read_json(state_dir / "rounds.json", [])
+        if identity is None or not records:
+            log.info("report: %s has no finished round yet; left out", state_dir)
+            continue
+        gold = read_json(state_dir / "teacher_gold.json")
+        if gold and gold.get("f1") is not None:
+            teacher_gold.append(gold["f1"])
+        teacher_name = teacher_name or identity.get("teacher", "")
+        runs.append({"strategy": identity["strategy"], "reweight": bool(identity.get("reweight")),
+                     "seed": identity.get("seed"), "records": records,
+                     "stopped": next((r["stopped"] for r in records if r.get("stopped")), None)})
+    if not runs:
+        raise FileNotFoundError(f"{output} holds no loop run (runs/<series>/seed-<s>/rounds.json); nothing to report")
+    for path in sorted(output.glob("teacher/test-seed-*.json")):
+        cached = read_json(path)
+        teacher_test.append(cached["f1"])
+        teacher_name = teacher_name or cached.get("teacher", "")
+    ceilings = [read_json(path) for path in sorted(output.glob("ceiling/seed-*.json"))]
+    teacher_info = {
+        "name": teacher_name,
+        "gold_f1": float(np.mean(teacher_gold)) if teacher_gold else None,
+        "test_f1": float(np.mean(teacher_test)) if teacher_test else None,
+    }
+    per_series: dict[str, set] = {}
+    for r in runs:
+        per_series.setdefault(series_name(r["strategy"], r["reweight"]), set()).add(r["seed"])
+    counts = sorted({len(s) for s in per_series.values()})
+    seeds = f"{counts[0]} seed(s)" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds per series"
+    heading = title or f"{output.name}, teacher {teacher_name}"
+    return write_report(output, runs, teacher=teacher_info, ceiling=ceilings, title=f"{heading}, {seeds}")
