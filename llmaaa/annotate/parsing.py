@@ -18,7 +18,8 @@ tests/annotate/test_parsing.py):
   labels the i-th occurrence, in order; the answer order is the only signal which one was meant.
 Matching first tries the exact string, then whitespace- and case-insensitive, then insensitive to
 Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
-"Ｔｏｋｙｏ" vs "Tokyo"); the span is always mapped back to the user's exact characters. In scripts written
+"Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
+accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is always mapped back to the user's exact characters. In scripts written
 with spaces a match must sit on word boundaries ("US" never matches inside "USA"), while in CJK
 (and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins;
 the same span with two types keeps the first listed (a counted conflict).
@@ -206,10 +207,17 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
             return lists[0]  # {"entities": [...]}
         if (data and all(isinstance(v, (list, str)) for v in data.values())
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}
-            return [{"span": m, "type": k} for k, v in data.items() for m in ([v] if isinstance(v, str) else v)]
+            return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
+                    for m in ([v] if isinstance(v, str) else v)]
         if not data:
             return []
+        if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
+            return []
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
+
+
+def _empty_value(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and (not v.strip() or bool(_NONE_ANSWER.match(v.strip()))))
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -387,10 +395,13 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     fuzzy = [o for o in fuzzy if _on_boundaries(text, *o)]
     if fuzzy:
         return fuzzy, True
-    found = (folded or FoldedText(text)).find(mention)
+    folded = folded or FoldedText(text)
+    found = folded.find(mention)
     trimmed = mention.strip(_EDGE_PUNCT)
     if not found and trimmed and trimmed != mention:  # "Paris," / "(Paris)" / "Paris." copied with its punctuation
-        return find_occurrences(text, trimmed, folded)[0], True
+        found = find_occurrences(text, trimmed, folded)[0]
+    if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse), accents dropped or added
+        found = folded.find(trimmed or mention, strip_accents=True)
     return found, True
 
 
@@ -402,8 +413,11 @@ _TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201
                              "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " "})
 
 
-def _fold(s: str) -> str:
-    return unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+def _fold(s: str, strip_accents: bool = False) -> str:
+    out = unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+    if strip_accents:
+        out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
+    return out
 
 
 class FoldedText:
@@ -413,37 +427,41 @@ class FoldedText:
     CJK text mixes full-width Latin and digits ("Ｔｏｋｙｏ", "２０２３") that models copy half-width;
     curly apostrophes come back straight. Each base character with its combining marks is folded
     (NFKC, casefold) as one cluster, and every folded character remembers the cluster's span in
-    the original, so the span we return is always a slice of the user's text.
+    the original, so the span we return is always a slice of the user's text. ``strip_accents``
+    also drops the marks on both sides (the last resort: a model that writes "Jose" for "José").
     """
 
     def __init__(self, text: str):
         self.text = text
-        self._folded: str | None = None  # built on the first find(): most mentions match before this tier
-        self._origin: list[tuple[int, int]] = []  # folded char -> its cluster's (start, end) in ``text``
+        # folded text and, per folded char, its cluster's (start, end) in ``text``; one entry per
+        # ``strip_accents`` value, built on first use: most mentions match before this tier
+        self._variants: dict[bool, tuple[str, list[tuple[int, int]]]] = {}
 
-    def _build(self) -> str:
+    def _build(self, strip_accents: bool) -> tuple[str, list[tuple[int, int]]]:
         pieces: list[str] = []
+        origin: list[tuple[int, int]] = []
         text, i = self.text, 0
         while i < len(text):
             j = i + 1
             while j < len(text) and unicodedata.combining(text[j]):
                 j += 1
-            piece = _fold(text[i:j])
+            piece = _fold(text[i:j], strip_accents)
             pieces.append(piece)
-            self._origin += [(i, j)] * len(piece)
+            origin += [(i, j)] * len(piece)
             i = j
-        return "".join(pieces)
+        return "".join(pieces), origin
 
-    def find(self, mention: str) -> list[tuple[int, int]]:
-        words = _fold(mention).split()
+    def find(self, mention: str, strip_accents: bool = False) -> list[tuple[int, int]]:
+        words = _fold(mention, strip_accents).split()
         if not words:
             return []
-        if self._folded is None:
-            self._folded = self._build()
+        if strip_accents not in self._variants:
+            self._variants[strip_accents] = self._build(strip_accents)
+        folded, origin = self._variants[strip_accents]
         hits = []
-        for m in re.finditer(r"\s*".join(re.escape(w) for w in words), self._folded):
+        for m in re.finditer(r"\s*".join(re.escape(w) for w in words), folded):
             if m.end() > m.start():
-                span = (self._origin[m.start()][0], self._origin[m.end() - 1][1])
+                span = (origin[m.start()][0], origin[m.end() - 1][1])
                 if _on_boundaries(self.text, *span):
                     hits.append(span)
         return hits

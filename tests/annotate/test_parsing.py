@@ -167,8 +167,31 @@ def test_unicode_form_width_and_typography_insensitive_fallback_keeps_the_users_
 def test_folding_does_not_break_word_boundaries_or_invent_matches():
     stats = ParseStats()
     assert spans("Ｕｓａ and Ｕｓ", [("us", "LOC")], stats) == [("Ｕｓ", "LOC")]  # not inside "Ｕｓａ"
-    assert spans("Les États-Unis", [("Etats-Unis", "LOC")], stats) == []  # accents are not dropped: another word
+    assert spans("Ｕｓａ", [("Ｕｓａｂ", "LOC")], stats) == []
     assert stats.not_in_text == 1
+
+
+@pytest.mark.parametrize("text, mention, found", [
+    ("Les États-Unis et le Québec", "Etats-Unis", "États-Unis"),  # the model dropped the accents
+    ("Jose Alvarez habló", "José Álvarez", "Jose Alvarez"),  # or added them
+    ("Trận đấu ở Hà Nội hôm qua", "Ha Noi", "Hà Nội"),  # Vietnamese, two marks on one letter
+    ("Maçã em İstanbul", "Istanbul", "İstanbul"),  # Turkish dotted capital I
+])
+def test_accents_are_ignored_only_as_the_last_resort(text, mention, found):
+    stats = ParseStats()
+    assert spans(text, [(mention, "LOC")], stats) == [(found, "LOC")]
+    assert stats.fuzzy_matches == 1 and stats.not_in_text == 0
+    # an exact (accented) occurrence wins over an accent-folded one elsewhere in the text
+    assert spans("Cote and Côte", [("Côte", "LOC")]) == [("Côte", "LOC")]
+    assert spans("Cote and Côte", [("Cote", "LOC")]) == [("Cote", "LOC")]
+
+
+def test_empty_values_in_object_answers_mean_no_entities():
+    assert parse_ner_answer('{"entities": null}', LABELS) == []
+    assert parse_ner_answer('{"entities": "none"}', LABELS) == []
+    assert parse_ner_answer('{"PER": "N/A", "LOC": ["Paris"]}', LABELS) == [("Paris", "LOC")]
+    with pytest.raises(AnswerError):
+        parse_ner_answer('{"entities": "Paris"}', LABELS)  # a value that is not "none" is still no answer
 
 
 def test_mention_type_pairs_are_accepted():
