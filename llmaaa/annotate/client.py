@@ -32,6 +32,9 @@ class LLMConfig:
     concurrency: int = 16  # requests in flight at once
     temperature: float = 0.0
     max_tokens: int = 512
+    # NER texts longer than this are asked about in sentence-aligned pieces (llmaaa.annotate.segment);
+    # demos longer than it are cropped to their first piece. 0: never split
+    max_chars: int = 2000
     json_mode: bool = False  # send response_format={"type": "json_object"} (server must support it)
     reasks: int = 1  # re-asks with the validation error when an answer cannot be parsed
     prices: str | None = None  # JSON file or inline JSON {"model": [in $/1M tokens, out $/1M tokens]}

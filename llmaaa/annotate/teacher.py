@@ -1,6 +1,7 @@
 """The LLM teacher (LLMaAA Sec. 3.1): k-NN demos + prompt -> LLM -> exact labels, with provenance.
 
-For NER one request per example; for RE one request per ordered entity pair (or the pairs listed in
+For NER one request per example (per sentence-aligned piece of a text longer than
+``LLMConfig.max_chars``); for RE one request per ordered entity pair (or the pairs listed in
 ``extra["pairs"]``), and the example's relations are the pairs not labeled ``no_relation``.
 Every example comes back with an ``annotation`` record (source, model, demo ids, usage, error,
 cached). A failure (network, timeout, unparseable answer after the re-ask, budget) is recorded with
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import itertools
 import logging
 import time
@@ -23,8 +25,9 @@ from llmaaa.annotate.parsing import AnswerError, ParseStats, align_mentions, par
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex
+from llmaaa.annotate.segment import crop, segments
 from llmaaa.annotate.summary import RunSummary
-from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,8 @@ class LLMTeacher:
         summary = RunSummary(examples=len(examples))
         start = time.perf_counter()
         if self.demo_index is not None and len(self.demo_index) and self.demo_mode == "knn" and self.k > 0:
-            self.demo_index.encoder.encode([ex.text for ex in examples])  # one batched pass, then cache hits
+            texts = [ex.text[s:e] for ex in examples for s, e in self._pieces(ex)]
+            self.demo_index.encoder.encode(texts)  # one batched pass, then cache hits
         bar = self._bar(len(examples))
         async with ChatClient(self.config) as client:
             async def one(ex: Example) -> Example:
@@ -114,23 +118,27 @@ class LLMTeacher:
         return tqdm(total=n, desc="annotating", unit="ex")
 
     # -- one example
-    def _demos(self, ex: Example) -> list[Example]:
+    def _demos(self, ex: Example, *, text: str | None = None, query_id: str | None = None) -> list[Example]:
+        """k-NN demos for ``text`` (default the example's), never the example itself (leave-one-out)."""
         if self.demo_index is None or self.k <= 0:
             return []
-        return self.demo_index.nearest(ex.text, self.k, exclude_ids=(ex.id,), mode=self.demo_mode, query_id=ex.id)
+        demos = self.demo_index.nearest(ex.text if text is None else text, self.k, exclude_ids=(ex.id,),
+                                        mode=self.demo_mode, query_id=query_id or ex.id)
+        limit = self.config.max_chars
+        if self.task == "ner" and limit > 0:  # a long gold document would crowd the query out of the context
+            demos = [crop(d, *segments(d.text, limit)[0]) if len(d.text) > limit else d for d in demos]
+        return demos
 
     async def _annotate_one(self, ex: Example, client: ChatClient, summary: RunSummary) -> Example:
-        demos = self._demos(ex)
         usage, stats = _Usage(), ParseStats()
         entities, relations, error = ex.entities, ex.relations, None
+        demos: list[Example] = []
         try:
             if self.task == "ner":
-                msgs = self.prompts.ner_messages(ex, demos)
-                mentions = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
-                                           usage, summary)
-                entities = tuple(align_mentions(ex.text, mentions, stats))
+                entities = tuple(await self._entities(ex, demos, client, usage, stats, summary))
                 relations = ()
             else:
+                demos = self._demos(ex)
                 relations = tuple(await self._relations(ex, demos, client, usage, summary))
         except LLMError as e:
             error = e.reason
@@ -145,6 +153,40 @@ class LLMTeacher:
             "reasks": usage.reasks, "dropped": stats.to_dict(),
         }
         return ex.with_labels(entities=entities, relations=relations, annotation=record)
+
+    def _pieces(self, ex: Example) -> list[tuple[int, int]]:
+        return segments(ex.text, self.config.max_chars) if self.task == "ner" else [(0, len(ex.text))]
+
+    async def _entities(self, ex: Example, demos: list[Example], client: ChatClient, usage: _Usage,
+                        stats: ParseStats, summary: RunSummary) -> list[Span]:
+        """Spans for ``ex``: one request, or one per piece of a text longer than ``max_chars``.
+
+        Each piece gets its own k-NN demos (``demos`` collects them all, for the provenance record)
+        and its spans are shifted back to the text's offsets. A piece that fails fails the example:
+        half a document's entities must not pass for all of them.
+        """
+        pieces = self._pieces(ex)
+
+        async def one(i: int, start: int, end: int) -> list[Span]:
+            part = ex if len(pieces) == 1 else crop(ex, start, end, suffix=f"#{i}")
+            found = self._demos(ex, text=part.text, query_id=part.id)
+            demos.extend(d for d in found if d.id not in {x.id for x in demos})
+            msgs = self.prompts.ner_messages(part, found)
+            mentions = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
+                                       usage, summary)
+            return [dataclasses.replace(s, start=s.start + start, end=s.end + start)
+                    for s in align_mentions(part.text, mentions, stats)]
+
+        results = await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(pieces)), return_exceptions=True)
+        spans: list[Span] = []
+        for r in results:
+            if isinstance(r, BaseException):
+                if isinstance(r, LLMError) and len(pieces) > 1:
+                    n_bad = sum(isinstance(x, BaseException) for x in results)
+                    raise LLMError(f"{r.reason} ({n_bad} of {len(pieces)} pieces of a {len(ex.text)}-char text failed)") from None
+                raise r
+            spans += r
+        return sorted(spans, key=lambda s: (s.start, s.end))
 
     async def _relations(self, ex: Example, demos: Sequence[Example], client: ChatClient, usage: _Usage,
                          summary: RunSummary) -> list[Relation]:

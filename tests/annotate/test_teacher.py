@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import socket
 import time
 
@@ -181,3 +182,49 @@ def test_annotate_works_from_inside_a_running_event_loop():
 
         [out] = asyncio.run(main())
     assert labeled(out) == [("Anna", "PER")]
+
+
+def test_a_long_text_is_asked_in_sentence_pieces_and_spans_come_back_in_its_offsets():
+    sents = ["Anna Schmidt flew from Paris to Québec.", "王小明住在北京。", "Zoë 🙂 met Anna Schmidt in Berlin."]
+    text = " ".join(sents * 3)  # ~250 chars: pieces of at most 80
+    answers = {"Paris": "LOC", "Québec": "LOC", "北京": "LOC", "王小明": "PER", "Berlin": "LOC", "Anna Schmidt": "PER"}
+
+    def handler(req, n):  # a model that answers about the text it was shown
+        query = last_user_message(req)
+        return json.dumps([{"span": m, "type": t} for m, t in answers.items() if m in query])
+
+    demos = DemoIndex(examples=[Example("d1", "Bob is in Rome. " * 20, (Span(10, 14, "LOC"), Span(330, 334, "LOC")))],
+                      mode="random")
+    ex = Example("long", text)
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=80), LABELS, demos, k=1)
+        [out] = t.annotate([ex])
+        queries = [last_user_message(r) for r in llm.requests]
+        demo_turns = [r["messages"][1]["content"] for r in llm.requests]
+    assert len(llm.requests) == len(queries) > 3 and all(len(q) < 200 for q in queries)
+    assert out.annotation["error"] is None and out.annotation["demo_ids"] == ["d1"]
+    assert out.annotation["usage"]["prompt_tokens"] > 0
+    assert all(len(d) <= 120 for d in demo_turns)  # the 320-char demo is cropped to its first piece
+    got = [(out.mention(s), s.label) for s in out.entities]
+    expected = sorted((m.start(), m.group(0), t) for mention, t in answers.items()
+                      for m in re.finditer(re.escape(mention), text))
+    assert got == [(m, t) for _, m, t in expected]
+    assert [s.start for s in out.entities] == sorted(s.start for s in out.entities)
+    # a short text is still one request with the text itself
+    with ScriptedOpenAI(handler) as llm:
+        [short] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=80), LABELS).annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert [(short.mention(s), s.label) for s in short.entities] == [("Paris", "LOC"), ("Paris", "LOC")]
+
+
+def test_one_failed_piece_fails_the_long_text_with_the_reason():
+    text = "Anna flew to Paris. " * 10
+
+    def handler(req, n):
+        return "no idea at all" if n == 2 else '[{"span": "Paris", "type": "LOC"}]'
+
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=50, reasks=0, concurrency=1), LABELS)
+        [out] = t.annotate([Example("x", text)])
+    assert out.failed and out.entities == ()
+    assert "unparseable answer" in out.annotation["error"] and "pieces of a 200-char text failed" in out.annotation["error"]

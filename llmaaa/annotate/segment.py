@@ -1,0 +1,73 @@
+"""Cut a long text into LLM-sized pieces at sentence ends, and crop examples to a piece.
+
+LLMaAA prompts one sentence at a time; Label Studio users bring paragraphs and whole documents.
+One prompt per document overflows a small model's context (the request fails) and, where it fits,
+costs recall: models list the first entities of a long text and stop. So an NER text longer than
+``max_chars`` is asked about piece by piece. Pieces are packed from whole sentences (ends: ``.!?``
+followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
+pieces unless a single sentence is itself longer than ``max_chars``; such a sentence is cut at its
+last space before the limit, or at the limit in scripts without spaces. Offsets are always those
+of the original text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from llmaaa.data.schema import Example
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > start:
+            out.append((start, m.end()))
+            start = m.end()
+    if start < len(text):
+        out.append((start, len(text)))
+    return out
+
+
+def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """A sentence longer than ``max_chars``: cut after the last whitespace before the limit, else at it."""
+    out = []
+    while end - start > max_chars:
+        limit = start + max_chars
+        space = max((m.end() for m in re.finditer(r"\s+", text[start + 1 : limit])), default=0)
+        cut = start + 1 + space if space else limit
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
+
+
+def segments(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """``(start, end)`` pieces covering ``text`` in order, each at most ``max_chars`` long.
+
+    ``max_chars <= 0`` or a short text: one piece. Whitespace-only pieces are left out (nothing to ask).
+    """
+    if max_chars <= 0 or len(text) <= max_chars:
+        return [(0, len(text))]
+    pieces: list[tuple[int, int]] = []
+    cur: tuple[int, int] | None = None
+    for s, e in _sentences(text):
+        for s2, e2 in _cut_long(text, s, e, max_chars):
+            if cur is not None and e2 - cur[0] <= max_chars:
+                cur = (cur[0], e2)
+            else:
+                if cur is not None:
+                    pieces.append(cur)
+                cur = (s2, e2)
+    if cur is not None:
+        pieces.append(cur)
+    return [(s, e) for s, e in pieces if text[s:e].strip()]
+
+
+def crop(ex: Example, start: int, end: int, *, suffix: str = "") -> Example:
+    """``ex`` restricted to ``text[start:end]``: entities inside it, shifted; relations dropped (NER use)."""
+    spans = tuple(dataclasses.replace(s, start=s.start - start, end=s.end - start) for s in ex.entities
+                  if start <= s.start and s.end <= end)
+    return Example(ex.id + suffix, ex.text[start:end], spans, (), dict(ex.extra))

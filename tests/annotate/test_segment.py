@@ -1,0 +1,58 @@
+"""Long texts cut into LLM-sized pieces: sentence ends first, offsets of the original text."""
+
+import pytest
+
+from llmaaa.annotate.segment import crop, segments
+from llmaaa.data.schema import Example, Span
+
+
+def pieces(text, n):
+    return [text[s:e] for s, e in segments(text, n)]
+
+
+def test_short_text_or_no_limit_is_one_piece():
+    assert segments("Anna lives in Paris.", 2000) == [(0, 20)]
+    assert segments("x" * 5000, 0) == [(0, 5000)]
+    assert segments("", 10) == [(0, 0)]
+
+
+def test_whole_sentences_are_packed_up_to_the_limit_and_cover_the_text():
+    text = "Anna lives in Paris. Bob works at IBM! Is it? 王小明住在北京。他很好。\n\nNext para here."
+    for limit in (10, 20, 30, 45, 60):
+        got = segments(text, limit)
+        assert all(e - s <= limit for s, e in got)
+        assert "".join(text[s:e] for s, e in got) == text  # nothing lost, nothing repeated
+        assert all(a[1] == b[0] for a, b in zip(got, got[1:]))
+    assert pieces(text, 45) == ["Anna lives in Paris. Bob works at IBM! ", "Is it? 王小明住在北京。他很好。\n\nNext para here."]
+    assert pieces(text, 30)[2].startswith("王小明住在北京。他很好。")  # CJK full stops end sentences
+
+
+def test_a_sentence_longer_than_the_limit_is_cut_at_a_space_or_hard_in_cjk():
+    assert pieces("aaaa bbbb cccc dddd", 10) == ["aaaa bbbb ", "cccc dddd"]
+    assert pieces("北京" * 10, 7) == ["北京北京北京北", "京北京北京北京", "北京北京北京"]
+    assert pieces("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
+
+
+def test_whitespace_only_pieces_are_left_out():
+    assert [p.strip() for p in pieces("Anna." + "\n" * 12 + "Bob.", 6)] == ["Anna.", "Bob."]
+    assert segments(" " * 50, 10) == []
+
+
+def test_crop_keeps_the_spans_inside_and_shifts_them():
+    ex = Example("d", "Anna met Bob. Zoë flew to Québec.", (Span(0, 4, "PER"), Span(9, 12, "PER"),
+                                                           Span(14, 17, "PER"), Span(26, 32, "LOC")))
+    part = crop(ex, 14, len(ex.text), suffix="#1")
+    assert part.id == "d#1" and part.text == "Zoë flew to Québec."
+    assert [(part.mention(s), s.label) for s in part.entities] == [("Zoë", "PER"), ("Québec", "LOC")]
+    assert crop(ex, 2, 11).entities == ()  # a span cut in half is left out, never truncated
+
+
+@pytest.mark.parametrize("limit", [7, 25, 100])
+def test_every_span_of_a_real_paragraph_lands_in_exactly_one_piece_when_sentences_fit(limit):
+    sents = ["Angela Merkel met Emmanuel Macron in Berlin.", "The talks lasted two days!",
+             "東京で会議があった。", "Zoë 🙂 stayed in Québec?"]
+    text = " ".join(sents)
+    got = segments(text, max(limit, max(len(s) + 1 for s in sents)))
+    for s in sents:
+        i = text.index(s)
+        assert any(a <= i and i + len(s) <= b for a, b in got)
