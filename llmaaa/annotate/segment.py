@@ -7,7 +7,8 @@ costs recall: models list the first entities of a long text and stop. So an NER 
 followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
 pieces unless a single sentence is itself longer than ``max_chars``; such a sentence is cut at its
 last space before the limit, or at the limit in scripts without spaces. Offsets are always those
-of the original text.
+of the original text. RE asks about a pair of entities in the piece that holds both (pairs in
+different pieces of a long document are not asked: sentence-level RE has nothing to say about them).
 """
 
 from __future__ import annotations
@@ -71,3 +72,18 @@ def crop(ex: Example, start: int, end: int, *, suffix: str = "") -> Example:
     spans = tuple(dataclasses.replace(s, start=s.start - start, end=s.end - start) for s in ex.entities
                   if start <= s.start and s.end <= end)
     return Example(ex.id + suffix, ex.text[start:end], spans, (), dict(ex.extra))
+
+
+def crop_pair(ex: Example, head: int, tail: int, max_chars: int) -> tuple[Example, int, int] | None:
+    """``ex`` cropped to the piece holding entities ``head`` and ``tail``, with their new indices.
+
+    A text within ``max_chars`` comes back whole; None when the two entities are in different pieces.
+    """
+    if max_chars <= 0 or len(ex.text) <= max_chars:
+        return ex, head, tail
+    h, t = ex.entities[head], ex.entities[tail]
+    for start, end in segments(ex.text, max_chars):
+        if start <= min(h.start, t.start) and max(h.end, t.end) <= end:
+            inside = [i for i, s in enumerate(ex.entities) if start <= s.start and s.end <= end]
+            return crop(ex, start, end), inside.index(head), inside.index(tail)
+    return None

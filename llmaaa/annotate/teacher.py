@@ -25,7 +25,7 @@ from llmaaa.annotate.parsing import AnswerError, ParseStats, align_mentions, par
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex
-from llmaaa.annotate.segment import crop, segments
+from llmaaa.annotate.segment import crop, crop_pair, segments
 from llmaaa.annotate.summary import RunSummary
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 
@@ -133,13 +133,15 @@ class LLMTeacher:
         usage, stats = _Usage(), ParseStats()
         entities, relations, error = ex.entities, ex.relations, None
         demos: list[Example] = []
+        not_asked = 0
         try:
             if self.task == "ner":
                 entities = tuple(await self._entities(ex, demos, client, usage, stats, summary))
                 relations = ()
             else:
                 demos = self._demos(ex)
-                relations = tuple(await self._relations(ex, demos, client, usage, summary))
+                found, not_asked = await self._relations(ex, demos, client, usage, summary)
+                relations = tuple(found)
         except LLMError as e:
             error = e.reason
             entities = () if self.task == "ner" else ex.entities
@@ -152,6 +154,8 @@ class LLMTeacher:
             "error": error, "cached": usage.requests == 0 and usage.cached > 0,
             "reasks": usage.reasks, "dropped": stats.to_dict(),
         }
+        if not_asked:
+            record["pairs_not_asked"] = not_asked  # entity pairs in different pieces of a long text
         return ex.with_labels(entities=entities, relations=relations, annotation=record)
 
     def _pieces(self, ex: Example) -> list[tuple[int, int]]:
@@ -189,16 +193,26 @@ class LLMTeacher:
         return sorted(spans, key=lambda s: (s.start, s.end))
 
     async def _relations(self, ex: Example, demos: Sequence[Example], client: ChatClient, usage: _Usage,
-                         summary: RunSummary) -> list[Relation]:
+                         summary: RunSummary) -> tuple[list[Relation], int]:
+        """Relations among the ordered pairs, and how many pairs were not asked (split across pieces)."""
         try:
             pairs = _pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
             raise LLMError(f"bad 'pairs' field: {e}") from None
-        demo_pairs = [p for p in (re_demo_pair(d) for d in demos) if p is not None]
+        limit = self.config.max_chars
+        demo_pairs = []
+        for p in (re_demo_pair(d) for d in demos):
+            view = p and crop_pair(p[0], p[1], p[2], limit)  # a long demo: the piece with its pair
+            if view is not None:
+                demo_pairs.append((*view, p[3]))
         classes = self.labels.relation_labels
+        views = {(h, t): crop_pair(ex, h, t, limit) for h, t in pairs}
+        not_asked = sum(v is None for v in views.values())  # a long document: pairs split across pieces
+        pairs = [p for p in pairs if views[p] is not None]
 
         async def label(h: int, t: int) -> str:
-            msgs = self.prompts.re_messages(ex, h, t, demo_pairs)
+            part, ph, pt = views[(h, t)]  # type: ignore[misc]
+            msgs = self.prompts.re_messages(part, ph, pt, demo_pairs)
             return await self._ask(client, msgs, lambda a: parse_re_answer(a, classes), usage, summary)
 
         results = await asyncio.gather(*(label(h, t) for h, t in pairs), return_exceptions=True)
@@ -208,7 +222,7 @@ class LLMTeacher:
                     n_bad = sum(isinstance(x, BaseException) for x in results)
                     raise LLMError(f"{r.reason} ({n_bad} of {len(pairs)} pairs failed)") from None
                 raise r
-        return [Relation(h, t, lab) for (h, t), lab in zip(pairs, results) if lab != NO_RELATION]  # type: ignore[misc]
+        return [Relation(h, t, lab) for (h, t), lab in zip(pairs, results) if lab != NO_RELATION], not_asked  # type: ignore[misc]
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
                    summary: RunSummary) -> Any:

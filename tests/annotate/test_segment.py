@@ -56,3 +56,14 @@ def test_every_span_of_a_real_paragraph_lands_in_exactly_one_piece_when_sentence
     for s in sents:
         i = text.index(s)
         assert any(a <= i and i + len(s) <= b for a, b in got)
+
+
+def test_crop_pair_gives_the_piece_holding_both_entities_with_new_indices():
+    from llmaaa.annotate.segment import crop_pair
+
+    ex = Example("d", "Anna works for IBM. Zoë lives in Québec.",
+                 (Span(0, 4, "Peop"), Span(15, 18, "Org"), Span(20, 23, "Peop"), Span(33, 39, "Loc")))
+    part, h, t = crop_pair(ex, 3, 2, 25)
+    assert part.text == "Zoë lives in Québec." and (part.mention(part.entities[h]), part.mention(part.entities[t])) == ("Québec", "Zoë")
+    assert crop_pair(ex, 0, 3, 25) is None  # different sentences
+    assert crop_pair(ex, 0, 3, 100) == (ex, 0, 3)  # short text: unchanged

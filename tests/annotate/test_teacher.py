@@ -228,3 +228,28 @@ def test_one_failed_piece_fails_the_long_text_with_the_reason():
         [out] = t.annotate([Example("x", text)])
     assert out.failed and out.entities == ()
     assert "unparseable answer" in out.annotation["error"] and "pieces of a 200-char text failed" in out.annotation["error"]
+
+
+def test_relations_in_a_long_document_are_asked_within_the_sentence_piece_that_holds_the_pair():
+    rl = LabelSet(("Peop", "Org", "Loc"), ("Work_For", "Live_In"))
+    text = "Anna works for IBM. Zoë lives in Québec."
+    ents = (Span(0, 4, "Peop"), Span(15, 18, "Org"), Span(20, 23, "Peop"), Span(33, 39, "Loc"))
+    ex = Example("doc", text, ents)
+    gold = {("Anna", "IBM"): "Work_For", ("Zoë", "Québec"): "Live_In"}
+
+    def handler(req, n):
+        q = last_user_message(req)
+        assert len(q) < 200 and not ("Anna" in q and "Québec" in q)  # only the pair's own sentence is shown
+        return next((lab for (h, t), lab in gold.items() if f"Head: {h}" in q and f"Tail: {t}" in q), "no_relation")
+
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=25), rl, task="re")
+        [out] = t.annotate([ex])
+        assert len(llm.requests) == 4  # 2 ordered pairs per sentence; the 8 cross-sentence pairs are not asked
+    assert not out.failed and out.annotation["pairs_not_asked"] == 8
+    assert [(out.mention(out.entities[r.head]), out.mention(out.entities[r.tail]), r.label) for r in out.relations] == [
+        ("Anna", "IBM", "Work_For"), ("Zoë", "Québec", "Live_In")]
+    with ScriptedOpenAI(handler) as llm:  # within the limit: every ordered pair, the whole text
+        [whole] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=0), rl, task="re").annotate(
+            [Example("s", "Anna works for IBM.", ents[:2])])
+        assert len(llm.requests) == 2 and "pairs_not_asked" not in whole.annotation
