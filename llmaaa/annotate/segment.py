@@ -48,8 +48,11 @@ def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int
 def segments(text: str, max_chars: int) -> list[tuple[int, int]]:
     """``(start, end)`` pieces covering ``text`` in order, each at most ``max_chars`` long.
 
-    ``max_chars <= 0`` or a short text: one piece. Whitespace-only pieces are left out (nothing to ask).
+    ``max_chars <= 0`` or a short text: one piece. Whitespace-only pieces are left out (nothing to
+    ask), so an empty text has none.
     """
+    if not text.strip():
+        return []
     if max_chars <= 0 or len(text) <= max_chars:
         return [(0, len(text))]
     pieces: list[tuple[int, int]] = []

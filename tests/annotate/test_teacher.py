@@ -215,6 +215,11 @@ def test_a_long_text_is_asked_in_sentence_pieces_and_spans_come_back_in_its_offs
         [short] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=80), LABELS).annotate([PARIS])
         assert len(llm.requests) == 1
     assert [(short.mention(s), s.label) for s in short.entities] == [("Paris", "LOC"), ("Paris", "LOC")]
+    # an empty or blank text costs no request and has no entities (not a failure)
+    with ScriptedOpenAI(handler) as llm:
+        blank = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), LABELS).annotate([Example("e", ""), Example("b", " \n ")])
+        assert len(llm.requests) == 0
+    assert all(b.entities == () and not b.failed for b in blank)
 
 
 def test_one_failed_piece_fails_the_long_text_with_the_reason():
