@@ -147,6 +147,22 @@ def _norm_label(label: str) -> str:
     return re.sub(r"[\W_]+", "", label).casefold()
 
 
+def _stem_label(label: str) -> str:
+    """Words of a label without inflection: "lives in" and "Live_In" -> "livin", "killed" -> "kill".
+
+    Crude on purpose (-ing/-ed/-s, then a final -e): it only compares an answer with a handful of
+    user labels and is used when exactly one label matches.
+    """
+    out = []
+    for w in re.split(r"[\W_]+", label.casefold()):
+        for suffix in ("ing", "ed", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        out.append(w[:-1] if w.endswith("e") and len(w) > 3 else w)
+    return "".join(out)
+
+
 class LabelResolver:
     """The user's label an LLM meant: exact (any case), then ignoring BIO prefixes and separators,
     then a common synonym ("PERSON", "Organisation", "GPE") when exactly one user label is of that kind.
@@ -347,6 +363,10 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     normed = {_norm_label(c): c for c in classes}
     if (key := _norm_label(token)) in normed:  # "Work For", "work-for", "WORK_FOR"
         return normed[key]
+    if len(token.split()) <= 4:  # "works for", "lives in", "killed": the label as a verb, if only one fits
+        stemmed = [c for c in classes if _stem_label(c) == _stem_label(token)]
+        if len(stemmed) == 1:
+            return stemmed[0]
     # prose: the longest label named as a whole word wins (Located_In before In-ish substrings);
     # "_", "-" and spaces inside a label are interchangeable ("located in" names Located_In)
     found = [c for c in sorted(classes, key=len, reverse=True)

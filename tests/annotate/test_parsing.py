@@ -251,6 +251,20 @@ def test_re_answers(answer, label):
     assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
 
 
+@pytest.mark.parametrize("answer,label", [
+    ("works for", "Work_For"), ("lives in", "Live_In"), ("living in", "Live_In"), ("killed", "Kill"),
+    ("kills", "Kill"), ("org based in", "OrgBased_In"), ("Located in.", "Located_In"),
+])
+def test_re_labels_answered_as_inflected_verbs(answer, label):
+    assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In", "Kill", "OrgBased_In")) == label
+
+
+@pytest.mark.parametrize("answer", ["killed by", "works at", "founded by"])
+def test_inflected_answers_that_name_no_label_are_re_asked(answer):
+    with pytest.raises(AnswerError):  # "killed by" is the reverse direction, never read as Kill
+        parse_re_answer(answer, ("Work_For", "Live_In", "Kill"))
+
+
 def test_re_answer_outside_the_label_set_raises():
     with pytest.raises(AnswerError, match="Work_For"):
         parse_re_answer("Married_To", ("Work_For",))
