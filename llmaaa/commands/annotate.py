@@ -47,6 +47,7 @@ def _annotate(args: argparse.Namespace) -> int:
             progress=not args.no_progress, api_key=api_key, concurrency=args.concurrency,
             timeout_s=args.timeout, max_retries=args.max_retries, json_mode=args.json_mode or None,
             prices=args.prices, max_cost=args.max_cost, max_tokens_total=args.max_tokens_total,
+            max_chars=args.max_chars,
         )
         out = teacher.annotate(pool)
         write_jsonl(out, args.output)
@@ -90,6 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--timeout", type=float, help="seconds per request (default 60)")
     a.add_argument("--max-retries", type=int, help="retries on 429/5xx/timeouts (default 3)")
     a.add_argument("--json-mode", action="store_true", help="ask the server for JSON output (response_format)")
+    a.add_argument("--max-chars", type=int, help="ask about longer texts in sentence pieces of at most this "
+                                                 "many chars (default: $LLM_MAX_CHARS or 2000; 0: never split)")
     a.add_argument("--cache", help="SQLite response cache; a re-run with it costs nothing")
     a.add_argument("--prices", help='JSON file or inline JSON {"model": [input $/1M tokens, output $/1M tokens]}')
     a.add_argument("--max-cost", type=float, help="stop at this many $ (the rest fail with 'budget exhausted')")

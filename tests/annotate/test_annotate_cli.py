@@ -63,3 +63,16 @@ def test_annotate_without_labels_tells_the_user_what_to_pass(tmp_path):
     write_jsonl([Example("a", "Anna left.")], pool)
     r = llmaaa("annotate", "--task", "ner", "--input", pool, "--output", tmp_path / "o.jsonl")
     assert r.returncode == 2 and "--labels" in r.stderr
+
+
+def test_annotate_splits_a_long_text_with_max_chars(tmp_path):
+    pool, out = tmp_path / "pool.jsonl", tmp_path / "out.jsonl"
+    text = "Anna left Berlin early. 李雷在北京。 Then Anna came back. "
+    write_jsonl([Example("long", text * 3)], pool)
+    with ScriptedOpenAI(answer) as llm:
+        r = llmaaa("annotate", "--task", "ner", "--input", pool, "--output", out, "--labels", "PER",
+                   "--base-url", llm.base_url, "--model", "m", "--max-chars", "40", "--no-progress")
+        assert r.returncode == 0, r.stderr
+        assert len(llm.requests) > 3 and all(len(last_user_message(q)) < 120 for q in llm.requests)
+    [ex] = read_jsonl(out)
+    assert [ex.mention(s) for s in ex.entities] == ["Anna", "李雷", "Anna"] * 3
