@@ -139,6 +139,23 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
         assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
 
 
+def test_a_long_document_gets_llm_spans_from_every_piece_at_its_own_offsets(make_app, quick_training, monkeypatch):
+    monkeypatch.setenv("LLM_MAX_CHARS", "300")
+    doc = " ".join(TEXTS * 8)  # ~1,000 chars: several pieces, every name several times
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", teacher_k=0, run_jobs=False)
+        c = app.test_client()
+        [res] = c.post("/predict", json=predict_body([ls_task(1, doc)], NER)).json["results"]
+        assert len(llm.requests) >= 4 and all(len(last_user_message(q)) < 600 for q in llm.requests)
+    assert "error" not in res
+    assert_valid(res["result"], NER)
+    got = sorted((r["value"]["start"], r["value"]["text"], r["value"]["labels"][0]) for r in res["result"])
+    expected = sorted((m.start(), m.group(0), "PER" if name in PEOPLE else "LOC") for name in PEOPLE + PLACES
+                      for m in re.finditer(re.escape(name), doc))
+    assert [(s, t) for s, t, _ in got] == [(s, t) for s, t, _ in expected]
+    assert all(doc[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in res["result"])
+
+
 def test_a_dead_llm_is_recorded_per_task_and_loses_nothing(make_app, quick_training):
     with ScriptedOpenAI([Reply(status=500, text="boom")]) as llm:
         app = make_app(llm_base_url=llm.base_url, llm_batch=2, predict_on_demand="llm", teacher_k=0)
