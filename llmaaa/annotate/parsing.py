@@ -225,11 +225,19 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}
             return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
                     for m in ([v] if isinstance(v, str) else v)]
+        if (all(isinstance(v, str) and resolve(v) is not None for v in data.values())
+                and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": "LOC"}
+            return [{"span": k, "type": v} for k, v in data.items()]
         if not data:
             return []
         if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
             return []
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
+
+
+def _single(v: Any) -> Any:
+    """The element of a one-element list (a model that wraps every value in a list), else ``v``."""
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
 
 
 def _empty_value(v: Any) -> bool:
@@ -320,12 +328,15 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     malformed = []
     for item in items:
         mention = label = None
+        if isinstance(item, str) and len(lines := _line_items(item, resolve)) == 1:  # ["Anna (PER)", "Paris: LOC"]
+            item = lines[0]
         if isinstance(item, dict):
             mention, label = _pick(item, _SPAN_KEYS), _pick(item, _TYPE_KEYS)
             if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
                 label, mention = next(iter(item.items()))
         elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
             mention, label = item
+        mention, label = _single(mention), _single(label)  # {"span": ["Anna"], "type": ["PER"]}
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
             continue

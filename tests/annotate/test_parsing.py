@@ -41,6 +41,8 @@ def test_tolerant_json_shapes(answer):
     '[{"LOC": "Paris"}]',
     '<think>Is it [LOC] or {ORG}? Paris is a city.</think>\n[{"span": "Paris", "type": "LOC"}]',
     'Types used [PER, LOC, ORG, MISC]; answer: [{"span": "Paris", "type": "LOC"}]',
+    '{"Paris": "LOC"}', '{"Paris": "location"}', '["Paris (LOC)"]', '["Paris: LOC"]',
+    '[{"span": ["Paris"], "type": ["LOC"]}]',
 ])
 def test_other_key_names_and_reasoning_blocks(answer):
     assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
