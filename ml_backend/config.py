@@ -85,6 +85,7 @@ class BackendConfig:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             problems.append("BASIC_AUTH_USER and BASIC_AUTH_PASS must be set together")
+        problems += _llm_problems()
         if problems:
             raise ConfigError("invalid backend configuration: " + "; ".join(problems))
         return self
@@ -105,3 +106,17 @@ class BackendConfig:
         for k in ("label_studio_api_key", "llm_api_key", "basic_auth_pass"):
             d[k] = "***" if d[k] else None
         return d
+
+
+def _llm_problems() -> list[str]:
+    """Bad ``LLM_*`` options (read per round by the engine), found at start-up like the backend's own."""
+    from llmaaa.annotate.client import LLMConfig
+    from llmaaa.annotate.teacher import RE_PAIR_MODES
+
+    try:
+        llm = from_env(LLMConfig, "LLM_")
+    except ConfigError as e:
+        return [str(e)]
+    if llm.re_pairs not in RE_PAIR_MODES:
+        return [f"LLM_RE_PAIRS={llm.re_pairs!r}: choose one of {', '.join(RE_PAIR_MODES)}"]
+    return []

@@ -35,6 +35,9 @@ class LLMConfig:
     # NER texts longer than this are asked about in sentence-aligned pieces (llmaaa.annotate.segment);
     # demos longer than it are cropped to their first piece. 0: never split
     max_chars: int = 2000
+    # RE: "all" asks every ordered entity pair (the paper); "seen" only pairs whose (head type, tail
+    # type) occurs in a gold demo relation, the rest are no_relation unasked (CoNLL04: half the requests)
+    re_pairs: str = "all"
     json_mode: bool = False  # send response_format={"type": "json_object"} (server must support it)
     reasks: int = 1  # re-asks with the validation error when an answer cannot be parsed
     prices: str | None = None  # JSON file or inline JSON {"model": [in $/1M tokens, out $/1M tokens]}

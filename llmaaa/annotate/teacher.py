@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BUDGET_EXHAUSTED = "budget exhausted"
 RE_MAX_TOKENS = 32
+RE_PAIR_MODES = ("all", "seen")
 
 
 class _Usage:
@@ -63,6 +64,8 @@ class LLMTeacher:
                  task: str = "ner", k: int = 5, demo_mode: str | None = None,
                  cache: ResponseCache | str | Path | None = None, descriptions: bool = True,
                  template_dir: str | Path | None = None, progress: bool = False) -> None:
+        if config.re_pairs not in RE_PAIR_MODES:
+            raise ValueError(f"LLM_RE_PAIRS={config.re_pairs!r}: choose one of {', '.join(RE_PAIR_MODES)}")
         self.config, self.labels, self.task, self.k = config, labels, task, k
         self.demo_index = demo_index
         self.demo_mode = demo_mode or (demo_index.mode if demo_index is not None else "none")
@@ -133,7 +136,7 @@ class LLMTeacher:
         usage, stats = _Usage(), ParseStats()
         entities, relations, error = ex.entities, ex.relations, None
         demos: list[Example] = []
-        not_asked = 0
+        not_asked: dict[str, int] = {}
         try:
             if self.task == "ner":
                 entities = tuple(await self._entities(ex, demos, client, usage, stats, summary))
@@ -155,7 +158,7 @@ class LLMTeacher:
             "reasks": usage.reasks, "dropped": stats.to_dict(),
         }
         if not_asked:
-            record["pairs_not_asked"] = not_asked  # entity pairs in different pieces of a long text
+            record["pairs_not_asked"] = not_asked  # by reason; these pairs are no_relation
         return ex.with_labels(entities=entities, relations=relations, annotation=record)
 
     def _pieces(self, ex: Example) -> list[tuple[int, int]]:
@@ -192,13 +195,34 @@ class LLMTeacher:
             spans += r
         return sorted(spans, key=lambda s: (s.start, s.end))
 
+    def _pair_types(self) -> set[tuple[str, str]] | None:
+        """(head type, tail type) of the gold demo relations when ``re_pairs="seen"``, else None (ask all).
+
+        Read from the demo pool at every call, so human annotations added to it widen the set; a pool
+        without relations gives None: there is nothing to learn the types from yet.
+        """
+        if self.config.re_pairs == "all" or self.demo_index is None:
+            return None
+        seen = {(ex.entities[r.head].label, ex.entities[r.tail].label)
+                for ex in self.demo_index.examples for r in ex.relations}
+        return seen or None
+
     async def _relations(self, ex: Example, demos: Sequence[Example], client: ChatClient, usage: _Usage,
-                         summary: RunSummary) -> tuple[list[Relation], int]:
-        """Relations among the ordered pairs, and how many pairs were not asked (split across pieces)."""
+                         summary: RunSummary) -> tuple[list[Relation], dict[str, int]]:
+        """Relations among the ordered pairs, and the pairs not asked by reason (``unseen_types``:
+        ``re_pairs=seen`` and no gold relation joins those types; ``other_piece``: split across the
+        pieces of a long text)."""
         try:
             pairs = _pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
             raise LLMError(f"bad 'pairs' field: {e}") from None
+        not_asked: dict[str, int] = {}
+        allowed = self._pair_types()
+        if allowed is not None and ex.extra.get("pairs") is None:  # listed pairs are always asked
+            kept = [(h, t) for h, t in pairs if (ex.entities[h].label, ex.entities[t].label) in allowed]
+            if len(kept) < len(pairs):
+                not_asked["unseen_types"] = len(pairs) - len(kept)
+            pairs = kept
         limit = self.config.max_chars
         demo_pairs = []
         for p in (re_demo_pair(d) for d in demos):
@@ -207,8 +231,10 @@ class LLMTeacher:
                 demo_pairs.append((*view, p[3]))
         classes = self.labels.relation_labels
         views = {(h, t): crop_pair(ex, h, t, limit) for h, t in pairs}
-        not_asked = sum(v is None for v in views.values())  # a long document: pairs split across pieces
-        pairs = [p for p in pairs if views[p] is not None]
+        split = sum(v is None for v in views.values())  # a long document: pairs split across pieces
+        if split:
+            not_asked["other_piece"] = split
+            pairs = [p for p in pairs if views[p] is not None]
 
         async def label(h: int, t: int) -> str:
             part, ph, pt = views[(h, t)]  # type: ignore[misc]

@@ -13,7 +13,7 @@ from llmaaa.annotate.cache import ResponseCache
 from llmaaa.annotate.client import LLMConfig
 from llmaaa.annotate.retrieval import DemoIndex
 from llmaaa.annotate.teacher import LLMTeacher
-from llmaaa.data.schema import Example, LabelSet, Span
+from llmaaa.data.schema import Example, LabelSet, Relation, Span
 
 LABELS = LabelSet(("PER", "ORG", "LOC"))
 PARIS = Example("p1", "Anna flew from Paris to Paris, Texas.")
@@ -251,10 +251,38 @@ def test_relations_in_a_long_document_are_asked_within_the_sentence_piece_that_h
         t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=25), rl, task="re")
         [out] = t.annotate([ex])
         assert len(llm.requests) == 4  # 2 ordered pairs per sentence; the 8 cross-sentence pairs are not asked
-    assert not out.failed and out.annotation["pairs_not_asked"] == 8
+    assert not out.failed and out.annotation["pairs_not_asked"] == {"other_piece": 8}
     assert [(out.mention(out.entities[r.head]), out.mention(out.entities[r.tail]), r.label) for r in out.relations] == [
         ("Anna", "IBM", "Work_For"), ("Zoë", "Québec", "Live_In")]
     with ScriptedOpenAI(handler) as llm:  # within the limit: every ordered pair, the whole text
         [whole] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_chars=0), rl, task="re").annotate(
             [Example("s", "Anna works for IBM.", ents[:2])])
         assert len(llm.requests) == 2 and "pairs_not_asked" not in whole.annotation
+
+
+def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
+    rl = LabelSet(("Peop", "Org", "Loc"), ("Work_For", "Live_In"))
+    gold = [Example("g1", "Bob works for Acme.", (Span(0, 3, "Peop"), Span(14, 18, "Org")), (Relation(0, 1, "Work_For"),))]
+    ex = Example("r", "Anna of IBM met Zoë in Oslo.",
+                 (Span(0, 4, "Peop"), Span(8, 11, "Org"), Span(16, 19, "Peop"), Span(23, 27, "Loc")))
+
+    def handler(req, n):
+        q = last_user_message(req)
+        return "Work_For" if "Head: Anna" in q and "Tail: IBM" in q else "no_relation"
+
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", re_pairs="seen"), rl,
+                       DemoIndex(examples=gold, mode="random"), task="re", k=1)
+        [out] = t.annotate([ex])
+        asked = [last_user_message(r) for r in llm.requests]
+    assert len(asked) == 2 and all("(Peop)" in q.split("Tail:")[0] and "Tail:" in q for q in asked)  # Peop -> Org only
+    assert out.annotation["pairs_not_asked"] == {"unseen_types": 10}
+    assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Work_For")]
+    # a human annotation with a new type pair widens the set on the next call
+    t.demo_index.add([Example("g2", "Eve lives in Rome.", (Span(0, 3, "Peop"), Span(13, 17, "Loc")), (Relation(0, 1, "Live_In"),))])
+    with ScriptedOpenAI(handler) as llm:
+        t.config = LLMConfig(base_url=llm.base_url, model="m", re_pairs="seen")
+        [again] = t.annotate([ex])
+        assert len(llm.requests) == 4 and again.annotation["pairs_not_asked"] == {"unseen_types": 8}
+    with pytest.raises(ValueError, match="LLM_RE_PAIRS='typed'"):
+        LLMTeacher(LLMConfig(re_pairs="typed"), rl, task="re")

@@ -161,15 +161,20 @@ def test_basic_auth_on_every_route(make_app):
     assert c.post("/setup", json=setup_body(), headers=good).status_code == 200
 
 
-def test_bad_options_are_refused_at_start_all_named_in_one_error(make_app):
+def test_bad_options_are_refused_at_start_all_named_in_one_error(make_app, monkeypatch):
+    monkeypatch.setenv("LLM_RE_PAIRS", "typed")
     with pytest.raises(ConfigError) as e:
         make_app(sampler="least_confidance", predict_on_demand="always", llm_batch=0, basic_auth_user="ls",
                  keep_prediction_versions=-1)
     msg = str(e.value)
     for part in ("SAMPLER='least_confidance': choose one of", "least_confidence", "PREDICT_ON_DEMAND='always'",
                  "LLM_BATCH=0: must be at least 1", "BASIC_AUTH_USER and BASIC_AUTH_PASS",
-                 "KEEP_PREDICTION_VERSIONS=-1: must not be negative"):
+                 "KEEP_PREDICTION_VERSIONS=-1: must not be negative", "LLM_RE_PAIRS='typed': choose one of all, seen"):
         assert part in msg, part
+    monkeypatch.setenv("LLM_RE_PAIRS", "seen")
+    monkeypatch.setenv("LLM_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigError, match="LLM_TIMEOUT_S"):
+        make_app()
 
 
 def test_metrics_reports_projects_jobs_and_hides_secrets(make_app):
