@@ -32,6 +32,7 @@ class RunSummary:
     completion_tokens: int = 0
     cost: float = 0.0
     dropped: ParseStats = field(default_factory=ParseStats)
+    pairs_not_asked: Counter = field(default_factory=Counter)  # RE: reason -> entity pairs left unasked
     seconds: float = 0.0
 
     def record(self, error: str | None, usage: Any, stats: ParseStats) -> None:
@@ -51,7 +52,8 @@ class RunSummary:
                 "failures": dict(self.failures), "requests": self.requests, "cached": self.cached,
                 "reasks": self.reasks, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost": round(self.cost, 6),
-                "dropped": self.dropped.to_dict(), "seconds": round(self.seconds, 3)}
+                "dropped": self.dropped.to_dict(), "pairs_not_asked": dict(self.pairs_not_asked),
+                "seconds": round(self.seconds, 3)}
 
     def line(self) -> str:
         fails = ", ".join(f"{k}: {v}" for k, v in self.failures.most_common()) or "none"
@@ -60,4 +62,7 @@ class RunSummary:
                 f"{self.requests} requests, {self.cached} cached, {self.reasks} re-asks; "
                 f"tokens {self.prompt_tokens} in / {self.completion_tokens} out; cost ${self.cost:.4f}; "
                 f"dropped: {sum(d.unknown_labels.values())} unknown labels, {d.not_in_text} not in text, "
-                f"{d.overlaps} overlaps, {d.conflicts} conflicts, {d.malformed} malformed; {self.seconds:.1f} s")
+                f"{d.overlaps} overlaps, {d.conflicts} conflicts, {d.malformed} malformed; "
+                + (f"pairs not asked: {', '.join(f'{v} {k}' for k, v in self.pairs_not_asked.items())}; "
+                   if self.pairs_not_asked else "")
+                + f"{self.seconds:.1f} s")

@@ -150,6 +150,7 @@ class LLMTeacher:
             entities = () if self.task == "ner" else ex.entities
             relations = ()
         summary.record(error, usage, stats)
+        summary.pairs_not_asked.update(not_asked)
         record = {
             "source": "llm", "model": self.config.model, "demo_ids": [d.id for d in demos],
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,

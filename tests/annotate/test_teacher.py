@@ -277,6 +277,7 @@ def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
         asked = [last_user_message(r) for r in llm.requests]
     assert len(asked) == 2 and all("(Peop)" in q.split("Tail:")[0] and "Tail:" in q for q in asked)  # Peop -> Org only
     assert out.annotation["pairs_not_asked"] == {"unseen_types": 10}
+    assert t.last_summary.pairs_not_asked == {"unseen_types": 10} and "pairs not asked: 10 unseen_types" in t.last_summary.line()
     assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Work_For")]
     # a human annotation with a new type pair widens the set on the next call
     t.demo_index.add([Example("g2", "Eve lives in Rome.", (Span(0, 3, "Peop"), Span(13, 17, "Loc")), (Relation(0, 1, "Live_In"),))])
