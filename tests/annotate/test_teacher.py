@@ -12,7 +12,7 @@ from openai_stub import Reply, ScriptedOpenAI, last_user_message
 from llmaaa.annotate.cache import ResponseCache
 from llmaaa.annotate.client import LLMConfig
 from llmaaa.annotate.retrieval import DemoIndex
-from llmaaa.annotate.teacher import LLMTeacher
+from llmaaa.annotate.teacher import SEEN_PAIRS_MIN_RELATIONS, LLMTeacher
 from llmaaa.data.schema import Example, LabelSet, Relation, Span
 
 LABELS = LabelSet(("PER", "ORG", "LOC"))
@@ -262,7 +262,8 @@ def test_relations_in_a_long_document_are_asked_within_the_sentence_piece_that_h
 
 def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
     rl = LabelSet(("Peop", "Org", "Loc"), ("Work_For", "Live_In"))
-    gold = [Example("g1", "Bob works for Acme.", (Span(0, 3, "Peop"), Span(14, 18, "Org")), (Relation(0, 1, "Work_For"),))]
+    gold = [Example(f"g{i}", "Bob works for Acme.", (Span(0, 3, "Peop"), Span(14, 18, "Org")), (Relation(0, 1, "Work_For"),))
+            for i in range(SEEN_PAIRS_MIN_RELATIONS)]
     ex = Example("r", "Anna of IBM met Zoë in Oslo.",
                  (Span(0, 4, "Peop"), Span(8, 11, "Org"), Span(16, 19, "Peop"), Span(23, 27, "Loc")))
 
@@ -280,10 +281,16 @@ def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
     assert t.last_summary.pairs_not_asked == {"unseen_types": 10} and "pairs not asked: 10 unseen_types" in t.last_summary.line()
     assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Work_For")]
     # a human annotation with a new type pair widens the set on the next call
-    t.demo_index.add([Example("g2", "Eve lives in Rome.", (Span(0, 3, "Peop"), Span(13, 17, "Loc")), (Relation(0, 1, "Live_In"),))])
+    t.demo_index.add([Example("human", "Eve lives in Rome.", (Span(0, 3, "Peop"), Span(13, 17, "Loc")), (Relation(0, 1, "Live_In"),))])
     with ScriptedOpenAI(handler) as llm:
         t.config = LLMConfig(base_url=llm.base_url, model="m", re_pairs="seen")
         [again] = t.annotate([ex])
         assert len(llm.requests) == 4 and again.annotation["pairs_not_asked"] == {"unseen_types": 8}
+    # too few gold relations to tell which types never relate: every pair is asked
+    with ScriptedOpenAI(handler) as llm:
+        few = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", re_pairs="seen"), rl,
+                         DemoIndex(examples=gold[:3], mode="random"), task="re", k=1)
+        [all_asked] = few.annotate([ex])
+        assert len(llm.requests) == 12 and "pairs_not_asked" not in all_asked.annotation
     with pytest.raises(ValueError, match="LLM_RE_PAIRS='typed'"):
         LLMTeacher(LLMConfig(re_pairs="typed"), rl, task="re")
