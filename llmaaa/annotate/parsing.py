@@ -19,9 +19,10 @@ tests/annotate/test_parsing.py):
 Matching first tries the exact string, then whitespace- and case-insensitive, then insensitive to
 Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
 "Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
-accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is always mapped back to the user's exact characters. In scripts written
-with spaces a match must sit on word boundaries ("US" never matches inside "USA"), while in CJK
-(and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins;
+accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is
+always mapped back to the user's exact characters. In scripts written with spaces a match must
+sit on word boundaries ("US" never matches inside "USA"), while in CJK (and Thai) text, which has
+no spaces, any position is allowed. Overlapping spans: the longer wins;
 the same span with two types keeps the first listed (a counted conflict).
 """
 
@@ -431,8 +432,8 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     trimmed = mention.strip(_EDGE_PUNCT)
     if not found and trimmed and trimmed != mention:  # "Paris," / "(Paris)" / "Paris." copied with its punctuation
         found = find_occurrences(text, trimmed, folded)[0]
-    if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse), accents dropped or added
-        found = folded.find(trimmed or mention, strip_accents=True)
+    if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse); the trimmed form tried it above
+        found = folded.find(mention, strip_accents=True)
     return found, True
 
 
