@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 import traceback
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -195,6 +196,11 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     detail["llm_failed"] = len(failed)
     if failed:
         detail["llm_errors"] = sorted({str(ex.annotation.get("error"))[:200] for ex in failed})[:5]
+    not_asked: Counter = Counter()  # RE pairs the teacher left unasked (LLM_RE_PAIRS=seen, long texts)
+    for ex in annotated:
+        not_asked.update((ex.annotation or {}).get("pairs_not_asked") or {})
+    if not_asked:
+        detail["llm_pairs_not_asked"] = dict(not_asked)
 
     # The queue: this round's LLM pre-annotations (rank order), older ones not yet annotated, the rest by rank.
     fresh = [ex for ex in annotated if not ex.failed]
