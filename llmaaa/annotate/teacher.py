@@ -129,9 +129,14 @@ class LLMTeacher:
         demos = self.demo_index.nearest(ex.text if text is None else text, self.k, exclude_ids=(ex.id,),
                                         mode=self.demo_mode, query_id=query_id or ex.id)
         limit = self.config.max_chars
-        if self.task == "ner" and limit > 0:  # a long gold document would crowd the query out of the context
-            demos = [crop(d, *segments(d.text, limit)[0]) if len(d.text) > limit else d for d in demos]
-        return demos
+        if self.task != "ner" or limit <= 0:
+            return demos
+        out = []  # a long gold document would crowd the query out of the context: its first piece
+        for d in demos:
+            pieces = segments(d.text, limit) if len(d.text) > limit else [(0, len(d.text))]
+            if pieces:  # a blank long text has none
+                out.append(d if pieces[0] == (0, len(d.text)) else crop(d, *pieces[0]))
+        return out
 
     async def _annotate_one(self, ex: Example, client: ChatClient, summary: RunSummary) -> Example:
         usage, stats = _Usage(), ParseStats()
