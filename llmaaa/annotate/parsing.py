@@ -272,6 +272,19 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     return items
 
 
+_XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
+_MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")
+
+
+def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
+    """``[mention, label]`` items from a sentence re-written with inline tags, another way models
+    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>`` or ``[Anna](PER)``. Only tags
+    that name a user label count, so HTML or links in prose are not read as entities."""
+    tagged = [[m.group(2), m.group(1)] for m in _XML_TAG.finditer(answer)]
+    tagged += [[m.group(1), m.group(2)] for m in _MD_LINK.finditer(answer)]
+    return [[mention.strip(), label] for mention, label in tagged if mention.strip() and resolve(label) is not None]
+
+
 _SEPARATORS = ",;:\"'`*，、；：。！？“”‘’"  # CJK stops never end a name
 _BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】")
 
@@ -323,7 +336,7 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
         plain = strip_reasoning(answer).strip()
         if _NONE_ANSWER.match(plain):
             return []  # "None." / "No entities found": a small model's way of saying []
-        items = _line_items(plain, resolve)
+        items = _line_items(plain, resolve) or _inline_items(plain, resolve)
         if not items:
             raise
     malformed = []

@@ -59,6 +59,20 @@ def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
 
 
+@pytest.mark.parametrize("answer,expected", [
+    ("<PER>Anna</PER> flew to <LOC>Paris</LOC> .", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Sure: <person>Anna Schmidt</person> met <org>Acme</org>.", [("Anna Schmidt", "PER"), ("Acme", "ORG")]),
+    ("[Anna](PER) flew to [Paris](LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("<b>Anna</b> flew to [Paris](https://example.org).", None),  # HTML and links name no label: re-asked
+])
+def test_sentences_rewritten_with_inline_tags(answer, expected):
+    if expected is None:
+        with pytest.raises(AnswerError):
+            parse_ner_answer(answer, LABELS)
+        return
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
 def test_label_synonyms_map_only_when_one_user_label_is_of_that_kind():
     stats = ParseStats()
     answer = ('[{"span": "Anna", "type": "PERSON"}, {"span": "Acme", "type": "Organisation"}, '
