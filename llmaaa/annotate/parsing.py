@@ -199,6 +199,7 @@ class LabelResolver:
 
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
+_RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")
 _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value")
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind")
 
@@ -378,8 +379,9 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
         data = extract_json(text) if text[:1] in "[{" or "```" in text else None
     except AnswerError:
         data = None
-    if isinstance(data, dict):
-        text = str(next(iter(data.values()), "")) if data else ""
+    if isinstance(data, dict):  # the relation's own key first: {"head": "Anna", "tail": "IBM", "relation": "Work_For"}
+        value = _pick(data, _RELATION_KEYS)
+        text = str(value if value is not None else next(iter(data.values()), "")) if data else ""
     elif isinstance(data, list) and data:
         text = str(data[0])
     token = text.strip().strip("`\"'.:").strip()

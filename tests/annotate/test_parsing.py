@@ -262,6 +262,8 @@ def test_overlaps_longer_wins_and_same_span_two_types_keeps_the_first():
     ("The relation is Located_In.", "Located_In"), ("no_relation", NO_RELATION), ("None", NO_RELATION),
     ("Work For", "Work_For"), ("WORK-FOR", "Work_For"), ("They are located in the same place: located in", "Located_In"),
     ("<think>Maybe Live_In? No.</think>Work_For", "Work_For"), ("No relation.", NO_RELATION),
+    ('{"head": "Anna", "tail": "IBM", "relation": "Work_For"}', "Work_For"),
+    ('{"subject": "Anna", "object": "Rome", "predicate": "lives in"}', "Live_In"),
 ])
 def test_re_answers(answer, label):
     assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
