@@ -77,15 +77,17 @@ def crop(ex: Example, start: int, end: int, *, suffix: str = "") -> Example:
     return Example(ex.id + suffix, ex.text[start:end], spans, (), dict(ex.extra))
 
 
-def crop_pair(ex: Example, head: int, tail: int, max_chars: int) -> tuple[Example, int, int] | None:
+def crop_pair(ex: Example, head: int, tail: int, max_chars: int,
+              pieces: list[tuple[int, int]] | None = None) -> tuple[Example, int, int] | None:
     """``ex`` cropped to the piece holding entities ``head`` and ``tail``, with their new indices.
 
     A text within ``max_chars`` comes back whole; None when the two entities are in different pieces.
+    ``pieces``: ``segments(ex.text, max_chars)`` when the caller crops many pairs of one text.
     """
     if max_chars <= 0 or len(ex.text) <= max_chars:
         return ex, head, tail
     h, t = ex.entities[head], ex.entities[tail]
-    for start, end in segments(ex.text, max_chars):
+    for start, end in pieces if pieces is not None else segments(ex.text, max_chars):
         if start <= min(h.start, t.start) and max(h.end, t.end) <= end:
             inside = [i for i, s in enumerate(ex.entities) if start <= s.start and s.end <= end]
             return crop(ex, start, end), inside.index(head), inside.index(tail)

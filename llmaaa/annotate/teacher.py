@@ -242,7 +242,8 @@ class LLMTeacher:
             if view is not None:
                 demo_pairs.append((*view, p[3]))
         classes = self.labels.relation_labels
-        views = {(h, t): crop_pair(ex, h, t, limit) for h, t in pairs}
+        pieces = segments(ex.text, limit) if 0 < limit < len(ex.text) else None  # once per text, not per pair
+        views = {(h, t): crop_pair(ex, h, t, limit, pieces) for h, t in pairs}
         split = sum(v is None for v in views.values())  # a long document: pairs split across pieces
         if split:
             not_asked["other_piece"] = split

@@ -190,13 +190,15 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
                                      seed=seed, test=test)
                 write_json(path, ceil)
             ceilings.append(ceil)
-    teacher_info = {
-        "name": teacher_name,
-        "gold_f1": float(np.mean(teacher_gold)) if teacher_gold else None,
-        "test_f1": float(np.mean(teacher_test)) if teacher_test else None,
-    }
+    teacher_info = _teacher_info(teacher_name, teacher_gold, teacher_test)
     title = f"{exp.dataset} {exp.loop.task.upper()}, teacher {exp.teacher}, {exp.seeds} seed(s)"
     return write_report(exp.output, runs, teacher=teacher_info, ceiling=ceilings, title=title)
+
+
+def _teacher_info(name: str, gold: Sequence[float], test: Sequence[float]) -> dict[str, Any]:
+    """The report's teacher line: its F1 on the demo pool and on test, averaged over seeds."""
+    return {"name": name, "gold_f1": float(np.mean(gold)) if gold else None,
+            "test_f1": float(np.mean(test)) if test else None}
 
 
 def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
@@ -229,11 +231,7 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
         teacher_test.append(cached["f1"])
         teacher_name = teacher_name or cached.get("teacher", "")
     ceilings = [read_json(path) for path in sorted(output.glob("ceiling/seed-*.json"))]
-    teacher_info = {
-        "name": teacher_name,
-        "gold_f1": float(np.mean(teacher_gold)) if teacher_gold else None,
-        "test_f1": float(np.mean(teacher_test)) if teacher_test else None,
-    }
+    teacher_info = _teacher_info(teacher_name, teacher_gold, teacher_test)
     per_series: dict[str, set] = {}
     for r in runs:
         per_series.setdefault(series_name(r["strategy"], r["reweight"]), set()).add(r["seed"])
