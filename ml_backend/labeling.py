@@ -1,7 +1,9 @@
 """A project's labeling config, read once: which tags we fill, which labels exist, what they mean.
 
 We serve configs with exactly one ``<Labels>`` on exactly one ``<Text>`` (NER), optionally with a
-``<Relations>`` block (NER + relations, or relations on entities given in the task). Anything else
+``<Relations>`` block (NER + relations, or relations on entities given in the task). Other objects
+and controls may sit beside it (a title ``<Text>``, a ``<Choices>`` for the annotator): they are
+shown to the annotator and left alone, because the spans live on the one text ``<Labels>`` names. Anything else
 is refused with :class:`UnsupportedConfig`, whose message says what to change: Label Studio shows
 it to the project owner when they connect the backend.
 
@@ -91,10 +93,6 @@ def parse_config(xml: str) -> LabelingSchema:
         kind = objects.get(to_name)
         what = f"a <{kind}>" if kind else "no object of that name"
         raise UnsupportedConfig(f"<Labels> points at {to_name!r}, which is {what}; this backend serves text only (<Text>)")
-    if len(texts) > 1:
-        raise UnsupportedConfig(
-            f"the config has {len(texts)} <Text> objects ({', '.join(texts)}); this backend serves one text per task"
-        )
     value = texts[to_name].get("value", "")
     if not value.startswith("$") or len(value) < 2:
         raise UnsupportedConfig(f"<Text name={to_name!r}> needs value=\"$field\" naming the task's text field")

@@ -33,8 +33,8 @@ def test_setup_refuses_configs_it_cannot_serve_with_a_clear_message(client):
             "needs a <Labels",
         '<View><Labels name="l" toName="img"><Label value="A"/></Labels><Image name="img" value="$image"/></View>':
             "text only",
-        ('<View><Labels name="l" toName="a"><Label value="A"/></Labels><Text name="a" value="$a"/>'
-         '<Text name="b" value="$b"/></View>'): "one text per task",
+        ('<View><Labels name="l" toName="a,b"><Label value="A"/></Labels><Text name="a" value="$a"/>'
+         '<Text name="b" value="$b"/></View>'): "exactly one <Text>",
         '<View><Labels name="l" toName="t"></Labels><Text name="t" value="$t"/></View>': "no <Label",
         "<View><Labels": "not valid XML",
         "": "empty",
@@ -43,6 +43,29 @@ def test_setup_refuses_configs_it_cannot_serve_with_a_clear_message(client):
         r = client.post("/setup", json=setup_body(xml))
         assert r.status_code == 400, xml
         assert message in r.json["error"], (xml, r.json)
+
+
+def test_a_config_with_a_title_text_and_choices_beside_the_labels_is_served(make_app):
+    """Only the <Text> the <Labels> names is read; a title <Text> and a <Choices> are the annotator's."""
+    xml = ('<View><Header value="$title"/><Text name="title" value="$title"/>'
+           '<Labels name="ents" toName="body"><Label value="Person" hint="a named person"/><Label value="City"/></Labels>'
+           '<Text name="body" value="$body"/>'
+           '<Choices name="tone" toName="body"><Choice value="neutral"/><Choice value="odd"/></Choices></View>')
+    app = make_app(train_threshold=100)
+    c = app.test_client()
+    assert c.post("/setup", json=setup_body(xml)).status_code == 200
+    body = "Zoë lives in Lyon ."
+    result = [{**region("a", 0, 3, "Zoë", "Person"), "from_name": "ents", "to_name": "body"},
+              {**region("b", 13, 17, "Lyon", "City"), "from_name": "ents", "to_name": "body"},
+              {"id": "c", "from_name": "tone", "to_name": "body", "type": "choices", "value": {"choices": ["odd"]}}]
+    event = annotation_event("ANNOTATION_CREATED", 9, 4, body, result, xml=xml)
+    event["task"]["data"] = {"title": "A title that is not the text", "body": body}
+    r = c.post("/webhook", json=event)
+    assert r.status_code == 201 and r.json["new_human_labels"] == 1
+    ann = app.extensions["llmaaa"].context("1").state.annotations()[0]
+    assert ann["text"] == body
+    r = c.post("/predict", json=predict_body([{**ls_task(5, None), "data": {"title": "t", "body": body}}], xml=xml))
+    assert r.status_code == 200 and len(r.json["results"]) == 1 and "error" not in r.json["results"][0]
 
 
 def test_garbage_json_and_wrong_shapes_are_400_not_500(client):
