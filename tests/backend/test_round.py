@@ -245,6 +245,28 @@ def test_relations_on_given_entities_ask_the_llm_only_for_relations(make_app, qu
             assert spans == sorted((e["start"], e["label"].capitalize()) for e in task["data"]["entities"])
 
 
+def test_a_round_counts_the_entity_pairs_the_llm_was_not_asked(make_app, quick_training, monkeypatch):
+    """Two entities in different pieces of a long text: no request for the pair, and the round says so."""
+    monkeypatch.setenv("LLM_MAX_CHARS", "60")
+    xml = (ROOT / "label_config" / "re.xml").read_text(encoding="utf-8")
+    text = "Anna arrived today . " + "It rained all week long over the hills . " * 3 + "She likes Lima ."
+    near = "Bruno lives in Oslo ."
+    ents = lambda t, a, b: [{"start": t.index(a), "end": t.index(a) + len(a), "label": "Peop"},  # noqa: E731
+                            {"start": t.index(b), "end": t.index(b) + len(b), "label": "Loc"}]
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(400, text, entities=ents(text, "Anna", "Lima")), ls_task(401, near, entities=ents(near, "Bruno", "Oslo"))]
+        c.post("/predict", json=predict_body(tasks, xml))
+        c.post("/setup", json=setup_body(xml))
+        detail = wait_idle(st)[0]["detail"]
+        assert detail["llm_labeled"] == 2
+        assert detail["llm_pairs_not_asked"] == {"other_piece": 2}  # Anna->Lima and Lima->Anna
+        queries = [last_user_message(r) for r in llm.requests]
+        assert len(queries) == 2 and all("Bruno" in q for q in queries)  # only the short task's two pairs
+
+
 @pytest.mark.slow
 def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training, monkeypatch):
     """kcenter ranks the round after training, hybrid the next (previous student); a typo in SAMPLER is refused at
