@@ -142,7 +142,7 @@ class LLMTeacher:
         usage, stats = _Usage(), ParseStats()
         entities, relations, error = ex.entities, ex.relations, None
         demos: list[Example] = []
-        not_asked: dict[str, int] = {}
+        not_asked: dict[str, list[tuple[int, int]]] = {}
         try:
             if self.task == "ner":
                 entities = tuple(await self._entities(ex, demos, client, usage, stats, summary))
@@ -156,7 +156,7 @@ class LLMTeacher:
             entities = () if self.task == "ner" else ex.entities
             relations = ()
         summary.record(error, usage, stats)
-        summary.pairs_not_asked.update(not_asked)
+        summary.pairs_not_asked.update({k: len(v) for k, v in not_asked.items()})
         record = {
             "source": "llm", "model": self.config.model, "demo_ids": [d.id for d in demos],
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
@@ -165,7 +165,10 @@ class LLMTeacher:
             "reasks": usage.reasks, "dropped": stats.to_dict(),
         }
         if not_asked:
-            record["pairs_not_asked"] = not_asked  # by reason; these pairs are no_relation
+            record["pairs_not_asked"] = {k: len(v) for k, v in not_asked.items()}
+        if not_asked.get("other_piece"):
+            # split across pieces: unknown, not no_relation, so the student does not learn them as negatives
+            record["unlabeled_pairs"] = [list(p) for p in not_asked["other_piece"]]
         return ex.with_labels(entities=entities, relations=relations, annotation=record)
 
     def _pieces(self, ex: Example) -> list[tuple[int, int]]:
@@ -220,20 +223,21 @@ class LLMTeacher:
         return set(gold)
 
     async def _relations(self, ex: Example, demos: Sequence[Example], client: ChatClient, usage: _Usage,
-                         summary: RunSummary) -> tuple[list[Relation], dict[str, int]]:
+                         summary: RunSummary) -> tuple[list[Relation], dict[str, list[tuple[int, int]]]]:
         """Relations among the ordered pairs, and the pairs not asked by reason (``unseen_types``:
-        ``re_pairs=seen`` and no gold relation joins those types; ``other_piece``: split across the
-        pieces of a long text)."""
+        ``re_pairs=seen`` and no gold relation joins those types, so they are no_relation;
+        ``other_piece``: split across the pieces of a long text, so their label is unknown)."""
         try:
             pairs = _pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
             raise LLMError(f"bad 'pairs' field: {e}") from None
-        not_asked: dict[str, int] = {}
+        not_asked: dict[str, list[tuple[int, int]]] = {}
         allowed = self._pair_types()
         if allowed is not None and ex.extra.get("pairs") is None:  # listed pairs are always asked
             kept = [(h, t) for h, t in pairs if (ex.entities[h].label, ex.entities[t].label) in allowed]
             if len(kept) < len(pairs):
-                not_asked["unseen_types"] = len(pairs) - len(kept)
+                kept_set = set(kept)
+                not_asked["unseen_types"] = [p for p in pairs if p not in kept_set]
             pairs = kept
         limit = self.config.max_chars
         demo_pairs = []
@@ -244,7 +248,7 @@ class LLMTeacher:
         classes = self.labels.relation_labels
         pieces = segments(ex.text, limit) if 0 < limit < len(ex.text) else None  # once per text, not per pair
         views = {(h, t): crop_pair(ex, h, t, limit, pieces) for h, t in pairs}
-        split = sum(v is None for v in views.values())  # a long document: pairs split across pieces
+        split = [p for p in pairs if views[p] is None]  # a long document: pairs split across pieces
         if split:
             not_asked["other_piece"] = split
             pairs = [p for p in pairs if views[p] is not None]

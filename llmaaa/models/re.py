@@ -55,6 +55,16 @@ def marker_tokens(labels: LabelSet, typed: bool) -> list[str]:
     return [f"[{m}:{t}]" for t in labels.entity_labels for m in ("E1", "/E1", "E2", "/E2")]
 
 
+def unlabeled_pairs(ex: Example) -> set[tuple[int, int]]:
+    """Pairs the labeler left unknown (the LLM was not asked: split across a long text's pieces).
+
+    Training skips them: a missing relation there means "not asked", and learning it as
+    ``no_relation`` would teach the student that cross-sentence pairs never relate.
+    """
+    listed = (ex.annotation or {}).get("unlabeled_pairs") or ()
+    return {(int(h), int(t)) for h, t in listed}
+
+
 def candidate_pairs(ex: Example) -> list[tuple[int, int]]:
     if "pairs" in ex.extra:
         return [(int(h), int(t)) for h, t in ex.extra["pairs"]]
@@ -119,11 +129,17 @@ class ReModel:
         return {"input_ids": ids, "e1": e1, "e2": e2}
 
     def features(self, examples: Sequence[Example], *, with_labels: bool = True) -> list[dict]:
-        """One feature per candidate pair; ``label`` = gold relation or ``no_relation``."""
+        """One feature per candidate pair; ``label`` = gold relation or ``no_relation``.
+
+        With labels (training), the pairs the labeler left unknown are skipped (:func:`unlabeled_pairs`).
+        """
         feats, unknown = [], Counter()
         for k, ex in enumerate(examples):
             gold = {(r.head, r.tail): r.label for r in ex.relations} if with_labels else {}
+            skip = unlabeled_pairs(ex) if with_labels else set()
             for h, t in candidate_pairs(ex):
+                if (h, t) in skip:
+                    continue
                 label = gold.get((h, t), NO_RELATION)
                 if label not in self.class2id:
                     unknown[label] += 1

@@ -252,6 +252,8 @@ def test_relations_in_a_long_document_are_asked_within_the_sentence_piece_that_h
         [out] = t.annotate([ex])
         assert len(llm.requests) == 4  # 2 ordered pairs per sentence; the 8 cross-sentence pairs are not asked
     assert not out.failed and out.annotation["pairs_not_asked"] == {"other_piece": 8}
+    assert sorted(map(tuple, out.annotation["unlabeled_pairs"])) == [  # unknown, for the student to skip
+        (h, t) for h in range(4) for t in range(4) if h != t and (h < 2) != (t < 2)]
     assert [(out.mention(out.entities[r.head]), out.mention(out.entities[r.tail]), r.label) for r in out.relations] == [
         ("Anna", "IBM", "Work_For"), ("Zoë", "Québec", "Live_In")]
     with ScriptedOpenAI(handler) as llm:  # within the limit: every ordered pair, the whole text
@@ -278,6 +280,7 @@ def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
         asked = [last_user_message(r) for r in llm.requests]
     assert len(asked) == 2 and all("(Peop)" in q.split("Tail:")[0] and "Tail:" in q for q in asked)  # Peop -> Org only
     assert out.annotation["pairs_not_asked"] == {"unseen_types": 10}
+    assert "unlabeled_pairs" not in out.annotation  # no gold relation joins those types: no_relation, trained as such
     assert t.last_summary.pairs_not_asked == {"unseen_types": 10} and "pairs not asked: 10 unseen_types" in t.last_summary.line()
     assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Work_For")]
     # a human annotation with a new type pair widens the set on the next call

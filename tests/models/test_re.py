@@ -48,6 +48,13 @@ def test_every_ordered_pair_is_a_candidate(model):
     assert [f["pair"] for f in model.features([only])] == [(1, 0)]
 
 
+def test_pairs_the_llm_was_not_asked_are_not_trained_as_no_relation(model):
+    """A pair split across a long text's pieces is unknown: left out of training, still predicted."""
+    ex = TRAIN[0].with_labels(annotation={"source": "llm", "unlabeled_pairs": [[1, 0]]})
+    assert [f["pair"] for f in model.features([ex])] == [(0, 1)]
+    assert [f["pair"] for f in model.features([ex], with_labels=False)] == [(0, 1), (1, 0)]
+
+
 def test_long_text_keeps_both_markers(model):
     text = "Anna " + "and so on " * 200 + "lives in Paris."
     e = rex("long", text, [("Anna", "PER"), ("Paris", "LOC")], [(0, 1, "Live_In")])
