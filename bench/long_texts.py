@@ -28,29 +28,18 @@ sys.path.insert(0, str(ROOT))
 
 from llmaaa.annotate.client import LLMConfig  # noqa: E402
 from llmaaa.annotate.retrieval import DemoIndex, SentenceEncoder  # noqa: E402
-from llmaaa.annotate.segment import segments  # noqa: E402
 from llmaaa.annotate.teacher import LLMTeacher  # noqa: E402
 from llmaaa.config import from_env  # noqa: E402
 from llmaaa.data.readers import read_dataset  # noqa: E402
 from llmaaa.data.schema import Example, LabelSet  # noqa: E402
+from llmaaa.data.segment import concat, segments  # noqa: E402
 from llmaaa.metrics import entity_prf  # noqa: E402
 
 
 def documents(sentences: list[Example], per_doc: int, n_docs: int) -> list[Example]:
     """``n_docs`` texts of ``per_doc`` consecutive sentences, gold spans shifted into the joined text."""
-    docs = []
-    for d in range(n_docs):
-        chunk = sentences[d * per_doc : (d + 1) * per_doc]
-        if len(chunk) < per_doc:
-            break
-        text, spans = "", []
-        for ex in chunk:
-            if text:
-                text += " "
-            spans += [dataclasses.replace(s, start=s.start + len(text), end=s.end + len(text)) for s in ex.entities]
-            text += ex.text
-        docs.append(Example(f"doc-{d}", text, tuple(spans)))
-    return docs
+    chunks = [sentences[d * per_doc : (d + 1) * per_doc] for d in range(n_docs)]
+    return [concat(chunk, f"doc-{d}") for d, chunk in enumerate(chunks) if len(chunk) == per_doc]
 
 
 def run(cfg: LLMConfig, labels: LabelSet, index: DemoIndex, docs: list[Example], *, k: int, cache: str) -> dict:

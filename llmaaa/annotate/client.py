@@ -32,7 +32,7 @@ class LLMConfig:
     concurrency: int = 16  # requests in flight at once
     temperature: float = 0.0
     max_tokens: int = 512
-    # NER texts longer than this are asked about in sentence-aligned pieces (llmaaa.annotate.segment);
+    # NER texts longer than this are asked about in sentence-aligned pieces (llmaaa.data.segment);
     # demos longer than it are cropped to their first piece. 0: never split
     max_chars: int = 2000
     # RE: "all" asks every ordered entity pair (the paper); "seen" only pairs whose (head type, tail

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
+from llmaaa.data.segment import holding, segments
 from llmaaa.models.base import ModelOutputs
 from llmaaa.models.common import (
     autocast, l2_normalize, pad, read_labels, resolve_device, run_batched, sorted_batches, write_labels,
@@ -77,11 +78,12 @@ class ReModel:
     head_prefix = "head."
 
     def __init__(self, net: MarkerReNet, tokenizer, labels: LabelSet, *, typed: bool = False, max_length: int = 256,
-                 device: str | torch.device = "auto", batch_size: int = 32) -> None:
+                 max_chars: int = 0, device: str | torch.device = "auto", batch_size: int = 32) -> None:
         self.net, self.tokenizer, self.labels, self.typed = net, tokenizer, labels, typed
         self.classes = list(labels.relation_classes)
         self.class2id = {c: i for i, c in enumerate(self.classes)}
         self.max_length, self.batch_size = max_length, batch_size
+        self.max_chars = max_chars  # a longer text is read in sentence-aligned pieces (see pieces); 0: never
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.net.to(self.device)
 
@@ -99,20 +101,43 @@ class ReModel:
         return cls(MarkerReNet(encoder, len(labels.relation_classes)), tok, labels, typed=typed, **kw)
 
     # -- features --------------------------------------------------------------------------
-    def _marked(self, ex: Example, h: int, t: int) -> str:
+    def _marked(self, ex: Example, h: int, t: int, window: tuple[int, int] | None = None) -> str:
+        """``ex.text`` (or its ``window`` piece) with marker tokens around the head and the tail."""
         ents = ex.entities
+        lo, hi = window or (0, len(ex.text))
         marks = []  # (char position, order, marker text)
         for tag, i in (("E1", h), ("E2", t)):
             typ = f":{ents[i].label}" if self.typed else ""
             marks += [(ents[i].start, 1, f" [{tag}{typ}] "), (ents[i].end, 0, f" [/{tag}{typ}] ")]
-        text, last = [], 0
+        text, last = [], lo
         for pos, _, m in sorted(marks):
             text += [ex.text[last:pos], m]
             last = pos
-        return "".join(text + [ex.text[last:]])
+        return "".join(text + [ex.text[last:hi]])
 
-    def _pair_feature(self, ex: Example, h: int, t: int) -> dict | None:
-        ids = self.tokenizer(self._marked(ex, h, t), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    def pieces(self, ex: Example) -> list[tuple[int, int]] | None:
+        """Sentence-aligned pieces of a text longer than ``max_chars``, else None (the whole text).
+
+        A long document is read as the teacher reads it (``llmaaa.data.segment``): a pair is a
+        candidate only inside one piece, and the encoder sees that piece. Every ordered pair of a
+        whole document is quadratic in its entities, each pass up to ``max_length`` sub-tokens
+        (``bench/re_long_docs.py``); sentence-level data (CoNLL04's longest is 641 chars) is
+        unaffected.
+        """
+        if self.max_chars <= 0 or len(ex.text) <= self.max_chars:
+            return None
+        return segments(ex.text, self.max_chars)
+
+    def _pair_feature(self, ex: Example, h: int, t: int, pieces: list[tuple[int, int]] | None = None) -> dict | None:
+        """Marked sub-token ids and marker positions; None when the pair cannot be read (see below)."""
+        window = None
+        if pieces is not None:
+            a, b = ex.entities[h], ex.entities[t]
+            window = holding(pieces, min(a.start, b.start), max(a.end, b.end))
+            if window is None:
+                return None  # the pair crosses a piece boundary of a long text
+        ids = self.tokenizer(self._marked(ex, h, t, window), add_special_tokens=True, truncation=False,
+                             verbose=False)["input_ids"]
         typ = (lambda i: f":{ex.entities[i].label}") if self.typed else (lambda i: "")
         e1_id = self.tokenizer.convert_tokens_to_ids(f"[E1{typ(h)}]")
         e2_id = self.tokenizer.convert_tokens_to_ids(f"[E2{typ(t)}]")
@@ -121,6 +146,8 @@ class ReModel:
         e1, e2 = ids.index(e1_id), ids.index(e2_id)
         if len(ids) > self.max_length:
             body = self.max_length - 2
+            if abs(e1 - e2) >= body:
+                return None  # the two markers do not fit one window: the pair would be read from clipped positions
             centre = (e1 + e2) // 2
             start = min(max(1, centre - body // 2), len(ids) - 1 - body)
             ids = [ids[0], *ids[start : start + body], ids[-1]]
@@ -132,11 +159,14 @@ class ReModel:
         """One feature per candidate pair; ``label`` = gold relation or ``no_relation``.
 
         With labels (training), the pairs the labeler left unknown are skipped (:func:`unlabeled_pairs`).
+        A pair the encoder cannot read has no feature: it is never predicted (a gold relation there
+        counts as missed), and it is not trained on.
         """
-        feats, unknown = [], Counter()
+        feats, unknown, unreadable = [], Counter(), 0
         for k, ex in enumerate(examples):
             gold = {(r.head, r.tail): r.label for r in ex.relations} if with_labels else {}
             skip = unlabeled_pairs(ex) if with_labels else set()
+            pieces = self.pieces(ex)
             for h, t in candidate_pairs(ex):
                 if (h, t) in skip:
                     continue
@@ -144,8 +174,10 @@ class ReModel:
                 if label not in self.class2id:
                     unknown[label] += 1
                     continue
-                f = self._pair_feature(ex, h, t)
+                f = self._pair_feature(ex, h, t, pieces)
                 if f is None:
+                    if label != NO_RELATION:
+                        unreadable += 1
                     continue
                 f.update(example=k, pair=(h, t))
                 if with_labels:
@@ -154,6 +186,10 @@ class ReModel:
         if unknown:
             log.warning("skipped %d pairs whose relation labels are not in the label set: %s", sum(unknown.values()),
                         dict(unknown))
+        if unreadable:
+            log.warning("skipped %d labeled relations whose entities are too far apart for one encoder window "
+                        "(different pieces of a text over %d chars, or over %d sub-tokens apart)",
+                        unreadable, self.max_chars, self.max_length - 2)
         return feats
 
     def collate(self, feats: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -256,7 +292,7 @@ class ReModel:
         self.net.encoder.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         torch.save({k: v.cpu() for k, v in self.net.head.state_dict().items()}, path / "re_head.pt")
-        write_labels(path, self.task, self.labels, max_length=self.max_length, typed=self.typed,
+        write_labels(path, self.task, self.labels, max_length=self.max_length, max_chars=self.max_chars, typed=self.typed,
                      relation_classes=self.classes, markers=marker_tokens(self.labels, self.typed))
 
     @classmethod
@@ -268,4 +304,4 @@ class ReModel:
         net = MarkerReNet(encoder, len(labels.relation_classes))
         net.head.load_state_dict(torch.load(Path(path) / "re_head.pt", map_location="cpu", weights_only=True))
         return cls(net, AutoTokenizer.from_pretrained(path), labels, typed=record.get("typed", False),
-                   max_length=record.get("max_length", 256), device=device)
+                   max_length=record.get("max_length", 256), max_chars=record.get("max_chars", 0), device=device)

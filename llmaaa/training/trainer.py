@@ -67,6 +67,7 @@ class TrainConfig:
     max_length: int = 256  # sub-tokens per window (NER) / per marked pair (RE)
     eval_batch_size: int = 32
     typed_markers: bool = False  # RE: [E1:Peop] instead of [E1]
+    re_max_chars: int = 1000  # RE: a longer text is read in sentence-aligned pieces, pairs within one piece (0: whole)
     negative_ratio: float = 0.0  # RE: keep at most this many no_relation pairs per positive one (0 = keep all)
     group_by_length: bool = False  # batches of similar length (see epoch_batches): less padding, same examples
 
@@ -100,7 +101,8 @@ def build_model(task: str, labels: LabelSet, config: TrainConfig) -> TaskModel:
     if task == "re":
         from llmaaa.models.re import ReModel
 
-        return ReModel.create(labels, config.model_name, attn_implementation=attn, typed=config.typed_markers, **common)
+        return ReModel.create(labels, config.model_name, attn_implementation=attn, typed=config.typed_markers,
+                               max_chars=config.re_max_chars, **common)
     raise TrainingError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 

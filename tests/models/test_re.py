@@ -56,16 +56,45 @@ def test_pairs_the_llm_was_not_asked_are_not_trained_as_no_relation(model):
 
 
 def test_long_text_keeps_both_markers(model):
-    text = "Anna " + "and so on " * 200 + "lives in Paris."
+    """A near pair deep inside one long run-on sentence: cropped around the pair, markers on their own tokens."""
+    text = "and so on " * 100 + "Anna lives in Paris " + "and so on " * 100
     e = rex("long", text, [("Anna", "PER"), ("Paris", "LOC")], [(0, 1, "Live_In")])
-    model.max_length = 64
+    model.max_length, model.max_chars = 64, 0
     try:
         f = model._pair_feature(e, 0, 1)
+        far = rex("far", "Anna " + "and so on " * 200 + "lives in Paris.", [("Anna", "PER"), ("Paris", "LOC")], [])
+        assert model._pair_feature(far, 0, 1) is None  # 600 sub-tokens apart: no window holds both markers
     finally:
-        model.max_length = 256
+        model.max_length, model.max_chars = 256, 1000
     toks = model.tokenizer.convert_ids_to_tokens(f["input_ids"])
     assert len(toks) == 64 and toks[0] == "[CLS]" and toks[-1] == "[SEP]"
-    assert 1 <= f["e1"] < 63 and 1 <= f["e2"] < 63
+    assert toks[f["e1"]] == "[E1]" and toks[f["e1"] + 1] == "anna" and toks[f["e2"]] == "[E2]"
+
+
+def test_a_long_document_pairs_only_within_its_sentence_pieces(model):
+    """Pairs are read as the teacher asks them: within one piece, which is all the encoder sees."""
+    sents = [f"Person{i} lives in Town{i} and likes it there ." for i in range(40)]
+    text = " ".join(sents)  # ~1,900 chars, one pair per sentence
+    ents, rels = [], []
+    for i in range(40):
+        ents += [(f"Person{i} ", "PER"), (f"Town{i} ", "LOC")]
+        rels.append((2 * i, 2 * i + 1, "Live_In"))
+    ex = rex("doc", text, [(m.strip(), lab) for m, lab in ents], rels)
+    assert model.max_chars == 1000 and len(text) > 1000
+    pieces = model.pieces(ex)
+    assert len(pieces) == 2 and all(e - s <= 1000 for s, e in pieces)
+    feats = model.features([ex])
+    inside = lambda i: next(k for k, (s, e) in enumerate(pieces) if s <= ex.entities[i].start < e)  # noqa: E731
+    assert {f["pair"] for f in feats} == {(h, t) for h in range(80) for t in range(80) if h != t and inside(h) == inside(t)}
+    assert len(feats) < 80 * 79 / 2 + 1  # about half the ordered pairs
+    assert sum(model.classes[f["label"]] == "Live_In" for f in feats) == 40  # no gold relation lost
+    assert max(len(f["input_ids"]) for f in feats) <= 256
+    model.max_chars = 0
+    try:
+        whole = model.features([ex], with_labels=False)  # 0: the whole text; pairs whose markers fit one window
+        assert len(feats) < len(whole) < 80 * 79
+    finally:
+        model.max_chars = 1000
 
 
 def test_outputs_have_a_row_per_pair(model):
@@ -81,6 +110,7 @@ def test_one_pass_gold_evaluation_equals_loss_then_predict():
     from llmaaa.training.trainer import evaluate
 
     m = build_model("re", LABELS, TrainConfig(device="cpu", seed=3))
+    torch.manual_seed(3)  # the tilt below must not depend on what earlier tests drew
     with torch.no_grad():  # an untrained head predicts no_relation everywhere; tilt it so relations come out
         m.net.head.weight.normal_(0, 0.05)
         m.net.head.bias.copy_(torch.tensor([0.0, 0.02, 0.0]))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from llmaaa.annotate.segment import crop, segments
+from llmaaa.data.segment import crop, segments
 from llmaaa.data.schema import Example, Span
 
 
@@ -59,7 +59,7 @@ def test_every_span_of_a_real_paragraph_lands_in_exactly_one_piece_when_sentence
 
 
 def test_crop_pair_gives_the_piece_holding_both_entities_with_new_indices():
-    from llmaaa.annotate.segment import crop_pair
+    from llmaaa.data.segment import crop_pair
 
     ex = Example("d", "Anna works for IBM. Zoë lives in Québec.",
                  (Span(0, 4, "Peop"), Span(15, 18, "Org"), Span(20, 23, "Peop"), Span(33, 39, "Loc")))
@@ -67,3 +67,15 @@ def test_crop_pair_gives_the_piece_holding_both_entities_with_new_indices():
     assert part.text == "Zoë lives in Québec." and (part.mention(part.entities[h]), part.mention(part.entities[t])) == ("Québec", "Zoë")
     assert crop_pair(ex, 0, 3, 25) is None  # different sentences
     assert crop_pair(ex, 0, 3, 100) == (ex, 0, 3)  # short text: unchanged
+
+
+def test_concat_joins_sentences_into_a_document_with_every_label_in_place():
+    from llmaaa.data.schema import Relation
+    from llmaaa.data.segment import concat
+
+    a = Example("a", "Zoë lives in Québec.", (Span(0, 3, "Peop"), Span(13, 19, "Loc")), (Relation(0, 1, "Live_In"),))
+    b = Example("b", "王小明在北京工作。", (Span(0, 3, "Peop"), Span(4, 6, "Loc")), (Relation(0, 1, "Work_In"),))
+    doc = concat([a, b], "doc")
+    assert doc.text == "Zoë lives in Québec. 王小明在北京工作。"
+    assert [doc.mention(s) for s in doc.entities] == ["Zoë", "Québec", "王小明", "北京"]
+    assert [(r.head, r.tail, r.label) for r in doc.relations] == [(0, 1, "Live_In"), (2, 3, "Work_In")]

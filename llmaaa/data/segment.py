@@ -1,4 +1,7 @@
-"""Cut a long text into LLM-sized pieces at sentence ends, and crop examples to a piece.
+"""Cut a long text into pieces at sentence ends, and crop examples to a piece.
+
+The LLM teacher asks about a long text piece by piece, and the RE student reads a long text's
+entity pairs within the same kind of pieces (so it scores the pairs the teacher labels).
 
 LLMaAA prompts one sentence at a time; Label Studio users bring paragraphs and whole documents.
 One prompt per document overflows a small model's context (the request fails) and, where it fits,
@@ -87,8 +90,32 @@ def crop_pair(ex: Example, head: int, tail: int, max_chars: int,
     if max_chars <= 0 or len(ex.text) <= max_chars:
         return ex, head, tail
     h, t = ex.entities[head], ex.entities[tail]
-    for start, end in pieces if pieces is not None else segments(ex.text, max_chars):
-        if start <= min(h.start, t.start) and max(h.end, t.end) <= end:
-            inside = [i for i, s in enumerate(ex.entities) if start <= s.start and s.end <= end]
-            return crop(ex, start, end), inside.index(head), inside.index(tail)
-    return None
+    piece = holding(pieces if pieces is not None else segments(ex.text, max_chars),
+                    min(h.start, t.start), max(h.end, t.end))
+    if piece is None:
+        return None
+    start, end = piece
+    inside = [i for i, s in enumerate(ex.entities) if start <= s.start and s.end <= end]
+    return crop(ex, start, end), inside.index(head), inside.index(tail)
+
+
+def holding(pieces: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """The piece that holds the characters ``start:end``, or None when they cross a piece boundary."""
+    return next(((s, e) for s, e in pieces if s <= start and end <= e), None)
+
+
+def concat(examples: list[Example], ex_id: str, sep: str = " ") -> Example:
+    """The examples' texts joined by ``sep`` into one document, spans shifted and relations re-indexed.
+
+    The inverse of cutting a document into sentences: benchmarks build long documents from
+    sentence-level gold this way, so every gold label stays where it was.
+    """
+    text, spans, relations = "", [], []
+    for ex in examples:
+        if text:
+            text += sep
+        base = len(spans)
+        spans += [dataclasses.replace(s, start=s.start + len(text), end=s.end + len(text)) for s in ex.entities]
+        relations += [dataclasses.replace(r, head=r.head + base, tail=r.tail + base) for r in ex.relations]
+        text += ex.text
+    return Example(ex_id, text, tuple(spans), tuple(relations))
