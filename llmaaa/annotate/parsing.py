@@ -87,7 +87,8 @@ def _loads(text: str) -> Any:
         except json.JSONDecodeError:
             pass
     try:  # single quotes, True/False/None: Python literal syntax
-        return ast.literal_eval(fixed)
+        value = ast.literal_eval(fixed)
+        return list(value) if isinstance(value, tuple) else value  # "{...}, {...}": objects without the list
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{1: 2}}, unhashable
         raise AnswerError("the answer is not valid JSON") from None
 
@@ -261,15 +262,16 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     """
     items: list[list[str]] = []
     for line in answer.splitlines():
-        line = _BULLET.sub("", line).strip()
+        line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
         m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
         if not m:
             continue
         a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
         if a and b and resolve(b) is not None:
             items.append([a, b])
-        elif a and b and resolve(a) is not None:
-            items.extend([mention.strip(_MARKUP), a] for mention in re.split(r"[,;]", b) if mention.strip(_MARKUP))
+        elif a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
+            items.extend([m_, a] for mention in re.split(r"[,;]", b)
+                         if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=")))
     return items
 
 

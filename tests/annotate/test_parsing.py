@@ -54,6 +54,9 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("LOC: Paris, Rome\nPER: Anna", [("Paris", "LOC"), ("Rome", "LOC"), ("Anna", "PER")]),
     ("1. Mission: Impossible (MISC)", [("Mission: Impossible", "MISC")]),
     ("None.", []), ("No entities found.", []), ("<think>hmm</think>There are no named entities in this sentence.", []),
+    ("PER: Anna\nORG: ==NONE==\nLOC: Paris\nMISC: none", [("Anna", "PER"), ("Paris", "LOC")]),  # spacy-llm's format
+    ("| Entity | Type |\n|---|---|\n| Paris | LOC |\n| Anna | PER |", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("{'span': 'Paris', 'type': 'LOC'}, {'span': 'Anna', 'type': 'PER'}", [("Paris", "LOC"), ("Anna", "PER")]),
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
