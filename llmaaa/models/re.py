@@ -8,7 +8,9 @@ reliable (gold entities) and hurts when they are noisy. Head: concat(h[E1], h[E2
 linear over ``LabelSet.relation_classes`` (``no_relation`` first).
 
 Candidate pairs: every ordered pair of the example's entities, or ``extra["pairs"]`` ([[h, t], ...]).
-A pair too long for ``max_length`` is cropped to a window centred between its two markers.
+A text longer than ``max_chars`` is read in sentence-aligned pieces, pairs within one piece only
+(as the LLM teacher asks them). A pair too long for ``max_length`` is cropped to a window centred
+between its two markers; a pair whose markers cannot share one window is not scored at all.
 
 Saved folder: the encoder via ``save_pretrained`` (plain ``transformers.AutoModel`` loads it, with
 the marker tokens in its tokenizer) + ``re_head.pt`` + ``labels.json``; ``load_task_model`` loads all.
