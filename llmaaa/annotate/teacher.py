@@ -25,9 +25,9 @@ from llmaaa.annotate.parsing import AnswerError, ParseStats, align_mentions, par
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex
-from llmaaa.data.segment import crop, crop_pair, segments
 from llmaaa.annotate.summary import RunSummary
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
+from llmaaa.data.segment import crop, crop_pair, segments
 
 log = logging.getLogger(__name__)
 
