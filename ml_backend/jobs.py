@@ -48,7 +48,9 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     # Snapshot what we know *before* the (slow) fetch: annotations that webhooks record while it runs are newer
     # than the fetched list and must not be mistaken for deleted ones.
     known = {a["annotation_id"]: a for a in st.annotations()}
+    known_tasks = set(st.tasks())
     tasks = pull_tasks(ls, int(st.project_id))
+    deleted_tasks = st.delete_tasks(known_tasks - {int(t["id"]) for t in tasks})
     rows, seen_ann = [], set()
     for t in tasks:
         text = (t.get("data") or {}).get(schema.value_key)
@@ -66,7 +68,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     gone = [i for i in known if i not in seen_ann]
     if gone:
         st.delete_annotations(gone)
-    return {"tasks": len(rows), "annotated": len(seen_ann), "deleted": len(gone)}
+    return {"tasks": len(rows), "annotated": len(seen_ann), "deleted": len(gone), "tasks_deleted": deleted_tasks}
 
 
 def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],
@@ -147,6 +149,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         detail["pull"] = _pull(ctx, ls)
     except LabelStudioUnavailable as e:
         detail["pull"] = f"skipped: {e}"
+        ls = None  # no push either: it would fail the same way, after the same timeouts
         log.warning("project %s: %s", st.project_id, e)
     # Labels this round pulled belong to it; those arriving from now on count towards the next round's threshold.
     st.set_meta("trained_seq", st.annotation_seq())

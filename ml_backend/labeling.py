@@ -11,6 +11,9 @@ Label descriptions for the LLM's prompt come from the ``hint`` attribute of ``<L
 ``<Relation>`` (Label Studio shows the same hint as a tooltip to annotators, so humans and the LLM
 read one definition); ``description`` is accepted as an alias. ``predicted_values="a,b"`` on a
 ``<Label>`` lists other names a model may use for it (upstream label-studio-ml convention).
+``alias="PER"`` on a ``<Label value="Person">``: Label Studio stores the alias in results (its
+frontend and ``LabelInterface`` both do), so annotations arrive with it and predictions must carry
+it; the prompt and the student use the readable ``value``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class LabelingSchema:
     relation_labels: tuple[str, ...] = ()
     descriptions: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # lower-cased model name -> config label
+    result_names: dict[str, str] = field(default_factory=dict)  # config label -> its <Label alias>, where set
     config_hash: str = ""
 
     @property
@@ -53,6 +57,10 @@ class LabelingSchema:
     def map_entity(self, label: str) -> str | None:
         """The config's label for a model/LLM label, or None (unknown labels never reach Label Studio)."""
         return self.aliases.get(str(label).strip().lower())
+
+    def result_label(self, label: str) -> str:
+        """The name Label Studio stores in a result for config label ``label`` (its alias, if any)."""
+        return self.result_names.get(label, label)
 
     def map_relation(self, label: str) -> str | None:
         low = str(label).strip().lower()
@@ -96,14 +104,22 @@ def parse_config(xml: str) -> LabelingSchema:
     value = texts[to_name].get("value", "")
     if not value.startswith("$") or len(value) < 2:
         raise UnsupportedConfig(f"<Text name={to_name!r}> needs value=\"$field\" naming the task's text field")
+    if (texts[to_name].get("valueType") or "").lower() == "url":
+        # the task then holds a link, not the text: we would pre-annotate the URL itself
+        raise UnsupportedConfig(f"<Text name={to_name!r} valueType=\"url\"> loads the text from a file; this backend "
+                                f"needs the text in the task: remove valueType=\"url\" and import tasks as "
+                                f"{{\"{value[1:]}\": \"the text\"}}")
     entity_labels: list[str] = []
     descriptions: dict[str, str] = {}
     aliases: dict[str, str] = {}
+    result_names: dict[str, str] = {}
     for el in lab:
-        if el.tag != "Label" or not el.get("value"):
+        if el.tag != "Label" or not el.get("value") or el.get("value") in entity_labels:
             continue
         v = el.get("value")
         entity_labels.append(v)
+        if el.get("alias"):
+            result_names[v] = el.get("alias")
         desc = el.get("hint") or el.get("description")
         if desc:
             descriptions[v] = desc
@@ -130,6 +146,7 @@ def parse_config(xml: str) -> LabelingSchema:
         relation_labels=tuple(relation_labels),
         descriptions=descriptions,
         aliases=aliases,
+        result_names=result_names,
         config_hash=config_hash(xml),
     )
 

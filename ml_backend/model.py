@@ -36,6 +36,11 @@ class RequestError(ValueError):
     """A request the backend cannot act on (HTTP 400); the message says what to send instead."""
 
 
+def is_id(value: Any) -> bool:
+    """A Label Studio object id: an int that fits SQLite's INTEGER (a bool or a 2**70 is a bad request, not a 500)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
 def project_id_of(value: Any) -> str:
     """Label Studio sends ``"<id>.<created timestamp>"`` to /setup and /predict, a project dict to /webhook."""
     if isinstance(value, Mapping):
@@ -187,7 +192,7 @@ class LLMaAABackend:
         seen, todo = [], []
         for i, task in enumerate(tasks):
             try:
-                if not isinstance(task, Mapping) or not isinstance(task.get("id"), int):
+                if not isinstance(task, Mapping) or not is_id(task.get("id")):
                     raise TaskError("task has no integer 'id'")
                 text = task_text(task, schema)
                 seen.append((task["id"], text, task.get("data")))
@@ -255,8 +260,17 @@ class LLMaAABackend:
             if ctx.state.current_version is None and ctx.label_config:
                 return {"status": "ok", "job": self.queue_round(ctx, "tasks imported before the first round")}
             return {"status": "Unknown event"}
+        if event == "TASKS_DELETED":
+            return self._tasks_deleted(payload)
         if event not in TRAIN_EVENTS:
             return {"status": "Unknown event"}
+        if event == "ANNOTATIONS_DELETED" and payload.get("project") is None:
+            # turning an annotation into a draft sends no project (and no ids: they are gone when Label Studio
+            # serialises them); annotation ids are global there, so every project we serve is asked
+            ids = _ids(payload.get("annotations"))
+            for ctx in self.contexts():
+                ctx.state.delete_annotations(ids)
+            return {"status": "ok", "annotations_deleted": len(ids)}
         ctx = self.context(project_id_of(payload.get("project")))
         project = payload.get("project")
         if isinstance(project, Mapping) and project.get("label_config"):
@@ -267,14 +281,13 @@ class LLMaAABackend:
         if event == "START_TRAINING":
             return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
         if event == "ANNOTATIONS_DELETED":
-            ids = [a.get("id") for a in payload.get("annotations") or [] if isinstance(a, Mapping)]
-            ctx.state.delete_annotations([i for i in ids if isinstance(i, int)])
+            ctx.state.delete_annotations(_ids(payload.get("annotations")))
         else:
             ann, task = payload.get("annotation"), payload.get("task")
-            if not isinstance(ann, Mapping) or not isinstance(ann.get("id"), int):
+            if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
                 raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
             task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
-            if not isinstance(task.get("id"), int):
+            if not is_id(task.get("id")):
                 raise RequestError(f"{event} without the annotated task's id")
             if ann.get("was_cancelled"):
                 ctx.state.delete_annotations([ann["id"]])
@@ -288,12 +301,30 @@ class LLMaAABackend:
             job = self.queue_round(ctx, f"{due} new human labels (TRAIN_THRESHOLD={self.config.train_threshold})")
         return {"status": "ok", "new_human_labels": due, "job": job}
 
+    def _tasks_deleted(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Forget tasks deleted in Label Studio, so that no round labels or pushes predictions for them.
+
+        "Delete all tasks" through the API sends no ``project``; task ids are global in Label Studio,
+        so every project we serve is asked.
+        """
+        ids = _ids(payload.get("tasks"))
+        project = payload.get("project")
+        contexts = [self.context(project_id_of(project))] if project is not None else self.contexts()
+        return {"status": "ok", "tasks_deleted": sum(ctx.state.delete_tasks(ids) for ctx in contexts)}
+
     def metrics(self) -> dict[str, Any]:
         return {
             "config": self.config.public(),
             "running": self.runner.running,
             "projects": {c.state.project_id: c.state.summary() for c in self.contexts()},
         }
+
+
+def _ids(items: Any) -> list[int]:
+    """The ids of a delete event's ``[{"id": ...}]`` list (Label Studio's ``OnlyIDWebhookSerializer``)."""
+    if not isinstance(items, list):
+        return []
+    return [d["id"] for d in items if isinstance(d, Mapping) and is_id(d.get("id"))]
 
 
 def _first_project(tasks: list[Any]) -> Any:

@@ -73,7 +73,8 @@ def example_to_results(ex: Example, schema: LabelingSchema) -> list[dict[str, An
         region_of[i] = rid
         r: dict[str, Any] = {
             "id": rid, "from_name": schema.from_name, "to_name": schema.to_name, "type": "labels",
-            "value": {"start": s.start, "end": s.end, "text": ex.text[s.start : s.end], "labels": [label]},
+            "value": {"start": s.start, "end": s.end, "text": ex.text[s.start : s.end],
+                      "labels": [schema.result_label(label)]},
         }
         if s.score is not None:
             r["score"] = float(s.score)

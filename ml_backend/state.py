@@ -98,6 +98,23 @@ class ProjectState:
                    "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data",
                    [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now) for i, t, d in tasks])
 
+    def delete_tasks(self, task_ids: Iterable[int]) -> int:
+        """Forget tasks deleted in Label Studio; returns how many we knew.
+
+        Their prediction and LLM label go (a prediction pushed for a missing task makes Label Studio
+        refuse the whole batch); their annotations, deleted with them there, are marked deleted here.
+        """
+        ids = [int(i) for i in task_ids]
+        with self._lock:
+            known = [i for i in ids if self._q("SELECT 1 FROM tasks WHERE id=?", (i,))]
+            live = [r["id"] for i in ids for r in self._q("SELECT id FROM annotations WHERE task_id=? AND deleted=0", (i,))]
+            if live:
+                self.delete_annotations(live)
+            self._many("DELETE FROM predictions WHERE task_id=?", [(i,) for i in ids])
+            self._many("DELETE FROM llm_labels WHERE task_id=?", [(i,) for i in ids])
+            self._many("DELETE FROM tasks WHERE id=?", [(i,) for i in ids])
+        return len(known)
+
     def tasks(self) -> dict[int, str]:
         return {r["id"]: r["text"] for r in self._q("SELECT id, text FROM tasks ORDER BY id")}
 

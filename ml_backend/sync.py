@@ -49,12 +49,27 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def pull_tasks(ls: Any, project_id: int, page_size: int = 500) -> list[dict[str, Any]]:
-    """Every task of the project as a plain dict with ``id``, ``data`` and ``annotations``."""
+    """Every task of the project as a plain dict with ``id``, ``data`` and ``annotations``.
+
+    Label Studio unreachable (a wrong ``LABEL_STUDIO_URL`` is the usual Docker mistake) or refusing
+    the token raises :class:`LabelStudioUnavailable`: the round then runs on what webhooks recorded
+    instead of failing outright, and the job record says what to fix.
+    """
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
     out = []
-    for t in ls.tasks.list(project=int(project_id), fields="all", page_size=page_size):
-        d = _plain(t)
-        d["annotations"] = [_plain(a) for a in d.get("annotations") or []]
-        out.append(d)
+    try:
+        for t in ls.tasks.list(project=int(project_id), fields="all", page_size=page_size):
+            d = _plain(t)
+            d["annotations"] = [_plain(a) for a in d.get("annotations") or []]
+            out.append(d)
+    except httpx.HTTPError as e:
+        raise LabelStudioUnavailable(f"cannot reach Label Studio ({type(e).__name__}: {e}); "
+                                     "check LABEL_STUDIO_URL") from e
+    except ApiError as e:
+        raise LabelStudioUnavailable(f"Label Studio refused to list the tasks of project {project_id} "
+                                     f"(HTTP {e.status_code}); check LABEL_STUDIO_API_KEY and that the project still exists") from e
     return out
 
 

@@ -81,3 +81,26 @@ def test_schema_cache_parses_once_and_remembers_refusals():
         cache.get("<View/>")
     with pytest.raises(UnsupportedConfig, match="needs a <Labels"):
         cache.get("<View/>")
+
+
+def test_a_label_alias_is_what_predictions_carry_and_what_annotations_map_back_from():
+    """Label Studio stores ``alias`` in results: a prediction with the plain value fails validation and was dropped."""
+    xml = ('<View><Labels name="label" toName="text">'
+           '<Label value="Person Name" alias="PER" background="red" hotkey="p"/><Label value="Café &amp; Bar"/>'
+           '<Label value="地名"/><Label value="地名"/></Labels><Text name="text" value="$text"/></View>')
+    s, li = parse_config(xml), LabelInterface(xml)
+    assert s.entity_labels == ("Person Name", "Café & Bar", "地名")  # the duplicate <Label> counted once
+    text = "Bob at Café Luna in 北京"
+    ex = Example("1", text, (Span(0, 3, "Person Name"), Span(7, 16, "Café & Bar"), Span(20, 22, "地名")))
+    p = prediction_for(ex, s, li, version="v")
+    assert [r["value"]["labels"] for r in p["result"]] == [["PER"], ["Café & Bar"], ["地名"]]
+    assert li.validate_prediction(p, return_errors=True) == []
+    back = results_to_example(Example("1", text), p["result"], s)
+    assert [(x.start, x.end, x.label) for x in back.entities] == [(0, 3, "Person Name"), (7, 16, "Café & Bar"),
+                                                                 (20, 22, "地名")]
+
+
+def test_a_text_loaded_from_a_url_is_refused_instead_of_annotating_the_link():
+    xml = '<View><Labels name="l" toName="t"><Label value="A"/></Labels><Text name="t" value="$doc" valueType="url"/></View>'
+    with pytest.raises(UnsupportedConfig, match='remove valueType="url" and import tasks as {"doc": "the text"}'):
+        parse_config(xml)

@@ -367,3 +367,21 @@ def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick
         again.post("/setup", json=setup_body(NER))
         fresh = again.post("/predict", json=predict_body([ls_task(300, "Emil lives in Oslo .")], NER)).json["results"]
         assert "result" in fresh[0] and len(llm.requests) == asked
+
+
+def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(make_app, quick_training):
+    """A wrong LABEL_STUDIO_URL (the usual Docker mistake) used to fail every round with a ConnectError."""
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, label_studio_url="http://127.0.0.1:9")
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        tasks = [ls_task(100 + i, t) for i, t in enumerate(TEXTS[:3])]
+        c.post("/predict", json=predict_body(tasks, NER))
+        c.post("/setup", json={**setup_body(NER), "access_token": "token-from-label-studio"})
+        jobs = wait_idle(st, timeout=60)
+    assert [j["status"] for j in jobs] == ["done"], jobs
+    detail = jobs[0]["detail"]
+    assert detail["pull"].startswith("skipped: cannot reach Label Studio (ConnectError") and "LABEL_STUDIO_URL" in detail["pull"]
+    assert detail["llm_labeled"] == 2 and "pushed" not in detail and "push_error" not in detail
+    results = c.post("/predict", json=predict_body(tasks, NER)).json["results"]
+    assert sum(1 for r in results if r["result"]) == 2

@@ -222,3 +222,54 @@ def test_a_job_left_running_by_a_crash_is_requeued(make_app, tmp_path):
     statuses = {j["id"]: j["status"] for j in jobs}
     assert statuses[job] == "interrupted"
     assert any(j["reason"].startswith("resumed after interruption") for j in jobs)
+
+
+def test_tasks_deleted_in_label_studio_are_forgotten_with_their_predictions(make_app):
+    """A prediction pushed for a deleted task makes Label Studio refuse the whole batch: deleted tasks must go."""
+    app = make_app(train_threshold=100, run_jobs=False)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/setup", json=setup_body())
+    c.post("/predict", json=predict_body([ls_task(1, "Ann ran ."), ls_task(2, "Bo ran ."), ls_task(3, "Cy ran .")]))
+    c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 7, 2, "Bo ran .", [region("a", 0, 2, "Bo", "Peop")]))
+    st.save_predictions([(t, "llmaaa-1", "llm", 0.5, {"result": [], "score": 0.5, "model_version": "llmaaa-1"})
+                         for t in (1, 2, 3)])
+    st.save_llm_labels([{"id": "1", "text": "Ann ran .", "entities": [], "relations": []}], 1)
+    r = c.post("/webhook", json={"action": "TASKS_DELETED", "tasks": [{"id": 1}, {"id": 2}, {"id": 99}],
+                                 "project": {"id": 1, "label_config": NER_RE}})
+    assert r.status_code == 201 and r.json == {"status": "ok", "tasks_deleted": 2}
+    assert sorted(st.tasks()) == [3] and st.llm_labels() == [] and st.annotations() == []
+    assert sorted(st.predictions_for([1, 2, 3])) == [3]
+    # "delete all tasks" through the API names no project: task ids are global in Label Studio
+    r = c.post("/webhook", json={"action": "TASKS_DELETED", "tasks": [{"id": 3}]})
+    assert r.status_code == 201 and r.json["tasks_deleted"] == 1 and st.tasks() == {}
+
+
+def test_ids_sqlite_cannot_store_are_bad_requests_not_500s(client):
+    client.post("/setup", json=setup_body())
+    r = client.post("/predict", json=predict_body([ls_task(2**70, "Ann ran ."), ls_task(True, "Bo ran ."), ls_task(3, "Cy .")]))
+    assert r.status_code == 200
+    assert [x.get("error") for x in r.json["results"]][:2] == ["task has no integer 'id'"] * 2
+    big = annotation_event("ANNOTATION_CREATED", 2**70, 1, "Ann ran .", [])
+    r = client.post("/webhook", json=big)
+    assert r.status_code == 400 and "integer 'id'" in r.json["error"]
+    big = annotation_event("ANNOTATION_CREATED", 1, 1, "Ann ran .", [])
+    big["task"]["id"] = 2**70
+    r = client.post("/webhook", json=big)
+    assert r.status_code == 400 and "annotated task's id" in r.json["error"]
+    for action, key in (("ANNOTATIONS_DELETED", "annotations"), ("TASKS_DELETED", "tasks")):
+        r = client.post("/webhook", json={"action": action, key: [{"id": 2**70}], "project": {"id": 1}})
+        assert r.status_code == 201, action
+
+
+def test_annotations_deleted_without_a_project_is_applied_not_refused(make_app):
+    """Label Studio sends ANNOTATIONS_DELETED with no project when an annotation is turned into a draft."""
+    app = make_app(train_threshold=100, run_jobs=False)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 4, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")]))
+    r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 4}]})
+    assert r.status_code == 201 and r.json == {"status": "ok", "annotations_deleted": 1}
+    assert st.annotations() == []
+    r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED"})  # its usual form: the ids are already gone
+    assert r.status_code == 201 and r.json == {"status": "ok", "annotations_deleted": 0}
