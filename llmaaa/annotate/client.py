@@ -115,7 +115,11 @@ class ChatClient:
         # transform, ~13 ms of CPU per 5-demo prompt on 2 shared cores, more than the HTTP round
         # trip to a local server. Errors, timeouts and auth are handled by the SDK as before.
         body = {"model": self.cfg.model, "messages": list(messages), **self.params(max_tokens)}
-        resp = await self._client.post("/chat/completions", body=body, cast_to=dict)
+        try:
+            resp = await self._client.post("/chat/completions", body=body, cast_to=dict)
+        except ValueError:  # HTTP 200 with a body that is not JSON: a web UI or a proxy's page, not the API
+            raise LLMError(f"non-JSON answer from the LLM server; is {self.cfg.base_url} the OpenAI-compatible "
+                           "API (usually ending in /v1)?") from None
         try:
             choice = resp["choices"][0]["message"]
             usage = resp.get("usage") or {}

@@ -98,6 +98,17 @@ def test_dead_endpoint_fails_with_a_clear_reason():
     assert t.last_summary.failed == 2 and t.last_summary.failures == {"cannot connect": 2}
 
 
+def test_a_web_page_instead_of_the_api_fails_with_a_clear_reason():
+    """An LLM_BASE_URL pointing at a web UI answers HTTP 200 with HTML: a recorded failure, not a crashed batch."""
+    with ScriptedOpenAI([Reply(body="<html><title>Open WebUI</title></html>")]) as llm:
+        t = teacher(llm)
+        out = t.annotate([PARIS, Example("x", "Bob.")])
+    assert all(ex.failed for ex in out) and len(llm.requests) == 2  # not retried: the same URL answers the same
+    assert out[0].annotation["error"] == (f"non-JSON answer from the LLM server; is {llm.base_url} the "
+                                          "OpenAI-compatible API (usually ending in /v1)?")
+    assert t.last_summary.failures == {"non-JSON answer": 2}
+
+
 def test_cached_rerun_makes_zero_requests(tmp_path):
     db = tmp_path / "cache.sqlite"
     exs = [PARIS, Example("b", "Bob works at IBM.")]
