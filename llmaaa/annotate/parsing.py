@@ -4,8 +4,10 @@ The teacher asks for the paper's formats: NER, a JSON list ``[{"span": "...", "t
 RE, the relation label alone. Small and large models alike wrap JSON in code fences, prose or
 ``<think>`` blocks, rename the keys ("mention", "entity_type"), answer with a plain list ("Paris: LOC")
 or "None", call the user's label by another name ("PERSON" for PER, "B-LOC"), invent labels, and quote
-mentions with different spacing or case. Everything we can repair without guessing is repaired (a
-synonym maps only when exactly one user label is of that kind); what cannot be is raised as
+mentions with different spacing or case; their JSON has comments, typographic quotes, full-width
+punctuation or one object per line. Everything we can repair without guessing is repaired (a
+synonym maps only when exactly one user label is of that kind; an RE answer that names two labels
+is not read as either); what cannot be is raised as
 ``AnswerError`` (the teacher re-asks with that message) or dropped and *counted* in ``ParseStats``
 so a user sees what was lost.
 
@@ -34,7 +36,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from llmaaa.data.schema import NO_RELATION, Span
 
@@ -77,7 +79,69 @@ _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
 
-def _loads(text: str) -> Any:
+# One token of a JSON-ish text: a string (double, single or typographic quotes), a comment, or other text.
+_JSON_TOKEN = re.compile("|".join((
+    r'"(?:[^"\\]|\\.)*"', r"'(?:[^'\\\n]|\\.)*'", "\u201c[^\u201d\n]*\u201d",  # strings
+    r"//[^\n]*", r"/\*.*?(?:\*/|$)", r"#[^\n]*",  # comments
+    "[^\"'\u201c/#]+", ".")), re.S)
+_FULL_WIDTH_PUNCT = str.maketrans("，：［］｛｝", ",:[]{}")
+_BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w-]*)(\s*:)")
+_BARE_VALUE = re.compile(r"(:\s*)(?!(?:true|false|null|True|False|None)\b)([A-Za-z_][\w-]*)(\s*[,}\]])")
+_MISSING_COMMA = re.compile(r"(})(\s*)(?={)")
+
+
+def repair_json(text: str) -> str:
+    """``text`` with the JSON slips models make outside strings undone, strings left as they are.
+
+    ``// comments``, ``/* */`` and ``#`` comments dropped; Chinese full-width ``，：`` and brackets made
+    ASCII (models answering Chinese text type them); ``“typographic”`` quotes around keys and values
+    made straight; a missing comma between objects (one object per line) added; bare keys and bare
+    label values (``{span: "Paris", type: LOC}``) quoted. Only tried after the text failed to parse.
+    """
+    # two passes: a comment between two objects must be gone before the missing comma is seen
+    return _outside_strings(_outside_strings(text, str), _fix_outside_strings)
+
+
+def _outside_strings(text: str, fix: Callable[[str], str]) -> str:
+    """``text`` with comments dropped, typographic strings made JSON strings and ``fix`` applied elsewhere."""
+    out = []
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        if tok[0] in "\"'":
+            out.append(tok)
+        elif tok[0] == "\u201c" and len(tok) > 1:
+            out.append(json.dumps(tok[1:-1], ensure_ascii=False))
+        elif not tok.startswith(("//", "/*", "#")):
+            out.append(fix(tok))
+    return "".join(out)
+
+
+def _fix_outside_strings(tok: str) -> str:
+    tok = tok.translate(_FULL_WIDTH_PUNCT)
+    tok = _BARE_VALUE.sub(r'\1"\2"\3', _BARE_KEY.sub(r'\1"\2"\3', tok))
+    return _MISSING_COMMA.sub(r"\1,\2", tok)
+
+
+def _loads(text: str, repair: bool = False) -> Any:
+    """``text`` as JSON, else as a Python literal; with ``repair``, also after ``repair_json``.
+
+    Objects one per line become a list only when each is an entity: ``{"entities": [...]}`` followed
+    by a ``{"note": ...}`` object is the first object alone (the caller tries the shorter slice).
+    """
+    try:
+        return _loads_once(text)
+    except AnswerError:
+        if not repair or (fixed := repair_json(text)) == text:
+            raise
+    value = _loads_once(fixed)
+    if text.lstrip()[:1] == "{" and isinstance(value, list) and not all(
+            isinstance(v, dict) and _pick(v, _SPAN_KEYS) is not None and _pick(v, _TYPE_KEYS) is not None
+            for v in value):
+        raise AnswerError("the answer is not valid JSON")
+    return value
+
+
+def _loads_once(text: str) -> Any:
     fixed = _TRAILING_COMMA.sub(r"\1", text)
     for candidate in (text, fixed):
         try:
@@ -87,20 +151,29 @@ def _loads(text: str) -> Any:
         except json.JSONDecodeError:
             pass
     try:  # single quotes, True/False/None: Python literal syntax
-        value = ast.literal_eval(fixed)
+        value = ast.literal_eval(f"({fixed}\n)")  # parenthesized: objects one per line, without the list
         return list(value) if isinstance(value, tuple) else value  # "{...}, {...}": objects without the list
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{1: 2}}, unhashable
         raise AnswerError("the answer is not valid JSON") from None
 
 
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.S | re.I)
+_THINK_END = re.compile(r"</(?:think|thinking|reasoning)>", re.I)
 _MAX_STARTS = 16  # opening brackets tried per candidate text; prose rarely has more before the JSON
 _MAX_ATTEMPTS = 256  # parses tried per answer, over all starts and ends
 
 
 def strip_reasoning(answer: str) -> str:
-    """``answer`` without ``<think>...</think>`` blocks (reasoning models put brackets and labels there)."""
-    return _THINK.sub("", answer) if "<think>" in answer.lower() else answer
+    """``answer`` without ``<think>...</think>`` blocks (reasoning models put brackets and labels there).
+
+    A closing tag left without its opening one (chat templates of R1-style models put ``<think>`` in
+    the prompt, so the answer starts inside the block) ends the reasoning: only what follows it counts.
+    """
+    if "<" not in answer:
+        return answer
+    answer = _THINK.sub("", answer)
+    ends = list(_THINK_END.finditer(answer))
+    return answer[ends[-1].end():] if ends else answer
 
 
 def extract_json(answer: str) -> Any:
@@ -117,11 +190,11 @@ def extract_json(answer: str) -> Any:
         starts = [i for i, ch in enumerate(text) if ch in "[{"][:_MAX_STARTS]
         for start in starts:
             close = "]" if text[start] == "[" else "}"
-            end = text.rfind(close)
+            end = last = text.rfind(close)
             while end > start and attempts > 0:
                 attempts -= 1
-                try:
-                    return _loads(text[start : end + 1])
+                try:  # the widest slice is also tried repaired: a comment mid-list must not cut it short
+                    return _loads(text[start : end + 1], repair=end == last)
                 except AnswerError:
                     end = text.rfind(close, start, end)  # prose after the JSON may contain the bracket
     raise AnswerError(
@@ -141,7 +214,7 @@ _LABEL_FAMILIES = (
                "institution"}),
     frozenset({"misc", "miscellaneous", "other"}),
 )
-_BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)")
+_BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)", re.I)  # "B-PER", "i-per"
 
 
 def _norm_label(label: str) -> str:
@@ -201,8 +274,10 @@ class LabelResolver:
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
 _RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")
-_SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value")
-_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind")
+_SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
+              "named_entity", "entity_mention")
+_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
+              "entity_group", "entity_category", "types")  # entity_group: the Hugging Face pipeline's key
 
 
 def _pick(item: dict, keys: Sequence[str]) -> Any:
@@ -219,23 +294,55 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
-        lists = [v for v in data.values() if isinstance(v, list)]
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
             return [data]
-        if len(lists) == 1 and len(data) == 1 and not all(isinstance(m, str) for m in lists[0]):
-            return lists[0]  # {"entities": [...]}
-        if (data and all(isinstance(v, (list, str)) for v in data.values())
-                and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}
+        wrapped = _wrapped_list(data)
+        if wrapped is not None:
+            return wrapped  # {"entities": [...]}
+        if len(data) == 1 and isinstance(inner := next(iter(data.values())), dict) and _entity_shaped(inner, resolve):
+            return _as_items(inner, resolve)  # {"entities": {"PER": [...], "LOC": [...]}}
+        if (data and all(isinstance(v, (list, str)) or v is None for v in data.values())
+                and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
             return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
-                    for m in ([v] if isinstance(v, str) else v)]
-        if (all(isinstance(v, str) and resolve(v) is not None for v in data.values())
-                and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": "LOC"}
-            return [{"span": k, "type": v} for k, v in data.items()]
+                    for m in ([v] if isinstance(v, str) else v) if m is not None]
+        if (all(isinstance(_single(v), str) and resolve(_single(v)) is not None for v in data.values())
+                and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": ["LOC"]}
+            return [{"span": k, "type": _single(v)} for k, v in data.items()]
         if not data:
             return []
         if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
             return []
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
+
+
+# keys under which a model wraps the entity list next to other keys ({"entities": [], "count": 0})
+_WRAPPER_KEYS = frozenset({"entities", "named_entities", "entity_list", "spans", "mentions", "result", "results",
+                           "output", "answer", "ner"})
+
+
+def _wrapped_list(data: dict) -> list | None:
+    """The entity list of a wrapper object: ``{"entities": [...]}``, also beside scalar side keys
+    (``{"entities": [...], "count": 2}``, ``{"result": [...], "explanation": "..."}``).
+
+    A list of strings is a label's mentions (``{"PER": ["Anna"]}``), not a wrapped list; an empty list
+    beside other keys counts only under a wrapper's name, so a stray ``{"type": "json", "data": []}``
+    is re-asked rather than read as "no entities".
+    """
+    lists = [(k, v) for k, v in data.items() if isinstance(v, list)]
+    if len(lists) != 1 or any(isinstance(v, dict) for v in data.values()):
+        return None
+    key, items = lists[0]
+    if items and all(isinstance(m, str) for m in items):
+        return None
+    if len(data) == 1 or items or str(key).casefold() in _WRAPPER_KEYS:
+        return items
+    return None
+
+
+def _entity_shaped(data: dict, resolve: "LabelResolver") -> bool:
+    """An object that is itself an answer: keyed by the user's labels, or one entity with span and type."""
+    return (any(resolve(str(k)) is not None for k in data)
+            or (_pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None))
 
 
 def _single(v: Any) -> Any:
@@ -263,16 +370,40 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     items: list[list[str]] = []
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
-        m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
-        if not m:
-            continue
-        a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
-        if a and b and resolve(b) is not None:
-            items.append([a, b])
-        elif a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
-            items.extend([m_, a] for mention in re.split(r"[,;]", b)
-                         if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=")))
+        if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
+            items += _several_items(line, resolve) or _one_line_items(line, resolve)
     return items
+
+
+_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]]),"), re.compile(","))
+
+
+def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Items of a line that lists several: ``PER: Anna; LOC: Paris``, ``Smith, John (PER), Paris (LOC)``.
+
+    Split on ``;``, ``|``, a comma after a bracketed label, then any comma, taken only when every
+    part is an item of its own, so ``LOC: Paris, Rome`` and ``Washington, D.C. (LOC)`` stay whole.
+    """
+    for sep in _ITEM_SEPARATORS:
+        parts = [p.strip() for p in sep.split(line)]
+        if len(parts) > 1:
+            found = [_one_line_items(p, resolve) for p in parts]
+            if all(found):
+                return [item for f in found for item in f]
+    return []
+
+
+def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
+    if not m:
+        return []
+    a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
+    if a and b and resolve(b) is not None:
+        return [[a, b]]
+    if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
+        return [[m_, a] for mention in re.split(r"[,;]", b)
+                if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("="))]
+    return []
 
 
 _XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
@@ -288,8 +419,9 @@ def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     return [[mention.strip(), label] for mention, label in tagged if mention.strip() and resolve(label) is not None]
 
 
-_SEPARATORS = ",;:\"'`*，、；：。！？“”‘’"  # CJK stops never end a name
-_BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】")
+_SEPARATORS = ",;:*，、；：。！？"  # CJK stops never end a name
+_BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】", "“”", "‘’")
+_QUOTES = "\"'`"
 
 
 def trim_mention(mention: str) -> str:
@@ -310,6 +442,13 @@ def trim_mention(mention: str) -> str:
                 m = m[:-1]
             elif m[:1] == o and m.count(o) > m.count(c):
                 m = m[1:]
+        for q in _QUOTES:  # '"Weird Al" Yankovic' keeps its quotes; '"Paris"' and 'Paris"' lose them
+            if len(m) > 1 and m[0] == q == m[-1]:
+                m = m[1:-1]
+            elif m.count(q) % 2 and m[:1] == q:
+                m = m[1:]
+            elif m.count(q) % 2 and m[-1:] == q:
+                m = m[:-1]
         if m.endswith(".") and not _abbreviation(m):  # a sentence's full stop copied with the last name
             m = m[:-1]
     return m
@@ -325,6 +464,86 @@ def _abbreviation(m: str) -> bool:
     return "." in word or len(word) <= 1 or word.casefold() in _ABBREVIATIONS
 
 
+def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
+    """The answer's entity items: ``LABEL: [...]`` lines, else JSON, else a plain-text list or inline
+    tags, else ``[]`` for an answer that says there are none; ``AnswerError`` when it is none of these.
+
+    Items come before the "none" reading: "There are no entities of type PER.\nParis: LOC" lists Paris.
+    """
+    plain = strip_reasoning(answer).strip()
+    listed = _label_list_lines(plain, resolve)
+    if listed is not None:
+        return listed
+    try:
+        return _as_items(extract_json(answer), resolve)
+    except AnswerError:
+        items = _line_items(plain, resolve) or _inline_items(plain, resolve)
+        if items:
+            return items
+        if _NONE_ANSWER.match(plain):
+            return []  # "None." / "No entities found": a small model's way of saying []
+        raise
+
+
+_LABEL_LIST_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(?P<label>[^:\[\]{}]+?)\s*:\s*(?P<list>\[.*\])\s*,?\s*$")
+
+
+def _label_list_lines(answer: str, resolve: LabelResolver) -> list[list[str]] | None:
+    """``[mention, label]`` items of an answer written as ``LABEL: [mentions]`` lines, None for another answer.
+
+    ``PER: []\nLOC: ["Paris"]`` must be read line by line: as JSON its first ``[]`` would pass for the
+    whole answer and drop Paris. An answer with objects (``{``) is JSON and left to the JSON reading.
+    """
+    if "{" in answer:
+        return None
+    found: list[list[str]] | None = None
+    for line in answer.splitlines():
+        m = _LABEL_LIST_LINE.match(line)
+        label = m.group("label").strip(_MARKUP) if m else ""
+        if not label or resolve(label) is None:
+            continue
+        try:
+            mentions = _loads(m.group("list"))
+        except AnswerError:  # LOC: [Paris, Rome], unquoted
+            mentions = [x for x, _ in _one_line_items(f"{label}: {m.group('list')[1:-1]}", resolve)]
+        if isinstance(mentions, list) and all(isinstance(x, str) for x in mentions):
+            found = (found or []) + [[x, label] for x in mentions if not _empty_value(x)]
+    return found
+
+
+def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:
+    """``(mention, label)`` of one list item; either may come back as a non-string (a malformed item).
+
+    A positional pair given the other way round (``["LOC", "Paris"]``, ``{"Paris": "LOC"}`` in a list)
+    is swapped when only its first element names a label; keyed objects are taken as keyed.
+    """
+    mention = label = None
+    positional = False
+    if isinstance(item, str) and len(lines := _line_items(item, resolve)) == 1:  # ["Anna (PER)", "Paris: LOC"]
+        item = lines[0]
+    if isinstance(item, dict):
+        mention, label = _pick(item, _SPAN_KEYS), _pick_label(item, resolve)
+        if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
+            (label, mention), positional = next(iter(item.items())), True
+    elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
+        (mention, label), positional = item, True
+    mention, label = _single(mention), _single(label)  # {"span": ["Anna"], "type": ["PER"]}
+    if (positional and isinstance(mention, str) and isinstance(label, str)
+            and resolve(label) is None and resolve(mention) is not None):
+        mention, label = label, mention
+    return mention, label
+
+
+def _pick_label(item: dict, resolve: LabelResolver) -> Any:
+    """The item's type: the first type key whose value names a user label, else the first type key.
+
+    ``{"text": "Paris", "label": "LOC", "type": "entity"}``: "type" is the item's kind, "label" its type.
+    """
+    folded = {str(k).casefold(): _single(v) for k, v in item.items()}
+    present = [folded[k] for k in _TYPE_KEYS if k in folded]
+    return next((v for v in present if isinstance(v, str) and resolve(v) is not None), present[0] if present else None)
+
+
 def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | None = None) -> list[tuple[str, str]]:
     """``(mention, label)`` pairs in answer order; unknown labels dropped and counted in ``stats``.
 
@@ -333,27 +552,10 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     stats = stats if stats is not None else ParseStats()
     resolve = LabelResolver(labels)
     out: list[tuple[str, str]] = []
-    try:
-        items = _as_items(extract_json(answer), resolve)
-    except AnswerError:
-        plain = strip_reasoning(answer).strip()
-        if _NONE_ANSWER.match(plain):
-            return []  # "None." / "No entities found": a small model's way of saying []
-        items = _line_items(plain, resolve) or _inline_items(plain, resolve)
-        if not items:
-            raise
+    items = _answer_items(answer, resolve)
     malformed = []
     for item in items:
-        mention = label = None
-        if isinstance(item, str) and len(lines := _line_items(item, resolve)) == 1:  # ["Anna (PER)", "Paris: LOC"]
-            item = lines[0]
-        if isinstance(item, dict):
-            mention, label = _pick(item, _SPAN_KEYS), _pick(item, _TYPE_KEYS)
-            if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
-                label, mention = next(iter(item.items()))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
-            mention, label = item
-        mention, label = _single(mention), _single(label)  # {"span": ["Anna"], "type": ["PER"]}
+        mention, label = _item_pair(item, resolve)
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
             continue
@@ -373,10 +575,14 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
 
 
 def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
-    """The relation label named in ``answer`` (case-insensitive; a JSON wrapper or prose tolerated)."""
+    """The relation label named in ``answer`` (case-insensitive; a JSON wrapper or prose tolerated).
+
+    Prose that names several labels ("Located_In or OrgBased_In") is re-asked, not guessed; a label
+    it negates ("there is no Work_For relation") does not count as named.
+    """
     classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
-    lookup = _label_lookup(classes)
-    text = strip_reasoning(answer).strip()
+    lookup = {_nfkc(c).casefold(): c for c in classes}
+    text = _nfkc(strip_reasoning(answer)).strip()  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
     try:  # {"relation": "Work_For"} or "Work_For" in JSON mode
         data = extract_json(text) if text[:1] in "[{" or "```" in text else None
     except AnswerError:
@@ -384,27 +590,69 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     if isinstance(data, dict):  # the relation's own key first: {"head": "Anna", "tail": "IBM", "relation": "Work_For"}
         value = _pick(data, _RELATION_KEYS)
         text = str(value if value is not None else next(iter(data.values()), "")) if data else ""
-    elif isinstance(data, list) and data:
-        text = str(data[0])
+    elif isinstance(data, list) and data:  # ["Work_For"], or a triple ["Anna", "Work_For", "IBM"]
+        text = " ".join(map(str, data))
     token = text.strip().strip("`\"'.:").strip()
-    if token.casefold() in lookup:
-        return lookup[token.casefold()]
-    normed = {_norm_label(c): c for c in classes}
-    if (key := _norm_label(token)) in normed:  # "Work For", "work-for", "WORK_FOR"
-        return normed[key]
+    normed = {_norm_label(_nfkc(c)): c for c in classes}
+    first_line = text.strip().split("\n", 1)[0].strip("`\"'.:* ")
+    first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"
+    for candidate in (token, first_line):  # "Work_For\n\nExplanation: ... located in ...": the label, then prose
+        if candidate.casefold() in lookup:
+            return lookup[candidate.casefold()]
+        if (key := _norm_label(candidate)) and key in normed:  # "Work For", "work-for", "WORK_FOR"
+            return normed[key]
     if len(token.split()) <= 4:  # "works for", "lives in", "killed": the label as a verb, if only one fits
         stemmed = [c for c in classes if _stem_label(c) == _stem_label(token)]
         if len(stemmed) == 1:
             return stemmed[0]
-    # prose: the longest label named as a whole word wins (Located_In before In-ish substrings);
-    # "_", "-" and spaces inside a label are interchangeable ("located in" names Located_In)
-    found = [c for c in sorted(classes, key=len, reverse=True)
-             if re.search(r"(?<![\w])" + r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", c))) + r"(?![\w])", text, re.I)]
+    found = _named_labels(text, classes)
+    written = [c for c in found if _writes_label(text, c)]
+    if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston": the label, then prose
+        return written[0]
+    if len(found) > 1:
+        raise AnswerError(f"the answer names {', '.join(found)}; answer with exactly one of these labels and "
+                          f"nothing else: {', '.join(classes)}")
     if found:
         return found[0]
-    if re.search(r"\b(none|no relation|no_relation|unrelated)\b", text, re.I):
+    if _NO_RELATION_WORDS.search(text):
         return NO_RELATION
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
+
+
+_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related)\b", re.I)
+# words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
+_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$",
+                      re.I)
+
+
+def _nfkc(s: str) -> str:
+    return unicodedata.normalize("NFKC", s)
+
+
+def _writes_label(text: str, label: str) -> bool:
+    """Whether ``text`` writes ``label`` as the label itself ("Located_In"), not only as prose ("located in").
+
+    Only a label with an inner separator can tell the two apart; "Kill" in prose is the label.
+    """
+    return bool(re.search(r"[\s_-]", label)) and re.search(r"(?<![\w])" + re.escape(_nfkc(label)) + r"(?![\w])",
+                                                             text, re.I) is not None
+
+
+def _named_labels(text: str, classes: Sequence[str]) -> list[str]:
+    """The labels ``text`` names as whole words, in order; "_", "-" and spaces inside a label are
+    interchangeable ("located in" names Located_In). A match inside a longer label's match (In in
+    Located_In) and a negated one ("no Work_For relation", "not Live_In") are not named.
+    """
+    hits = []
+    for c in classes:
+        pattern = r"(?<![\w])" + r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c)))) + r"(?![\w])"
+        hits += [(m.start(), m.end(), c) for m in re.finditer(pattern, text, re.I)]
+    out: list[str] = []
+    for s, e, c in sorted(hits):
+        inside = any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, _ in hits)
+        if not inside and not _NEGATED.search(text[:s]) and c not in out:
+            out.append(c)
+    return out
 
 
 # --- alignment -----------------------------------------------------------------------------------
@@ -432,6 +680,8 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
 
     ``folded``: one ``FoldedText(text)`` shared by the caller's lookups in the same text (it folds once).
     """
+    if not mention.strip():  # "" would match between every two characters
+        return [], False
     exact = [(m.start(), m.end()) for m in re.finditer(re.escape(mention), text)]
     hits = [o for o in exact if _on_boundaries(text, *o)]
     if hits:

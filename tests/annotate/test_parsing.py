@@ -289,3 +289,151 @@ def test_inflected_answers_that_name_no_label_are_re_asked(answer):
 def test_re_answer_outside_the_label_set_raises():
     with pytest.raises(AnswerError, match="Work_For"):
         parse_re_answer("Married_To", ("Work_For",))
+
+
+# --- answers real models give that used to lose labels (each case found by probing the parser)
+
+
+def test_json_mode_empty_entities_object_means_no_entities():
+    # the prompt's own JSON-mode "none" answer; it used to be re-asked
+    assert parse_ner_answer('{"entities": []}', LABELS) == []
+    assert parse_ner_answer('```json\n{"entities": []}\n```', LABELS) == []
+    assert parse_ner_answer('{"entities": [], "explanation": "No named entities."}', LABELS) == []
+    with pytest.raises(AnswerError):  # a stray object with an empty list is still no answer
+        parse_ner_answer('{"type": "json", "data": []}', LABELS)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('{"entities": [{"span": "Paris", "type": "LOC"}], "count": 1}', [("Paris", "LOC")]),
+    ('{"result": [{"span": "Paris", "type": "LOC"}], "explanation": "a city"}', [("Paris", "LOC")]),
+    ('{"entities": {"PER": ["Anna"], "LOC": ["Paris"]}}', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('{"LOC": "Paris", "PER": null}', [("Paris", "LOC")]),  # used to invent the mention 'PER": null'
+    ('{"Paris": ["LOC"]}', [("Paris", "LOC")]),
+])
+def test_wrapper_objects_with_side_keys_nesting_or_nulls(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer", [
+    '[{"span": "Paris", "type": "LOC"}, // a city\n {"span": "Anna", "type": "PER"}]',
+    '[{"span": "Paris", "type": "LOC"}, /* city */ {"span": "Anna", "type": "PER"}]',
+    '[{"span": "Paris", "type": "LOC"}, # a city\n {"span": "Anna", "type": "PER"}]',
+    '[{\u201cspan\u201d: \u201cParis\u201d, \u201ctype\u201d: \u201cLOC\u201d}, {"span": "Anna", "type": "PER"}]',
+    '[{"span": "Paris", "type": "LOC"}\uff0c{"span"\uff1a"Anna", "type": "PER"}]',  # full-width ，：
+    '{"span": "Paris", "type": "LOC"}\n{"span": "Anna", "type": "PER"}',  # one object per line
+    '[\n  {"span": "Paris", "type": "LOC"}\n  {"span": "Anna", "type": "PER"}\n]',  # commas forgotten
+    '[{"span": "Paris", "type": "LOC"} // city\n {"span": "Anna", "type": "PER"}]',
+    '[{span: "Paris", type: LOC}, {span: "Anna", type: "PER"}]',  # JavaScript-style bare keys and label
+])
+def test_json_slips_are_repaired_without_losing_items(answer):
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC"), ("Anna", "PER")]
+
+
+def test_json_repair_leaves_strings_alone():
+    answer = '[{"span": "http://a.org/#x", "type": "MISC"}, // link\n {"span": "He said \u201chi\u201d", "type": "MISC"}]'
+    assert parse_ner_answer(answer, LABELS) == [("http://a.org/#x", "MISC"), ("He said \u201chi\u201d", "MISC")]
+    # an object after the answer is not an entity: the first object alone is the answer
+    assert parse_ner_answer('{"entities": [{"span": "Paris", "type": "LOC"}]}\n{"note": "x"}', LABELS) == [
+        ("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer", [
+    '<thinking>[{"span": "Rome", "type": "LOC"}]</thinking>\n[{"span": "Paris", "type": "LOC"}]',
+    '<reasoning>Rome: LOC?</reasoning>[{"span": "Paris", "type": "LOC"}]',
+    # R1-style chat templates put <think> in the prompt: the answer holds only the closing tag
+    'Rome could be [{"span": "Rome", "type": "LOC"}] but no.\n</think>\n\n[{"span": "Paris", "type": "LOC"}]',
+])
+def test_other_reasoning_tags_and_a_lone_closing_tag_hide_decoy_json(answer):
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('[["LOC", "Paris"], ["Anna", "PER"]]', [("Paris", "LOC"), ("Anna", "PER")]),
+    ('[{"Paris": "LOC"}, {"Anna": "PER"}]', [("Paris", "LOC"), ("Anna", "PER")]),
+    ('[{"text": "Paris", "type": "entity", "label": "LOC"}]', [("Paris", "LOC")]),  # "type" is not the type here
+    ('[{"word": "Paris", "entity_group": "LOC"}]', [("Paris", "LOC")]),  # Hugging Face pipeline keys
+    ('[{"entity_name": "Paris", "entity_type": "LOC"}]', [("Paris", "LOC")]),
+    ('[{"span": "Paris", "type": "b-loc"}, {"span": "Anna", "type": "i-per"}]', [("Paris", "LOC"), ("Anna", "PER")]),
+])
+def test_swapped_pairs_other_keys_and_lowercase_bio_prefixes(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_keyed_objects_are_never_swapped_and_unknown_pairs_stay_dropped():
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "LOC", "type": "Paris"}, ["DATE", "Monday"]]', LABELS, stats) == []
+    assert stats.unknown_labels == {"Paris": 1, "Monday": 1}
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("PER: Anna; LOC: Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("PER: Anna | LOC: Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Anna (PER), Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Smith, John (PER), Paris (LOC)", [("Smith, John", "PER"), ("Paris", "LOC")]),
+    ("Anna: PER, Paris: LOC", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("PER: Anna, Bob; LOC: Paris", [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
+    ("Washington, D.C. (LOC)", [("Washington, D.C.", "LOC")]),  # not split: "Washington" alone is no item
+    ("There are no entities of type PER.\nParis: LOC", [("Paris", "LOC")]),  # the items beat the "none" reading
+])
+def test_several_items_on_one_line(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('PER: []\nLOC: ["Paris"]', [("Paris", "LOC")]),  # the first "[]" used to pass for the whole answer
+    ('- **PER**: ["Anna"]\n- **LOC**: []', [("Anna", "PER")]),
+    ("LOC: [Paris, Rome]\nPER: []", [("Paris", "LOC"), ("Rome", "LOC")]),
+    ('PER: ["Washington, D.C."]', [("Washington, D.C.", "PER")]),
+    ("PER: []\nORG: []", []),
+])
+def test_label_list_lines(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("mention,expected", [
+    ('"Weird Al" Yankovic', '"Weird Al" Yankovic'),  # balanced quotes inside the name stay
+    ('He said "hi"', 'He said "hi"'),
+    ("'Allo 'Allo!", "'Allo 'Allo!"),
+    ('"Paris"', "Paris"), ("Paris\"", "Paris"), ("\u201cParis\u201d", "Paris"), ("`Paris`", "Paris"),
+    ("Guns N' Roses", "Guns N' Roses"),
+])
+def test_quotes_are_trimmed_only_when_they_enclose_or_dangle(mention, expected):
+    answer = json.dumps([{"span": mention, "type": "MISC"}])
+    assert parse_ner_answer(answer, LABELS) == [(expected, "MISC")]
+
+
+def test_a_name_with_inner_quotes_aligns_to_the_whole_name():
+    text = '"Weird Al" Yankovic sang.'  # cutting the first quote used to give the span 'Weird Al" Yankovic'
+    mentions = parse_ner_answer(json.dumps([{"span": '"Weird Al" Yankovic', "type": "PER"}]), LABELS)
+    assert [(s.start, s.end) for s in align_mentions(text, mentions)] == [(0, 19)]
+
+
+def test_empty_mention_is_not_in_text_not_a_crash():
+    stats = ParseStats()
+    assert align_mentions("abc", [("", "PER")], stats) == [] and stats.not_in_text == 1
+
+
+@pytest.mark.parametrize("answer,label", [
+    ("N/A", NO_RELATION), ('{"relation": "N/A"}', NO_RELATION), ("null", NO_RELATION),
+    ("There is no relationship between them.", NO_RELATION), ("Not related", NO_RELATION),
+    ("\uff37\uff4f\uff52\uff4b\uff3f\uff26\uff4f\uff52", "Work_For"),  # typed full width
+    ('["Anna", "Work_For", "IBM"]', "Work_For"),  # a triple
+    ("Work_For\n\nExplanation: Anna works for IBM, located in New York.", "Work_For"),  # label first, then prose
+    ("The head does not have a Live_In relation with the tail; the answer is Work_For.", "Work_For"),
+    # the label written as a label, other labels only as prose: the written one
+    ("Work_For. Anna works for a firm located in Boston.", "Work_For"),
+    ("Answer: Live_In\nBecause she lives in Paris, which is located in France.", "Live_In"),
+])
+def test_re_answers_more_shapes(answer, label):
+    assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
+
+
+@pytest.mark.parametrize("answer", [
+    "Located_In or Live_In",  # used to pick the longest label
+    "Work_For, Live_In",
+    "There is no Work_For relation.",  # used to return Work_For
+    "Live_In?\nNo, Work_For",
+])
+def test_re_answers_naming_several_labels_or_only_a_negated_one_are_re_asked(answer):
+    with pytest.raises(AnswerError):
+        parse_re_answer(answer, ("Work_For", "Live_In", "Located_In"))
