@@ -324,9 +324,9 @@ def _wrapped_list(data: dict) -> list | None:
     """The entity list of a wrapper object: ``{"entities": [...]}``, also beside scalar side keys
     (``{"entities": [...], "count": 2}``, ``{"result": [...], "explanation": "..."}``).
 
-    A list of strings is a label's mentions (``{"PER": ["Anna"]}``), not a wrapped list; an empty list
-    beside other keys counts only under a wrapper's name, so a stray ``{"type": "json", "data": []}``
-    is re-asked rather than read as "no entities".
+    A list of strings is a label's mentions (``{"PER": ["Anna"]}``), not a wrapped list; a list beside
+    other keys counts only under a wrapper's name, so a template echo like ``{"type": "json", "data":
+    [...]}`` (seen from SmolLM2) is re-asked rather than read as its items.
     """
     lists = [(k, v) for k, v in data.items() if isinstance(v, list)]
     if len(lists) != 1 or any(isinstance(v, dict) for v in data.values()):
@@ -334,9 +334,9 @@ def _wrapped_list(data: dict) -> list | None:
     key, items = lists[0]
     if items and all(isinstance(m, str) for m in items):
         return None
-    if len(data) == 1 or items or str(key).casefold() in _WRAPPER_KEYS:
+    if len(data) == 1 or str(key).casefold() in _WRAPPER_KEYS:
         return items
-    return None
+    return None  # {"type": "json", "data": [...]}: an echo of a format template, re-asked
 
 
 def _entity_shaped(data: dict, resolve: "LabelResolver") -> bool:

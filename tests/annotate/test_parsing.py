@@ -301,6 +301,9 @@ def test_json_mode_empty_entities_object_means_no_entities():
     assert parse_ner_answer('{"entities": [], "explanation": "No named entities."}', LABELS) == []
     with pytest.raises(AnswerError):  # a stray object with an empty list is still no answer
         parse_ner_answer('{"type": "json", "data": []}', LABELS)
+    with pytest.raises(AnswerError):  # SmolLM2 echoing a format template: re-asked, not read as its items
+        parse_ner_answer('JSON:\n{"type": "json", "data": [{"name": "<text>", "description": "JAPAN WIN"},'
+                         ' {"span": "...", "type": "..."}]}', LABELS)
 
 
 @pytest.mark.parametrize("answer,expected", [
