@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from llmaaa.data.schema import Example, SchemaError
+from llmaaa.data.textfile import iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +32,35 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     """
     path = Path(path)
     examples: list[Example] = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8-sig") as f:  # tolerate a BOM from Windows tools
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ex = Example.from_dict(json.loads(line), default_id=f"{path.stem}-{len(examples)}")
-                if ex.id in seen:
-                    raise SchemaError(f"duplicate id {ex.id!r}; ids must be unique within a file")
-            except json.JSONDecodeError as e:
-                msg = f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})"
-            except (SchemaError, KeyError, TypeError, ValueError) as e:
-                msg = f"{path}:{lineno}: {e}"
-            else:
-                seen.add(ex.id)
-                examples.append(ex)
-                continue
-            if strict:
-                raise JsonlError(msg + "; fix the line, or read with strict=False to skip bad lines")
-            log.warning("skipping %s", msg)
-            if errors is not None:
-                errors.append(msg)
+    seen: dict[str, int] = {}  # id -> line it was first on
+    for lineno, line in iter_lines(path, JsonlError):  # a BOM from Windows tools is dropped
+        if not line.strip():
+            continue
+        try:
+            ex = Example.from_dict(json.loads(line), default_id=f"{path.stem}-{len(examples)}")
+            if ex.id in seen:
+                raise SchemaError(_duplicate(ex.id, seen[ex.id], path))
+        except json.JSONDecodeError as e:
+            msg = f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})"
+        except (SchemaError, KeyError, TypeError, ValueError) as e:
+            msg = f"{path}:{lineno}: {e}"
+        else:
+            seen[ex.id] = lineno
+            examples.append(ex)
+            continue
+        if strict:
+            raise JsonlError(msg + "; fix the line, or read with strict=False to skip bad lines")
+        log.warning("skipping %s", msg)
+        if errors is not None:
+            errors.append(msg)
     return examples
+
+
+def _duplicate(ex_id: str, first_line: int, path: Path) -> str:
+    """Why name the first line: an id can clash with one given to a line without ``id``
+    (``<stem>-<n>``), which the user never wrote and could not find by searching the file."""
+    return (f"duplicate id {ex_id!r} (also on line {first_line}; a line without 'id' gets "
+            f"'{path.stem}-<example index>'); ids must be unique within a file")
 
 
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Sequence
 
 from llmaaa.config import from_env
 from llmaaa.data.schema import Example, Relation, SchemaError, Span
-from llmaaa.data.tags import TagError, check_scheme, join_tokens, tags_to_token_spans, token_spans_to_tags
+from llmaaa.data.tags import TagError, check_scheme, join_tokens, split_tag, tags_to_token_spans, token_spans_to_tags
+from llmaaa.data.textfile import iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
 
     Works for CoNLL-2003 (``TOKEN POS CHUNK NER``; ``-DOCSTART-`` lines are dropped), two-column
     ``tok tag`` files and BMES files (``scheme="bmes"``, ``token_sep=""`` for char-level Chinese).
-    Columns are split on whitespace; the token is the first column, the tag ``tag_column``.
+    Columns are split on spaces and tabs (on tabs only in a line that has one); the token is the
+    first column, the tag ``tag_column``. An empty file, a bad tag or a missing tag column is a
+    ``FormatError`` naming the file and line.
     """
     path = Path(path)
     scheme = check_scheme(scheme)
@@ -75,22 +78,21 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
     tokens: list[str] = []
     tags: list[str] = []
     first_line = 0
-    with path.open(encoding="utf-8-sig") as f:  # -sig: a BOM from a Windows editor is not part of a token
-        for lineno, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols or cols[0] == "-DOCSTART-":
-                if tokens:
-                    sentences.append((tokens, tags, first_line))
-                tokens, tags = [], []
-                continue
-            if len(cols) < 2:
-                raise FormatError(f"{path}:{lineno}: expected 'TOKEN ... TAG' columns, got {line.rstrip()!r}")
-            if not tokens:
-                first_line = lineno
-            tokens.append(cols[0])
-            tags.append(cols[tag_column])
+    for lineno, line in iter_lines(path, FormatError):
+        cols = _columns(line)
+        if not cols or cols[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append((tokens, tags, first_line))
+            tokens, tags = [], []
+            continue
+        if not tokens:
+            first_line = lineno
+        tokens.append(cols[0])
+        tags.append(_tag(cols, tag_column, f"{path}:{lineno}"))
     if tokens:
         sentences.append((tokens, tags, first_line))
+    if not sentences:
+        raise FormatError(f"{path}: no sentences (the file is empty or holds only blank and -DOCSTART- lines)")
     examples = []
     for i, (toks, tgs, lineno) in enumerate(sentences):
         try:
@@ -100,6 +102,44 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
         examples.append(_make_example(f"{prefix}-{i}", toks, spans, token_sep))
     log.info("read %d sentences from %s", len(examples), path)
     return examples
+
+
+_COLUMN_SEP = re.compile(r"[ \t]+")
+
+
+def _columns(line: str) -> list[str]:
+    """The columns of a CoNLL line; ``[]`` for a blank line.
+
+    A line with a tab is split on tabs only, so a token may hold or be a space (char-level Chinese
+    files have ``" \tO"`` lines); other lines are split on runs of ASCII spaces and tabs. Why not
+    ``str.split()``: it also splits on U+3000 (the ideographic space of Chinese text) and NBSP,
+    which are tokens in char-level files; splitting on them lost the token or its tag.
+    """
+    if not line.strip():
+        return []
+    body = line.rstrip("\r\n")
+    if "\t" in body:
+        token, *rest = body.split("\t")
+        rest = [c.strip(" ") for c in rest]
+        while rest and not rest[-1]:  # trailing tabs
+            rest.pop()
+        return [token if not token.strip() else token.strip(" "), *rest]
+    return _COLUMN_SEP.split(body.strip(" \t"))
+
+
+def _tag(cols: list[str], tag_column: int, where: str) -> str:
+    """The tag column of a token line, checked here so a bad tag is reported at its own line."""
+    if len(cols) < 2:
+        raise FormatError(f"{where}: expected 'TOKEN ... TAG' columns, got {' '.join(cols)!r}")
+    try:
+        tag = cols[tag_column]
+        split_tag(tag)
+    except IndexError:
+        raise FormatError(f"{where}: no tag column {tag_column} in a line of {len(cols)} columns "
+                          f"{' '.join(cols)!r}; pass the tag column (0-based, -1 = last)") from None
+    except TagError as e:
+        raise FormatError(f"{where}: {e}") from None
+    return tag
 
 
 def read_conll04(path: str | Path, *, id_prefix: str | None = None) -> list[Example]:
@@ -113,7 +153,7 @@ def read_conll04(path: str | Path, *, id_prefix: str | None = None) -> list[Exam
     path = Path(path)
     prefix = id_prefix if id_prefix is not None else _split_name(path)
     try:
-        records = json.loads(path.read_text(encoding="utf-8-sig"))
+        records = json.loads("".join(line for _, line in iter_lines(path, FormatError)))
     except json.JSONDecodeError as e:
         raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
     examples = []
@@ -188,7 +228,10 @@ def _read_folder_split(folder: Path, split: str) -> list[Example]:
     names = [f"{stem}.jsonl" for stem in _FOLDER_SPLITS[split]]
     for fname in names:
         if (folder / fname).is_file():
-            return read_jsonl(folder / fname)
+            examples = read_jsonl(folder / fname)
+            if not examples:  # why: an empty split failed later as "no usable training examples", naming no file
+                raise FormatError(f"{folder / fname}: the {split} split has no examples (the file is empty)")
+            return examples
     raise DatasetNotFound(f"{split} split not found in {folder}: expected {' or '.join(names)}")
 
 

@@ -49,7 +49,7 @@ def check_scheme(scheme: str) -> str:
 
 def split_tag(tag: str) -> tuple[str, str]:
     """``"B-PER"`` -> ``("B", "PER")`` with the prefix normalized to B/I/E/S/O."""
-    if tag == "O" or tag == "":
+    if tag in ("O", "o", ""):  # lowercase tags (b-per, o) are read like uppercase ones
         return "O", ""
     prefix, _, label = tag.partition("-")
     norm = _NORMAL.get(prefix.upper())

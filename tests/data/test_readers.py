@@ -170,3 +170,57 @@ def test_conll2003_dev_exports_back_to_the_same_token_tag_lines(tmp_path):
     # and the tags decode to the same spans the reader produced
     first = [line.split()[1] for line in ours[0].splitlines()]
     assert len(tags_to_token_spans(first, "iob2")) == len(exs[0].entities)
+
+
+def test_an_ideographic_space_or_nbsp_is_a_token_not_a_column_separator(tmp_path):
+    # str.split() split on U+3000/NBSP: the U+3000 line was refused and "a\xa0b" lost its "b"
+    path = tmp_path / "zh.bmes"
+    path.write_text("北 B-LOC\n京 E-LOC\n\u3000 O\n人 O\n\na\xa0b\tS-X\n", encoding="utf-8")
+    exs = read_conll(path, scheme="bmes", token_sep="")
+    assert exs[0].text == "北京\u3000人" and mentions(exs[0]) == [("北京", "LOC")]
+    assert exs[1].text == "a\xa0b" and mentions(exs[1]) == [("a\xa0b", "X")]
+
+
+def test_a_line_without_the_tag_column_names_its_line(tmp_path):
+    path = tmp_path / "pos.txt"
+    path.write_text("John NNP B-PER\nSmith I-PER\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"pos.txt:2: no tag column 2 in a line of 2 columns 'Smith I-PER'"):
+        read_conll(path, tag_column=2)
+
+
+def test_a_bad_tag_is_reported_at_its_own_line_not_its_sentence(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("John B-PER\nSmith I-PER\n\nfoo B-PER\nbar X-PER\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"bad.txt:5: tag 'X-PER' has no"):
+        read_conll(path)
+
+
+def test_a_file_that_is_not_utf8_or_is_a_folder_is_a_format_error(tmp_path):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Jos\u00e9 B-PER\n".encode("utf-8") + "Ren\u00e9 B-PER\n".encode("latin-1"))
+    with pytest.raises(FormatError, match=r"latin1.txt:2: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        read_conll(latin)
+    with pytest.raises(FormatError, match="is a folder; pass a file"):
+        read_conll(tmp_path)
+
+
+def test_a_file_without_sentences_is_an_error_not_zero_examples(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("-DOCSTART- -X- O\r\n\r\n  \r\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"empty.txt: no sentences"):
+        read_conll(path)
+
+
+def test_an_empty_split_of_a_dataset_folder_names_the_file(tmp_path):
+    (tmp_path / "train.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"train.jsonl: the train split has no examples"):
+        read_dataset(str(tmp_path), "train")
+
+
+def test_a_tab_separated_file_keeps_space_tokens_and_tokens_with_spaces(tmp_path):
+    path = tmp_path / "weibo.txt"
+    path.write_text("王\tB-PER.NAM\t\n五\tE-PER.NAM \r\n \tO\r\n好\tO\r\n\r\nNew York\tNNP\tS-LOC\n", encoding="utf-8")
+    zh, en = read_conll(path, scheme="bioes", token_sep="")
+    assert zh.text == "王五 好" and mentions(zh) == [("王五", "PER.NAM")]
+    assert zh.extra["tokens"] == [[0, 1], [1, 2], [2, 3], [3, 4]]
+    assert en.text == "New York" and mentions(en) == [("New York", "LOC")]

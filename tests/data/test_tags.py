@@ -76,3 +76,7 @@ def test_join_tokens_keeps_exact_offsets_with_accents_and_emoji():
     text, offsets = join_tokens(tokens)
     assert text == "José 🎉 Zoë 👩‍💻 naïve 王小明"
     assert [text[s:e] for s, e in offsets] == tokens
+
+
+def test_lowercase_tags_decode_like_uppercase():
+    assert tags_to_token_spans(["b-per", "i-per", "o", "s-loc"], "bioes") == [(0, 2, "per"), (3, 4, "loc")]
