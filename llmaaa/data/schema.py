@@ -9,6 +9,7 @@ ids from another system, ``pairs`` for RE, the teacher's ``annotation`` record) 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -43,7 +44,8 @@ class Span:
         if label is None:
             raise SchemaError(f"entity {dict(d)!r} has no 'label'")
         score = d.get("score")
-        return cls(int(d["start"]), int(d["end"]), str(label), None if score is None else float(score))
+        return cls(_index(d, "start", "entity"), _index(d, "end", "entity"), str(label),
+                   None if score is None else float(score))
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Relation:
         if label is None:
             raise SchemaError(f"relation {dict(d)!r} has no 'label'")
         score = d.get("score")
-        return cls(int(d["head"]), int(d["tail"]), str(label), None if score is None else float(score))
+        return cls(_index(d, "head", "relation"), _index(d, "tail", "relation"), str(label),
+                   None if score is None else float(score))
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,59 @@ class Example:
         if ex_id is None:
             raise SchemaError("example has no 'id'")
         extra = {k: v for k, v in d.items() if k not in ("id", "text", "entities", "relations")}
-        return cls(
+        entity_dicts = _objects(d, "entities", ex_id)
+        ex = cls(
             id=str(ex_id),
             text=d["text"],
-            entities=tuple(Span.from_dict(s) for s in d.get("entities") or ()),
-            relations=tuple(Relation.from_dict(r) for r in d.get("relations") or ()),
+            entities=tuple(Span.from_dict(s) for s in entity_dicts),
+            relations=tuple(Relation.from_dict(r) for r in _objects(d, "relations", ex_id)),
             extra=extra,
-        ).validate()
+        )
+        for span, given in zip(ex.entities, entity_dicts):
+            _check_mention(ex, span, given.get("text"))
+        return ex.validate()
+
+
+def _objects(d: Mapping[str, Any], key: str, ex_id: Any) -> list[Mapping[str, Any]]:
+    """``d[key]`` as a list of JSON objects (missing or null: none); anything else is a ``SchemaError``."""
+    items = d.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(x, Mapping) for x in items):
+        raise SchemaError(f"example {ex_id!r}: {key!r} must be a list of objects like "
+                          f"{{'start': 0, 'end': 5, 'label': 'X'}}, got {items!r}"[:300])
+    return items
+
+
+def _index(d: Mapping[str, Any], key: str, what: str) -> int:
+    """An integer offset or entity index. Why strict: ``int()`` read 2.7 as 2 and ``true`` as 1,
+    so a file written with float offsets (or a wrong field) was silently shifted."""
+    if key not in d:
+        raise SchemaError(f"{what} {dict(d)!r} has no {key!r}")
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SchemaError(f"{what} {dict(d)!r}: {key!r} must be an integer, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise SchemaError(f"{what} {dict(d)!r}: {key!r} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise SchemaError(f"{what} {dict(d)!r}: {key!r} must be an integer, got {value!r}") from None
+
+
+def _check_mention(ex: Example, span: Span, given: Any) -> None:
+    """Offsets must select the entity's own ``text`` field when it has one (Label Studio and most
+    exporters write it). Why: offsets counted in UTF-16 units or bytes (JavaScript, Java, Rust)
+    drift after an emoji or accent and would otherwise label the wrong characters silently.
+    Unicode normalization (NFC vs NFD) of the field is not a mismatch."""
+    if not isinstance(given, str):
+        return
+    found = ex.text[span.start : span.end]
+    if unicodedata.normalize("NFC", found) == unicodedata.normalize("NFC", given):
+        return
+    where = ex.text.find(given)
+    hint = (f"; {given!r} is at [{where}, {where + len(given)}): offsets count code points "
+            "(Python string indices), not UTF-16 units or bytes") if where >= 0 else ""
+    raise SchemaError(f"example {ex.id!r}: entity [{span.start}, {span.end}) {span.label!r} has text {given!r} "
+                      f"but the text there is {found!r}{hint}")
 
 
 @dataclass(frozen=True)
