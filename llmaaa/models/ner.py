@@ -79,12 +79,12 @@ class NerModel:
         """One feature per window: ``input_ids`` with [CLS]/[SEP], ``labels`` (BIO ids, -100 ignored)."""
         cls_id, sep_id = self._special()
         known = set(self.labels.entity_labels)
-        feats, unknown = [], Counter()
+        feats, unknown, inexact = [], Counter(), Counter()
         for k, ex in enumerate(examples):
             enc = encode_text(self.tokenizer, ex.text)
             if with_labels:
                 unknown.update(s.label for s in ex.entities if s.label not in known)
-            tags = span_tags(enc, ex.entities, self.tag2id) if with_labels else None
+            tags = span_tags(enc, ex.entities, self.tag2id, inexact) if with_labels else None
             for s, e in self._windows(enc):
                 f = {"example": k, "input_ids": [cls_id, *enc.ids[s:e], sep_id]}
                 if tags is not None:
@@ -93,6 +93,10 @@ class NerModel:
         if unknown:
             log.warning("dropped %d spans whose labels are not in the label set %s: %s", sum(unknown.values()),
                         list(self.labels.entity_labels), dict(unknown))
+        if inexact:
+            log.warning("training labels: %d nested spans skipped (BIO cannot nest), %d spans widened to whole "
+                        "words of the student's tokenizer, %d spans over no token skipped",
+                        inexact["overlapping"], inexact["widened"], inexact["no_token"])
         return feats
 
     def collate(self, feats: Sequence[dict]) -> dict[str, torch.Tensor]:

@@ -17,7 +17,9 @@ time each sub-token keeps the prediction of the window in which it is most centr
 
 from __future__ import annotations
 
+import bisect
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -53,19 +55,44 @@ def encode_text(tokenizer, text: str) -> Encoded:
     return Encoded(ids, offsets, words, first)
 
 
-def span_tags(enc: Encoded, spans: Sequence[Span], tag2id: dict[str, int]) -> list[int]:
-    """BIO tag id per sub-token (``-100`` on continuation sub-tokens); spans with unknown labels are skipped."""
+def span_tags(enc: Encoded, spans: Sequence[Span], tag2id: dict[str, int],
+              stats: Counter | None = None) -> list[int]:
+    """BIO tag id per sub-token (``-100`` on continuation sub-tokens); spans with unknown labels are skipped.
+
+    BIO cannot nest: a span overlapping one already tagged (outer spans come first) is skipped and
+    counted in ``stats["overlapping"]``, where it used to overwrite part of the other span's tags.
+    A span that starts or ends inside a word (``Paris`` in ``Parisian``, ``Café`` in the ``[UNK]``
+    word ``Café😀Bar``) is learned as its whole words and counted in ``stats["widened"]``; one
+    over no sub-token at all (only spaces) in ``stats["no_token"]``.
+    """
+    stats = Counter() if stats is None else stats
     tags = [tag2id["O"] if f else IGNORE for f in enc.first]
+    taken: set[int] = set()
+    starts, ends = [s for s, _ in enc.offsets], [e for _, e in enc.offsets]  # increasing: bisect, not a scan per span
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if f"B-{span.label}" not in tag2id:
             continue
-        opened = False
-        for i, (s, e) in enumerate(enc.offsets):
-            if e <= span.start or s >= span.end or not enc.first[i]:
-                continue
-            tags[i] = tag2id[("I-" if opened else "B-") + span.label]
-            opened = True
+        inside = range(bisect.bisect_right(ends, span.start), bisect.bisect_left(starts, span.end))
+        heads = sorted({_word_head(enc, i) for i in inside})
+        if not heads:
+            stats["no_token"] += 1
+            continue
+        if taken.intersection(heads):
+            stats["overlapping"] += 1
+            continue
+        if enc.offsets[heads[0]][0] != span.start or word_end(enc, heads[-1]) != span.end:
+            stats["widened"] += 1
+        for k, i in enumerate(heads):
+            tags[i] = tag2id[("I-" if k else "B-") + span.label]
+        taken.update(heads)
     return tags
+
+
+def _word_head(enc: Encoded, i: int) -> int:
+    """The first sub-token of the word holding sub-token ``i`` (the one that carries the word's tag)."""
+    while not enc.first[i]:
+        i -= 1
+    return i
 
 
 def word_end(enc: Encoded, i: int) -> int:

@@ -1,8 +1,11 @@
 """Char spans survive the trip to sub-token BIO tags and back, in any script, in long texts."""
 
+from collections import Counter
+
 import pytest
 
 from llmaaa.models.tokenize import IGNORE, decode_tags, encode_text, most_central, span_tags, windows
+from llmaaa.data.schema import Span
 from llmaaa.models.ner import bio_tags
 
 from student_cases import LABELS, ex
@@ -87,3 +90,15 @@ def test_long_text_round_trip_through_windows(tokenizer):
     merged = [feats[w]["labels"][1 + p] for w, p in most_central(len(enc.ids), wins)]
     decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in merged])
     assert [(s.start, s.end, s.label) for s in decoded] == [(s.start, s.end, s.label) for s in e.entities]
+
+
+def test_nested_spans_are_skipped_and_partial_words_widened_with_counts(tokenizer):
+    # before: the inner PER overwrote half of the outer LOC's tags and the widening was silent
+    text = "Café😀Bar Parisian 北京大学"
+    enc = encode_text(tokenizer, text)
+    spans = [Span(0, 4, "LOC"), Span(9, 14, "LOC"), Span(18, 22, "LOC"), Span(18, 20, "PER"), Span(8, 9, "PER")]
+    stats = Counter()
+    tags = span_tags(enc, spans, TAG2ID, stats)
+    decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in tags])
+    assert [(text[s.start:s.end], s.label) for s in decoded] == [("Café😀Bar", "LOC"), ("Parisian", "LOC"), ("北京大学", "LOC")]
+    assert stats == Counter({"widened": 2, "overlapping": 1, "no_token": 1})
