@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from llmaaa.data.schema import Example, LabelSet, Span
+from llmaaa.data.schema import Example, LabelSet, Relation, Span
 from llmaaa.loop import LoopConfig, LoopState, LoopStateError, run_loop, sample_demo_pool
 from llmaaa.loop.evaluate import strip_labels, usage_totals
 
@@ -310,3 +311,19 @@ def test_simulate_with_an_llm_teacher_pays_each_prompt_once(tmp_path):
         # the same command again: everything comes from the state and the LLM cache, nothing is paid twice
         assert main(argv) == 0
         assert len(llm.requests) == asked
+
+
+def test_re_on_a_user_folder_logs_how_many_examples_without_a_pair_it_leaves_out(tmp_path, caplog):
+    from llmaaa.data.jsonl import write_jsonl
+    from llmaaa.loop.experiment import Experiment, load_splits
+
+    pair = Example("p", "张三在华为工作", (Span(0, 2, "PER"), Span(3, 5, "ORG")), (Relation(0, 1, "works_for"),))
+    single = Example("s", "张三来了", (Span(0, 2, "PER"),))
+    folder = tmp_path / "mine"
+    write_jsonl([pair, single, dataclasses.replace(single, id="s2")], folder / "train.jsonl")
+    write_jsonl([dataclasses.replace(pair, id="d")], folder / "dev.jsonl")
+    with caplog.at_level("INFO", logger="llmaaa.loop.experiment"):
+        pool, _, _, _ = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
+                                               loop=LoopConfig(task="re", demo_pool=1)))
+    assert [ex.id for ex in pool] == ["p"]
+    assert "RE: left out 2 of 3 train examples with fewer than 2 entities" in caplog.text

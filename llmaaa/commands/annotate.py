@@ -12,6 +12,7 @@ from llmaaa.annotate.factory import build_llm_teacher
 from llmaaa.annotate.pricing import PriceError
 from llmaaa.annotate.prompts import TemplateError
 from llmaaa.annotate.retrieval import DEMO_MODES
+from llmaaa.commands.checks import require_examples
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.schema import LabelSet
 
@@ -35,8 +36,8 @@ def _labels(args: argparse.Namespace, demos: list) -> LabelSet:
 
 def _annotate(args: argparse.Namespace) -> int:
     try:
-        pool = read_jsonl(args.input)
-        demos = read_jsonl(args.demos) if args.demos else []
+        pool = require_examples(read_jsonl(args.input), args.input, "--input")
+        demos = require_examples(read_jsonl(args.demos), args.demos, "--demos") if args.demos else []
         labels = _labels(args, demos)
         api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
         if args.api_key_env and api_key is None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from llmaaa.commands.checks import check_label_overlap, require_examples
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.readers import (
     DATASETS,
@@ -34,7 +35,7 @@ def _load(args: argparse.Namespace) -> list[Example]:
     if args.source == "conll04":
         return read_conll04(args.input, id_prefix=args.split)
     if args.source == "jsonl":
-        return read_jsonl(args.input)
+        return list(require_examples(read_jsonl(args.input), args.input, "--input"))
     scheme = "iob2" if args.source == "conll2003" else args.scheme
     return read_conll(args.input, scheme=scheme, token_sep=args.token_sep, tag_column=args.tag_column,
                       id_prefix=args.split)
@@ -61,7 +62,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     try:
-        gold, pred = read_jsonl(args.gold), read_jsonl(args.pred)
+        gold, pred = require_examples(read_jsonl(args.gold), args.gold, "--gold"), read_jsonl(args.pred)
+        check_label_overlap(args.task, pred, gold, args.pred, args.gold, disjoint_is_error=False)
         score = (entity_prf if args.task == "ner" else relation_prf)(gold, pred)
     except _USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from llmaaa.commands.checks import check_label_overlap, require_examples
 from llmaaa.config import ConfigError, from_env
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.schema import LabelSet
@@ -24,8 +25,9 @@ def _train(args: argparse.Namespace) -> int:
     from llmaaa.training.trainer import TrainConfig, train_task_model
 
     try:
-        train = read_jsonl(args.train)
-        gold = read_jsonl(args.gold) if args.gold else []
+        train = require_examples(read_jsonl(args.train), args.train, "--train")
+        gold = require_examples(read_jsonl(args.gold), args.gold, "--gold") if args.gold else []
+        check_label_overlap(args.task, train, gold, args.train, args.gold, disjoint_is_error=True)
         overrides = {"model_name": args.model_name, "epochs": args.epochs, "batch_size": args.batch_size,
                      "lr": args.lr, "seed": args.seed, "device": args.device,
                      "reweight": True if args.reweight else None, "reweight_method": args.reweight_method}
@@ -47,7 +49,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     try:
         model = load_task_model(args.model, device=args.device)
-        examples = read_jsonl(args.input)
+        examples = require_examples(read_jsonl(args.input), args.input, "--input")
         if model.task == "ner":
             examples = [ex.with_labels(entities=(), relations=()) for ex in examples]
         n = write_jsonl(model.predict(examples), args.output)
@@ -63,7 +65,7 @@ def _corrupt(args: argparse.Namespace) -> int:
     from llmaaa.metrics import entity_prf, relation_prf
 
     try:
-        gold = read_jsonl(args.input)
+        gold = require_examples(read_jsonl(args.input), args.input, "--input")
         teacher = SimulatedTeacher(gold, LabelSet.from_examples(gold), task=args.task, target_f1=args.target_f1,
                                    seed=args.seed)
         noisy = teacher.annotate(gold)

@@ -81,6 +81,15 @@ def _unique_ids(splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
     return {name: [dataclasses.replace(ex, id=f"{name}/{ex.id}") for ex in examples] for name, examples in splits.items()}
 
 
+def _with_pairs(examples: list[Example], split: str) -> list[Example]:
+    """The examples with at least two entities (an RE candidate pair); the rest are counted in the log."""
+    kept = [ex for ex in examples if len(ex.entities) >= 2]
+    if len(kept) < len(examples):
+        log.info("RE: left out %d of %d %s examples with fewer than 2 entities (no pair to classify)",
+                 len(examples) - len(kept), len(examples), split)
+    return kept
+
+
 def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Example], LabelSet]:
     train = read_dataset(exp.dataset, "train", exp.data_dir)
     dev = read_dataset(exp.dataset, "dev", exp.data_dir)
@@ -92,8 +101,7 @@ def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Exa
     train, dev, test = _unique_ids({"train": train, "dev": dev, "test": test}).values()
     labels = LabelSet.from_examples(train)
     if exp.loop.task == "re":  # RE needs candidate pairs
-        train = [ex for ex in train if len(ex.entities) >= 2]
-        test = [ex for ex in test if len(ex.entities) >= 2]
+        train, test = _with_pairs(train, "train"), _with_pairs(test, "test")
     pool = _subsample(train, exp.pool_size)
     demo = sample_demo_pool(dev, exp.loop.demo_pool, task=exp.loop.task, seed=42)
     return pool, demo, _subsample(test, exp.test_size), labels

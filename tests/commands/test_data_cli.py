@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from llmaaa.data.jsonl import read_jsonl, write_jsonl
-from llmaaa.data.schema import Relation, Span
+from llmaaa.data.schema import Example, Relation, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
@@ -74,3 +74,34 @@ def test_user_errors_exit_2_with_a_message_not_a_traceback(tmp_path):
     (tmp_path / "p.jsonl").write_text('{"id": "b", "text": "x"}\n', encoding="utf-8")
     r = llmaaa("evaluate", "--task", "ner", "--gold", tmp_path / "g.jsonl", "--pred", tmp_path / "p.jsonl")
     assert r.returncode == 2 and "no gold example" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_empty_files_are_a_one_line_error_naming_the_option_and_file(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n\n", encoding="utf-8")
+    r = llmaaa("evaluate", "--task", "ner", "--gold", tmp_path / "empty.jsonl", "--pred", tmp_path / "empty.jsonl")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"error: --gold {tmp_path / 'empty.jsonl'}: no examples" in r.stderr
+    r = llmaaa("convert", "--from", "jsonl", "--input", tmp_path / "empty.jsonl", "--output", tmp_path / "o.conll")
+    assert r.returncode == 2 and "--input" in r.stderr and not (tmp_path / "o.conll").exists()
+    (tmp_path / "empty.txt").write_bytes(b"\xef\xbb\xbf-DOCSTART- -X- O\r\n\r\n")
+    r = llmaaa("convert", "--from", "conll", "--input", tmp_path / "empty.txt", "--output", tmp_path / "o.jsonl")
+    assert r.returncode == 2 and "empty.txt: no sentences" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_folder_or_non_utf8_input_is_a_one_line_error(tmp_path):
+    r = llmaaa("convert", "--from", "conll", "--input", tmp_path, "--output", tmp_path / "o.jsonl")
+    assert r.returncode == 2 and "is a folder; pass a file" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "utf16.txt").write_text("北 B-LOC\n", encoding="utf-16")
+    r = llmaaa("convert", "--from", "conll", "--input", tmp_path / "utf16.txt", "--output", tmp_path / "o.jsonl")
+    assert r.returncode == 2 and "utf16.txt:1: not UTF-8 text (byte 0xff at column 1)" in r.stderr
+
+
+def test_evaluate_warns_when_prediction_and_gold_labels_differ(tmp_path):
+    text = "王五去了北京"
+    write_jsonl([Example("a", text, (Span(0, 2, "PER"), Span(4, 6, "LOC")))], tmp_path / "gold.jsonl")
+    write_jsonl([Example("a", text, (Span(0, 2, "person_name"), Span(4, 6, "LOC")))], tmp_path / "pred.jsonl")
+    r = llmaaa("evaluate", "--task", "ner", "--gold", tmp_path / "gold.jsonl", "--pred", tmp_path / "pred.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["f1"] == 0.5
+    assert f"labels in {tmp_path / 'pred.jsonl'} but never in {tmp_path / 'gold.jsonl'}: person_name" in r.stderr
+    assert f"labels in {tmp_path / 'gold.jsonl'} but never in {tmp_path / 'pred.jsonl'}: PER" in r.stderr

@@ -1,5 +1,6 @@
 """`python -m llmaaa train | predict | corrupt` as a user runs them."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -50,3 +51,14 @@ def test_train_then_predict(tmp_path):
             "--output", str(tmp_path / "pred.jsonl"), "--device", "cpu")
     assert p.returncode == 0, p.stderr
     assert entity_prf(GOLD, read_jsonl(tmp_path / "pred.jsonl"))["f1"] == 1.0
+
+
+def test_train_refuses_a_gold_file_whose_labels_share_nothing_with_the_training_labels(tmp_path):
+    write_jsonl([ex.with_labels(entities=[dataclasses.replace(s, label=f"gold_{s.label}") for s in ex.entities])
+                 for ex in GOLD], tmp_path / "gold.jsonl")
+    write_jsonl(TRAIN, tmp_path / "train.jsonl")
+    p = run("train", "--task", "ner", "--train", str(tmp_path / "train.jsonl"), "--gold", str(tmp_path / "gold.jsonl"),
+            "--output", str(tmp_path / "model"), "--epochs", "1")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "have nothing in common; use the same label names in both files" in p.stderr
+    assert not (tmp_path / "model").exists()
