@@ -327,3 +327,16 @@ def test_re_on_a_user_folder_logs_how_many_examples_without_a_pair_it_leaves_out
                                                loop=LoopConfig(task="re", demo_pool=1)))
     assert [ex.id for ex in pool] == ["p"]
     assert "RE: left out 2 of 3 train examples with fewer than 2 entities" in caplog.text
+
+
+@pytest.mark.parametrize("bad", [{"per_round": 0}, {"per_round": -5}, {"init": 0}])
+def test_a_schedule_that_buys_nothing_is_refused_before_any_teacher_call(tmp_path, bad):
+    from llmaaa.loop.engine import ActiveLoop
+
+    teacher = CountingTeacher(SilentTeacher())
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ActiveLoop(LoopConfig(**bad), pool=[sentence(i) for i in range(5)], demo=[sentence(9)], teacher=teacher,
+                   labels=LABELS, state_dir=tmp_path)
+    assert teacher.calls == []
+    # rounds=0 (only the initial batch) needs no per-round batch
+    ActiveLoop(LoopConfig(per_round=0, rounds=0), pool=[], demo=[], teacher=teacher, labels=LABELS, state_dir=tmp_path)

@@ -16,7 +16,8 @@ An *example score* is built in two steps (LLMaAA §3.3; reference code ``src/act
    - RE default ``max``: an example is as uncertain as its most uncertain candidate pair.
 
 An example with no rows (an empty text, an RE example with 0 candidate pairs) scores 0: nothing in
-it can be learned. Higher score = more uncertain = picked first.
+it can be learned. An example with a broken row (NaN/inf, negative, all zero) scores NaN and ranks
+last. Higher score = more uncertain = picked first.
 """
 
 from __future__ import annotations
@@ -30,25 +31,59 @@ REDUCTIONS = ("sum", "mean", "max")
 DEFAULT_REDUCTION = {"ner": "sum", "re": "max"}
 
 
+def usable_rows(p: np.ndarray) -> np.ndarray:
+    """Which rows of ``p`` (shape (n, C)) are probability rows: finite, non-negative, not all zero.
+
+    Anything else is a broken model output (a float16 overflow gives NaN/inf, a window that never
+    covered a token leaves a row of zeros, logits have negatives); scored as it is, such a row would
+    look maximally uncertain (``1 - max`` of a zero row is 1; ``margin`` ignores a NaN) and win.
+    """
+    return _usable(p, p.sum(axis=1))
+
+
+def _usable(p: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    # a row sum is NaN/inf when any value is; two row reductions, no (n, C) boolean temporaries
+    return np.isfinite(sums) & (sums > 0) & (p.min(axis=1) >= 0)
+
+
 def row_uncertainty(probs: np.ndarray, measure: str) -> np.ndarray:
-    """Uncertainty of each row of ``probs`` (shape (n, C)) under ``measure``; shape (n,)."""
-    p = np.asarray(probs, dtype=np.float64)
+    """Uncertainty of each row of ``probs`` (shape (n, C)) under ``measure``; shape (n,).
+
+    Rows are renormalised to sum to 1 (a float16 student's rows are off by ~1e-3, enough to reorder
+    near-ties across examples); a row that is not a probability row (``usable_rows``) scores NaN,
+    which ``top_k`` ranks last.
+    """
+    p = np.array(probs, dtype=np.float64)  # a copy: normalised in place below
     if p.ndim != 2:
         raise ValueError(f"expected a (rows, classes) probability array, got shape {p.shape}")
     if p.shape[0] == 0:
         return np.zeros(0)
+    if measure not in MEASURES:
+        raise ValueError(f"unknown uncertainty measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    sums = p.sum(axis=1)
+    ok = _usable(p, sums)
+    if not ok.all():
+        p[~ok] = 1.0  # placeholder so the maths below stays finite; these rows become NaN at the end
+        sums[~ok] = p.shape[1]
+    p /= sums[:, None]
+    values = _measure(p, measure)
+    values[~ok] = np.nan
+    return values
+
+
+def _measure(p: np.ndarray, measure: str) -> np.ndarray:
+    """``measure`` on rows that are probability distributions (see ``row_uncertainty``)."""
     if measure == "entropy":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
-        return -(p * logs).sum(axis=1)
+        terms = np.where(p > 0, p, 1.0)  # log(1) = 0 stands in for 0 log 0 = 0; one (n, C) temporary
+        np.log(terms, out=terms)
+        terms *= p
+        return -terms.sum(axis=1)
     if measure == "least_confidence":
         return 1.0 - p.max(axis=1)
-    if measure == "margin":
-        if p.shape[1] < 2:
-            return np.zeros(p.shape[0])
-        top2 = -np.partition(-p, 1, axis=1)[:, :2]
-        return 1.0 - (top2[:, 0] - top2[:, 1])
-    raise ValueError(f"unknown uncertainty measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if p.shape[1] < 2:  # margin with a single class: nothing to be unsure between
+        return np.zeros(p.shape[0])
+    top2 = -np.partition(-p, 1, axis=1)[:, :2]
+    return 1.0 - (top2[:, 0] - top2[:, 1])
 
 
 def reduce_rows(values: np.ndarray, lengths: np.ndarray, reduction: str) -> np.ndarray:

@@ -8,7 +8,7 @@ starts from the pool point nearest the pool's mean.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -70,13 +70,57 @@ def kmeans_centroids(
     return km.centroids[order]
 
 
+def finite_rows(points: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``points`` without NaN/inf (an fp16 forward pass that overflowed).
+
+    faiss refuses (k-means) or aborts the process (weighted k-means) on them, and in k-center a NaN
+    distance wins ``argmax``; the diversity samplers therefore cluster only these rows.
+    """
+    # a row sum is NaN/inf when any value is (or when it overflows: unusable too); no (n, d) mask
+    return np.flatnonzero(np.isfinite(points.sum(axis=1)))
+
+
+def _broken_last(points: np.ndarray, k: int, pick: Callable[[np.ndarray], list[int]]) -> list[int]:
+    """``pick(rows)`` (pool indices, best first) on the finite rows, then broken rows by index up to ``k``.
+
+    Broken rows are still pool examples: when ``k`` exceeds the finite rows they fill the batch, so a
+    sampler returns exactly ``min(k, n)`` picks like every other.
+    """
+    good = finite_rows(points)
+    if len(good) == len(points):
+        return pick(np.arange(len(points)))
+    head = pick(good) if len(good) else []
+    bad = np.setdiff1d(np.arange(len(points)), good)
+    return head + [int(i) for i in bad[: k - len(head)]]
+
+
+def clean_weights(weights: np.ndarray) -> np.ndarray:
+    """k-means weights faiss can use: NaN, inf and negatives count 0, and every point gets 1e-6.
+
+    A NaN or negative weight makes faiss abort the whole process (not an exception), and an all-zero
+    batch (RE examples with no candidate pairs) must still cluster.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = np.where(np.isfinite(w) & (w > 0), w, 0.0) + 1e-6
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
 def cluster_picks(points: np.ndarray, k: int, *, seed: int, weights: np.ndarray | None = None) -> list[int]:
+    """``min(k, n)`` distinct rows: the nearest unique point to each k-means centroid, heaviest cluster first."""
     k = min(int(k), len(points))
     if k <= 0:
         return []
-    if k == len(points):
-        return list(range(k))
-    return nearest_unique(points, kmeans_centroids(points, k, seed=seed, weights=weights))
+    w = None if weights is None else clean_weights(weights)
+
+    def pick(rows: np.ndarray) -> list[int]:
+        m = min(k, len(rows))
+        if m == len(rows):
+            return [int(i) for i in rows]
+        sub = np.ascontiguousarray(points if len(rows) == len(points) else points[rows], dtype=np.float32)
+        centroids = kmeans_centroids(sub, m, seed=seed, weights=None if w is None else w[rows])
+        return [int(rows[i]) for i in nearest_unique(sub, centroids)]
+
+    return _broken_last(points, k, pick)
 
 
 def kcenter_greedy(points: np.ndarray, k: int, centers: np.ndarray | None = None) -> list[int]:
@@ -85,21 +129,36 @@ def kcenter_greedy(points: np.ndarray, k: int, centers: np.ndarray | None = None
     Squared distances via ``|x|^2 - 2 x.c + |c|^2`` (one mat-vec per pick, no (n, d) temporaries);
     the initial distances to the labeled centers come from a faiss flat index. Ties go to the lower
     index; exact duplicates of a picked point are taken only once every other point is covered.
+    Rows (and centers) with NaN/inf are left out and such pool rows come last.
     """
-    n = len(points)
-    k = min(int(k), n)
+    k = min(int(k), len(points))
     if k <= 0:
         return []
+    if centers is not None:
+        centers = np.asarray(centers)
+        centers = centers[finite_rows(centers)]
+
+    def pick(rows: np.ndarray) -> list[int]:
+        sub = points if len(rows) == len(points) else np.ascontiguousarray(points[rows])
+        return [int(rows[i]) for i in _greedy(sub, min(k, len(rows)), centers)]
+
+    return _broken_last(points, k, pick)
+
+
+def _greedy(points: np.ndarray, k: int, centers: np.ndarray | None) -> list[int]:
+    """The k-center loop of ``kcenter_greedy`` on finite ``points`` (1 <= k <= len(points))."""
+    n = len(points)
     sq = np.einsum("ij,ij->i", points, points)
     if centers is not None and len(centers):
         index = faiss.IndexFlatL2(points.shape[1])
         index.add(np.ascontiguousarray(centers, dtype=np.float32))
-        dist, _ = index.search(points, 1)
+        dist, _ = index.search(np.ascontiguousarray(points, dtype=np.float32), 1)
         mind = dist[:, 0].astype(np.float64)
         first = None
     else:
+        # nearest point to the mean, by the same expansion: |x - m|^2 = |x|^2 - 2 x.m + const
         mean = points.mean(axis=0)
-        first = int(np.argmin(((points - mean) ** 2).sum(axis=1)))
+        first = int(np.argmin(sq - 2.0 * (points @ mean)))
         mind = np.full(n, np.inf)
     picks: list[int] = []
     taken = np.zeros(n, dtype=bool)

@@ -65,18 +65,35 @@ class Hybrid:
     ) -> list[int]:
         emb = _embeddings(outputs, len(pool), self.name)
         n = len(pool)
+        covered = len(outputs.probs)  # type: ignore[union-attr]
+        if covered < n:
+            raise SamplerError(f"{self.name}: outputs cover {covered} examples, pool has {n}")
         k = min(int(k), n)
         if k <= 0:
             return []
         scores = example_scores(outputs.probs[:n], measure=self.measure, reduction=self.reduction)  # type: ignore[union-attr]
-        cand = np.array(top_k(scores, max(k, int(np.ceil(self.beta * k)))), dtype=np.int64)
+        ranked = top_k(scores, max(k, int(np.ceil(self.beta * k))))
+        cand = np.array([i for i in ranked if not np.isnan(scores[i])], dtype=np.int64)
+        picks = self._diverse(emb, n, cand, scores, k, rng) if len(cand) else []
+        return picks + _broken_scores(scores)[: k - len(picks)]
+
+    def _diverse(
+        self, emb: np.ndarray, n: int, cand: np.ndarray, scores: np.ndarray, k: int, rng: np.random.Generator | None
+    ) -> list[int]:
+        """Up to ``k`` of the candidate pool indices ``cand``, spread out by k-center or weighted k-means."""
         points = np.ascontiguousarray(emb[cand])
         if self.diversity == "kcenter":
             centers = emb[n:] if emb.shape[0] > n else None
             local = kcenter_greedy(points, k, centers)
         else:
-            # weights > 0 everywhere so a candidate with score 0 still counts a little
-            w = scores[cand] + 1e-6
             seed = int(rng.integers(2**31 - 1)) if rng is not None else self.seed
-            local = cluster_picks(points, k, seed=seed, weights=w)
+            local = cluster_picks(points, k, seed=seed, weights=scores[cand])
         return [int(cand[i]) for i in local]
+
+
+def _broken_scores(scores: np.ndarray) -> list[int]:
+    """Pool indices whose score is NaN (a broken model output), by index: taken only when nothing else is left.
+
+    They are kept out of the candidates, or k-center, which ignores scores, could pick them first.
+    """
+    return [int(i) for i in np.flatnonzero(np.isnan(scores))]

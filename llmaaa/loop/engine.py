@@ -64,6 +64,7 @@ class ActiveLoop:
     ) -> None:
         from llmaaa.training.trainer import TrainConfig
 
+        _check_schedule(config)
         self.config = config
         self.task = config.task
         self.pool = [strip_labels(ex, self.task) for ex in pool]
@@ -220,6 +221,18 @@ class ActiveLoop:
         if all(rec.get("student_gold_f1") is not None and rec["student_gold_f1"] >= teacher_f1 for rec in last):
             return f"student matched the teacher's gold-set F1 ({teacher_f1:.4f}) for {n} consecutive rounds"
         return None
+
+
+def _check_schedule(config: LoopConfig) -> None:
+    """Refuse a schedule that buys nothing, before any teacher call.
+
+    ``init < 1`` would train round 0 on no labels; ``per_round < 1`` selects an empty batch, which
+    the loop reads as "pool exhausted" and stops after round 0 with a false reason.
+    """
+    if config.init < 1:
+        raise ValueError(f"init must be >= 1 (round 0 trains on the initial batch), got {config.init}")
+    if config.rounds > 0 and config.per_round < 1:
+        raise ValueError(f"per_round must be >= 1 when rounds > 0, got {config.per_round}")
 
 
 def _fmt(x: float | None) -> str:

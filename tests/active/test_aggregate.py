@@ -48,3 +48,32 @@ def test_top_k_breaks_ties_by_index_and_puts_nan_last():
     assert top_k(np.array([np.nan, 0.1]), 2) == [1, 0]
     assert top_k(np.array([0.3]), 5) == [0]
     assert top_k(np.array([]), 5) == []
+
+
+def test_rows_that_are_not_probabilities_score_nan():
+    # NaN (fp16 overflow), inf, -inf, all zeros (a token no window covered), negatives (logits)
+    p = np.array([[np.nan, 0.5, 0.5], [np.inf, 0.0, 0.0], [-np.inf, 0.2, 0.8], [0.0, 0.0, 0.0], [-0.1, 0.6, 0.5]])
+    for measure in ("entropy", "least_confidence", "margin"):
+        assert np.isnan(row_uncertainty(p, measure)).all(), measure
+
+
+def test_one_broken_token_makes_the_example_nan_under_every_reduction():
+    probs = [np.array([[0.6, 0.4], [np.nan, 0.5]]), np.array([[0.7, 0.3]])]
+    for reduction in ("sum", "mean", "max"):
+        s = example_scores(probs, measure="least_confidence", reduction=reduction)
+        assert np.isnan(s[0]) and s[1] == pytest.approx(0.3), reduction
+
+
+def test_rows_are_renormalised_so_a_float16_student_scores_like_float64():
+    third = np.full((1, 3), 1 / 3, dtype=np.float16)  # each 0.33325..., the row sums to 0.99976
+    np.testing.assert_allclose(row_uncertainty(third, "entropy"), [math.log(3)], rtol=1e-12)
+    np.testing.assert_allclose(row_uncertainty(third, "least_confidence"), [2 / 3], rtol=1e-12)
+    for measure in ("entropy", "least_confidence", "margin"):
+        np.testing.assert_allclose(row_uncertainty(np.array([[0.45, 0.05]]), measure),
+                                   row_uncertainty(np.array([[0.9, 0.1]]), measure), rtol=1e-12)
+
+
+def test_row_uncertainty_leaves_the_callers_array_alone():
+    p = np.array([[0.45, 0.05], [np.nan, 1.0]])
+    row_uncertainty(p, "entropy")
+    np.testing.assert_array_equal(p, [[0.45, 0.05], [np.nan, 1.0]])

@@ -154,3 +154,65 @@ def test_exactly_k_distinct_picks_on_a_bigger_random_pool(name):
 def test_model_based_samplers_explain_missing_outputs(name):
     with pytest.raises(SamplerError, match="train a student"):
         make_sampler(name).select(pool_of(3), None, 1)
+
+
+# row 0 NaN (margin's partition used to skip it: score 1.0), row 2 all zeros (1 - max = 1.0),
+# row 3 has a -inf (least confidence 0.45, margin 0.9): each used to beat the one real row
+BROKEN = [[np.nan, 0.5, 0.5], [0.6, 0.3, 0.1], [0.0, 0.0, 0.0], [-np.inf, 0.45, 0.55]]
+
+
+@pytest.mark.parametrize("name", ["entropy", "least_confidence", "margin"])
+def test_broken_probability_rows_never_win(name):
+    assert make_sampler(name).select(pool_of(4), outputs_from(BROKEN), 4) == [1, 0, 2, 3]
+
+
+def test_kcenter_leaves_nan_embeddings_for_last():
+    # finite rows 0, 2, 3: mean (2, 0) is nearest row 2, then the farthest is 3, then 0; NaN row 1 last
+    emb = np.array([[0, 0], [np.nan, 0], [1, 0], [5, 0]], dtype=np.float32)
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 4, emb)
+    assert make_sampler("kcenter").select(pool_of(4), out, 4) == [2, 3, 0, 1]
+    assert make_sampler("kcenter").select(pool_of(4), out, 2) == [2, 3]
+
+
+def test_kcenter_ignores_a_nan_labeled_embedding():
+    # the labeled rows are (5, 0) and a NaN: farthest from (5, 0) is the origin, then (1, 0)
+    emb = np.array([[0, 0], [1, 0], [4, 0], [5, 0], [np.nan, np.nan]], dtype=np.float32)
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 5, emb)
+    labeled = [Example(id="l0", text="l"), Example(id="l1", text="l")]
+    assert make_sampler("kcenter").select(pool_of(3), out, 2, labeled) == [0, 1]
+
+
+def test_kmeans_skips_nan_embeddings_instead_of_failing():
+    emb = np.insert(EMB, 2, [np.nan, np.nan], axis=0)  # faiss refused the whole pool
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 8, emb)
+    picks = make_sampler("kmeans", seed=0).select(pool_of(8), out, 3)
+    assert sorted(picks) == [0, 4, 7] and picks[2] == 7  # one per group; the outlier's cluster is lightest
+    assert make_sampler("kmeans").select(pool_of(8), out, 8) == [0, 1, 3, 4, 5, 6, 7, 2]
+
+
+def test_weighted_kmeans_survives_nan_inf_and_negative_weights():
+    from llmaaa.active.diversity import cluster_picks
+
+    # faiss aborted the process on these weights; they now count 0 (group a weighs 3e-6)
+    picks = cluster_picks(EMB, 3, seed=0, weights=np.array([np.nan, -1.0, np.inf, 1, 1, 1, 1]))
+    assert picks == [3, 6, 0]
+
+
+# rows 0 and 2 have NaN scores and sit far from everything; 1 and 3 are the real candidates
+NAN_SCORED = ([[np.nan, 0.5], [0.5, 0.5], [np.nan, 0.5], [0.6, 0.4]],
+              np.array([[10, 0], [0, 0], [-10, 0], [0, 1]], dtype=np.float32))
+
+
+@pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
+def test_hybrid_keeps_nan_scored_examples_out_of_the_candidates(diversity):
+    # k-center used to take row 0 second (farthest point); weighted k-means aborted on the NaN weight
+    out = outputs_from(*NAN_SCORED)
+    hybrid = make_sampler("hybrid", beta=2, diversity=diversity, seed=0)
+    assert hybrid.select(pool_of(4), out, 2) == [1, 3]
+    assert hybrid.select(pool_of(4), out, 3) == [1, 3, 0]
+
+
+def test_hybrid_refuses_outputs_shorter_than_the_pool():
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 2, np.eye(5, dtype=np.float32))
+    with pytest.raises(SamplerError, match="outputs cover 2 examples, pool has 5"):
+        make_sampler("hybrid", beta=1).select(pool_of(5), out, 4)  # used to return 2 picks for k=4
