@@ -159,7 +159,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     gold = [results_to_example(Example(str(a["task_id"]), a["text"]), a["result"], schema, source="human")
             for a in gold_rows]
     human = {a["task_id"] for a in gold_rows}
-    llm = {int(d["id"]): Example.from_dict(d) for d in st.llm_labels()}
+    llm = {int(d["id"]): Example.from_dict(d) for d in st.llm_labels(current=True)}  # an edited task is labeled again
     train = [ex for i, ex in llm.items() if i not in human and not ex.failed]
     n = (st.rounds()[-1]["round"] + 1) if st.rounds() else 1
     version = f"{cfg.model_version_prefix}-{n}"

@@ -170,8 +170,16 @@ class ProjectState:
                    [(int(d["id"]), json.dumps(d, ensure_ascii=False), (d.get("annotation") or {}).get("model"), round_,
                      (d.get("annotation") or {}).get("error"), now) for d in examples])
 
-    def llm_labels(self) -> list[dict[str, Any]]:
-        return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
+    def llm_labels(self, *, current: bool = False) -> list[dict[str, Any]]:
+        """The LLM's examples by task id; ``current``: only those of known tasks made for the task's text as it is now.
+
+        A task edited in Label Studio after the LLM labeled it keeps a label whose offsets point into
+        the old text: served, exported or trained on as this task's label it marks the wrong characters.
+        """
+        if not current:
+            return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
+        rows = self._q("SELECT l.example, t.text FROM llm_labels l JOIN tasks t ON t.id = l.task_id ORDER BY l.task_id")
+        return [d for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]]
 
     def llm_label_rounds(self) -> dict[int, int]:
         """Task id -> the round whose LLM batch labeled it (successful labels only)."""

@@ -385,3 +385,23 @@ def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(m
     assert detail["llm_labeled"] == 2 and "pushed" not in detail and "push_error" not in detail
     results = c.post("/predict", json=predict_body(tasks, NER)).json["results"]
     assert sum(1 for r in results if r["result"]) == 2
+
+
+def test_a_task_edited_after_the_llm_labeled_it_is_labeled_again_at_its_new_offsets(make_app, quick_training):
+    """The old label's offsets point into the old text: it must not be served, trained on or exported for the new one."""
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS[1:3])], NER))
+        c.post("/setup", json=setup_body(NER))
+        wait_idle(st)
+        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [100, 101]
+        st.upsert_tasks([(100, "Zoë lives in Lima .", None)])  # what the pull records after an edit in Label Studio
+        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [101]
+        c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1, "label_config": NER}})  # queued now
+        jobs = wait_idle(st)
+    assert len(jobs) == 2 and jobs[0]["detail"]["llm_labeled"] == 1
+    relabeled = {int(d["id"]): d for d in st.llm_labels(current=True)}[100]
+    assert relabeled["text"] == "Zoë lives in Lima ."
+    assert [(e["start"], e["end"], e["label"]) for e in relabeled["entities"]] == [(0, 3, "PER"), (13, 17, "LOC")]
