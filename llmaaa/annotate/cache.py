@@ -1,8 +1,9 @@
 """SQLite cache of LLM answers, so a re-run (same model, prompt and sampling) costs nothing.
 
 Keyed by the sha256 of the canonical JSON of (model, messages, sampling params); stores the raw
-answer and its token usage. WAL mode lets several processes share one file; within a process the
-connection is guarded by a lock, so the teacher may run in any worker thread.
+answer, its token usage and its finish reason (so a re-run sees a cut-off answer as cut off). WAL
+mode lets several processes share one file; within a process the connection is guarded by a lock,
+so the teacher may run in any worker thread.
 """
 
 from __future__ import annotations
@@ -39,20 +40,33 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
                 "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
             )
+            self._add_finish_reason()
+
+    def _add_finish_reason(self) -> None:
+        """Give a cache file written before finish reasons were kept their column (NULL: unknown)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        if "finish_reason" in columns:
+            return
+        try:
+            self._db.execute("ALTER TABLE responses ADD COLUMN finish_reason TEXT")
+        except sqlite3.OperationalError as e:  # another process sharing the file added it first
+            if "duplicate column" not in str(e):
+                raise
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT answer, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+                "SELECT answer, prompt_tokens, completion_tokens, finish_reason FROM responses WHERE key = ?", (key,)
             ).fetchone()
-        return None if row is None else Completion(row[0], row[1] or 0, row[2] or 0)
+        return None if row is None else Completion(row[0], row[1] or 0, row[2] or 0, row[3])
 
     def put(self, key: str, completion: Completion, model: str = "") -> None:
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time()),
+                "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created, "
+                "finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time(),
+                 completion.finish_reason),
             )
 
     def __len__(self) -> int:

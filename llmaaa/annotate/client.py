@@ -59,6 +59,9 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # "stop", "length" (cut off at max_tokens), ...; None when the server (or an old cache row) did not say.
+    # Kept so that a truncated NER answer is not read as a complete one.
+    finish_reason: str | None = None
 
 
 def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
@@ -78,6 +81,23 @@ def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
             msg += f"; check the model name {cfg.model!r} and base URL {cfg.base_url}"
         return LLMError(msg, retryable=status >= 500 or status in (408, 409))
     return LLMError(f"{type(e).__name__}: {e}")
+
+
+def _content_text(content: Any) -> str:
+    """A message's ``content`` as text: a string, or the text parts of a list of content parts.
+
+    Some OpenAI-compatible servers (Mistral's, several proxies) send ``[{"type": "text", "text": ...}]``,
+    reasoning models with a ``{"type": "thinking", ...}`` part first; only the text parts are the
+    answer. ``null`` (a refusal, an answer all in ``reasoning_content``) is the empty answer.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p if isinstance(p, str) else str(p.get("text") or "") for p in content
+                       if isinstance(p, str) or (isinstance(p, dict) and p.get("type", "text") == "text"))
+    raise TypeError(f"message content of type {type(content).__name__}")
 
 
 class ChatClient:
@@ -121,10 +141,12 @@ class ChatClient:
             raise LLMError(f"non-JSON answer from the LLM server; is {self.cfg.base_url} the OpenAI-compatible "
                            "API (usually ending in /v1)?") from None
         try:
-            choice = resp["choices"][0]["message"]
+            choice = resp["choices"][0]
+            message = choice["message"]
             usage = resp.get("usage") or {}
-            return Completion(choice.get("content") or "", int(usage.get("prompt_tokens") or 0),
-                              int(usage.get("completion_tokens") or 0))
+            finish = choice.get("finish_reason")
+            return Completion(_content_text(message.get("content")), int(usage.get("prompt_tokens") or 0),
+                              int(usage.get("completion_tokens") or 0), str(finish) if finish else None)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise LLMError(f"the LLM server sent no chat completion: {str(resp)[:200]}", retryable=True) from None
 

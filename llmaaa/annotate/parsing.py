@@ -45,6 +45,14 @@ class AnswerError(ValueError):
     """An answer that cannot be used at all; the message is sent back to the LLM on re-ask."""
 
 
+class TruncatedAnswer(AnswerError):
+    """An answer the server cut off at ``max_tokens`` (``finish_reason="length"``) inside its JSON.
+
+    What parses of it is a prefix: the entities after the cut were never written, so taking it would
+    pass part of a text's entities off as all of them.
+    """
+
+
 @dataclass
 class ParseStats:
     """What parsing dropped or repaired for one answer (summed over a run by the teacher)."""
@@ -174,6 +182,25 @@ def strip_reasoning(answer: str) -> str:
     answer = _THINK.sub("", answer)
     ends = list(_THINK_END.finditer(answer))
     return answer[ends[-1].end():] if ends else answer
+
+
+def json_closed(answer: str) -> bool:
+    """Whether ``answer`` (reasoning blocks left out) opens a JSON bracket and closes every one it opens.
+
+    Tells a cut-off answer whose JSON was complete (a model that rambled on after the list) from one
+    cut off inside it. Double-quoted strings are skipped, so a "]" inside a mention does not count.
+    """
+    depth, opened, in_string, escaped = 0, False, False, False
+    for ch in strip_reasoning(answer):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth, opened = depth + 1, True
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return opened and depth == 0 and not in_string
 
 
 def extract_json(answer: str) -> Any:

@@ -86,9 +86,14 @@ class PromptBuilder:
 
     # -- label lists and formats
     def _label_lines(self, names: Sequence[str]) -> str:
+        """One ``- NAME: description`` line per label.
+
+        A description is folded onto its line (Label Studio hints are often several lines): a line
+        break in it would start a line the model reads as another label or as a new instruction.
+        """
         lines = []
         for name in names:
-            desc = self.labels.describe(name) or DEFAULT_DESCRIPTIONS.get(name, "")
+            desc = " ".join((self.labels.describe(name) or DEFAULT_DESCRIPTIONS.get(name, "")).split())
             lines.append(f"- {name}: {desc}" if self.descriptions and desc else f"- {name}")
         return "\n".join(lines)
 
@@ -113,10 +118,18 @@ class PromptBuilder:
         return _fill(self.templates["query"], text=ex.text)
 
     def ner_answer(self, ex: Example) -> str:
+        """A demo's gold spans as the answer turn, in the project's label names.
+
+        Spans of a label outside the project's set (gold from a wider scheme, a retired label) are
+        left out: the prompt lists the types to use, and a demo answering with another would teach
+        the model to answer with labels that are then dropped. Case differences are mapped.
+        """
         key = (ex.id, ex.text, ex.entities)
         cached = self._answers.get(key)
         if cached is None:
-            items = [{"span": ex.mention(s), "type": s.label} for s in ex.entities]
+            names = {l.casefold(): l for l in self.labels.entity_labels}
+            items = [{"span": ex.mention(s), "type": names[s.label.casefold()]} for s in ex.entities
+                     if s.label.casefold() in names]
             cached = json.dumps({"entities": items} if self.json_mode else items, ensure_ascii=False)
             self._answers[key] = cached
         return cached
@@ -146,15 +159,20 @@ class PromptBuilder:
         return msgs
 
 
-def re_demo_pair(ex: Example) -> tuple[Example, int, int, str] | None:
+def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> tuple[Example, int, int, str] | None:
     """The one (head, tail, label) a demo sentence contributes to an RE prompt.
 
     Its first gold relation when it has one (so the prompt shows the labels in use), else its first
-    ordered entity pair as ``no_relation``; None for a sentence with fewer than two entities.
+    ordered entity pair as ``no_relation``; None for a sentence with fewer than two entities. With
+    ``relation_labels`` only relations with one of them count: a demo answering with a label the
+    prompt does not list would teach an answer the parser must reject. Case differences are mapped.
     """
-    if ex.relations:
-        r = ex.relations[0]
-        return ex, r.head, r.tail, r.label
+    names = None if relation_labels is None else {l.casefold(): l for l in relation_labels}
+    for r in ex.relations:
+        if names is None:
+            return ex, r.head, r.tail, r.label
+        if r.label.casefold() in names:
+            return ex, r.head, r.tail, names[r.label.casefold()]
     if len(ex.entities) >= 2:
         return ex, 0, 1, NO_RELATION
     return None

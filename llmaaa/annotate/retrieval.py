@@ -164,10 +164,34 @@ class DemoIndex:
             digest = hashlib.sha256(f"{self.seed}:{query_id or text}".encode()).digest()
             rng = random.Random(int.from_bytes(digest[:8], "big"))
             drawn = rng.sample(self.examples, min(k + len(excluded), len(self.examples)))
-            return [ex for ex in drawn if ex.id not in excluded][:k]
-        idx = self._search(self.encoder.encode([text]), k + len(excluded))
-        hits = [self.examples[i] for i in idx if self.examples[i].id not in excluded][:k]
-        return hits[::-1]  # faiss gives the most similar first; the prompt wants it last
+            picked = _distinct(drawn, excluded, k)
+            if len(picked) < k:  # duplicates in the draw: top up from the rest (a draw without them is unchanged)
+                picked = _distinct(drawn + rng.sample(self.examples, len(self.examples)), excluded, k)
+            return picked
+        query, n = self.encoder.encode([text]), k + len(excluded)
+        while True:
+            hits = _distinct([self.examples[i] for i in self._search(query, n)], excluded, k)
+            if len(hits) >= k or n >= len(self.examples):
+                return hits[::-1]  # faiss gives the most similar first; the prompt wants it last
+            n = min(2 * n, len(self.examples))  # duplicate texts took places: look further
+
+
+def _distinct(candidates: Sequence[Example], excluded: set[str], k: int) -> list[Example]:
+    """The first ``k`` candidates not excluded, one per text.
+
+    A pool often holds the same sentence several times (CoNLL's repeated bylines and headers, a
+    document imported twice); k copies of it would fill the prompt with one demo, so later copies
+    give way to the next distinct neighbours.
+    """
+    out: list[Example] = []
+    seen: set[str] = set()
+    for ex in candidates:
+        if ex.id not in excluded and ex.text not in seen:
+            seen.add(ex.text)
+            out.append(ex)
+            if len(out) == k:
+                break
+    return out
 
 
 def _same_demo(a: Example, b: Example) -> bool:

@@ -13,7 +13,7 @@ from llmaaa.annotate.parsing import ParseStats
 def failure_kind(reason: str) -> str:
     """A reason without its specifics ("timeout after 5 s (after 4 tries)" -> "timeout"), for counting."""
     for kind in ("budget exhausted", "timeout", "cannot connect", "rate limited", "non-JSON answer", "unparseable answer",
-                 "bad 'pairs'"):
+                 "truncated answer", "bad 'pairs'"):
         if reason.startswith(kind):
             return kind
     m = re.match(r"HTTP \d+", reason)

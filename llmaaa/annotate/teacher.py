@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
-from llmaaa.annotate.parsing import AnswerError, ParseStats, align_mentions, parse_ner_answer, parse_re_answer
+from llmaaa.annotate.parsing import (AnswerError, ParseStats, TruncatedAnswer, align_mentions, json_closed,
+                                     parse_ner_answer, parse_re_answer)
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex
@@ -241,7 +242,7 @@ class LLMTeacher:
             pairs = kept
         limit = self.config.max_chars
         demo_pairs = []
-        for p in (re_demo_pair(d) for d in demos):
+        for p in (re_demo_pair(d, self.labels.relation_classes) for d in demos):
             view = p and crop_pair(p[0], p[1], p[2], limit)  # a long demo: the piece with its pair
             if view is not None:
                 demo_pairs.append((*view, p[3]))
@@ -271,11 +272,16 @@ class LLMTeacher:
                    summary: RunSummary) -> Any:
         """Ask, parse, and on an unusable answer re-ask (up to ``config.reasks``) with the error appended."""
         for attempt in range(self.config.reasks + 1):
-            answer = (await self._complete(client, messages, usage)).text
+            comp = await self._complete(client, messages, usage)
+            answer = comp.text
             try:
+                self._check_not_cut_off(comp)
                 return parse(answer)
             except AnswerError as e:
                 if attempt == self.config.reasks:
+                    if isinstance(e, TruncatedAnswer):
+                        raise LLMError(f"truncated answer: {e} (a long list needs a larger LLM_MAX_TOKENS): "
+                                       f"{answer[:120]!r}") from None
                     raise LLMError(f"unparseable answer: {e}: {answer[:120]!r}") from None
                 usage.reasks += 1
                 summary.reasks += 1
@@ -285,6 +291,17 @@ class LLMTeacher:
                 log.exception("parsing an LLM answer failed: %r", answer[:200])
                 raise LLMError(f"answer parsing failed ({type(e).__name__}: {e}): {answer[:120]!r}") from None
         raise AssertionError("unreachable")
+
+    def _check_not_cut_off(self, comp: Completion) -> None:
+        """Raise ``TruncatedAnswer`` for an NER answer cut off at ``max_tokens`` inside its JSON.
+
+        The parser would salvage the objects before the cut and the example would pass as fully
+        annotated. An RE answer is the label first (its short cap cuts only the prose after it), and
+        an NER answer whose JSON closed before the cut lost nothing, so both are kept.
+        """
+        if self.task == "ner" and comp.finish_reason == "length" and not json_closed(comp.text):
+            raise TruncatedAnswer(f"the answer was cut off at max_tokens={self.max_tokens} before its JSON ended; "
+                                  "answer with only the JSON list, no explanation")
 
     def _check_budget(self) -> None:
         if self.budget.exhausted:

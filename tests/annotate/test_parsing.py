@@ -10,6 +10,7 @@ from llmaaa.annotate.parsing import (
     ParseStats,
     align_mentions,
     extract_json,
+    json_closed,
     parse_ner_answer,
     parse_re_answer,
 )
@@ -440,3 +441,16 @@ def test_re_answers_more_shapes(answer, label):
 def test_re_answers_naming_several_labels_or_only_a_negated_one_are_re_asked(answer):
     with pytest.raises(AnswerError):
         parse_re_answer(answer, ("Work_For", "Live_In", "Located_In"))
+
+
+@pytest.mark.parametrize("answer, closed", [
+    ('[{"span": "Anna", "type": "PER"}]\nThe entity [Anna] is', True),  # cut in the prose after the list
+    ('{"entities": [{"span": "a]b}", "type": "MISC"}]}', True),  # brackets inside a string do not count
+    ('[{"span": "Anna", "type": "PER"}, {"span": "Pa', False),
+    ('[{"span": "Anna \\" ]", "type": "PER"}', False),  # an escaped quote keeps the string open
+    ('<think>[x]</think>[{"span": "Anna", "type": "PER"}, ', False),
+    ('<think>I will answer [{"span": "Anna"}]', False),  # cut while thinking: no answer at all
+    ("Anna: PER\nBob: P", False),  # no JSON: nothing shows the list ended
+])
+def test_json_closed_tells_a_complete_json_answer_from_one_cut_inside_it(answer, closed):
+    assert json_closed(answer) is closed

@@ -53,3 +53,10 @@ def test_random_and_zero_shot_modes_need_no_encoder():
     assert index.nearest("query", k=3, mode="none") == []
     with pytest.raises(ValueError, match="knn, random, none"):
         index.nearest("q", k=1, mode="nearest")
+
+
+def test_knn_shows_a_repeated_sentence_once_and_fills_k_with_the_next_neighbours(encoder):
+    pool = [Example(f"copy{i}", "The soccer club won the cup match last weekend.") for i in range(4)] + POOL
+    demos = DemoIndex(encoder, pool).nearest("The soccer team won the league match.", k=3)
+    assert len(demos) == 3 and len({d.text for d in demos}) == 3
+    assert demos[-1].text == "The soccer club won the cup match last weekend."  # the nearest, once

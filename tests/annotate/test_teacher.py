@@ -10,7 +10,7 @@ import pytest
 from openai_stub import Reply, ScriptedOpenAI, last_user_message
 
 from llmaaa.annotate.cache import ResponseCache
-from llmaaa.annotate.client import LLMConfig
+from llmaaa.annotate.client import Completion, LLMConfig
 from llmaaa.annotate.retrieval import DemoIndex
 from llmaaa.annotate.teacher import SEEN_PAIRS_MIN_RELATIONS, LLMTeacher
 from llmaaa.data.schema import Example, LabelSet, Relation, Span
@@ -308,3 +308,89 @@ def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
         assert len(llm.requests) == 12 and "pairs_not_asked" not in all_asked.annotation
     with pytest.raises(ValueError, match="LLM_RE_PAIRS='typed'"):
         LLMTeacher(LLMConfig(re_pairs="typed"), rl, task="re")
+
+
+def _completion_body(content, finish_reason):
+    """A raw chat completion with a chosen finish_reason (the stub's own replies always say "stop")."""
+    return json.dumps({"choices": [{"index": 0, "finish_reason": finish_reason,
+                                    "message": {"role": "assistant", "content": content}}],
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
+
+
+def test_an_answer_cut_off_at_max_tokens_inside_its_json_is_a_failure_not_a_partial_annotation(tmp_path):
+    cut = '[{"span": "Anna", "type": "PER"}, {"span": "Pa'  # the parser alone would salvage Anna
+    db = tmp_path / "cache.sqlite"
+    with ScriptedOpenAI([Reply(body=_completion_body(cut, "length"))]) as llm:
+        t = teacher(llm, cache=db, max_tokens=12)
+        [out] = t.annotate([PARIS])
+        reask = llm.requests[1]["messages"][-1]["content"]
+    assert out.failed and out.entities == ()
+    assert out.annotation["error"].startswith("truncated answer: the answer was cut off at max_tokens=12")
+    assert "larger LLM_MAX_TOKENS" in out.annotation["error"]
+    assert "cut off at max_tokens=12" in reask and "LLM_MAX_TOKENS" not in reask and out.annotation["reasks"] == 1
+    assert t.last_summary.failures == {"truncated answer": 1}
+    with ScriptedOpenAI([Reply(status=500)]) as llm:  # the cache remembers the cut: still a failure, not a success
+        t = teacher(llm, cache=ResponseCache(db), max_tokens=12)
+        [again] = t.annotate([PARIS])
+        assert llm.requests == []
+    assert again.failed and again.annotation["error"].startswith("truncated answer") and again.entities == ()
+
+
+def test_a_cut_off_answer_whose_json_closed_and_a_cut_off_relation_label_are_kept():
+    rambling = '[{"span": "Anna", "type": "PER"}]\nExplanation: Anna is a [person] and'
+    with ScriptedOpenAI([Reply(body=_completion_body(rambling, "length"))]) as llm:
+        [out] = teacher(llm).annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert labeled(out) == [("Anna", "PER")] and not out.failed
+    rl = LabelSet(("Peop", "Org"), ("Work_For",))
+    ex = Example("r1", "Anna works for IBM.", (Span(0, 4, "Peop"), Span(15, 18, "Org")))
+    with ScriptedOpenAI([Reply(body=_completion_body("Work_For\n\nExplanation: Anna is employed", "length"))]) as llm:
+        [rel] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", reasks=0), rl, task="re").annotate([ex])
+    assert not rel.failed and [(r.head, r.tail, r.label) for r in rel.relations] == [(0, 1, "Work_For"), (1, 0, "Work_For")]
+
+
+def test_a_cache_file_from_before_finish_reasons_still_serves_its_answers(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as con:  # the schema the cache had before it kept finish reasons
+        con.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
+                    "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
+        con.execute("INSERT INTO responses VALUES ('k', 'm', '[]', 3, 1, 0)")
+    cache = ResponseCache(db)
+    assert cache.get("k") == Completion("[]", 3, 1, None)
+    cache.put("k2", Completion("x", 1, 2, "length"), "m")
+    assert ResponseCache(db).get("k2") == Completion("x", 1, 2, "length")
+
+
+def test_a_sentence_repeated_in_the_demo_pool_is_shown_once():
+    bob = (Span(0, 3, "PER"),)
+    pool = [Example(f"dup{i}", "Bob is here.", bob) for i in range(6)] + [
+        Example("rome", "Eve is in Rome.", (Span(10, 14, "LOC"),)), Example("ibm", "IBM hired Li.", (Span(0, 3, "ORG"),))]
+    with ScriptedOpenAI(["[]"]) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), LABELS, DemoIndex(examples=pool, mode="random"), k=3)
+        [out] = t.annotate([PARIS])
+        shown = [m["content"] for m in llm.requests[0]["messages"][1:-1:2]]
+    assert len(shown) == 3 and len(set(shown)) == 3
+    assert sum(i.startswith("dup") for i in out.annotation["demo_ids"]) == 1
+    assert {"rome", "ibm"} <= set(out.annotation["demo_ids"])
+
+
+def test_content_sent_as_a_list_of_parts_is_read_as_its_text_parts(tmp_path):
+    """Mistral-style servers answer with content parts (a reasoning model's "thinking" part first);
+    read as a list, the answer crashed the parser and could not even be cached."""
+    parts = [{"type": "thinking", "thinking": [{"type": "text", "text": "Paris is [LOC]"}]},
+             {"type": "text", "text": '[{"span": "Anna", '}, {"type": "text", "text": '"type": "PER"}]'}]
+    db = tmp_path / "cache.sqlite"
+    with ScriptedOpenAI([Reply(body=_completion_body(parts, "stop"))]) as llm:
+        [out] = teacher(llm, cache=db).annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert labeled(out) == [("Anna", "PER")] and not out.failed
+    assert ResponseCache(db).get(next(iter(_cache_keys(db)))).text == '[{"span": "Anna", "type": "PER"}]'
+
+
+def _cache_keys(db):
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        return [row[0] for row in con.execute("SELECT key FROM responses")]
