@@ -9,15 +9,17 @@ costs recall: models list the first entities of a long text and stop. So an NER 
 ``max_chars`` is asked about piece by piece. Pieces are packed from whole sentences (ends: ``.!?``
 followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
 pieces unless a single sentence is itself longer than ``max_chars``; such a sentence is cut at its
-last space before the limit, or at the limit in scripts without spaces. Offsets are always those
-of the original text. RE asks about a pair of entities in the piece that holds both (pairs in
-different pieces of a long document are not asked: sentence-level RE has nothing to say about them).
+last space (or CJK comma, semicolon, colon) before the limit, else at the limit, never inside a
+character's combining marks or an emoji sequence. Offsets are always those of the original text.
+RE asks about a pair of entities in the piece that holds both (pairs in different pieces of a long
+document are not asked: sentence-level RE has nothing to say about them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 
 from llmaaa.data.schema import Example
 
@@ -35,17 +37,38 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# where an over-long sentence may be cut: after whitespace, or after a CJK comma, enumeration comma,
+# semicolon or colon (Chinese runs clauses together with these; a cut at the bare limit splits names)
+_SOFT_BREAK = re.compile(r"\s+|[，、；：]")
+
+
 def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """A sentence longer than ``max_chars``: cut after the last whitespace before the limit, else at it."""
+    """A sentence longer than ``max_chars``: cut after the last soft break before the limit, else at it."""
     out = []
     while end - start > max_chars:
         limit = start + max_chars
-        space = max((m.end() for m in re.finditer(r"\s+", text[start + 1 : limit])), default=0)
-        cut = start + 1 + space if space else limit
+        breaks = [m.end() for m in _SOFT_BREAK.finditer(text, start + 1, limit)]
+        cut = breaks[-1] if breaks else _grapheme_start(text, start, limit)
         out.append((start, cut))
         start = cut
     out.append((start, end))
     return out
+
+
+def _grapheme_start(text: str, start: int, cut: int) -> int:
+    """``cut`` moved back so it does not split a character from its combining marks or an emoji sequence.
+
+    NFD text ("e" + U+0301) and emoji joined by U+200D or followed by a variation selector or skin
+    tone would otherwise start the next piece with a dangling mark, and a mention there cannot match.
+    """
+    while cut - 1 > start and (_joins_previous(text[cut]) or text[cut - 1] == "\u200d"):
+        cut -= 1
+    return cut
+
+
+def _joins_previous(ch: str) -> bool:
+    return (unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200d\ufe0e\ufe0f"
+            or 0x1F3FB <= ord(ch) <= 0x1F3FF)
 
 
 def segments(text: str, max_chars: int) -> list[tuple[int, int]]:

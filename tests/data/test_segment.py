@@ -1,5 +1,7 @@
 """Long texts cut into LLM-sized pieces: sentence ends first, offsets of the original text."""
 
+import unicodedata
+
 import pytest
 
 from llmaaa.data.segment import crop, segments
@@ -31,6 +33,25 @@ def test_a_sentence_longer_than_the_limit_is_cut_at_a_space_or_hard_in_cjk():
     assert pieces("aaaa bbbb cccc dddd", 10) == ["aaaa bbbb ", "cccc dddd"]
     assert pieces("北京" * 10, 7) == ["北京北京北京北", "京北京北京北京", "北京北京北京"]
     assert pieces("x" * 12, 5) == ["xxxxx", "xxxxx", "xx"]
+
+
+def test_a_long_chinese_sentence_is_cut_after_a_clause_comma_not_inside_a_name():
+    text = "张三在北京大学读书，李四去了上海工作，王五在广州" * 10  # no full stop: one 240-char sentence
+    got = segments(text, 50)
+    assert "".join(text[s:e] for s, e in got) == text and all(e - s <= 50 for s, e in got)
+    assert all(text[e - 1] == "，" for s, e in got[:-1])
+    assert got[:2] == [(0, 43), (43, 91)]
+    assert pieces("北京、上海；广州：深圳" * 2, 8) == ["北京、上海；", "广州：深圳北京、", "上海；广州：深圳"]
+
+
+def test_a_hard_cut_never_separates_combining_marks_or_emoji_sequences():
+    nfd = "e\u0301" * 30  # "é" decomposed, 60 code points
+    assert [len(p) for p in pieces(nfd, 25)] == [24, 24, 12]
+    assert all(not unicodedata.combining(p[0]) for p in pieces(nfd, 25))
+    family = "\U0001F469\u200d\U0001F469\u200d\U0001F467"  # one emoji of 5 code points
+    assert pieces(family * 4, 12) == [family * 2, family * 2]
+    thumbs = "\U0001F44D\U0001F3FD"  # thumbs up, medium skin tone
+    assert pieces(thumbs * 5, 5) == [thumbs * 2, thumbs * 2, thumbs]
 
 
 def test_whitespace_only_pieces_are_left_out():
