@@ -13,14 +13,33 @@ from llmaaa.data.schema import LabelSet
 
 
 class ModelFolderError(ValueError):
-    """A folder that is not a model version written by ``save`` (no or unreadable ``labels.json``)."""
+    """A folder that is not a model version written by ``save`` (no or unreadable ``labels.json``, missing files)."""
+
+
+class DeviceError(ValueError):
+    """A device name torch does not know, or a CUDA device on a machine that has none."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``.
+
+    An unavailable CUDA device is refused here, by name: torch would only fail later, deep inside
+    ``.to()``, with "Torch not compiled with CUDA enabled" (an ``AssertionError`` callers do not catch).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda' (e.g. 'cuda:0')") from e
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(f"device {device!r} was asked for but this machine has no usable CUDA GPU; "
+                              "use device 'auto' (CUDA when present, else CPU) or 'cpu'")
+        if dev.index is not None and dev.index >= count:
+            raise DeviceError(f"device {device!r} does not exist: this machine has {count} CUDA GPU(s)")
+    return dev
 
 
 def autocast(device: torch.device):
@@ -66,6 +85,34 @@ def write_labels(path: Path, task: str, labels: LabelSet, **extra: Any) -> None:
         **extra,
     }
     (path / "labels.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+# What ``save_pretrained`` writes: weights (one file, or sharded with an index) and a tokenizer vocabulary.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")
+
+
+def require_model_files(path: Path, *extra: str) -> None:
+    """The files every saved student needs, plus ``extra`` ones (the RE head), or a :class:`ModelFolderError`.
+
+    Without its vocabulary file ``AutoTokenizer`` does not fail: it builds a 5-token vocabulary that
+    reads every word as ``[UNK]``, and the student silently predicts nothing.
+    """
+    require_files(path, ("config.json",), WEIGHT_FILES, TOKENIZER_FILES, *((name,) for name in extra))
+
+
+def require_files(path: Path, *groups: Sequence[str]) -> None:
+    """Each group of file names needs one present in ``path`` (e.g. safetensors or the older ``.bin``).
+
+    A half-copied or pruned model folder otherwise fails inside ``transformers`` or ``torch.load`` with
+    an error that does not say which file is missing (a missing ``config.json`` reads "Unrecognized model").
+    """
+    missing = [" or ".join(g) for g in groups if not any((Path(path) / name).exists() for name in g)]
+    if missing:
+        raise ModelFolderError(f"{path} is an incomplete model folder: {', '.join(missing)} missing; "
+                               "copy the whole folder again or retrain")
 
 
 def read_labels(path: Path) -> tuple[dict[str, Any], LabelSet]:

@@ -20,7 +20,9 @@ import torch.nn.functional as F
 
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.models.base import ModelOutputs
-from llmaaa.models.common import autocast, l2_normalize, pad, read_labels, resolve_device, run_batched, write_labels
+from llmaaa.models.common import (
+    autocast, l2_normalize, pad, read_labels, require_model_files, resolve_device, run_batched, write_labels,
+)
 from llmaaa.models.encoder import resolve_model_name
 from llmaaa.models.tokenize import IGNORE, Encoded, decode_tags, encode_text, most_central, span_tags, windows
 
@@ -180,6 +182,7 @@ class NerModel:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         record, labels = read_labels(Path(path))
+        require_model_files(Path(path))
         net = AutoModelForTokenClassification.from_pretrained(path)
         return cls(net, AutoTokenizer.from_pretrained(path), labels, max_length=record.get("max_length", 256),
                    stride=record.get("stride"), device=device)

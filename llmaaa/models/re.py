@@ -32,7 +32,8 @@ from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
 from llmaaa.data.segment import holding, segments
 from llmaaa.models.base import ModelOutputs
 from llmaaa.models.common import (
-    autocast, l2_normalize, pad, read_labels, resolve_device, run_batched, sorted_batches, write_labels,
+    autocast, l2_normalize, pad, read_labels, require_model_files, resolve_device, run_batched, sorted_batches,
+    write_labels,
 )
 from llmaaa.models.encoder import resolve_model_name
 
@@ -69,10 +70,23 @@ def unlabeled_pairs(ex: Example) -> set[tuple[int, int]]:
 
 
 def candidate_pairs(ex: Example) -> list[tuple[int, int]]:
-    if "pairs" in ex.extra:
-        return [(int(h), int(t)) for h, t in ex.extra["pairs"]]
+    """Every ordered pair, or the listed ``extra["pairs"]`` in the forms the teacher accepts.
+
+    A pair is ``[h, t]`` or ``{"head": h, "tail": t}``; ``null`` means all pairs. Read like the teacher
+    reads it, so a file the LLM labeled trains the student too (``{"head": ...}`` used to unpack to its
+    key names), and a pair outside the entities is a ``ValueError`` naming the example, not an ``IndexError``.
+    """
+    listed = ex.extra.get("pairs")
     n = len(ex.entities)
-    return [(h, t) for h in range(n) for t in range(n) if h != t]
+    if listed is None:
+        return [(h, t) for h in range(n) for t in range(n) if h != t]
+    out = []
+    for p in listed:
+        h, t = (p["head"], p["tail"]) if isinstance(p, dict) else p
+        if not (0 <= int(h) < n and 0 <= int(t) < n) or int(h) == int(t):
+            raise ValueError(f"example {ex.id!r}: pair {p!r} must join two of its {n} entities")
+        out.append((int(h), int(t)))
+    return out
 
 
 class ReModel:
@@ -164,7 +178,8 @@ class ReModel:
         A pair the encoder cannot read has no feature: it is never predicted (a gold relation there
         counts as missed), and it is not trained on.
         """
-        feats, unknown, unreadable = [], Counter(), 0
+        feats, unknown, unreadable, untyped = [], Counter(), 0, Counter()
+        known_types = set(self.labels.entity_labels)
         for k, ex in enumerate(examples):
             gold = {(r.head, r.tail): r.label for r in ex.relations} if with_labels else {}
             skip = unlabeled_pairs(ex) if with_labels else set()
@@ -176,6 +191,9 @@ class ReModel:
                 if label not in self.class2id:
                     unknown[label] += 1
                     continue
+                if self.typed and not {ex.entities[h].label, ex.entities[t].label} <= known_types:
+                    untyped.update(ex.entities[i].label for i in (h, t) if ex.entities[i].label not in known_types)
+                    continue  # no typed marker exists for that entity type
                 f = self._pair_feature(ex, h, t, pieces)
                 if f is None:
                     if label != NO_RELATION:
@@ -188,6 +206,9 @@ class ReModel:
         if unknown:
             log.warning("skipped %d pairs whose relation labels are not in the label set: %s", sum(unknown.values()),
                         dict(unknown))
+        if untyped:
+            log.warning("skipped pairs with entities of types outside the label set %s (typed markers have none): %s",
+                        list(self.labels.entity_labels), dict(untyped))
         if unreadable:
             log.warning("skipped %d labeled relations whose entities are too far apart for one encoder window "
                         "(different pieces of a text over %d chars, or over %d sub-tokens apart)",
@@ -302,6 +323,7 @@ class ReModel:
         from transformers import AutoModel, AutoTokenizer
 
         record, labels = read_labels(Path(path))
+        require_model_files(Path(path), "re_head.pt")
         encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
         net = MarkerReNet(encoder, len(labels.relation_classes))
         net.head.load_state_dict(torch.load(Path(path) / "re_head.pt", map_location="cpu", weights_only=True))

@@ -1,5 +1,8 @@
 """The RE student: markers at the right places (any script), training, save -> load."""
 
+import logging
+import re
+
 import numpy as np
 import pytest
 
@@ -153,3 +156,22 @@ def test_typed_markers_name_the_entity_types():
     toks = typed.tokenizer.convert_ids_to_tokens(f["input_ids"])
     assert toks[f["e1"]] == "[E1:PER]" and toks[f["e2"]] == "[E2:ORG]"
     assert "[/E2:ORG]" in toks
+
+
+def test_listed_pairs_are_read_in_every_form_the_teacher_accepts(model):
+    """``{"head", "tail"}`` objects (the teacher reads them) used to unpack to their key names."""
+    listed = TRAIN[0].with_labels(pairs=[{"head": 1, "tail": 0}, [0, 1]])
+    assert [f["pair"] for f in model.features([listed])] == [(1, 0), (0, 1)]
+    assert [f["pair"] for f in model.features([TRAIN[0].with_labels(pairs=None)])] == [(0, 1), (1, 0)]
+    with pytest.raises(ValueError, match=re.escape("example 'r0': pair [0, 5] must join two of its 2 entities")):
+        model.predict([TRAIN[0].with_labels(pairs=[[0, 5]])])
+
+
+def test_typed_markers_name_an_unknown_entity_type_in_the_warning(caplog):
+    """Not "too far apart": the pair is skipped because no typed marker exists for its type."""
+    typed = build_model("re", LABELS, TrainConfig(device="cpu", typed_markers=True))
+    odd = rex("x", "Anna works at Acme.", [("Anna", "PER"), ("Acme", "COMPANY")], [(0, 1, "Work_For")])
+    with caplog.at_level(logging.WARNING):
+        assert typed.features([odd]) == []
+    assert "outside the label set ['PER', 'LOC', 'ORG'] (typed markers have none): {'COMPANY': 2}" in caplog.text
+    assert "too far apart" not in caplog.text
