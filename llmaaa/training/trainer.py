@@ -34,6 +34,7 @@ import torch
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.models.base import TaskModel
 from llmaaa.models.common import autocast, resolve_device, sorted_batches
+from llmaaa.models.tokenize import IGNORE
 from llmaaa.training.reweight import METHODS, LearningToReweight, ReweightError, WeightStats
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,67 @@ class TrainResult:
     # Reweighting only: example id -> mean weight over its features and all epochs (x batch size: 1.0 is
     # what a plain step gives every example, 0.0 means the gold set never wanted this label).
     example_weights: dict[str, float] = field(default_factory=dict)
+
+
+SELECT_ON = ("f1", "loss")
+
+
+def check_config(task: str, labels: LabelSet, config: TrainConfig) -> None:
+    """Refuse settings that cannot train, before any model is built.
+
+    Otherwise they fail deep inside the loop (``batch_size=0``: a division by zero; NER ``max_length``
+    below 3: empty windows and an ``IndexError`` at prediction), or save a student that never trained
+    (``epochs=0``: a random head) or that can only say "nothing" (no entity / relation labels: a
+    one-class classifier whose loss is always 0).
+    """
+    if task not in TASKS:
+        raise TrainingError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if config.reweight_method not in METHODS:
+        raise ReweightError(f"unknown reweight_method {config.reweight_method!r}; use one of {', '.join(METHODS)}")
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise TrainingError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}")
+    least = 3 if task == "ner" else 8  # [CLS] + one sub-token + [SEP]; [CLS] [E1] x [/E1] [E2] y [/E2] [SEP]
+    if config.max_length < least:
+        raise TrainingError(f"max_length {config.max_length} is too small for {task}: at least "
+                            f"{least} sub-tokens (special tokens included)")
+    if config.select_on not in SELECT_ON:
+        raise TrainingError(f"unknown select_on {config.select_on!r}; use one of {', '.join(SELECT_ON)}")
+    if not config.negative_ratio >= 0:
+        raise TrainingError(f"negative_ratio must be >= 0 (0 keeps every no_relation pair), "
+                            f"got {config.negative_ratio!r}")
+    if task == "ner" and not labels.entity_labels:
+        raise TrainingError("the label set has no entity labels: an NER student could only predict 'O'; "
+                            "add entity labels (or label some entities)")
+    if task == "re" and not labels.relation_labels:
+        raise TrainingError("the label set has no relation labels: an RE student could only predict "
+                            "'no_relation'; add relation labels (or label some relations)")
+
+
+def check_warm_start(init_from: TaskModel, task: str, labels: LabelSet, config: TrainConfig) -> None:
+    """A warm start keeps the previous student's head, so it must classify the same labels.
+
+    The head has one row per tag / relation class: a label added since (a new one in Label Studio)
+    would have no row, and its spans would be dropped from training without an error; a removed one
+    would still be predicted.
+    """
+    if init_from.task != task:
+        raise TrainingError(f"init_from is a {init_from.task} student; a {task} student cannot start from it")
+    old, new = init_from.labels, labels
+    typed = getattr(init_from, "typed", False)  # RE: typed markers exist only for the entity labels it knew
+    pairs = [("entity", old.entity_labels, new.entity_labels)] if task == "ner" or typed else []
+    if task == "re":
+        pairs.append(("relation", old.relation_labels, new.relation_labels))
+    for kind, before, now in pairs:
+        if set(before) != set(now):
+            added, removed = sorted(set(now) - set(before)), sorted(set(before) - set(now))
+            raise TrainingError(
+                f"cannot warm-start: the previous student knows {kind} labels {sorted(before)}, the label set now "
+                f"has {sorted(now)} (added: {added or '-'}, removed: {removed or '-'}); train from the pretrained "
+                "encoder instead (no init_from / warm_start=False)")
+    if task == "re" and typed != config.typed_markers:
+        raise TrainingError("cannot warm-start: typed_markers differs from the previous student's; "
+                            "train from the pretrained encoder instead (no init_from / warm_start=False)")
 
 
 def seed_everything(seed: int) -> None:
@@ -148,6 +210,9 @@ def train_step(model, batch: dict, opt, sched, config: TrainConfig, reweighter: 
     """
     with autocast(model.device):
         losses = model.example_losses(batch)
+    if not bool(torch.isfinite(losses).all()):  # before any update: the weights stay as they were
+        raise TrainingError(f"the training loss is NaN/inf (lr {config.lr:g}, head_lr {config.head_lr:g}): training "
+                            "diverged and nothing was kept; lower the learning rates")
     if reweighter is not None:
         w = reweighter.weights(batch, losses if reweighter.method == "fast" else None)
         if stats is not None:
@@ -156,6 +221,7 @@ def train_step(model, batch: dict, opt, sched, config: TrainConfig, reweighter: 
             weight_sink.extend((w.detach().float().cpu() * len(w)).tolist())
         if float(w.sum()) <= 0:  # no example helps the gold batch: skip the update, keep the schedule
             opt.zero_grad(set_to_none=True)
+            opt.step()  # a no-op without gradients; spares torch's "scheduler before optimizer" warning
             sched.step()
             return losses.detach()
         loss = (w * losses).sum()
@@ -179,10 +245,9 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     """
     from tqdm.auto import tqdm
 
-    if task not in TASKS:
-        raise TrainingError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-    if config.reweight_method not in METHODS:
-        raise ReweightError(f"unknown reweight_method {config.reweight_method!r}; use one of {', '.join(METHODS)}")
+    check_config(task, labels, config)
+    if init_from is not None:
+        check_warm_start(init_from, task, labels, config)
     usable = [ex for ex in train if not ex.failed]
     skipped = len(train) - len(usable)
     if skipped:
@@ -200,17 +265,24 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
         model.device = resolve_device(config.device)
         if reweight and config.reweight_method == "exact":  # double backward needs eager attention (see build_model)
             (model.net.encoder if task == "re" else model.net).set_attn_implementation("eager")
-    train_feats = model.features(usable, with_labels=True)
+    train_feats = learnable(model.features(usable, with_labels=True))
     gold_feats = model.features(gold, with_labels=True) if gold else []
     if task == "re" and config.negative_ratio > 0:
         train_feats = downsample_negatives(train_feats, config.negative_ratio, config.seed)
     if not train_feats:
-        raise TrainingError("the training examples produced no features (RE needs at least two entities per example)")
+        raise TrainingError("the training examples produced no features (RE needs at least two entities per example)"
+                            if task == "re" else f"the {len(usable)} training examples have no text to learn from "
+                            "(every text is empty or whitespace)")
     steps_per_epoch = (len(train_feats) + config.batch_size - 1) // config.batch_size
     opt, sched = make_optimizer(model, config, steps_per_epoch * config.epochs)
     # The meta set gets the same no_relation share as the training pairs, or its gradient mostly says "no_relation".
-    meta_feats = (downsample_negatives(gold_feats, config.negative_ratio, config.seed)
-                  if task == "re" and config.negative_ratio > 0 and gold_feats else gold_feats)
+    meta_feats = learnable(downsample_negatives(gold_feats, config.negative_ratio, config.seed)
+                           if task == "re" and config.negative_ratio > 0 and gold_feats else gold_feats)
+    if reweight and not meta_feats:
+        log.warning("reweighting needs gold labels to weigh against and the %d gold examples give none (%s); "
+                    "training without reweighting", len(gold),
+                    "no example has two entities" if task == "re" else "every text is empty")
+        reweight = False
     reweighter = (LearningToReweight(model, meta_feats, lr=config.lr, head_lr=config.head_lr, batch_size=config.batch_size,
                                      method=config.reweight_method, seed=config.seed) if reweight else None)
     rng = np.random.default_rng(config.seed)
@@ -235,6 +307,7 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
                 w_count[idx] += 1
             total += float(losses.sum())
             n += len(losses)
+        require_finite_parameters(model, epoch, config)
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(n, 1),
                                   "train_seconds": round(time.perf_counter() - t0, 3)}  # the steps; "seconds" adds the gold eval
         if reweighter is not None:
@@ -271,6 +344,21 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
         (log_dir / "history.json").write_text(json.dumps({"history": history, "data": data,
                                                           "config": dataclasses.asdict(config)}, indent=2))
     return result
+
+
+def learnable(feats: list[dict]) -> list[dict]:
+    """Features with something to learn: an NER window whose every sub-token is ignored (an empty text) has
+    loss 0 and no gradient; it only dilutes a batch's mean and would make a meta set the reweighter skips on.
+    """
+    return [f for f in feats if "labels" not in f or any(t != IGNORE for t in f["labels"])]
+
+
+def require_finite_parameters(model, epoch: int, config: TrainConfig) -> None:
+    """A NaN/inf weight after an epoch (a step that overflowed) is an error, never a student to keep or save."""
+    for name, p in model.net.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise TrainingError(f"training diverged in epoch {epoch} ({name} has NaN/inf values; lr {config.lr:g}, "
+                                f"head_lr {config.head_lr:g}); nothing was kept; lower the learning rates")
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,

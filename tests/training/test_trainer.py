@@ -2,12 +2,14 @@
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
 
 from llmaaa.training.export import load_task_model, save_model_version
-from llmaaa.training.trainer import TrainConfig, TrainingError, epoch_batches, train_task_model
+from llmaaa.data.schema import Example, LabelSet, Span
+from llmaaa.training.trainer import TrainConfig, TrainingError, build_model, epoch_batches, train_task_model
 
 from train_cases import GOLD, LABELS, TRAIN
 
@@ -126,3 +128,76 @@ def test_epoch_batches_cover_every_feature_once_in_the_same_number_of_batches(gr
 def test_length_grouped_training_fits_tiny_data_too():
     r = train_task_model("ner", TRAIN, GOLD, LABELS, TrainConfig(**FAST, group_by_length=True), progress=False)
     assert r.gold_metrics["f1"] == 1.0
+
+
+TINY = dict(epochs=1, batch_size=2, device="cpu", max_length=32)
+
+
+def whole(id_, text, label):
+    """An example whose whole text is one entity."""
+    return Example(id_, text, (Span(0, len(text), label),))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+    ({"batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),
+    ({"max_length": 2}, "max_length 2 is too small for ner: at least 3 sub-tokens"),
+    ({"select_on": "acc"}, "unknown select_on 'acc'; use one of f1, loss"),
+    ({"negative_ratio": -1.0}, "negative_ratio must be >= 0"),
+])
+def test_settings_that_cannot_train_are_named_before_any_model_is_built(change, message):
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train_task_model("ner", TRAIN[:2], GOLD[:1], LABELS, TrainConfig(**{**TINY, **change}), progress=False)
+
+
+def test_a_label_set_without_labels_is_an_error():
+    with pytest.raises(TrainingError, match="no entity labels: an NER student could only predict 'O'"):
+        train_task_model("ner", TRAIN[:2], [], LabelSet(()), TrainConfig(**TINY), progress=False)
+    with pytest.raises(TrainingError, match="no relation labels: an RE student could only predict 'no_relation'"):
+        train_task_model("re", TRAIN[:2], [], LABELS, TrainConfig(**TINY), progress=False)
+
+
+def test_training_texts_that_are_all_empty_are_an_error():
+    with pytest.raises(TrainingError, match="the 2 training examples have no text to learn from"):
+        train_task_model("ner", [Example("e", ""), Example("w", "  ")], GOLD[:1], LABELS, TrainConfig(**TINY),
+                         progress=False)
+
+
+@pytest.mark.parametrize("n_train, message", [
+    (2, "the training loss is NaN/inf (lr inf"),  # step 1 makes the weights NaN, step 2's loss shows it
+    (1, "training diverged in epoch 1 (bert.embeddings.word_embeddings.weight has NaN/inf values; lr inf"),
+])
+def test_diverging_training_is_an_error_not_a_nan_student(n_train, message):
+    cfg = TrainConfig(**{**TINY, "batch_size": 1, "lr": float("inf")})
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train_task_model("ner", TRAIN[:n_train], [], LABELS, cfg, progress=False)
+
+
+def test_reweighting_against_a_gold_set_with_nothing_labeled_trains_plainly(caplog):
+    """An empty gold text has no labeled token: all weights would be 0 and every step skipped."""
+    cfg = TrainConfig(**{**TINY, "reweight": True})
+    with caplog.at_level(logging.WARNING):
+        r = train_task_model("ner", TRAIN[:2], [Example("e", "")], LABELS, cfg, progress=False)
+    assert r.data["reweight"] is False and "weights" not in r.history[0]
+    assert "the 1 gold examples give none (every text is empty); training without reweighting" in caplog.text
+
+
+def test_a_skipped_first_step_does_not_warn_about_the_schedule(recwarn):
+    """The only training label contradicts the gold set: weight 0, the step is skipped, the schedule still steps."""
+    gold = [whole("g0", "London", "LOC"), whole("g1", "Rome", "LOC")]
+    cfg = TrainConfig(**{**TINY, "batch_size": 1, "reweight": True})
+    r = train_task_model("ner", [whole("c", "Berlin", "PER")], gold, LABELS, cfg, progress=False)
+    assert r.history[0]["weights"]["skipped_steps"] == 1
+    assert not [w for w in recwarn if "lr_scheduler.step()" in str(w.message)]
+
+
+def test_warm_start_with_a_changed_label_set_says_to_train_from_scratch():
+    """A label added in Label Studio has no row in the previous head: its spans would be dropped silently."""
+    previous = build_model("ner", LABELS, TrainConfig(**TINY))
+    grown = LabelSet(("PER", "LOC", "ORG"))
+    added = "(added: ['ORG'], removed: -); train from the pretrained encoder instead"
+    with pytest.raises(TrainingError, match=re.escape(added)):
+        train_task_model("ner", TRAIN[:2], [], grown, TrainConfig(**TINY), init_from=previous, progress=False)
+    with pytest.raises(TrainingError, match="init_from is a ner student; a re student cannot start from it"):
+        train_task_model("re", TRAIN[:2], [], LabelSet(("PER",), ("Live_In",)), TrainConfig(**TINY),
+                         init_from=previous, progress=False)
