@@ -200,19 +200,21 @@ class LLMaAABackend:
             except TaskError as e:
                 log.warning("predict: task %d of the batch: %s", i, e)
                 out[i] = {"error": str(e)}
-        stored = ctx.state.prediction_json_for([row[1] for row in todo])
+        stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo})
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:
                 out[i] = stored[tid]
             else:
                 missing.append((i, tid, text, data))
+        # a task with a stored prediction is known: no write; the rest (new or edited) before their on-demand
+        # predictions are stored, since recording an edited text drops the task's old prediction
+        seen = [row for row in seen if row[0] not in stored]
+        if seen:
+            ctx.state.upsert_tasks(seen)
         if missing:
             for i, body_ in self._on_demand(ctx, schema, missing).items():
                 out[i] = body_
-        seen = [row for row in seen if row[0] not in stored]  # a task with a stored prediction is known: no write
-        if seen:
-            ctx.state.upsert_tasks(seen)
         return [o if o is not None else {"detail": "no prediction yet for this task (no stored prediction, no student)"} for o in out]
 
     def _on_demand(self, ctx: ProjectContext, schema: LabelingSchema, missing: list[tuple[int, int, str, Any]]) -> dict[int, dict]:

@@ -93,10 +93,18 @@ class ProjectState:
 
     # -- tasks -----------------------------------------------------------------------------
     def upsert_tasks(self, tasks: Iterable[tuple[int, str, Mapping[str, Any] | None]]) -> None:
+        """Record tasks; a task whose text changed (edited in Label Studio) loses its stored prediction.
+
+        That prediction's offsets point into the old text; /predict then answers on demand and the next
+        round labels the task again (its LLM label is stale too: ``llm_labels(current=True)``).
+        """
         now = time.time()
-        self._many("INSERT INTO tasks(id, text, data, seen_at) VALUES (?, ?, ?, ?) "
-                   "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data",
-                   [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now) for i, t, d in tasks])
+        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now) for i, t, d in tasks]
+        with self._lock:
+            self._many("DELETE FROM predictions WHERE task_id IN (SELECT id FROM tasks WHERE id = ? AND text != ?)",
+                       [(i, t) for i, t, _, _ in rows])
+            self._many("INSERT INTO tasks(id, text, data, seen_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data", rows)
 
     def delete_tasks(self, task_ids: Iterable[int]) -> int:
         """Forget tasks deleted in Label Studio; returns how many we knew.
@@ -199,15 +207,19 @@ class ProjectState:
         rows = self._q(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})", [int(t) for t in task_ids])
         return {r["task_id"]: json.loads(r["body"]) for r in rows}
 
-    def prediction_json_for(self, task_ids: Sequence[int]) -> dict[int, str]:
-        """The stored /predict elements as the JSON text written with them (the hot read path)."""
-        if not task_ids:
+    def prediction_json_for(self, texts: Mapping[int, str]) -> dict[int, str]:
+        """The stored /predict elements as the JSON text written with them (the hot read path), by task id.
+
+        Only for tasks whose recorded text is ``texts[id]``: a task Label Studio sends with another
+        text was edited, and its prediction's offsets point into the old one.
+        """
+        if not texts:
             return {}
-        marks = ",".join("?" * len(task_ids))
+        marks = ",".join("?" * len(texts))
         with self._lock:
-            rows = self._db.execute(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})",
-                                    [int(t) for t in task_ids]).fetchall()
-        return {r[0]: r[1] for r in rows}
+            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text FROM predictions p JOIN tasks t ON t.id = p.task_id "
+                                    f"WHERE p.task_id IN ({marks})", [int(t) for t in texts]).fetchall()
+        return {r[0]: r[1] for r in rows if r[2] == texts[r[0]]}
 
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""

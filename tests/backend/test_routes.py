@@ -273,3 +273,21 @@ def test_annotations_deleted_without_a_project_is_applied_not_refused(make_app):
     assert st.annotations() == []
     r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED"})  # its usual form: the ids are already gone
     assert r.status_code == 201 and r.json == {"status": "ok", "annotations_deleted": 0}
+
+
+def test_a_task_sent_with_an_edited_text_is_not_served_its_old_prediction(make_app):
+    """The stored prediction's offsets point into the old text; recording the new text drops it."""
+    app = make_app(train_threshold=100, run_jobs=False, predict_on_demand="none")
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/setup", json=setup_body())
+    c.post("/predict", json=predict_body([ls_task(1, "Ann ran ."), ls_task(2, "Bo ran .")]))
+    body = {"result": [region("r", 0, 3, "Ann", "Peop")], "score": 0.5, "model_version": "llmaaa-1"}
+    st.save_predictions([(t, "llmaaa-1", "llm", 0.5, body) for t in (1, 2)])
+    served = c.post("/predict", json=predict_body([ls_task(1, "Ann ran ."), ls_task(2, "Bo ran .")])).json["results"]
+    assert [r.get("result") for r in served] == [body["result"]] * 2
+    edited = c.post("/predict", json=predict_body([ls_task(1, "Annabel ran ."), ls_task(2, "Bo ran .")])).json["results"]
+    assert "result" not in edited[0] and edited[1]["result"] == body["result"]
+    assert st.tasks()[1] == "Annabel ran ." and sorted(st.predictions_for([1, 2])) == [2]
+    st.upsert_tasks([(2, "Bob ran .", None)])  # the pull records an edit made in Label Studio
+    assert st.predictions_for([1, 2]) == {}
