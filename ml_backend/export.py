@@ -167,13 +167,22 @@ def _usable_llm_labels(state: ProjectState, texts: dict[int, str]) -> dict[int, 
     A label whose text differs from its task's (the task was edited in Label Studio after the LLM
     labeled it) has offsets into the old text: as a prediction it would mark the wrong characters.
     """
-    current = [Example.from_dict(d) for d in state.llm_labels(current=True)]
-    kept = {int(ex.id) for ex in current}
-    stale = [int(d["id"]) for d in state.llm_labels() if int(d["id"]) in texts and int(d["id"]) not in kept]
+    out: dict[int, Example] = {}
+    stale = []
+    for d in state.llm_labels():
+        tid = int(d["id"])
+        if tid not in texts:
+            continue
+        if d.get("text") != texts[tid]:
+            stale.append(tid)
+            continue
+        ex = Example.from_dict(d)
+        if not ex.failed:
+            out[tid] = ex
     if stale:
         log.warning("project %s: left out %d LLM labels made for an older text of their task (tasks %s)",
                     state.project_id, len(stale), ", ".join(map(str, stale[:10])) + (" ..." if len(stale) > 10 else ""))
-    return {int(ex.id): ex for ex in current if not ex.failed}
+    return out
 
 
 def _student_weights(state: ProjectState, version: str | None) -> dict[str, dict[str, float]]:

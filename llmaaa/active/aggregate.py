@@ -31,18 +31,14 @@ REDUCTIONS = ("sum", "mean", "max")
 DEFAULT_REDUCTION = {"ner": "sum", "re": "max"}
 
 
-def usable_rows(p: np.ndarray) -> np.ndarray:
-    """Which rows of ``p`` (shape (n, C)) are probability rows: finite, non-negative, not all zero.
+def usable_rows(p: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """Which rows of ``p`` (shape (n, C), row sums ``sums``) are probability rows: finite, non-negative, not all zero.
 
     Anything else is a broken model output (a float16 overflow gives NaN/inf, a window that never
     covered a token leaves a row of zeros, logits have negatives); scored as it is, such a row would
     look maximally uncertain (``1 - max`` of a zero row is 1; ``margin`` ignores a NaN) and win.
+    A row sum is NaN/inf when any value is: two row reductions, no (n, C) boolean temporaries.
     """
-    return _usable(p, p.sum(axis=1))
-
-
-def _usable(p: np.ndarray, sums: np.ndarray) -> np.ndarray:
-    # a row sum is NaN/inf when any value is; two row reductions, no (n, C) boolean temporaries
     return np.isfinite(sums) & (sums > 0) & (p.min(axis=1) >= 0)
 
 
@@ -61,7 +57,7 @@ def row_uncertainty(probs: np.ndarray, measure: str) -> np.ndarray:
     if measure not in MEASURES:
         raise ValueError(f"unknown uncertainty measure {measure!r}; choose one of {', '.join(MEASURES)}")
     sums = p.sum(axis=1)
-    ok = _usable(p, sums)
+    ok = usable_rows(p, sums)
     if not ok.all():
         p[~ok] = 1.0  # placeholder so the maths below stays finite; these rows become NaN at the end
         sums[~ok] = p.shape[1]

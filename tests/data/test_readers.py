@@ -50,11 +50,18 @@ def test_char_level_bmes_file_reads_chinese_without_spaces():
     assert mentions(exs[1]) == [("中国", "GPE"), ("美", "GPE")]
 
 
-def test_a_line_without_a_tag_names_file_and_line(tmp_path):
+@pytest.mark.parametrize("content,options,error", [
+    ("EU B-ORG\nrejects\n", {}, r"bad.txt:2"),  # a line without a tag
+    ("John NNP B-PER\nSmith I-PER\n", {"tag_column": 2},
+     r"bad.txt:2: no tag column 2 in a line of 2 columns 'Smith I-PER'"),
+    ("John B-PER\nSmith I-PER\n\nfoo B-PER\nbar X-PER\n", {},
+     r"bad.txt:5: tag 'X-PER' has no"),  # at its own line, not its sentence's first
+])
+def test_a_bad_line_is_named_by_file_and_line(tmp_path, content, options, error):
     bad = tmp_path / "bad.txt"
-    bad.write_text("EU B-ORG\nrejects\n", encoding="utf-8")
-    with pytest.raises(FormatError, match=r"bad.txt:2"):
-        read_conll(bad)
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(FormatError, match=error):
+        read_conll(bad, **options)
 
 
 def test_a_bom_from_a_windows_editor_is_not_part_of_the_first_token(tmp_path):
@@ -179,20 +186,6 @@ def test_an_ideographic_space_or_nbsp_is_a_token_not_a_column_separator(tmp_path
     exs = read_conll(path, scheme="bmes", token_sep="")
     assert exs[0].text == "北京\u3000人" and mentions(exs[0]) == [("北京", "LOC")]
     assert exs[1].text == "a\xa0b" and mentions(exs[1]) == [("a\xa0b", "X")]
-
-
-def test_a_line_without_the_tag_column_names_its_line(tmp_path):
-    path = tmp_path / "pos.txt"
-    path.write_text("John NNP B-PER\nSmith I-PER\n", encoding="utf-8")
-    with pytest.raises(FormatError, match=r"pos.txt:2: no tag column 2 in a line of 2 columns 'Smith I-PER'"):
-        read_conll(path, tag_column=2)
-
-
-def test_a_bad_tag_is_reported_at_its_own_line_not_its_sentence(tmp_path):
-    path = tmp_path / "bad.txt"
-    path.write_text("John B-PER\nSmith I-PER\n\nfoo B-PER\nbar X-PER\n", encoding="utf-8")
-    with pytest.raises(FormatError, match=r"bad.txt:5: tag 'X-PER' has no"):
-        read_conll(path)
 
 
 def test_a_file_that_is_not_utf8_or_is_a_folder_is_a_format_error(tmp_path):

@@ -14,7 +14,7 @@ from llmaaa.training.trainer import TrainConfig, build_model
 from student_cases import LABELS
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA; this one has a GPU")
 def test_cuda_on_a_machine_without_it_is_refused_by_name():
     with pytest.raises(DeviceError, match=re.escape("device 'cuda' was asked for but this machine has no usable CUDA GPU")):
         resolve_device("cuda")
