@@ -29,7 +29,8 @@ from ml_backend import sync
 
 log = logging.getLogger(__name__)
 
-TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING")
+TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
+                "START_TRAINING")
 
 
 class RequestError(ValueError):
@@ -264,6 +265,8 @@ class LLMaAABackend:
             return {"status": "Unknown event"}
         if event == "TASKS_DELETED":
             return self._tasks_deleted(payload)
+        if event == "PROJECT_UPDATED":
+            return self._project_updated(payload)
         if event not in TRAIN_EVENTS:
             return {"status": "Unknown event"}
         if event == "ANNOTATIONS_DELETED" and payload.get("project") is None:
@@ -284,24 +287,43 @@ class LLMaAABackend:
             return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
         if event == "ANNOTATIONS_DELETED":
             ctx.state.delete_annotations(_ids(payload.get("annotations")))
+        elif event == "ANNOTATIONS_CREATED":
+            # "Create annotations from predictions" in the Data Manager: lists of annotations and of their tasks
+            anns, tasks = payload.get("annotation"), payload.get("task")
+            if not isinstance(anns, list):
+                raise RequestError(f"{event} without an 'annotation' list")
+            by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
+                if isinstance(tasks, list) else {}
+            for ann in anns:
+                task_id = ann.get("task") if isinstance(ann, Mapping) else None
+                _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
         else:
-            ann, task = payload.get("annotation"), payload.get("task")
-            if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
-                raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
-            task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
-            if not is_id(task.get("id")):
-                raise RequestError(f"{event} without the annotated task's id")
-            if ann.get("was_cancelled"):
-                ctx.state.delete_annotations([ann["id"]])
-            else:
-                text = _text_of(task, ctx)
-                ctx.state.record_annotation(ann["id"], task["id"], ann.get("result") or [], text=text,
-                                            data=task.get("data") if text is not None else None)
+            _record(ctx, event, payload.get("annotation"), payload.get("task"))
         due = ctx.state.new_human_labels()
         job = None
         if due >= self.config.train_threshold:
             job = self.queue_round(ctx, f"{due} new human labels (TRAIN_THRESHOLD={self.config.train_threshold})")
         return {"status": "ok", "new_human_labels": due, "job": job}
+
+    def _project_updated(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """A config edited in Label Studio is used from now on, not only from the next /setup or /predict.
+
+        A config the backend cannot serve is kept out (the old one stays) and named in the answer: the
+        event itself is not an error, and Label Studio ignores webhook answers anyway.
+        """
+        project = payload.get("project")
+        xml = project.get("label_config") if isinstance(project, Mapping) else None
+        if not isinstance(xml, str) or not xml.strip():
+            return {"status": "Unknown event"}
+        ctx = self.context(project_id_of(project))
+        if xml == ctx.label_config:
+            return {"status": "ok", "label_config": "unchanged"}
+        try:
+            ctx.use_config(xml)
+        except UnsupportedConfig as e:
+            log.warning("project %s: the updated label config is not served: %s", ctx.state.project_id, e)
+            return {"status": "ok", "label_config": "not served", "error": str(e)}
+        return {"status": "ok", "label_config": "updated"}
 
     def _tasks_deleted(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Forget tasks deleted in Label Studio, so that no round labels or pushes predictions for them.
@@ -327,6 +349,21 @@ def _ids(items: Any) -> list[int]:
     if not isinstance(items, list):
         return []
     return [d["id"] for d in items if isinstance(d, Mapping) and is_id(d.get("id"))]
+
+
+def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> None:
+    """Record one created or updated annotation as gold (a cancelled one, "skipped", is forgotten)."""
+    if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
+        raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
+    task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
+    if not is_id(task.get("id")):
+        raise RequestError(f"{event} without the annotated task's id")
+    if ann.get("was_cancelled"):
+        ctx.state.delete_annotations([ann["id"]])
+        return
+    text = _text_of(task, ctx)
+    ctx.state.record_annotation(ann["id"], task["id"], ann.get("result") or [], text=text,
+                                data=task.get("data") if text is not None else None)
 
 
 def _first_project(tasks: list[Any]) -> Any:

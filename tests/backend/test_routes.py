@@ -137,13 +137,53 @@ def test_webhook_update_delete_cancel_and_unknown_events(make_app):
     cancelled["annotation"]["was_cancelled"] = True
     c.post("/webhook", json=cancelled)
     assert st.annotations() == []
-    for action in ("PROJECT_UPDATED", "SOMETHING_NEW", "ANNOTATIONS_CREATED"):
+    for action in ("PROJECT_UPDATED", "SOMETHING_NEW", "PROJECT_CREATED"):
         r = c.post("/webhook", json={"action": action, "project": {"id": 1}})
         assert r.status_code == 200 and r.json == {"status": "Unknown event"}
     bad = annotation_event("ANNOTATION_CREATED", 3, 1, "x", [])
     bad["annotation"].pop("id")
     r = c.post("/webhook", json=bad)
     assert r.status_code == 400 and "integer 'id'" in r.json["error"]
+
+
+def test_annotations_created_from_predictions_in_bulk_are_recorded_as_gold(make_app):
+    """The Data Manager's "Create annotations from predictions" sends one ANNOTATIONS_CREATED with lists."""
+    app = make_app(train_threshold=2, run_jobs=False)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    one = annotation_event("ANNOTATION_CREATED", 11, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")])
+    two = annotation_event("ANNOTATION_CREATED", 12, 2, "Bo ran .", [region("a", 0, 2, "Bo", "Peop")])
+    skipped = annotation_event("ANNOTATION_CREATED", 13, 3, "Cy ran .", [])
+    skipped["annotation"]["was_cancelled"] = True
+    body = {"action": "ANNOTATIONS_CREATED", "project": one["project"],
+            "annotation": [one["annotation"], two["annotation"], skipped["annotation"]],
+            "task": [one["task"], two["task"], skipped["task"]]}
+    r = c.post("/webhook", json=body)
+    assert r.status_code == 201 and r.json["new_human_labels"] == 2 and r.json["job"] is not None
+    assert [(a["annotation_id"], a["task_id"], a["text"]) for a in st.annotations()] == \
+        [(11, 1, "Ann ran ."), (12, 2, "Bo ran .")]
+    for bad, message in (({"annotation": None}, "'annotation' list"),
+                         ({"annotation": [{"id": 14}], "task": []}, "annotated task's id")):
+        r = c.post("/webhook", json={**body, **bad})
+        assert r.status_code == 400 and message in r.json["error"], bad
+
+
+def test_a_label_config_edited_in_label_studio_is_used_at_once(make_app):
+    """PROJECT_UPDATED carries the new config: the next round labels with the new label set."""
+    app = make_app(train_threshold=100, run_jobs=False)
+    c = app.test_client()
+    ctx = app.extensions["llmaaa"].context("1")
+    c.post("/setup", json=setup_body(NER_RE))
+    project = {"id": 1, "title": "p", "label_config": NER}
+    r = c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": project})
+    assert r.status_code == 201 and r.json == {"status": "ok", "label_config": "updated"}
+    assert ctx.label_config == NER and ctx.state.get_meta("label_config") == NER and ctx.schema.task == "ner"
+    r = c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": project})
+    assert r.json["label_config"] == "unchanged"
+    choices = '<View><Choices name="c" toName="t"><Choice value="a"/></Choices><Text name="t" value="$t"/></View>'
+    r = c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {**project, "label_config": choices}})
+    assert r.status_code == 201 and r.json["label_config"] == "not served" and "<Labels" in r.json["error"]
+    assert ctx.label_config == NER  # the served config stays
 
 
 def test_threshold_and_start_training_queue_one_round(make_app):

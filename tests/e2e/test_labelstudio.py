@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -238,6 +239,14 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     sources = {a["source"] for t in exported for a in t.get("annotations", []) + t.get("predictions", [])}
     assert {"human", "llm"} <= sources
 
+    # a label added in Label Studio's settings reaches the backend with the PROJECT_UPDATED webhook
+    edited = XML.replace("</Labels>", '<Label value="Product" background="#abcdef"/></Labels>', 1)
+    assert edited != XML
+    ls.projects.update(id=pid, label_config=edited)
+    def served() -> str:
+        return json.loads(_read(backend, pid, "SELECT value FROM meta WHERE key = 'label_config'")[0][0])
+    wait_for(lambda: 'value="Product"' in served(), "the edited config (PROJECT_UPDATED)", 30)
+
 
 def test_basic_auth_backend_gets_the_webhook_credentials(label_studio, llm, sentences, tmp_path):
     """With BASIC_AUTH_* on, the webhook LS creates has no credentials; the round adds them, so annotations arrive."""
@@ -267,12 +276,15 @@ def test_basic_auth_backend_gets_the_webhook_credentials(label_studio, llm, sent
 
 
 def _jobs(backend, project: int) -> list[dict]:
-    """The backend's job records, read-only (the serving process owns the database)."""
-    import sqlite3
+    """The backend's job records."""
+    rows = _read(backend, project, "SELECT status, detail FROM jobs ORDER BY id")
+    return [{"status": s, "detail": json.loads(d) if d else None} for s, d in rows]
 
+
+def _read(backend, project: int, sql: str) -> list[tuple]:
+    """Rows of the backend's project database, read-only (the serving process owns it)."""
     db = sqlite3.connect(f"file:{backend['model_dir'] / str(project) / 'state.db'}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT status, detail FROM jobs ORDER BY id").fetchall()
+        return db.execute(sql).fetchall()
     finally:
         db.close()
-    return [{"status": s, "detail": json.loads(d) if d else None} for s, d in rows]
