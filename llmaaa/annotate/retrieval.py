@@ -177,16 +177,17 @@ class DemoIndex:
 
 
 def _distinct(candidates: Sequence[Example], excluded: set[str], k: int) -> list[Example]:
-    """The first ``k`` candidates not excluded, one per text.
+    """The first ``k`` candidates not excluded, one per text, none blank.
 
     A pool often holds the same sentence several times (CoNLL's repeated bylines and headers, a
     document imported twice); k copies of it would fill the prompt with one demo, so later copies
-    give way to the next distinct neighbours.
+    give way to the next distinct neighbours. A blank text (an empty task someone annotated) shows
+    the LLM nothing and would take a demo's place.
     """
     out: list[Example] = []
     seen: set[str] = set()
     for ex in candidates:
-        if ex.id not in excluded and ex.text not in seen:
+        if ex.id not in excluded and ex.text not in seen and ex.text.strip():
             seen.add(ex.text)
             out.append(ex)
             if len(out) == k:

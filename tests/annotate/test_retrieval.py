@@ -60,3 +60,10 @@ def test_knn_shows_a_repeated_sentence_once_and_fills_k_with_the_next_neighbours
     demos = DemoIndex(encoder, pool).nearest("The soccer team won the league match.", k=3)
     assert len(demos) == 3 and len({d.text for d in demos}) == 3
     assert demos[-1].text == "The soccer club won the cup match last weekend."  # the nearest, once
+
+
+def test_a_blank_demo_never_takes_a_demo_slot(encoder):
+    pool = [Example("empty", ""), Example("blank", " \n\u3000")] + POOL
+    for mode in ("knn", "random"):
+        demos = DemoIndex(encoder, pool, mode=mode, seed=3).nearest("", k=len(POOL), query_id="q")
+        assert sorted(d.id for d in demos) == sorted(ex.id for ex in POOL), mode
