@@ -101,6 +101,8 @@ class Engine:
         self._lock = threading.Lock()
         self._teachers: dict[str, Any] = {}
         self._demo_index: Any = None
+        self._cache: Any = None  # the project's LLM answers, shared by its NER and RE teachers
+        self._budget: Any = None
 
     # -- the teacher -------------------------------------------------------------------------
     def llm_config(self) -> Any:
@@ -135,8 +137,12 @@ class Engine:
 
         demo = self._demo(gold)
         if task not in self._teachers:
-            self._teachers[task] = LLMTeacher(self.llm_config(), self.schema.labels, demo, task=task,
-                                              k=self.config.teacher_k, cache=ResponseCache(self.dir / "llm_cache.db"))
+            llm = self.llm_config()
+            if self._cache is None:
+                self._cache = ResponseCache(self.dir / "llm_cache.db")
+                self._budget = project_budget(llm, self._cache)
+            self._teachers[task] = LLMTeacher(llm, self.schema.labels, demo, task=task, k=self.config.teacher_k,
+                                              cache=self._cache, budget=self._budget)
         return self._teachers[task]
 
     def annotate(self, examples: Sequence[Example], gold: Sequence[Example] | None) -> list[Example]:
@@ -187,6 +193,25 @@ class Engine:
         from llmaaa.active import make_sampler
 
         return make_sampler(self.config.sampler, task="ner", seed=self.config.seed)
+
+
+def project_budget(llm: Any, cache: Any) -> Any:
+    """The project's LLM budget, charged with what its answer cache says was already paid.
+
+    ``LLM_MAX_COST`` / ``LLM_MAX_TOKENS_TOTAL`` cap a project's whole life: a restart, or an edited
+    label config (which builds a new engine), must not hand it a fresh allowance. The cache is the
+    spend record because every answer is stored as it arrives and is never paid for twice.
+    """
+    from llmaaa.annotate.pricing import Budget, PriceTable
+
+    budget = Budget(llm.max_cost, llm.max_tokens_total)
+    prices = PriceTable.load(llm.prices)
+    for model, (prompt, completion) in cache.usage_by_model().items():
+        budget.charge(prices.cost(model, prompt, completion), prompt + completion)
+    if budget.exhausted:
+        log.warning("the LLM budget is already spent (%d tokens, $%.4f): LLM labels fail with 'budget exhausted' "
+                    "until LLM_MAX_COST / LLM_MAX_TOKENS_TOTAL is raised", budget.tokens, budget.cost)
+    return budget
 
 
 def publish(students: Students, models_dir: Path, version: str) -> Path:

@@ -69,6 +69,17 @@ class ResponseCache:
                  completion.finish_reason),
             )
 
+    def usage_by_model(self) -> dict[str, tuple[int, int]]:
+        """Prompt and completion tokens of every answer paid for so far, per model: the spend record.
+
+        Each answer is stored when it arrives and is never paid twice, so this survives a crash
+        that a round's own usage record (written when the round ends) would not.
+        """
+        with self._lock:
+            rows = self._db.execute("SELECT model, COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) "
+                                    "FROM responses GROUP BY model").fetchall()
+        return {str(m or ""): (int(p), int(c)) for m, p, c in rows}
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])

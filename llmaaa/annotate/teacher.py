@@ -65,7 +65,8 @@ class LLMTeacher:
     def __init__(self, config: LLMConfig, labels: LabelSet, demo_index: DemoIndex | None = None, *,
                  task: str = "ner", k: int = 5, demo_mode: str | None = None,
                  cache: ResponseCache | str | Path | None = None, descriptions: bool = True,
-                 template_dir: str | Path | None = None, progress: bool = False) -> None:
+                 template_dir: str | Path | None = None, progress: bool = False,
+                 budget: Budget | None = None) -> None:
         if config.re_pairs not in RE_PAIR_MODES:
             raise ValueError(f"LLM_RE_PAIRS={config.re_pairs!r}: choose one of {', '.join(RE_PAIR_MODES)}")
         self.config, self.labels, self.task, self.k = config, labels, task, k
@@ -75,7 +76,8 @@ class LLMTeacher:
         self.prompts = PromptBuilder(task, labels, json_mode=config.json_mode, descriptions=descriptions,
                                      template_dir=template_dir)
         self.prices = PriceTable.load(config.prices)
-        self.budget = Budget(config.max_cost, config.max_tokens_total)  # spans every call of this teacher
+        # spans every call of this teacher; pass one to share it (a project's NER and RE teachers)
+        self.budget = budget if budget is not None else Budget(config.max_cost, config.max_tokens_total)
         self.progress = progress
         # an RE answer is one label: a short cap stops a rambling model early (SmolLM2 otherwise fills 512 tokens)
         self.max_tokens = config.max_tokens if task == "ner" else min(config.max_tokens, RE_MAX_TOKENS)

@@ -405,3 +405,23 @@ def test_a_task_edited_after_the_llm_labeled_it_is_labeled_again_at_its_new_offs
     relabeled = {int(d["id"]): d for d in st.llm_labels(current=True)}[100]
     assert relabeled["text"] == "Zoë lives in Lima ."
     assert [(e["start"], e["end"], e["label"]) for e in relabeled["entities"]] == [(0, 3, "PER"), (13, 17, "LOC")]
+
+
+def test_the_llm_budget_caps_the_project_across_restarts(make_app, quick_training, monkeypatch):
+    """LLM_MAX_COST is the project's allowance, not each process's: a restart must not refill it."""
+    monkeypatch.setenv("LLM_PRICES", '{"stub": [1000000, 0]}')  # $1 per prompt token
+    monkeypatch.setenv("LLM_MAX_COST", "100")
+    with ScriptedOpenAI(lambda req, n: Reply(scripted_teacher(req, n), prompt_tokens=60, completion_tokens=0)) as llm:
+        def predict(app, task_id: int) -> dict:
+            body = predict_body([ls_task(task_id, TEXTS[task_id])], NER)
+            return app.test_client().post("/predict", json=body).json["results"][0]
+
+        kw = dict(llm_base_url=llm.base_url, predict_on_demand="llm", teacher_k=0, train_threshold=100, run_jobs=False)
+        app = make_app(**kw)
+        assert "result" in predict(app, 1) and "result" in predict(app, 2)  # $60, then $120: started under the cap
+        assert predict(app, 3) == {"error": "budget exhausted"} and len(llm.requests) == 2
+        app.extensions["llmaaa"].runner.stop()
+
+        again = make_app(**kw)  # a new process on the same MODEL_DIR
+        assert predict(again, 4) == {"error": "budget exhausted"}
+        assert len(llm.requests) == 2

@@ -17,25 +17,19 @@ import os
 import re
 import subprocess
 import sys
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from openai_stub import ScriptedOpenAI, last_user_message
+from waiting import free_port
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("LLMAAA_SCREENSHOT_DIR", ROOT / "runs" / "screenshots"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gold_by_text() -> dict[str, dict]:

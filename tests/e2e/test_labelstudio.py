@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from openai_stub import ScriptedOpenAI, last_user_message
+from waiting import free_port, wait_for
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
@@ -28,22 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "llmaaa-e2e-token-0123456789"
 N_TASKS, LLM_BATCH, THRESHOLD = 100, 10, 5
 XML = (ROOT / "label_config" / "ner_re.xml").read_text(encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, what: str, timeout: float, every: float = 0.5):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
