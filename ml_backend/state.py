@@ -233,9 +233,17 @@ class ProjectState:
     def recover(self) -> int:
         """Jobs a crash left running: mark them interrupted and queue a fresh one for each.
 
+        A round job whose round was recorded before the crash (killed between recording the round and
+        marking the job done) is marked done instead: running it again would buy another LLM batch.
         Only the serving process calls this, once at start (``export`` and readers must not)."""
-        rows = self._q("SELECT id, kind, reason FROM jobs WHERE status = 'running'")
+        rows = self._q("SELECT id, kind, reason, started_at FROM jobs WHERE status = 'running'")
         for r in rows:
+            recorded = self._q("SELECT n, record FROM rounds WHERE finished_at >= ? ORDER BY n DESC LIMIT 1",
+                               (r["started_at"] or 0,)) if r["kind"] == "round" else []
+            if recorded:
+                self.finish_job(r["id"], "done", detail={**json.loads(recorded[0]["record"]),
+                                                         "recovered": f"round {recorded[0]['n']} was recorded"})
+                continue
             self._q("UPDATE jobs SET status='interrupted', finished_at=? WHERE id=?", (time.time(), r["id"]))
             self.add_job(r["kind"], f"resumed after interruption of job {r['id']}")
         return len(rows)

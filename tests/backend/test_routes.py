@@ -264,6 +264,26 @@ def test_a_job_left_running_by_a_crash_is_requeued(make_app, tmp_path):
     assert any(j["reason"].startswith("resumed after interruption") for j in jobs)
 
 
+def test_a_job_killed_after_its_round_was_recorded_is_done_not_rerun(make_app):
+    """Re-running a round that already finished would buy one more LLM batch for nothing."""
+    app = make_app(train_threshold=100, run_jobs=False)
+    backend = app.extensions["llmaaa"]
+    st = backend.context("1").state
+    earlier = st.add_job("round", "earlier")
+    st.claim_job()
+    st.add_round(1, "llmaaa-1", {"labels_by_source": {"human": 0, "llm": 20}})
+    st.finish_job(earlier, "done")
+    job = st.add_job("round", "test")
+    st.claim_job()
+    st.add_round(2, "llmaaa-2", {"labels_by_source": {"human": 3, "llm": 20}})  # the kill comes here
+    backend.runner.stop()
+
+    jobs = make_app(train_threshold=100, run_jobs=False).extensions["llmaaa"].context("1").state.jobs()
+    assert [(j["id"], j["status"]) for j in jobs] == [(job, "done"), (earlier, "done")]  # nothing queued
+    assert jobs[0]["detail"]["recovered"] == "round 2 was recorded"
+    assert jobs[0]["detail"]["labels_by_source"] == {"human": 3, "llm": 20}
+
+
 def test_tasks_deleted_in_label_studio_are_forgotten_with_their_predictions(make_app):
     """A prediction pushed for a deleted task makes Label Studio refuse the whole batch: deleted tasks must go."""
     app = make_app(train_threshold=100, run_jobs=False)
