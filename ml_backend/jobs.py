@@ -32,6 +32,7 @@ import numpy as np
 from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, TeacherUnavailable, publish
+from ml_backend.labeling import LabelingSchema
 from ml_backend.results import pool_example, prediction_for, results_to_example
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
@@ -159,7 +160,9 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     gold = [results_to_example(Example(str(a["task_id"]), a["text"]), a["result"], schema, source="human")
             for a in gold_rows]
     human = {a["task_id"] for a in gold_rows}
-    llm = {int(d["id"]): Example.from_dict(d) for d in st.llm_labels(current=True)}  # an edited task is labeled again
+    # an edited task, or one labeled before a label was added to the config, is labeled again
+    llm = {int(ex.id): ex for ex in map(Example.from_dict, st.llm_labels(current=True))
+           if not asked_fewer_labels(ex, schema)}
     train = [ex for i, ex in llm.items() if i not in human and not ex.failed]
     n = (st.rounds()[-1]["round"] + 1) if st.rounds() else 1
     version = f"{cfg.model_version_prefix}-{n}"
@@ -257,6 +260,22 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         "llm_usage": _usage(annotated), "gold_size": len(gold), **{k: v for k, v in detail.items() if k != "reason"}})
     log.info("project %s: round %d -> %s (%s)", st.project_id, n, version, detail)
     return detail
+
+
+def asked_fewer_labels(ex: Example, schema: LabelingSchema) -> bool:
+    """Whether the LLM labeled ``ex`` before a label now in the config was added to it.
+
+    Such a label says nothing about the new label's mentions: trained on, it would teach the student
+    that they are ``O``. It is relabeled instead (the prompt of an unchanged part, e.g. the entity
+    question when only a relation label was added, is the same, so its cached answer is reused).
+    A label removed from the config costs nothing: its spans are dropped at training. A record from
+    before labels were kept in provenance counts as current.
+    """
+    asked = (ex.annotation or {}).get("labels")
+    if not isinstance(asked, dict):
+        return False
+    return bool(set(schema.entity_labels) - set(asked.get("entities") or ())
+                or set(schema.relation_labels) - set(asked.get("relations") or ()))
 
 
 def _usage(examples: list[Example]) -> dict[str, Any]:

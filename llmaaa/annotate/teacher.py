@@ -162,6 +162,8 @@ class LLMTeacher:
         summary.pairs_not_asked.update({k: len(v) for k, v in not_asked.items()})
         record = {
             "source": "llm", "model": self.config.model, "demo_ids": [d.id for d in demos],
+            # the labels it was asked for: a label added to the project later makes this label stale
+            "labels": {"entities": list(self.labels.entity_labels), "relations": list(self.labels.relation_labels)},
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "cost": usage.cost},
             "error": error, "cached": usage.requests == 0 and usage.cached > 0,

@@ -425,3 +425,26 @@ def test_the_llm_budget_caps_the_project_across_restarts(make_app, quick_trainin
         again = make_app(**kw)  # a new process on the same MODEL_DIR
         assert predict(again, 4) == {"error": "budget exhausted"}
         assert len(llm.requests) == 2
+
+
+def test_a_label_added_to_the_config_gets_the_old_llm_labels_relabeled(make_app, quick_training):
+    """An LLM label made before MISC existed says nothing about MISC: trained on, it would teach MISC = O."""
+    no_misc = re.sub(r'\s*<Label value="MISC"[^>]*/>', "", NER)
+    no_org = re.sub(r'\s*<Label value="ORG"[^>]*/>', "", NER)
+    assert "MISC" not in no_misc and "ORG" not in no_org
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS[1:3])], no_misc))
+        c.post("/setup", json=setup_body(no_misc))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 2 and len(llm.requests) == 2
+        asked = [d["annotation"]["labels"]["entities"] for d in st.llm_labels()]
+        assert asked == [["PER", "ORG", "LOC"]] * 2
+
+        for xml, relabeled in ((NER, 2), (no_org, 0)):  # a label added: relabel; a label removed: nothing to redo
+            c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": xml}})
+            c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1, "label_config": xml}})
+            assert wait_idle(st)[0]["detail"]["llm_labeled"] == relabeled, xml
+        assert len(llm.requests) == 4
+        assert [d["annotation"]["labels"]["entities"] for d in st.llm_labels()] == [["PER", "ORG", "LOC", "MISC"]] * 2
