@@ -285,6 +285,7 @@ class LLMaAABackend:
                 pass  # still record the annotation: it is never lost
         if event == "START_TRAINING":
             return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
+        extra: dict[str, Any] = {}
         if event == "ANNOTATIONS_DELETED":
             ctx.state.delete_annotations(_ids(payload.get("annotations")))
         elif event == "ANNOTATIONS_CREATED":
@@ -294,16 +295,27 @@ class LLMaAABackend:
                 raise RequestError(f"{event} without an 'annotation' list")
             by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
                 if isinstance(tasks, list) else {}
-            for ann in anns:
-                task_id = ann.get("task") if isinstance(ann, Mapping) else None
-                _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
+            errors = []
+            with ctx.state.transaction():  # one commit: Label Studio sends up to 5,000 at once, waiting 1 s
+                for ann in anns:
+                    task_id = ann.get("task") if isinstance(ann, Mapping) else None
+                    try:
+                        _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
+                    except RequestError as e:  # one malformed item must not cost the others
+                        errors.append(str(e))
+            if errors:
+                log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,
+                            len(errors), len(anns), event, errors[0])
+                if len(errors) == len(anns):
+                    raise RequestError(errors[0])
+                extra["errors"] = errors[:10]
         else:
             _record(ctx, event, payload.get("annotation"), payload.get("task"))
         due = ctx.state.new_human_labels()
         job = None
         if due >= self.config.train_threshold:
             job = self.queue_round(ctx, f"{due} new human labels (TRAIN_THRESHOLD={self.config.train_threshold})")
-        return {"status": "ok", "new_human_labels": due, "job": job}
+        return {"status": "ok", "new_human_labels": due, "job": job, **extra}
 
     def _project_updated(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """A config edited in Label Studio is used from now on, not only from the next /setup or /predict.

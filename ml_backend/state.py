@@ -16,6 +16,7 @@ Read API for the report page and ``/metrics``: :meth:`ProjectState.summary`, :me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, result TEXT NOT NULL, deleted INTEGER DEFAULT 0,
     seq INTEGER NOT NULL, updated_at REAL);
 CREATE INDEX IF NOT EXISTS annotations_task ON annotations(task_id);
+CREATE INDEX IF NOT EXISTS annotations_seq ON annotations(seq);  -- MAX(seq) per recorded annotation
 CREATE TABLE IF NOT EXISTS llm_labels (
     task_id INTEGER PRIMARY KEY, example TEXT NOT NULL, model TEXT, round INTEGER, error TEXT, created_at REAL);
 CREATE TABLE IF NOT EXISTS predictions (
@@ -71,14 +73,27 @@ class ProjectState:
             return self._db.execute(sql, args).fetchall()
 
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.transaction():
+            self._db.executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside are one commit (nested: part of the outer one).
+
+        A bulk webhook (thousands of annotations converted from predictions) is then one commit
+        instead of one per annotation, and lands whole or not at all.
+        """
         with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
+                yield
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

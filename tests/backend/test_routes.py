@@ -166,6 +166,27 @@ def test_annotations_created_from_predictions_in_bulk_are_recorded_as_gold(make_
                          ({"annotation": [{"id": 14}], "task": []}, "annotated task's id")):
         r = c.post("/webhook", json={**body, **bad})
         assert r.status_code == 400 and message in r.json["error"], bad
+    # one malformed item among good ones: the good ones are recorded, the bad one is named
+    three = annotation_event("ANNOTATION_CREATED", 15, 4, "Di ran .", [region("a", 0, 2, "Di", "Peop")])
+    r = c.post("/webhook", json={**body, "annotation": [{"task": 4}, three["annotation"]], "task": [three["task"]]})
+    assert r.status_code == 201 and r.json["errors"] == ["ANNOTATIONS_CREATED without an 'annotation' object with an integer 'id'"]
+    assert [a["annotation_id"] for a in st.annotations()] == [11, 12, 15]
+
+
+def test_a_bulk_of_annotations_is_one_commit(make_app):
+    """Label Studio sends up to 5,000 annotations in one ANNOTATIONS_CREATED and waits 1 s."""
+    app = make_app(train_threshold=10**6, run_jobs=False)
+    st = app.extensions["llmaaa"].context("1").state
+    events = [annotation_event("ANNOTATION_CREATED", 1000 + i, 1 + i, f"Ann {i} ran .", [region("a", 0, 3, "Ann", "Peop")])
+              for i in range(2000)]
+    body = {"action": "ANNOTATIONS_CREATED", "project": events[0]["project"],
+            "annotation": [e["annotation"] for e in events], "task": [e["task"] for e in events]}
+    commits = []
+    st._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    r = app.test_client().post("/webhook", json=body)
+    st._db.set_trace_callback(None)
+    assert r.status_code == 201 and r.json["new_human_labels"] == 2000 and len(st.annotations()) == 2000
+    assert commits == ["COMMIT"]
 
 
 def test_a_label_config_edited_in_label_studio_is_used_at_once(make_app):
