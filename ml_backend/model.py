@@ -289,26 +289,7 @@ class LLMaAABackend:
         if event == "ANNOTATIONS_DELETED":
             ctx.state.delete_annotations(_ids(payload.get("annotations")))
         elif event == "ANNOTATIONS_CREATED":
-            # "Create annotations from predictions" in the Data Manager: lists of annotations and of their tasks
-            anns, tasks = payload.get("annotation"), payload.get("task")
-            if not isinstance(anns, list):
-                raise RequestError(f"{event} without an 'annotation' list")
-            by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
-                if isinstance(tasks, list) else {}
-            errors = []
-            with ctx.state.transaction():  # one commit: Label Studio sends up to 5,000 at once, waiting 1 s
-                for ann in anns:
-                    task_id = ann.get("task") if isinstance(ann, Mapping) else None
-                    try:
-                        _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
-                    except RequestError as e:  # one malformed item must not cost the others
-                        errors.append(str(e))
-            if errors:
-                log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,
-                            len(errors), len(anns), event, errors[0])
-                if len(errors) == len(anns):
-                    raise RequestError(errors[0])
-                extra["errors"] = errors[:10]
+            extra = _record_bulk(ctx, event, payload)
         else:
             _record(ctx, event, payload.get("annotation"), payload.get("task"))
         due = ctx.state.new_human_labels()
@@ -376,6 +357,32 @@ def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> None:
     text = _text_of(task, ctx)
     ctx.state.record_annotation(ann["id"], task["id"], ann.get("result") or [], text=text,
                                 data=task.get("data") if text is not None else None)
+
+
+def _record_bulk(ctx: ProjectContext, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """ANNOTATIONS_CREATED ("Create annotations from predictions" in the Data Manager): lists of annotations
+    and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one commit, and one malformed
+    item does not cost the others (they are named in the answer; all malformed is a 400)."""
+    anns, tasks = payload.get("annotation"), payload.get("task")
+    if not isinstance(anns, list):
+        raise RequestError(f"{event} without an 'annotation' list")
+    by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
+        if isinstance(tasks, list) else {}
+    errors = []
+    with ctx.state.transaction():
+        for ann in anns:
+            task_id = ann.get("task") if isinstance(ann, Mapping) else None
+            try:
+                _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
+            except RequestError as e:
+                errors.append(str(e))
+    if not errors:
+        return {}
+    log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,
+                len(errors), len(anns), event, errors[0])
+    if len(errors) == len(anns):
+        raise RequestError(errors[0])
+    return {"errors": errors[:10]}
 
 
 def _first_project(tasks: list[Any]) -> Any:
