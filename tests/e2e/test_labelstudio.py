@@ -223,6 +223,15 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     sources = {a["source"] for t in exported for a in t.get("annotations", []) + t.get("predictions", [])}
     assert {"human", "llm"} <= sources
 
+    # "Create annotations from predictions" in the Data Manager: one bulk ANNOTATIONS_CREATED, recorded as gold
+    accepted = [t for t in new_order if t != task_ids[0]][:2]
+    ls.actions.create(id="predictions_to_annotations", project=pid, selected_items={"all": False, "included": accepted})
+    wait_for(lambda: metrics(backend, pid).get("labels", {}).get("human") == THRESHOLD + 2,
+             "the annotations made from predictions (ANNOTATIONS_CREATED)", 30)
+    accepted_gold = _read(backend, pid, "SELECT task_id FROM annotations WHERE deleted = 0 AND task_id IN "
+                                        f"({accepted[0]}, {accepted[1]})")
+    assert sorted(t for (t,) in accepted_gold) == sorted(accepted)
+
     # a label added in Label Studio's settings reaches the backend with the PROJECT_UPDATED webhook
     edited = XML.replace("</Labels>", '<Label value="Product" background="#abcdef"/></Labels>', 1)
     assert edited != XML
