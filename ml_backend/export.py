@@ -18,7 +18,8 @@ writes, from the backend's own state (no Label Studio call, so it works after La
 
 Each task keeps the data Label Studio sent (fields beyond the text survive a re-import). An LLM label
 made for an older text of its task (the task was edited since) is left out, with a warning: its offsets
-would point into the wrong text.
+would point into the wrong text. So is one made before a label now in the config was added: it has
+none of that label's mentions.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
 from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
-from ml_backend.results import example_to_results, results_to_example
+from ml_backend.results import asked_fewer_labels, example_to_results, results_to_example
 from ml_backend.state import ProjectState
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     texts = state.tasks()
     task_data = state.task_data()
     human = {a["task_id"]: a for a in state.annotations()}
-    llm = _usable_llm_labels(state, texts)
+    llm = _usable_llm_labels(state, texts, schema)
 
     tasks = []
     for tid, text in texts.items():
@@ -161,27 +162,34 @@ def _schema(state: ProjectState) -> LabelingSchema:
         raise ExportError(str(e)) from e
 
 
-def _usable_llm_labels(state: ProjectState, texts: dict[int, str]) -> dict[int, Example]:
-    """The LLM labels to export, by task id: not failed, and made for the task's current text.
+def _usable_llm_labels(state: ProjectState, texts: dict[int, str], schema: LabelingSchema) -> dict[int, Example]:
+    """The LLM labels to export, by task id: not failed, made for the task's current text and label set.
 
     A label whose text differs from its task's (the task was edited in Label Studio after the LLM
     labeled it) has offsets into the old text: as a prediction it would mark the wrong characters.
+    A label made before a label now in the config was added has none of that label's mentions: in
+    the dataset it would say they are not entities. Rounds label both kinds again.
     """
     out: dict[int, Example] = {}
-    stale = []
+    stale: dict[str, list[int]] = {"an older text of their task": [], "fewer labels than the config has now": []}
     for d in state.llm_labels():
         tid = int(d["id"])
         if tid not in texts:
             continue
         if d.get("text") != texts[tid]:
-            stale.append(tid)
+            stale["an older text of their task"].append(tid)
             continue
         ex = Example.from_dict(d)
-        if not ex.failed:
+        if ex.failed:
+            continue
+        if asked_fewer_labels(ex, schema):
+            stale["fewer labels than the config has now"].append(tid)
+        else:
             out[tid] = ex
-    if stale:
-        log.warning("project %s: left out %d LLM labels made for an older text of their task (tasks %s)",
-                    state.project_id, len(stale), ", ".join(map(str, stale[:10])) + (" ..." if len(stale) > 10 else ""))
+    for why, tids in stale.items():
+        if tids:
+            log.warning("project %s: left out %d LLM labels made for %s (tasks %s)", state.project_id, len(tids), why,
+                        ", ".join(map(str, tids[:10])) + (" ..." if len(tids) > 10 else ""))
     return out
 
 

@@ -32,8 +32,7 @@ import numpy as np
 from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, TeacherUnavailable, publish
-from ml_backend.labeling import LabelingSchema
-from ml_backend.results import pool_example, prediction_for, results_to_example
+from ml_backend.results import asked_fewer_labels, pool_example, prediction_for, results_to_example
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
 
@@ -260,22 +259,6 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         "llm_usage": _usage(annotated), "gold_size": len(gold), **{k: v for k, v in detail.items() if k != "reason"}})
     log.info("project %s: round %d -> %s (%s)", st.project_id, n, version, detail)
     return detail
-
-
-def asked_fewer_labels(ex: Example, schema: LabelingSchema) -> bool:
-    """Whether the LLM labeled ``ex`` before a label now in the config was added to it.
-
-    Such a label says nothing about the new label's mentions: trained on, it would teach the student
-    that they are ``O``. It is relabeled instead (the prompt of an unchanged part, e.g. the entity
-    question when only a relation label was added, is the same, so its cached answer is reused).
-    A label removed from the config costs nothing: its spans are dropped at training. A record from
-    before labels were kept in provenance counts as current.
-    """
-    asked = (ex.annotation or {}).get("labels")
-    if not isinstance(asked, dict):
-        return False
-    return bool(set(schema.entity_labels) - set(asked.get("entities") or ())
-                or set(schema.relation_labels) - set(asked.get("relations") or ()))
 
 
 def _usage(examples: list[Example]) -> dict[str, Any]:

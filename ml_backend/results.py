@@ -177,3 +177,19 @@ def prediction_for(ex: Example, schema: LabelingSchema, interface: Any, *, versi
     if score is None:
         score = prediction_score(ex)
     return {"result": results, "score": 1.0 if score is None else float(score), "model_version": version}
+
+
+def asked_fewer_labels(ex: Example, schema: LabelingSchema) -> bool:
+    """Whether the LLM labeled ``ex`` before a label now in the config was added to it.
+
+    Such a label says nothing about the new label's mentions: trained on, it would teach the student
+    that they are ``O``. It is relabeled instead (the prompt of an unchanged part, e.g. the entity
+    question when only a relation label was added, is the same, so its cached answer is reused).
+    A label removed from the config costs nothing: its spans are dropped at training. A record from
+    before labels were kept in provenance counts as current.
+    """
+    asked = (ex.annotation or {}).get("labels")
+    if not isinstance(asked, dict):
+        return False
+    return bool(set(schema.entity_labels) - set(asked.get("entities") or ())
+                or set(schema.relation_labels) - set(asked.get("relations") or ()))

@@ -126,6 +126,22 @@ def test_llm_label_for_an_edited_text_is_left_out(tmp_path, caplog):
     assert "left out 1 LLM labels made for an older text of their task (tasks 1)" in caplog.text
 
 
+def test_llm_label_made_before_a_label_was_added_is_left_out(tmp_path, caplog):
+    """It has none of the new label's mentions: in the dataset it would say "Lyon" is not a LOC."""
+    st = new_project(tmp_path, 11, {1: "Anna in Lyon", 2: "Bo in Oslo", 3: "Cy ran"})
+    asked = {"entities": ["Person Name"], "relations": ["lives in"]}
+    st.save_llm_labels([{"id": "1", "text": "Anna in Lyon", "entities": [{"start": 0, "end": 4, "label": "Person Name"}],
+                         "annotation": {"model": "m", "labels": asked}},
+                        {"id": "2", "text": "Bo in Oslo", "entities": [{"start": 0, "end": 2, "label": "Person Name"},
+                                                                        {"start": 6, "end": 10, "label": "LOC"}],
+                         "annotation": {"model": "m", "labels": {**asked, "entities": ["Person Name", "LOC", "ORG"]}}},
+                        {"id": "3", "text": "Cy ran", "entities": [], "annotation": {"model": "m"}}], 1)  # older record
+    st.close()
+    assert export(tmp_path, 11, tmp_path / "out") == 0
+    assert [e.id for e in read_jsonl(tmp_path / "out" / "dataset.jsonl")] == ["2", "3"]
+    assert "left out 1 LLM labels made for fewer labels than the config has now (tasks 1)" in caplog.text
+
+
 def test_export_into_a_used_folder_leaves_no_other_model(tmp_path):
     """A second export into the same folder kept the first project's model/ beside the second's dataset."""
     st = new_project(tmp_path, 11, {1: "Anna in Oslo"})
