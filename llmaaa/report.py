@@ -18,9 +18,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+RW_SUFFIX = "+rw"  # a reweighted series: ``least_confidence+rw``
+
 
 def series_name(strategy: str, reweight: bool) -> str:
-    return f"{strategy}+rw" if reweight else strategy
+    return f"{strategy}{RW_SUFFIX}" if reweight else strategy
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -118,10 +120,14 @@ def plot_curves(curves: Mapping[str, Any], path: str | Path, *, title: str = "")
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     shown = series_labels(curves)
+    # one colour per strategy, dashed when reweighted: each reweighted curve reads against its plain twin
+    strategies = sorted({name.removesuffix(RW_SUFFIX) for name in curves["series"]})
+    colour = {st: f"C{i % 10}" for i, st in enumerate(strategies)}
     for name, s in curves["series"].items():
         x, m, sd = np.array(s["budgets"]), np.array(s["mean"]), np.array(s["std"])
-        ax.plot(x, m, marker="o", ms=3, label=shown[name])
-        ax.fill_between(x, m - sd, m + sd, alpha=0.15)
+        c, rw = colour[name.removesuffix(RW_SUFFIX)], name.endswith(RW_SUFFIX)
+        ax.plot(x, m, marker="o", ms=3, color=c, ls="--" if rw else "-", label=shown[name])
+        ax.fill_between(x, m - sd, m + sd, color=c, alpha=0.08 if rw else 0.15)
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
     if t is not None:
         ax.axhline(t, color="black", ls="--", lw=1, label=f"teacher ({t:.3f})")
