@@ -170,27 +170,16 @@ def _usable_llm_labels(state: ProjectState, texts: dict[int, str], schema: Label
     A label made before a label now in the config was added has none of that label's mentions: in
     the dataset it would say they are not entities. Rounds label both kinds again.
     """
-    out: dict[int, Example] = {}
-    stale: dict[str, list[int]] = {"an older text of their task": [], "fewer labels than the config has now": []}
-    for d in state.llm_labels():
-        tid = int(d["id"])
-        if tid not in texts:
-            continue
-        if d.get("text") != texts[tid]:
-            stale["an older text of their task"].append(tid)
-            continue
-        ex = Example.from_dict(d)
-        if ex.failed:
-            continue
-        if asked_fewer_labels(ex, schema):
-            stale["fewer labels than the config has now"].append(tid)
-        else:
-            out[tid] = ex
-    for why, tids in stale.items():
+    current = [Example.from_dict(d) for d in state.llm_labels(current=True)]
+    kept = {int(ex.id) for ex in current}
+    older_text = [int(d["id"]) for d in state.llm_labels() if int(d["id"]) in texts and int(d["id"]) not in kept]
+    fewer_labels = [int(ex.id) for ex in current if not ex.failed and asked_fewer_labels(ex, schema)]
+    for why, tids in (("an older text of their task", older_text), ("fewer labels than the config has now", fewer_labels)):
         if tids:
             log.warning("project %s: left out %d LLM labels made for %s (tasks %s)", state.project_id, len(tids), why,
                         ", ".join(map(str, tids[:10])) + (" ..." if len(tids) > 10 else ""))
-    return out
+    left_out = set(fewer_labels)
+    return {int(ex.id): ex for ex in current if not ex.failed and int(ex.id) not in left_out}
 
 
 def _student_weights(state: ProjectState, version: str | None) -> dict[str, dict[str, float]]:

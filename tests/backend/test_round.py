@@ -387,15 +387,20 @@ def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(m
     assert sum(1 for r in results if r["result"]) == 2
 
 
+def two_tasks_labeled_at_cold_start(make_app, llm, xml: str):
+    """A client, the project state and its jobs once the cold-start round had the LLM label tasks 100 and 101."""
+    app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS[1:3])], xml))
+    c.post("/setup", json=setup_body(xml))
+    return c, st, wait_idle(st)
+
+
 def test_a_task_edited_after_the_llm_labeled_it_is_labeled_again_at_its_new_offsets(make_app, quick_training):
     """The old label's offsets point into the old text: it must not be served, trained on or exported for the new one."""
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS[1:3])], NER))
-        c.post("/setup", json=setup_body(NER))
-        wait_idle(st)
+        c, st, _ = two_tasks_labeled_at_cold_start(make_app, llm, NER)
         assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [100, 101]
         st.upsert_tasks([(100, "Zoë lives in Lima .", None)])  # what the pull records after an edit in Label Studio
         assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [101]
@@ -433,12 +438,8 @@ def test_a_label_added_to_the_config_gets_the_old_llm_labels_relabeled(make_app,
     no_org = re.sub(r'\s*<Label value="ORG"[^>]*/>', "", NER)
     assert "MISC" not in no_misc and "ORG" not in no_org
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS[1:3])], no_misc))
-        c.post("/setup", json=setup_body(no_misc))
-        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 2 and len(llm.requests) == 2
+        c, st, jobs = two_tasks_labeled_at_cold_start(make_app, llm, no_misc)
+        assert jobs[0]["detail"]["llm_labeled"] == 2 and len(llm.requests) == 2
         asked = [d["annotation"]["labels"]["entities"] for d in st.llm_labels()]
         assert asked == [["PER", "ORG", "LOC"]] * 2
 
