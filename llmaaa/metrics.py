@@ -117,6 +117,64 @@ def relation_prf(gold: Sequence[Example], pred: Sequence[Example]) -> dict[str, 
     return _score(gold, pred, _relation_items)
 
 
+CONFIDENCE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def confidence_calibration(gold: Sequence[Example], pred: Sequence[Example], task: str = "ner",
+                           edges: Sequence[float] = CONFIDENCE_EDGES) -> dict[str, Any]:
+    """Whether predicted labels' ``score`` tells the right ones from the wrong ones.
+
+    Labels are matched as ``entity_prf`` (``task="ner"``) or ``relation_prf`` (``"re"``) match them.
+    Returns how many labels there are and how many carry no score, their overall precision, the
+    precision of the scored ones per ``edges`` bin (the last bin includes 1.0), and the AUROC of the
+    score for right vs wrong labels (0.5: no signal; None without both kinds).
+    """
+    gold_items, pred_items = (_entity_items, _entity_scores) if task == "ner" else (_relation_items, _relation_scores)
+    labeled: list[tuple[float | None, bool]] = []
+    for g, p in _pair(gold, pred)[0]:
+        if p is None or p.failed:
+            continue
+        keys = {k for k, _ in gold_items(g)}
+        labeled += [(score, key in keys) for key, score in pred_items(p)]
+    scored = [(s, ok) for s, ok in labeled if s is not None]
+    bins = []
+    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        last = i == len(edges) - 2
+        inside = [ok for s, ok in scored if lo <= s < hi or (last and s == hi)]
+        bins.append({"bin": f"{lo:g}-{hi:g}", "n": len(inside), "precision": sum(inside) / len(inside) if inside else None})
+    return {"labels": len(labeled), "unscored": len(labeled) - len(scored),
+            "precision": sum(ok for _, ok in labeled) / len(labeled) if labeled else None,
+            "auroc": _auroc(scored), "bins": bins}
+
+
+def _entity_scores(ex: Example) -> Iterable[tuple[Hashable, float | None]]:
+    return (((s.start, s.end, s.label), s.score) for s in ex.entities)
+
+
+def _relation_scores(ex: Example) -> Iterable[tuple[Hashable, float | None]]:
+    ents = ex.entities
+    return ((((ents[r.head].start, ents[r.head].end), (ents[r.tail].start, ents[r.tail].end), r.label), r.score)
+            for r in ex.relations if r.label != NO_RELATION)
+
+
+def _auroc(scored: Sequence[tuple[float, bool]]) -> float | None:
+    """Mann-Whitney: the chance that a right label outscores a wrong one, ties counted half (average ranks)."""
+    n_right = sum(ok for _, ok in scored)
+    n_wrong = len(scored) - n_right
+    if not n_right or not n_wrong:
+        return None
+    order = sorted(scored, key=lambda x: x[0])
+    rank_sum, i = 0.0, 0
+    while i < len(order):
+        j = i
+        while j < len(order) and order[j][0] == order[i][0]:
+            j += 1
+        mean_rank = (i + 1 + j) / 2  # ranks i+1 .. j share their mean
+        rank_sum += mean_rank * sum(ok for _, ok in order[i:j])
+        i = j
+    return (rank_sum - n_right * (n_right + 1) / 2) / (n_right * n_wrong)
+
+
 def seqeval_prf(
     gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], *, scheme: str = "iob2"
 ) -> dict[str, Any]:

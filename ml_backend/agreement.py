@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmaaa.data.schema import Example
-from llmaaa.metrics import entity_prf
+from llmaaa.metrics import confidence_calibration, entity_prf
 
 from ml_backend.results import results_to_example
 
@@ -50,11 +50,25 @@ def teacher_f1_by_round(state: Any, schema: Any) -> dict[int, float]:
     return {n: float(entity_prf(g, p)["f1"]) for n, (g, p) in llm_vs_human(state, schema).items()}
 
 
-def teacher_f1(state: Any, schema: Any) -> tuple[float | None, int]:
-    """The LLM's entity F1 over every task both it and a human labeled, and how many tasks that is."""
+def _all_rounds(state: Any, schema: Any) -> tuple[list[Example], list[Example]]:
     gold: list[Example] = []
     pred: list[Example] = []
     for g, p in llm_vs_human(state, schema).values():
         gold += g
         pred += p
+    return gold, pred
+
+
+def teacher_f1(state: Any, schema: Any) -> tuple[float | None, int]:
+    """The LLM's entity F1 over every task both it and a human labeled, and how many tasks that is."""
+    gold, pred = _all_rounds(state, schema)
     return (float(entity_prf(gold, pred)["f1"]) if gold else None), len(gold)
+
+
+def llm_confidence(state: Any, schema: Any) -> dict[str, Any]:
+    """How often the annotators kept the LLM's spans, per LLM confidence bin (``confidence_calibration``).
+
+    Label Studio shows each LLM region's confidence; this says, on the project's own labels, whether
+    the doubtful regions are the ones worth checking first (kept shares that rise with confidence).
+    """
+    return confidence_calibration(*_all_rounds(state, schema), "ner")

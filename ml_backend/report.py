@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from ml_backend.agreement import metric_f1, teacher_f1_by_round
+from ml_backend.agreement import llm_confidence, metric_f1, teacher_f1_by_round
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ class ReportData:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     queue_head: list[QueueItem] = field(default_factory=list)
     llm_stopped: str | None = None  # the newest round bought no LLM labels because the student caught up
+    # the LLM's spans on tasks humans labeled since: kept (same span and type) per LLM confidence bin
+    # (llmaaa.metrics.confidence_calibration; empty before any such task)
+    llm_confidence: dict[str, Any] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         return {k: sum(getattr(r, k) for r in self.rounds) for k in ("prompt_tokens", "completion_tokens", "cost", "failures",
@@ -136,7 +139,9 @@ def collect(project_id: int) -> ReportData:
         j = jobs[0]
         data.job = f"last job {j['status']} at {_when(j.get('finished_at') or j.get('created_at'))}" + (
             f": {j['error']}" if j.get("error") else "")
-    teacher_f1 = _teacher_f1_by_round(ctx)
+    schema = _schema(ctx)
+    teacher_f1 = teacher_f1_by_round(st, schema) if schema is not None else {}
+    data.llm_confidence = llm_confidence(st, schema) if schema is not None else {}
     rounds = st.rounds()
     for r in rounds:
         usage = r.get("llm_usage") or {}
@@ -160,16 +165,15 @@ def collect(project_id: int) -> ReportData:
     return data
 
 
-def _teacher_f1_by_round(ctx: Any) -> dict[int, float]:
-    """Each round's LLM labels scored against the human labels of the same tasks (where a human has labeled them)."""
+def _schema(ctx: Any) -> Any:
+    """The project's labeling schema, to score the LLM's labels against the human ones; None before a usable config."""
     from ml_backend.labeling import UnsupportedConfig
     from ml_backend.model import RequestError
 
     try:
-        schema = ctx.schema
+        return ctx.schema
     except (RequestError, UnsupportedConfig):  # no usable config from /setup yet: nothing to score with
-        return {}
-    return teacher_f1_by_round(ctx.state, schema)
+        return None
 
 
 def _last_weights(ctx: Any) -> list[dict[str, Any]]:
@@ -303,6 +307,14 @@ def render_html(data: ReportData) -> str:
           _fmt(r.completion_tokens), _fmt(r.cost, 4), _fmt(r.failures),
           _fmt(r.reasks), _fmt(r.dropped), _fmt(r.teacher_f1), _fmt(r.student_f1),
           _fmt(r.gold_size)] for r in data.rounds])
+    conf = data.llm_confidence
+    confidence = _table(["LLM confidence", "LLM spans", "kept by annotators"],
+                        [[html.escape(b["bin"]), _fmt(b["n"]), _fmt(b["precision"])] for b in conf.get("bins", ())
+                         if b["n"]])
+    if conf.get("labels"):
+        confidence += (f'<p class="sub" id="llm-confidence">{conf["labels"]} LLM spans on tasks humans labeled since, '
+                       f'{_fmt(conf["precision"])} kept; AUROC of confidence for kept vs corrected: {_fmt(conf["auroc"])} '
+                       f'(0.5: no signal); {conf["unscored"]} without a confidence (the LLM server sent no log-probabilities).</p>')
     queue = _table(["#", "task", "score (lowest first)", "pre-annotation", "text"],
                    [[str(i + 1), _fmt(q.task_id), _fmt(q.priority), _fmt(q.source), _fmt(q.text)]
                     for i, q in enumerate(data.queue_head)], text_col=4)
@@ -315,6 +327,7 @@ def render_html(data: ReportData) -> str:
         rounds=rounds,
         failures="".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in sorted(data.failure_reasons.items())) or "<li>none</li>",
         queue=queue,
+        confidence=confidence,
     )
 
 

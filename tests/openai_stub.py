@@ -33,10 +33,23 @@ class Reply:
     body: str | None = None  # raw response body (e.g. invalid JSON), overrides text
     prompt_tokens: int | None = None  # default: a word count of the prompt
     completion_tokens: int | None = None
+    # [(token, logprob), ...] spelling ``text``: sent as ``choices[0].logprobs`` when the request asks
+    # for log-probabilities (with each token's UTF-8 ``bytes``, as OpenAI sends them, when ``token_bytes``)
+    logprobs: Sequence[tuple[str, float]] | None = None
+    token_bytes: bool = True
 
 
 Answer = Union[str, Reply]
 Handler = Callable[[dict, int], Answer]
+
+
+def word_logprobs(text: str, doubtful: dict[str, float] | None = None) -> list[tuple[str, float]]:
+    """``text`` as word, space and punctuation-run tokens for ``Reply.logprobs``: logprob 0 (certain)
+    except the tokens listed in ``doubtful``."""
+    import re
+
+    doubtful = doubtful or {}
+    return [(t, doubtful.get(t, 0.0)) for t in re.findall(r"\w+|\s+|[^\w\s]+", text)]
 
 
 def last_user_message(request: dict) -> str:
@@ -122,10 +135,13 @@ class ScriptedOpenAI:
         prompt = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
         pt = reply.prompt_tokens if reply.prompt_tokens is not None else prompt
         ct = reply.completion_tokens if reply.completion_tokens is not None else len(reply.text.split())
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.text}}
+        if reply.logprobs is not None and request.get("logprobs"):
+            choice["logprobs"] = {"content": [{"token": t, "logprob": lp, **({"bytes": list(t.encode("utf-8"))} if
+                                               reply.token_bytes else {})} for t, lp in reply.logprobs]}
         h._send(200, json.dumps({
             "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
             "model": request.get("model", self.model),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": reply.text}}],
+            "choices": [choice],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }, ensure_ascii=False))

@@ -6,7 +6,7 @@ import pytest
 
 from llmaaa.data.schema import NO_RELATION, Example, Relation, Span
 from llmaaa.data.tags import join_tokens, tags_to_token_spans, token_spans_to_tags
-from llmaaa.metrics import EvaluationError, entity_prf, relation_prf, seqeval_prf
+from llmaaa.metrics import EvaluationError, confidence_calibration, entity_prf, relation_prf, seqeval_prf
 
 TEXT = "Zoë Smith works for Acme Corp in Zürich"
 PER, ORG, LOC = Span(0, 9, "PER"), Span(20, 29, "ORG"), Span(33, 39, "LOC")
@@ -102,3 +102,20 @@ def test_seqeval_agrees_with_entity_prf_on_the_same_sentences():
 def test_seqeval_refuses_sequences_of_unequal_length():
     with pytest.raises(EvaluationError, match="sequence 0"):
         seqeval_prf([["O", "B-PER"]], [["O"]])
+
+
+def test_confidence_calibration_bins_precision_and_auroc():
+    gold = [Example("a", "Anna met Bob in Paris", (Span(0, 4, "PER"), Span(9, 12, "PER"), Span(16, 21, "LOC")))]
+    pred = [Example("a", gold[0].text, (Span(0, 4, "PER", 0.9), Span(9, 12, "LOC", 0.9),  # a tie across right/wrong
+                                        Span(16, 21, "LOC", 1.0), Span(13, 15, "LOC", 0.1), Span(4, 8, "PER")))]
+    c = confidence_calibration(gold, pred)
+    assert (c["labels"], c["unscored"]) == (5, 1) and c["precision"] == pytest.approx(2 / 5)
+    # right {0.9, 1.0} vs wrong {0.9, 0.1}: pairs won 1 + 1 + 0.5 (tie) + 1 of 4
+    assert c["auroc"] == pytest.approx(3.5 / 4)
+    assert [(b["bin"], b["n"], b["precision"]) for b in c["bins"]] == [
+        ("0-0.2", 1, 0.0), ("0.2-0.4", 0, None), ("0.4-0.6", 0, None), ("0.6-0.8", 0, None), ("0.8-1", 3, pytest.approx(2 / 3))]
+    rel_gold = [Example("r", "Anna works for IBM", (Span(0, 4, "Peop"), Span(15, 18, "Org")), (Relation(0, 1, "Work_For"),))]
+    rel_pred = [rel_gold[0].with_labels(relations=(Relation(0, 1, "Work_For", 0.8), Relation(1, 0, "Work_For", 0.2)))]
+    r = confidence_calibration(rel_gold, rel_pred, "re")
+    assert (r["labels"], r["precision"], r["auroc"]) == (2, 0.5, 1.0)
+    assert confidence_calibration(gold, [gold[0].with_labels(entities=())])["auroc"] is None  # nothing to rank

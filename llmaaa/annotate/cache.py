@@ -1,7 +1,8 @@
 """SQLite cache of LLM answers, so a re-run (same model, prompt and sampling) costs nothing.
 
 Keyed by the sha256 of the canonical JSON of (model, messages, sampling params); stores the raw
-answer, its token usage and its finish reason (so a re-run sees a cut-off answer as cut off). WAL
+answer, its token usage, its finish reason (so a re-run sees a cut-off answer as cut off) and its
+token log-probabilities (so a re-run gives the labels the same confidence). WAL
 mode lets several processes share one file; within a process the connection is guarded by a lock,
 so the teacher may run in any worker thread.
 """
@@ -40,15 +41,16 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
                 "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
             )
-            self._add_finish_reason()
+            for column in ("finish_reason", "logprobs"):
+                self._add_column(column)
 
-    def _add_finish_reason(self) -> None:
-        """Give a cache file written before finish reasons were kept their column (NULL: unknown)."""
+    def _add_column(self, name: str) -> None:
+        """Give a cache file written before ``name`` was kept its column (NULL: unknown); its answers stay."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
-        if "finish_reason" in columns:
+        if name in columns:
             return
         try:
-            self._db.execute("ALTER TABLE responses ADD COLUMN finish_reason TEXT")
+            self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} TEXT")
         except sqlite3.OperationalError as e:  # another process sharing the file added it first
             if "duplicate column" not in str(e):
                 raise
@@ -56,17 +58,21 @@ class ResponseCache:
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT answer, prompt_tokens, completion_tokens, finish_reason FROM responses WHERE key = ?", (key,)
-            ).fetchone()
-        return None if row is None else Completion(row[0], row[1] or 0, row[2] or 0, row[3])
+                "SELECT answer, prompt_tokens, completion_tokens, finish_reason, logprobs FROM responses WHERE key = ?",
+                (key,)).fetchone()
+        if row is None:
+            return None
+        logprobs = tuple((int(s), int(e), float(lp)) for s, e, lp in json.loads(row[4])) if row[4] else None
+        return Completion(row[0], row[1] or 0, row[2] or 0, row[3], logprobs)
 
     def put(self, key: str, completion: Completion, model: str = "") -> None:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created, "
-                "finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "finish_reason, logprobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time(),
-                 completion.finish_reason),
+                 completion.finish_reason,
+                 None if completion.logprobs is None else json.dumps(completion.logprobs, separators=(",", ":"))),
             )
 
     def usage_by_model(self) -> dict[str, tuple[int, int]]:

@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 
 import openai
 
+from llmaaa.annotate.confidence import TokenLogprobs, token_offsets
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,9 @@ class LLMConfig:
     # type) occurs in a gold demo relation, the rest are no_relation unasked (CoNLL04: half the requests)
     re_pairs: str = "all"
     json_mode: bool = False  # send response_format={"type": "json_object"} (server must support it)
+    # ask for token log-probabilities: each LLM label gets a confidence (llmaaa.annotate.confidence);
+    # a server that refuses them is asked again without, once per teacher
+    logprobs: bool = True
     reasks: int = 1  # re-asks with the validation error when an answer cannot be parsed
     prices: str | None = None  # JSON file or inline JSON {"model": [in $/1M tokens, out $/1M tokens]}
     max_cost: float | None = None  # budget cap in $; examples past it fail with "budget exhausted"
@@ -62,6 +67,8 @@ class Completion:
     # "stop", "length" (cut off at max_tokens), ...; None when the server (or an old cache row) did not say.
     # Kept so that a truncated NER answer is not read as a complete one.
     finish_reason: str | None = None
+    # the answer's tokens as (char start, char end, logprob); None when the server sent none
+    logprobs: TokenLogprobs | None = None
 
 
 def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
@@ -103,9 +110,11 @@ def _content_text(content: Any) -> str:
 class ChatClient:
     """One ``AsyncOpenAI`` per event loop; ``complete`` respects the concurrency cap and retries."""
 
-    def __init__(self, cfg: LLMConfig) -> None:
+    def __init__(self, cfg: LLMConfig, *, logprobs: bool | None = None) -> None:
         self.cfg = cfg
         self.requests = 0  # HTTP requests sent, retries included
+        # cleared when the server refuses log-probabilities; the caller may carry it to its next client
+        self.logprobs = cfg.logprobs if logprobs is None else logprobs
         self._client: openai.AsyncOpenAI | None = None
         self._sem: asyncio.Semaphore | None = None
 
@@ -135,8 +144,10 @@ class ChatClient:
         # transform, ~13 ms of CPU per 5-demo prompt on 2 shared cores, more than the HTTP round
         # trip to a local server. Errors, timeouts and auth are handled by the SDK as before.
         body = {"model": self.cfg.model, "messages": list(messages), **self.params(max_tokens)}
+        if self.logprobs:  # not a sampling parameter: not in params(), so not in the cache key
+            body.update(logprobs=True, top_logprobs=1)  # llama.cpp sends none without top_logprobs
         try:
-            resp = await self._client.post("/chat/completions", body=body, cast_to=dict)
+            resp = await self._post(body)
         except ValueError:  # HTTP 200 with a body that is not JSON: a web UI or a proxy's page, not the API
             raise LLMError(f"non-JSON answer from the LLM server; is {self.cfg.base_url} the OpenAI-compatible "
                            "API (usually ending in /v1)?") from None
@@ -145,10 +156,31 @@ class ChatClient:
             message = choice["message"]
             usage = resp.get("usage") or {}
             finish = choice.get("finish_reason")
-            return Completion(_content_text(message.get("content")), int(usage.get("prompt_tokens") or 0),
-                              int(usage.get("completion_tokens") or 0), str(finish) if finish else None)
+            text = _content_text(message.get("content"))
+            logprobs = token_offsets(text, (choice.get("logprobs") or {}).get("content"))
+            return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                              str(finish) if finish else None, logprobs)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise LLMError(f"the LLM server sent no chat completion: {str(resp)[:200]}", retryable=True) from None
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """POST a chat completion; a server that refuses log-probabilities is asked again without them.
+
+        Some models (OpenAI's reasoning models, several proxies) answer 400 to ``logprobs``; the labels
+        matter more than their confidence, so the question is asked again at once (a refused request
+        is not billed) and this client stops asking for them.
+        """
+        assert self._client is not None
+        try:
+            return await self._client.post("/chat/completions", body=body, cast_to=dict)
+        except openai.APIStatusError as e:
+            if not (self.logprobs and e.status_code in (400, 422) and "logprob" in str(e.message).lower()):
+                raise
+            log.warning("the LLM server refuses log-probabilities (%s); asking without them, labels get no confidence",
+                        str(e.message)[:200])
+            self.logprobs = False
+            body = {k: v for k, v in body.items() if k not in ("logprobs", "top_logprobs")}
+            return await self._client.post("/chat/completions", body=body, cast_to=dict)
 
     async def complete(self, messages: Sequence[dict[str, str]], *, gate: Callable[[], None] | None = None,
                        max_tokens: int | None = None) -> Completion:

@@ -184,6 +184,12 @@ def strip_reasoning(answer: str) -> str:
     return answer[ends[-1].end():] if ends else answer
 
 
+def reasoning_end(answer: str) -> int:
+    """Where the answer proper starts: after the last closing reasoning tag (0 when there is none)."""
+    ends = list(_THINK_END.finditer(answer)) if "<" in answer else []
+    return ends[-1].end() if ends else 0
+
+
 def json_closed(answer: str) -> bool:
     """Whether ``answer`` (reasoning blocks left out) opens a JSON bracket and closes every one it opens.
 
@@ -793,9 +799,15 @@ class FoldedText:
         return hits
 
 
-def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseStats | None = None) -> list[Span]:
-    """Exact char spans for ``(mention, label)`` pairs, by the rule in the module docstring."""
+def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseStats | None = None,
+                   scores: Sequence[float | None] | None = None) -> list[Span]:
+    """Exact char spans for ``(mention, label)`` pairs, by the rule in the module docstring.
+
+    ``scores`` (one per pair, e.g. ``confidence.item_scores``) become the spans' scores; a span
+    gets the score of the listing it was made from.
+    """
     stats = stats if stats is not None else ParseStats()
+    scores = list(scores) if scores is not None else [None] * len(mentions)
     by_string: dict[str, list[tuple[int, str]]] = {}
     for order, (mention, label) in enumerate(mentions):
         by_string.setdefault(mention, []).append((order, label))
@@ -816,10 +828,11 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
                 candidates.append((s, e, label, order))
             # more typed listings than occurrences: the first listed type keeps the span
             stats.conflicts += max(0, len(listings) - len(occurrences))
-    return _resolve_overlaps(candidates, stats)
+    return _resolve_overlaps(candidates, stats, scores)
 
 
-def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseStats) -> list[Span]:
+def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseStats,
+                      scores: Sequence[float | None]) -> list[Span]:
     kept: list[tuple[int, int, str, int]] = []
     for cand in sorted(candidates, key=lambda c: (-(c[1] - c[0]), c[3], c[0])):
         s, e = cand[0], cand[1]
@@ -831,4 +844,4 @@ def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseS
                 stats.conflicts += 1
         else:
             stats.overlaps += 1
-    return [Span(s, e, label) for s, e, label, _ in sorted(kept)]
+    return [Span(s, e, label, scores[order]) for s, e, label, order in sorted(kept)]

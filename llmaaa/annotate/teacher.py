@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
+from llmaaa.annotate.confidence import item_scores, label_score
 from llmaaa.annotate.parsing import (AnswerError, ParseStats, TruncatedAnswer, align_mentions, json_closed,
                                      parse_ner_answer, parse_re_answer)
 from llmaaa.annotate.pricing import Budget, PriceTable
@@ -83,6 +84,7 @@ class LLMTeacher:
         self.max_tokens = config.max_tokens if task == "ner" else min(config.max_tokens, RE_MAX_TOKENS)
         self.name = f"llm:{config.model}"
         self.last_summary: RunSummary | None = None
+        self.logprobs = config.logprobs  # cleared for good once the server refuses them
 
     # -- the Teacher protocol
     def annotate(self, examples: Sequence[Example]) -> list[Example]:
@@ -101,7 +103,7 @@ class LLMTeacher:
             texts = [ex.text[s:e] for ex in examples for s, e in self._pieces(ex)]
             self.demo_index.encoder.encode(texts)  # one batched pass, then cache hits
         bar = self._bar(len(examples))
-        async with ChatClient(self.config) as client:
+        async with ChatClient(self.config, logprobs=self.logprobs) as client:
             async def one(ex: Example) -> Example:
                 out = await self._annotate_one(ex, client, summary)
                 if bar is not None:
@@ -110,6 +112,7 @@ class LLMTeacher:
 
             results = await asyncio.gather(*(one(ex) for ex in examples))
             summary.requests = client.requests
+            self.logprobs = client.logprobs
         if bar is not None:
             bar.close()
         summary.seconds = time.perf_counter() - start
@@ -194,10 +197,11 @@ class LLMTeacher:
             found = self._demos(ex, text=part.text, query_id=part.id)
             demos.extend(d for d in found if d.id not in {x.id for x in demos})
             msgs = self.prompts.ner_messages(part, found)
-            mentions = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
-                                       usage, summary)
+            mentions, comp = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
+                                             usage, summary)
+            scores = item_scores(comp.text, comp.logprobs, mentions)
             return [dataclasses.replace(s, start=s.start + start, end=s.end + start)
-                    for s in align_mentions(part.text, mentions, stats)]
+                    for s in align_mentions(part.text, mentions, stats, scores)]
 
         results = await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(pieces)), return_exceptions=True)
         spans: list[Span] = []
@@ -258,10 +262,11 @@ class LLMTeacher:
             not_asked["other_piece"] = split
             pairs = [p for p in pairs if views[p] is not None]
 
-        async def label(h: int, t: int) -> str:
+        async def label(h: int, t: int) -> Relation:
             part, ph, pt = views[(h, t)]  # type: ignore[misc]
             msgs = self.prompts.re_messages(part, ph, pt, demo_pairs)
-            return await self._ask(client, msgs, lambda a: parse_re_answer(a, classes), usage, summary)
+            lab, comp = await self._ask(client, msgs, lambda a: parse_re_answer(a, classes), usage, summary)
+            return Relation(h, t, lab, label_score(comp.text, comp.logprobs, lab))
 
         results = await asyncio.gather(*(label(h, t) for h, t in pairs), return_exceptions=True)
         for r in results:
@@ -270,17 +275,20 @@ class LLMTeacher:
                     n_bad = sum(isinstance(x, BaseException) for x in results)
                     raise LLMError(f"{r.reason} ({n_bad} of {len(pairs)} pairs failed)") from None
                 raise r
-        return [Relation(h, t, lab) for (h, t), lab in zip(pairs, results) if lab != NO_RELATION], not_asked  # type: ignore[misc]
+        return [r for r in results if r.label != NO_RELATION], not_asked  # type: ignore[union-attr]
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
-                   summary: RunSummary) -> Any:
-        """Ask, parse, and on an unusable answer re-ask (up to ``config.reasks``) with the error appended."""
+                   summary: RunSummary) -> tuple[Any, Completion]:
+        """Ask, parse, and on an unusable answer re-ask (up to ``config.reasks``) with the error appended.
+
+        Returns what ``parse`` made of the answer and the completion it came from (for its log-probabilities).
+        """
         for attempt in range(self.config.reasks + 1):
             comp = await self._complete(client, messages, usage)
             answer = comp.text
             try:
                 self._check_not_cut_off(comp)
-                return parse(answer)
+                return parse(answer), comp
             except AnswerError as e:
                 if attempt == self.config.reasks:
                     if isinstance(e, TruncatedAnswer):

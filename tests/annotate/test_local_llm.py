@@ -40,9 +40,13 @@ def test_smollm2_annotates_three_sentences_with_well_formed_output(llm_server, t
                 assert ex.text[s.start : s.end].strip() == ex.text[s.start : s.end] != ""
         else:
             assert ex.entities == () and ann["error"]  # a failure is recorded with its reason
+    # llama.cpp sends token log-probabilities: a span the model wrote verbatim has a confidence
+    scores = [s.score for ex in out for s in ex.entities]
+    assert all(x is None or 0.0 < x <= 1.0 for x in scores)
+    assert not scores or any(x is not None for x in scores), scores
     s = teacher.last_summary
     assert s.annotated + s.failed == 3 and sum(s.failures.values()) == s.failed
     assert s.annotated >= 1  # SmolLM2 answers these few-shot prompts with JSON
     again = teacher.annotate(POOL)  # the cache makes a re-run free
     assert teacher.last_summary.requests == 0
-    assert [e.entities for e in again] == [e.entities for e in out]
+    assert [e.entities for e in again] == [e.entities for e in out]  # scores included

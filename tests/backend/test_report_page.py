@@ -29,8 +29,11 @@ def client(tmp_path):
     # Humans labeled tasks 1 and 2; the LLM had labeled both in round 1: one span right, one wrong type.
     st.record_annotation(101, 1, [span(1, 0, 9, "PER"), span(1, 20, 25, "LOC")])
     st.record_annotation(102, 2, [span(2, 0, 3, "PER"), span(2, 4, 6, "LOC")])
-    llm = [{"id": "1", "text": TEXTS[1], "entities": [{"start": 0, "end": 9, "label": "PER"}, {"start": 20, "end": 25, "label": "LOC"}]},
-           {"id": "2", "text": TEXTS[2], "entities": [{"start": 0, "end": 3, "label": "PER"}, {"start": 4, "end": 6, "label": "PER"}]},
+    # Each LLM span carries its confidence; the wrong one was the doubtful one.
+    llm = [{"id": "1", "text": TEXTS[1], "entities": [{"start": 0, "end": 9, "label": "PER", "score": 0.9},
+                                                      {"start": 20, "end": 25, "label": "LOC", "score": 0.7}]},
+           {"id": "2", "text": TEXTS[2], "entities": [{"start": 0, "end": 3, "label": "PER", "score": 0.95},
+                                                      {"start": 4, "end": 6, "label": "PER", "score": 0.3}]},
            {"id": "3", "text": TEXTS[3], "entities": [], "annotation": {"error": "invalid JSON after 2 attempts"}}]
     st.save_llm_labels(llm, 1)
     st.add_round(1, "llmaaa-1", {"labels_by_source": {"human": 2, "llm": 2}, "gold_size": 2, "llm_failed": 1,
@@ -64,6 +67,10 @@ def test_report_numbers_per_round(client):
     assert [q["task_id"] for q in d["queue_head"]] == [3, 4], "served lowest score first; annotated tasks are not in the queue"
     assert d["model_version"] == "llmaaa-2" and d["labels_by_source"]["human"] == 2
     assert [(w["epoch"], w["zero_frac"]) for w in d["weights"]] == [(1, 0.25), (2, 0.125)]
+    conf = d["llm_confidence"]  # the humans kept 3 of the LLM's 4 spans: all but the 0.3 one
+    assert (conf["labels"], conf["unscored"], conf["precision"], conf["auroc"]) == (4, 0, 0.75, 1.0)
+    assert [(b["bin"], b["n"], b["precision"]) for b in conf["bins"]] == [
+        ("0-0.2", 0, None), ("0.2-0.4", 1, 0.0), ("0.4-0.6", 0, None), ("0.6-0.8", 1, 1.0), ("0.8-1", 2, 1.0)]
 
 
 def test_report_page_shows_figure_numbers_and_escapes_texts(client):
@@ -73,6 +80,8 @@ def test_report_page_shows_figure_numbers_and_escapes_texts(client):
     assert 'src="/report/7.png"' in html
     assert "0.750" in html and "$0.0021" in html and "1,500" in html  # teacher F1, cost, tokens
     assert "<th>re-asks</th><th>dropped mentions</th>" in html
+    assert "<th>LLM confidence</th><th>LLM spans</th><th>kept by annotators</th>" in html
+    assert "<td>0.2-0.4</td><td>1</td><td>0.000</td>" in html and "AUROC of confidence for kept vs corrected: 1.000" in html
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     png = client.get("/report/7.png")
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n" and len(png.data) > 10_000

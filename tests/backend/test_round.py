@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from llmaaa.active import base as sampler_registry
 from llmaaa.config import ConfigError
 
-from openai_stub import Reply, ScriptedOpenAI, last_user_message
+from openai_stub import Reply, ScriptedOpenAI, last_user_message, word_logprobs
 from tests.backend.conftest import NER, NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
 
 PEOPLE = ["Anna", "Bruno", "Chloé", "Dmitri", "王小明", "Zoë"]
@@ -57,8 +58,14 @@ def quick_training(monkeypatch):
         monkeypatch.setenv(k, v)
 
 
+def with_logprobs(req: dict, n: int) -> Reply:
+    """``scripted_teacher``'s answer with token log-probabilities: sure of the people, 0.6 sure of the places."""
+    answer = scripted_teacher(req, n)
+    return Reply(answer, logprobs=word_logprobs(answer, {c: math.log(0.6) for c in PLACES}))
+
+
 def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make_app, quick_training):
-    with ScriptedOpenAI(scripted_teacher) as llm:
+    with ScriptedOpenAI(with_logprobs) as llm:
         app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
         c = app.test_client()
         st = app.extensions["llmaaa"].context("1").state
@@ -87,6 +94,9 @@ def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make
             assert {v["labels"][0] for v in spans} == {"Peop", "Loc"}  # case-insensitive; PLANET dropped
             assert all(task["data"]["text"][v["start"]:v["end"]] == v["text"] for v in spans)  # emoji, Chinese
             assert [x["labels"] for x in r["result"] if x["type"] == "relation"] == [["Live_In"]]
+            # each LLM region shows the LLM's confidence in it (Label Studio lists it with the region)
+            assert {x["value"]["labels"][0]: round(x["score"], 6) for x in r["result"] if x["type"] == "labels"} == {
+                "Peop": 1.0, "Loc": 0.6}
         # the queue: LLM pre-annotations first (lowest score is served first)
         ordered = sorted(results, key=lambda r: r["score"])
         assert all(r["result"] for r in ordered[:3]) and not any(r["result"] for r in ordered[3:])
