@@ -13,6 +13,7 @@ so a test run never dirties the checkout); ``LLMAAA_SCREENSHOT_DIR=docs/img`` re
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from openai_stub import ScriptedOpenAI, last_user_message
+from openai_stub import Reply, ScriptedOpenAI, last_user_message
 from waiting import free_port
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
@@ -50,6 +51,19 @@ def teacher_answer(d: dict | None) -> list[dict]:
             for e in d["entities"] if e["label"] != "MISC"]
 
 
+def teacher_reply(d: dict | None) -> Reply:
+    """``teacher_answer`` as JSON with token log-probabilities: sure of its right types (0.95), doubtful of the
+    ORGs it calls LOC (0.3), as a real LLM's confidence would ideally be."""
+    gold = {d["text"][e["start"]:e["end"]]: e["label"] for e in d["entities"]} if d else {}
+    tokens: list[tuple[str, float]] = [("[", 0.0)]
+    for i, item in enumerate(teacher_answer(d)):
+        sure = gold.get(item["span"]) == item["type"]
+        tokens += [(", " if i else "", 0.0), ('{"span": ', 0.0), (json.dumps(item["span"], ensure_ascii=False), 0.0),
+                   (', "type": "', 0.0), (item["type"], math.log(0.95 if sure else 0.3)), ('"}', 0.0)]
+    tokens = [t for t in tokens + [("]", 0.0)] if t[0]]
+    return Reply("".join(t for t, _ in tokens), logprobs=tokens)
+
+
 def human_result(d: dict) -> list[dict]:
     return [{"id": f"h{i}", "from_name": "label", "to_name": "text", "type": "labels",
              "value": {"start": e["start"], "end": e["end"], "text": d["text"][e["start"]:e["end"]], "labels": [e["label"]]}}
@@ -62,9 +76,9 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     gold = gold_by_text()
 
-    def teacher(request: dict, n: int) -> str:  # the LLM: the gold entities of the sentence it is asked about
+    def teacher(request: dict, n: int) -> Reply:  # the LLM: the gold entities of the sentence it is asked about
         text = last_user_message(request).split("Text:", 1)[-1].strip()
-        return json.dumps(teacher_answer(gold.get(text)), ensure_ascii=False)
+        return teacher_reply(gold.get(text))
 
     with ScriptedOpenAI(teacher, model="stub-teacher") as llm:
         ls_port, backend_port = free_port(), free_port()
@@ -142,6 +156,11 @@ def test_label_all_tasks_opens_the_queue_head_pre_annotated(stack, browser):
     shown = sorted(h.text for h in browser.find_elements(By.CSS_SELECTOR, ".htx-highlight"))
     assert shown == expected, f"task {head['task_id']} should show the LLM's spans {expected}, shows {shown}"
     assert head["text"] in browser.find_element(By.TAG_NAME, "body").text, "Label All Tasks did not serve our queue's head"
+    from label_studio_sdk import LabelStudio  # each LLM region Label Studio holds carries the LLM's confidence
+
+    ls = LabelStudio(base_url=stack["ls"], api_key="llmaaa-local-token-0123456789")
+    regions = [r for p in ls.predictions.list(task=head["task_id"]) for r in p.result if r["type"] == "labels"]
+    assert regions and all(r.get("score") in (pytest.approx(0.95), pytest.approx(0.3)) for r in regions), regions
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "labelstudio_task.png"))
     before = report_json(stack)["labels_by_source"]["human"]
@@ -167,6 +186,12 @@ def test_ten_human_labels_start_a_round_that_trains_the_student(stack):
     # Round 1's LLM labels scored against the humans' labels of the same tasks: the stub misses only MISC.
     assert 0.5 < r1["teacher_f1"] <= 1
     assert data["weights"], "the student was trained with learning-to-reweight (TRAIN_REWEIGHT=true)"
+    # The humans kept every span the LLM was sure of; of the mistyped ORGs it doubted, only those of the task
+    # accepted unchanged in the browser were kept, so confidence ranks kept above corrected labels.
+    conf = data["llm_confidence"]
+    bins = {b["bin"]: b for b in conf["bins"] if b["n"]}
+    assert conf["unscored"] == 0 and set(bins) <= {"0.2-0.4", "0.8-1"} and bins["0.8-1"]["precision"] == 1.0, conf
+    assert "0.2-0.4" not in bins or (bins["0.2-0.4"]["precision"] < 1.0 and conf["auroc"] > 0.5), conf
 
 
 def test_report_shows_the_plot_and_the_numbers(stack, browser):
