@@ -57,6 +57,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         if isinstance(text, str):
             rows.append((int(t["id"]), text, t.get("data")))
     st.upsert_tasks(rows)
+    changed = []
     for t in tasks:
         anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
         if not anns or not isinstance((t.get("data") or {}).get(schema.value_key), str):
@@ -64,7 +65,8 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         a = max(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
         seen_ann.add(int(a["id"]))
         if int(a["id"]) not in known or known[int(a["id"])]["result"] != a.get("result"):
-            st.record_annotation(int(a["id"]), int(t["id"]), a.get("result") or [])
+            changed.append((int(a["id"]), int(t["id"]), a.get("result") or [], None, None))
+    st.record_annotations(changed)
     gone = [i for i in known if i not in seen_ann]
     if gone:
         st.delete_annotations(gone)

@@ -344,38 +344,54 @@ def _ids(items: Any) -> list[int]:
     return [d["id"] for d in items if isinstance(d, Mapping) and is_id(d.get("id"))]
 
 
-def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> None:
-    """Record one created or updated annotation as gold (a cancelled one, "skipped", is forgotten)."""
+def _annotation_row(ctx: ProjectContext, event: str, ann: Any, task: Any) -> tuple | None:
+    """``(annotation id, task id, result, text, data)`` of a created or updated annotation, None for a
+    cancelled ("skipped") one; a malformed one is a ``RequestError``."""
     if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
         raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
     task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
     if not is_id(task.get("id")):
         raise RequestError(f"{event} without the annotated task's id")
     if ann.get("was_cancelled"):
-        ctx.state.delete_annotations([ann["id"]])
-        return
+        return None
     text = _text_of(task, ctx)
-    ctx.state.record_annotation(ann["id"], task["id"], ann.get("result") or [], text=text,
-                                data=task.get("data") if text is not None else None)
+    return ann["id"], task["id"], ann.get("result") or [], text, task.get("data") if text is not None else None
+
+
+def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> None:
+    """Record one created or updated annotation as gold (a cancelled one, "skipped", is forgotten)."""
+    row = _annotation_row(ctx, event, ann, task)
+    if row is None:
+        ctx.state.delete_annotations([ann["id"]])
+    else:
+        ctx.state.record_annotations([row])
 
 
 def _record_bulk(ctx: ProjectContext, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """ANNOTATIONS_CREATED ("Create annotations from predictions" in the Data Manager): lists of annotations
-    and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one commit, and one malformed
+    and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one batched commit, and one malformed
     item does not cost the others (they are named in the answer; all malformed is a 400)."""
     anns, tasks = payload.get("annotation"), payload.get("task")
     if not isinstance(anns, list):
         raise RequestError(f"{event} without an 'annotation' list")
     by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
         if isinstance(tasks, list) else {}
-    errors = []
+    rows, cancelled, errors = [], [], []
+    for ann in anns:
+        task_id = ann.get("task") if isinstance(ann, Mapping) else None
+        try:
+            row = _annotation_row(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
+        except RequestError as e:
+            errors.append(str(e))
+            continue
+        if row is None:
+            cancelled.append(ann["id"])
+        else:
+            rows.append(row)
     with ctx.state.transaction():
-        for ann in anns:
-            task_id = ann.get("task") if isinstance(ann, Mapping) else None
-            try:
-                _record(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
-            except RequestError as e:
-                errors.append(str(e))
+        ctx.state.record_annotations(rows)
+        if cancelled:
+            ctx.state.delete_annotations(cancelled)
     if not errors:
         return {}
     log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,

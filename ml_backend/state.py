@@ -152,13 +152,25 @@ class ProjectState:
     def record_annotation(self, annotation_id: int, task_id: int, result: Any, *, text: str | None = None,
                           data: Mapping[str, Any] | None = None) -> None:
         """Store (or replace) one human annotation; called before the webhook is answered."""
-        with self._lock:
-            if text is not None:
-                self.upsert_tasks([(task_id, text, data)])
-            self._q("INSERT INTO annotations(id, task_id, result, deleted, seq, updated_at) VALUES (?, ?, ?, 0, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET task_id=excluded.task_id, result=excluded.result, deleted=0, "
-                    "seq=excluded.seq, updated_at=excluded.updated_at",
-                    (int(annotation_id), int(task_id), json.dumps(result, ensure_ascii=False), self._next_seq(), time.time()))
+        self.record_annotations([(annotation_id, task_id, result, text, data)])
+
+    def record_annotations(self, items: Sequence[tuple[int, int, Any, str | None, Mapping[str, Any] | None]]) -> None:
+        """Store (or replace) ``(annotation id, task id, result, text, data)`` annotations in one commit.
+
+        A ``text`` records its task too (or updates it). Each annotation takes the next sequence number,
+        in order. Batched, because Label Studio sends up to 5,000 at once and waits 1 s for the answer.
+        """
+        now = time.time()
+        with self.transaction():
+            tasks = [(task_id, text, data) for _, task_id, _, text, data in items if text is not None]
+            if tasks:
+                self.upsert_tasks(tasks)
+            seq = self._next_seq()
+            self._db.executemany(
+                "INSERT INTO annotations(id, task_id, result, deleted, seq, updated_at) VALUES (?, ?, ?, 0, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET task_id=excluded.task_id, result=excluded.result, deleted=0, "
+                "seq=excluded.seq, updated_at=excluded.updated_at",
+                [(int(a), int(t), json.dumps(r, ensure_ascii=False), seq + i, now) for i, (a, t, r, _, _) in enumerate(items)])
 
     def delete_annotations(self, annotation_ids: Iterable[int]) -> int:
         ids = [int(i) for i in annotation_ids]
