@@ -41,16 +41,16 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
                 "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
             )
-            for column in ("finish_reason", "logprobs"):
-                self._add_column(column)
+            for column, kind in (("finish_reason", "TEXT"), ("logprobs", "TEXT"), ("prompt_bytes", "INTEGER")):
+                self._add_column(column, kind)
 
-    def _add_column(self, name: str) -> None:
+    def _add_column(self, name: str, kind: str) -> None:
         """Give a cache file written before ``name`` was kept its column (NULL: unknown); its answers stay."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
         if name in columns:
             return
         try:
-            self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} TEXT")
+            self._db.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
         except sqlite3.OperationalError as e:  # another process sharing the file added it first
             if "duplicate column" not in str(e):
                 raise
@@ -65,15 +65,26 @@ class ResponseCache:
         logprobs = tuple((int(s), int(e), float(lp)) for s, e, lp in json.loads(row[4])) if row[4] else None
         return Completion(row[0], row[1] or 0, row[2] or 0, row[3], logprobs)
 
-    def put(self, key: str, completion: Completion, model: str = "") -> None:
+    def put(self, key: str, completion: Completion, model: str = "", prompt_bytes: int | None = None) -> None:
+        """Store an answer; ``prompt_bytes`` (the UTF-8 size of the messages) calibrates ``tokens_per_byte``."""
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created, "
-                "finish_reason, logprobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "finish_reason, logprobs, prompt_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time(),
                  completion.finish_reason,
-                 None if completion.logprobs is None else json.dumps(completion.logprobs, separators=(",", ":"))),
+                 None if completion.logprobs is None else json.dumps(completion.logprobs, separators=(",", ":")),
+                 prompt_bytes),
             )
+
+    def tokens_per_byte(self, model: str) -> float | None:
+        """Prompt tokens per UTF-8 byte of the messages, as ``model``'s server counted them (chat template
+        included); None before any answer recorded both. Makes the next cost estimate that model's own."""
+        with self._lock:
+            tokens, size = self._db.execute(
+                "SELECT SUM(prompt_tokens), SUM(prompt_bytes) FROM responses WHERE model = ? AND prompt_bytes > 0 "
+                "AND prompt_tokens > 0", (model,)).fetchone()
+        return tokens / size if tokens and size else None
 
     def usage_by_model(self) -> dict[str, tuple[int, int]]:
         """Prompt and completion tokens of every answer paid for so far, per model: the spend record.

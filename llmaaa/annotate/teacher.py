@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
 from llmaaa.annotate.confidence import item_scores, label_score
+from llmaaa.annotate.estimate import Estimate
 from llmaaa.annotate.parsing import (AnswerError, ParseStats, TruncatedAnswer, align_mentions, json_closed,
                                      parse_ner_answer, parse_re_answer)
 from llmaaa.annotate.pricing import Budget, PriceTable
@@ -85,6 +86,7 @@ class LLMTeacher:
         self.name = f"llm:{config.model}"
         self.last_summary: RunSummary | None = None
         self.logprobs = config.logprobs  # cleared for good once the server refuses them
+        self._plan: Estimate | None = None  # set while estimate() walks the pool: nothing is sent
 
     # -- the Teacher protocol
     def annotate(self, examples: Sequence[Example]) -> list[Example]:
@@ -95,6 +97,24 @@ class LLMTeacher:
             return asyncio.run(self.annotate_async(examples))
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, self.annotate_async(examples)).result()
+
+    def estimate(self, examples: Sequence[Example]) -> Estimate:
+        """What ``annotate(examples)`` would send and cost, without sending anything (``llmaaa.annotate.estimate``).
+
+        The walk is the real one: each uncached prompt is answered "nothing found" (no entities,
+        ``no_relation``) so that every prompt of the run is built; cached prompts get their answers.
+        Not meant to overlap an ``annotate`` of the same teacher.
+        """
+        rate = self.cache.tokens_per_byte(self.config.model) if self.cache is not None else None
+        plan = Estimate(self.config.model, examples=len(examples), tokens_per_byte=rate)
+        summary = self.last_summary
+        self._plan = plan
+        try:
+            self.annotate(examples)
+        finally:
+            self._plan, self.last_summary = None, summary
+        plan.price(self.prices.cost)
+        return plan
 
     async def annotate_async(self, examples: Sequence[Example]) -> list[Example]:
         summary = RunSummary(examples=len(examples))
@@ -117,11 +137,12 @@ class LLMTeacher:
             bar.close()
         summary.seconds = time.perf_counter() - start
         self.last_summary = summary
-        log.info("teacher: %s", summary.line())
+        if self._plan is None:
+            log.info("teacher: %s", summary.line())
         return list(results)
 
     def _bar(self, n: int) -> Any:
-        if not self.progress:
+        if not self.progress or self._plan is not None:
             return None
         from tqdm import tqdm
 
@@ -322,6 +343,9 @@ class LLMTeacher:
     async def _complete(self, client: ChatClient, messages: list[dict[str, str]], usage: _Usage) -> Completion:
         key = cache_key(self.config.model, messages, client.params(self.max_tokens)) if self.cache is not None else ""
         hit = self.cache.get(key) if self.cache is not None else None
+        if self._plan is not None:
+            self._plan.add(messages, self.max_tokens, cached=hit is not None)
+            return hit or Completion("[]" if self.task == "ner" else NO_RELATION, finish_reason="stop")
         if hit is not None:
             usage.cached += 1
             return hit
@@ -333,5 +357,5 @@ class LLMTeacher:
         usage.completion_tokens += comp.completion_tokens
         usage.cost += cost
         if self.cache is not None:
-            self.cache.put(key, comp, self.config.model)
+            self.cache.put(key, comp, self.config.model, sum(len(m["content"].encode("utf-8")) for m in messages))
         return comp

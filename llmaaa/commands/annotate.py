@@ -50,6 +50,14 @@ def _annotate(args: argparse.Namespace) -> int:
             prices=args.prices, max_cost=args.max_cost, max_tokens_total=args.max_tokens_total,
             max_chars=args.max_chars,
         )
+        if args.estimate:
+            plan = teacher.estimate(pool)
+            print(f"{teacher.name}: {plan.line()}")
+            if args.summary:
+                Path(args.summary).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
+            return 0
+        if not args.output:
+            raise ValueError("--output is required (or --estimate, to see the cost without labeling)")
         out = teacher.annotate(pool)
         write_jsonl(out, args.output)
     except _USER_ERRORS as e:
@@ -75,7 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(or the pairs its 'pairs' field lists)")
     a.add_argument("--input", required=True, help="pool examples JSONL")
     a.add_argument("--demos", help="gold demonstrations JSONL (also the default label set)")
-    a.add_argument("--output", required=True, help="annotated examples JSONL")
+    a.add_argument("--output", help="annotated examples JSONL (required unless --estimate)")
+    a.add_argument("--estimate", action="store_true",
+                   help="send nothing: print the requests, cache hits, tokens and cost the run would take "
+                        "(tokens approximate; --summary writes them as JSON)")
     a.add_argument("--base-url", help="OpenAI-compatible base URL (default: $LLM_BASE_URL or the local LLM)")
     a.add_argument("--model", help="model name (default: $LLM_MODEL or smollm2-135m-instruct)")
     a.add_argument("--api-key-env", help="environment variable holding the API key "
