@@ -41,6 +41,8 @@ def token_offsets(text: str, content: Any) -> TokenLogprobs | None:
         return None
     try:
         lps = [float(t["logprob"]) for t in content]
+        if any(math.isnan(lp) for lp in lps):
+            return None  # a NaN would reach Label Studio as an invalid JSON score
         if all(isinstance(t.get("bytes"), list) for t in content):
             return _by_bytes(text, [bytes(t["bytes"]) for t in content], lps)
         tokens = [str(t["token"]) for t in content]

@@ -61,6 +61,8 @@ def test_what_cannot_be_placed_gets_no_score_rather_than_a_guess():
     # tokens that do not spell the answer (a server that trims or re-encodes) are not used at all
     assert token_offsets("abc", [{"token": "ab", "logprob": 0.0}]) is None
     assert token_offsets("abc", None) is None and token_offsets("abc", [{"token": "abc"}]) is None
+    assert token_offsets("abc", [{"token": "abc", "logprob": None}]) is None
+    assert token_offsets("abc", [{"token": "abc", "logprob": float("nan")}]) is None
 
 
 def test_token_bytes_place_a_character_split_across_tokens():
