@@ -57,7 +57,8 @@ def _by_strings(text: str, tokens: list[str], lps: list[float]) -> TokenLogprobs
     llama.cpp sends each part of a character split over several tokens (a CJK character, an emoji)
     as an empty or U+FFFD string and no bytes. Such tokens take the gap up to the next token that
     spells text, all of them the whole gap: a span overlapping it counts them all, which is right
-    for the character they make up together. Any other mismatch: None.
+    for the character they make up together. Tokens that spell nothing where the text goes on (a
+    control token) are left out. Tokens that do not spell the text: None.
     """
     out: list[tuple[int, int, float]] = []
     pending: list[float] = []  # logprobs of unspelled tokens since ``pos``
