@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -25,11 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmaaa.annotate.client import LLMConfig  # noqa: E402
-from llmaaa.annotate.retrieval import DemoIndex, SentenceEncoder  # noqa: E402
+from llmaaa.annotate.retrieval import SentenceEncoder  # noqa: E402
 from llmaaa.annotate.teacher import LLMTeacher  # noqa: E402
 from llmaaa.config import from_env  # noqa: E402
-from llmaaa.data.readers import read_dataset  # noqa: E402
-from llmaaa.data.schema import LabelSet  # noqa: E402
+from bench.teacher_setup import NER_LABELS, conll03_ner, conll04_re  # noqa: E402
 
 
 def compare(teacher: LLMTeacher, pool) -> dict:
@@ -58,18 +56,13 @@ def main() -> None:
     res: dict = {"model": cfg.model, "base_url": cfg.base_url, "k": args.k}
     with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: the estimate must count every prompt
         if args.ner:
-            test = [ex for ex in read_dataset("conll2003", "test", args.data_dir) if ex.text.strip()][: 2 * args.ner]
-            dev = [ex for ex in read_dataset("conll2003", "dev", args.data_dir) if ex.entities]
-            index = DemoIndex(encoder, random.Random(0).sample(dev, args.demos), mode="knn")
-            t = LLMTeacher(cfg, LabelSet(("PER", "ORG", "LOC", "MISC")), index, k=args.k, cache=Path(tmp) / "c.sqlite")
+            test, index = conll03_ner(2 * args.ner, args.demos, encoder, args.data_dir)
+            t = LLMTeacher(cfg, NER_LABELS, index, k=args.k, cache=Path(tmp) / "c.sqlite")
             pool = [g.with_labels(entities=(), relations=()) for g in test]
             res["ner"] = [compare(t, pool[: args.ner]), compare(t, pool[args.ner :])]
         if args.re:
-            test = [ex for ex in read_dataset("conll04", "test", args.data_dir) if len(ex.entities) >= 2][: 2 * args.re]
-            dev = [ex for ex in read_dataset("conll04", "dev", args.data_dir) if ex.relations]
-            demos = random.Random(0).sample(dev, min(args.demos, len(dev)))
-            t = LLMTeacher(cfg, LabelSet.from_examples(demos), DemoIndex(encoder, demos, mode="knn"), task="re",
-                           k=args.k, cache=Path(tmp) / "c.sqlite")
+            test, labels, index = conll04_re(2 * args.re, args.demos, encoder, args.data_dir)
+            t = LLMTeacher(cfg, labels, index, task="re", k=args.k, cache=Path(tmp) / "c.sqlite")
             pool = [g.with_labels(relations=()) for g in test]
             res["re"] = [compare(t, pool[: args.re]), compare(t, pool[args.re :])]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -25,12 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmaaa.annotate.client import LLMConfig  # noqa: E402
-from llmaaa.annotate.retrieval import DemoIndex, SentenceEncoder  # noqa: E402
+from llmaaa.annotate.retrieval import SentenceEncoder  # noqa: E402
 from llmaaa.annotate.teacher import LLMTeacher  # noqa: E402
 from llmaaa.config import from_env  # noqa: E402
-from llmaaa.data.readers import read_dataset  # noqa: E402
-from llmaaa.data.schema import LabelSet  # noqa: E402
 from llmaaa.metrics import confidence_calibration  # noqa: E402
+from bench.teacher_setup import NER_LABELS, conll03_ner, conll04_re  # noqa: E402
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
@@ -50,18 +48,13 @@ def main() -> None:
     encoder = SentenceEncoder()
     res: dict = {"model": cfg.model, "base_url": cfg.base_url, "k": args.k, "demos": args.demos}
     if args.ner:
-        test = [ex for ex in read_dataset("conll2003", "test", args.data_dir) if ex.text.strip()][: args.ner]
-        dev = [ex for ex in read_dataset("conll2003", "dev", args.data_dir) if ex.entities]
-        index = DemoIndex(encoder, random.Random(0).sample(dev, args.demos), mode="knn")
-        t = LLMTeacher(cfg, LabelSet(("PER", "ORG", "LOC", "MISC")), index, k=args.k, cache=args.cache)
+        test, index = conll03_ner(args.ner, args.demos, encoder, args.data_dir)
+        t = LLMTeacher(cfg, NER_LABELS, index, k=args.k, cache=args.cache)
         pred = t.annotate([g.with_labels(entities=(), relations=()) for g in test])
         res["ner"] = {"sentences": len(test), **confidence_calibration(test, pred, "ner")}
     if args.re:
-        test = [ex for ex in read_dataset("conll04", "test", args.data_dir) if len(ex.entities) >= 2][: args.re]
-        dev = [ex for ex in read_dataset("conll04", "dev", args.data_dir) if ex.relations]
-        demos = random.Random(0).sample(dev, min(args.demos, len(dev)))
-        t = LLMTeacher(cfg, LabelSet.from_examples(demos), DemoIndex(encoder, demos, mode="knn"), task="re", k=args.k,
-                       cache=args.cache)
+        test, labels, index = conll04_re(args.re, args.demos, encoder, args.data_dir)
+        t = LLMTeacher(cfg, labels, index, task="re", k=args.k, cache=args.cache)
         pred = t.annotate([g.with_labels(relations=()) for g in test])
         res["re"] = {"sentences": len(test), **confidence_calibration(test, pred, "re")}
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -26,12 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmaaa.annotate.client import LLMConfig  # noqa: E402
-from llmaaa.annotate.retrieval import DemoIndex, SentenceEncoder  # noqa: E402
+from llmaaa.annotate.retrieval import SentenceEncoder  # noqa: E402
 from llmaaa.annotate.teacher import LLMTeacher  # noqa: E402
 from llmaaa.config import from_env  # noqa: E402
-from llmaaa.data.readers import read_dataset  # noqa: E402
-from llmaaa.data.schema import LabelSet  # noqa: E402
 from llmaaa.metrics import entity_prf, relation_prf  # noqa: E402
+from bench.teacher_setup import NER_LABELS, conll03_ner, conll04_re  # noqa: E402
 
 
 def score(teacher: LLMTeacher, gold, task: str) -> dict:
@@ -65,21 +63,13 @@ def main() -> None:
     res: dict = {"model": cfg.model, "base_url": cfg.base_url, "k": args.k, "demos": args.demos, "ner": {}, "re": {}}
 
     if n_ner:
-        test = [ex for ex in read_dataset("conll2003", "test", args.data_dir) if ex.text.strip()][:n_ner]
-        dev = [ex for ex in read_dataset("conll2003", "dev", args.data_dir) if ex.entities]
-        demos = random.Random(0).sample(dev, args.demos)
-        labels = LabelSet(("PER", "ORG", "LOC", "MISC"))
-        index = DemoIndex(encoder, demos, mode="knn")
+        test, index = conll03_ner(n_ner, args.demos, encoder, args.data_dir)
         for mode in ("knn", "random", "none"):
-            t = LLMTeacher(cfg, labels, index, task="ner", k=args.k, demo_mode=mode, cache=args.cache)
+            t = LLMTeacher(cfg, NER_LABELS, index, task="ner", k=args.k, demo_mode=mode, cache=args.cache)
             res["ner"][mode] = score(t, test, "ner")
             print(f"ner {mode}: {res['ner'][mode]}", file=sys.stderr)
     if n_re:
-        test = [ex for ex in read_dataset("conll04", "test", args.data_dir) if len(ex.entities) >= 2][:n_re]
-        dev = [ex for ex in read_dataset("conll04", "dev", args.data_dir) if ex.relations]
-        demos = random.Random(0).sample(dev, min(args.demos, len(dev)))
-        labels = LabelSet.from_examples(demos)
-        index = DemoIndex(encoder, demos, mode="knn")
+        test, labels, index = conll04_re(n_re, args.demos, encoder, args.data_dir)
         for name, desc in (("with descriptions", True), ("names only", False)):
             t = LLMTeacher(cfg, labels, index, task="re", k=args.k, demo_mode="knn", cache=args.cache,
                            descriptions=desc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
-from llmaaa.data.schema import NO_RELATION, Example
+from llmaaa.data.schema import NO_RELATION, Example, Relation
 from llmaaa.data.tags import check_scheme, convert_tags
 
 
@@ -81,16 +81,20 @@ def _score(
 
 
 def _entity_items(ex: Example) -> Iterable[tuple[Hashable, str]]:
-    return (((s.start, s.end, s.label), s.label) for s in ex.entities)
+    return ((s.key(), s.label) for s in ex.entities)
+
+
+def _keyed_relations(ex: Example) -> Iterable[tuple[Hashable, Relation]]:
+    """Positive relations keyed by (head span, tail span, label), the way they are matched."""
+    ents = ex.entities
+    for r in ex.relations:
+        if r.label != NO_RELATION:
+            head, tail = ents[r.head], ents[r.tail]
+            yield ((head.start, head.end), (tail.start, tail.end), r.label), r
 
 
 def _relation_items(ex: Example) -> Iterable[tuple[Hashable, str]]:
-    ents = ex.entities
-    for r in ex.relations:
-        if r.label == NO_RELATION:
-            continue
-        head, tail = ents[r.head], ents[r.tail]
-        yield ((head.start, head.end), (tail.start, tail.end), r.label), r.label
+    return ((key, r.label) for key, r in _keyed_relations(ex))
 
 
 def entity_prf(gold: Sequence[Example], pred: Sequence[Example]) -> dict[str, Any]:
@@ -148,13 +152,11 @@ def confidence_calibration(gold: Sequence[Example], pred: Sequence[Example], tas
 
 
 def _entity_scores(ex: Example) -> Iterable[tuple[Hashable, float | None]]:
-    return (((s.start, s.end, s.label), s.score) for s in ex.entities)
+    return ((s.key(), s.score) for s in ex.entities)
 
 
 def _relation_scores(ex: Example) -> Iterable[tuple[Hashable, float | None]]:
-    ents = ex.entities
-    return ((((ents[r.head].start, ents[r.head].end), (ents[r.tail].start, ents[r.tail].end), r.label), r.score)
-            for r in ex.relations if r.label != NO_RELATION)
+    return ((key, r.score) for key, r in _keyed_relations(ex))
 
 
 def _auroc(scored: Sequence[tuple[float, bool]]) -> float | None:
