@@ -1,8 +1,11 @@
 """The LLMaAA learning-curve table: strategies x reweighting x simulated teachers on CoNLL03 NER and CoNLL04 RE.
 
 Each (dataset, teacher) cell is one ``simulate`` experiment (``llmaaa.loop.experiment``) written to
-``<out-dir>/<dataset>-<task>-f1_<teacher>/`` (state, curves.json, curves.png, table.md); this script
-prints every table and writes the combined JSON. Re-running resumes finished runs.
+``<out-dir>/<dataset>-<task>-f1_<teacher>/`` (state, curves.json, curves.png, table.md). The few
+kilobytes a report needs per run are copied to ``bench/results/<out-dir name>/<cell>/`` (committed),
+and the tables and plots are rebuilt from there: over every run kept so far, plus the curves of
+earlier seeds under ``<cell>/earlier/``. This script prints every table and writes the combined
+JSON. Re-running resumes finished runs.
 
 Full protocol (hours on 2 CPU cores; minutes on a GPU):
     .venv/bin/python bench/paper_table.py
@@ -22,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmaaa.loop.config import LoopConfig  # noqa: E402
-from llmaaa.loop.experiment import Experiment, report_finished, run_experiment  # noqa: E402
+from llmaaa.loop.experiment import (  # noqa: E402
+    EARLIER_DIR, Experiment, export_report_inputs, report_finished, run_experiment)
 from llmaaa.report import markdown_table  # noqa: E402
 
 CELLS = {"conll2003": "ner", "conll04": "re"}
@@ -44,8 +48,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"default {val} (--quick: {QUICK[key]})")
     ap.add_argument("--reweight-strategies", default=None,
                     help="comma list: only these strategies also run reweighted (default: every strategy)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="run seeds S..S+N-1 (N = --seeds): more seeds for a grid without re-running seed 0")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "out" / "paper_table")
+    ap.add_argument("--results-dir", type=Path, default=None,
+                    help="where each cell's report inputs are kept, committed (default bench/results/<out-dir name>); "
+                         "the tables and plots are rebuilt from there, over every run ever kept")
     ap.add_argument("--output", type=Path, default=None, help="combined JSON (default <out-dir>/paper_table.json)")
     ap.add_argument("--report-only", action="store_true",
                     help="train nothing: rebuild each cell's table and plot from every run already under --out-dir")
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     train = {"epochs": opt["epochs"], "lr": opt["lr"], "patience": opt["patience"]}
     train = {k: (None if v is None else (float(v) if k == "lr" else int(v))) for k, v in train.items()}
     reweights = {"off": (False,), "on": (True,), "both": (False, True)}[opt["reweight"]]
+    results_dir = args.results_dir or Path(__file__).parent / "results" / args.out_dir.name
     combined: dict[str, dict] = {}
     t_all = time.perf_counter()
     for dataset in [d for d in args.datasets.split(",") if d]:
@@ -66,18 +76,19 @@ def main(argv: list[str] | None = None) -> int:
                               rounds=int(opt["rounds"]), per_round=int(opt["per_round"]))
             exp = Experiment(
                 dataset=dataset, output=args.out_dir / name, loop=loop, teacher=f"simulated:f1={f1}",
-                strategies=opt["strategies"].split(","), seeds=int(opt["seeds"]), reweights=reweights,
+                strategies=opt["strategies"].split(","), seeds=int(opt["seeds"]), first_seed=args.first_seed, reweights=reweights,
                 reweight_strategies=args.reweight_strategies and args.reweight_strategies.split(","),
                 data_dir=args.data_dir, pool_size=opt["pool_size"] and int(opt["pool_size"]),
                 test_size=opt["test_size"] and int(opt["test_size"]), train_overrides=train,
             )
             t0 = time.perf_counter()
-            if args.report_only:
-                if not (exp.output / "runs").is_dir():
-                    continue
-                curves = report_finished(exp.output, title=f"{dataset} {task.upper()}, teacher simulated:f1={f1}")
-            else:
-                curves = run_experiment(exp)
+            if not args.report_only:
+                run_experiment(exp)
+            kept = results_dir / name
+            export_report_inputs(exp.output, kept)
+            if not (kept / "runs").is_dir() and not (kept / EARLIER_DIR).is_dir():
+                continue
+            curves = report_finished(kept, title=f"{dataset} {task.upper()}, teacher simulated:f1={f1}")
             curves["seconds"] = round(time.perf_counter() - t0, 1)
             combined[name] = {k: v for k, v in curves.items() if k != "runs"}
             print(f"\n### {dataset} {task.upper()}, simulated teacher F1 {f1} ({curves['seconds']:.0f}s)\n")
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"options": opt, "quick": args.quick, "cells": combined,
                                "seconds": round(time.perf_counter() - t_all, 1)}, indent=1))
-    print(f"\nwrote {out} (and curves.png per cell under {args.out_dir})")
+    print(f"\nwrote {out} (and table.md, curves.png per cell under {results_dir})")
     return 0
 
 

@@ -30,24 +30,34 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _first_beating(budgets: Sequence[int], mean: Sequence[float], teacher_f1: float | None) -> int | None:
+    return next((b for b, m in zip(budgets, mean) if teacher_f1 is not None and m > teacher_f1), None)
+
+
 def build_curves(
     runs: Sequence[Mapping[str, Any]],
     *,
     teacher: Mapping[str, Any] | None = None,
     ceiling: Sequence[Mapping[str, Any]] = (),
+    earlier: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Aggregate runs (``{"strategy", "reweight", "seed", "records"}``) into the curves document.
 
-    ``teacher``: ``{"name", "gold_f1", "test_f1"}``; ``ceiling``: per-seed ``train_ceiling`` results.
+    ``teacher``: ``{"name", "gold_f1", "test_f1"}``; ``ceiling``: per-seed ``train_ceiling`` results;
+    ``earlier``: curves documents of other seeds of the same grid (see ``fold_earlier``).
     """
     teacher = dict(teacher or {})
     has_test = bool(runs) and all(rec.get("student_test_f1") is not None for run in runs for rec in run["records"])
     split = "test" if has_test and teacher.get("test_f1") is not None else "gold"
+    if not runs and earlier:
+        split = earlier[0].get("split", split)
     metric = f"student_{split}_f1"
     teacher_f1 = teacher.get(f"{split}_f1")
     grouped: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    seeds: dict[str, set] = defaultdict(set)
     for run in runs:
         name = series_name(run["strategy"], bool(run.get("reweight")))
+        seeds[name].add(run.get("seed"))
         for rec in run["records"]:
             if rec.get(metric) is not None:
                 grouped[name][int(rec["budget"])].append(float(rec[metric]))
@@ -56,16 +66,16 @@ def build_curves(
         budgets = sorted(grouped[name])
         vals = [grouped[name][b] for b in budgets]
         mean = [float(np.mean(v)) for v in vals]
-        beats = next((b for b, m in zip(budgets, mean) if teacher_f1 is not None and m > teacher_f1), None)
         series[name] = {
             "budgets": budgets,
             "mean": mean,
             "std": [float(np.std(v)) for v in vals],
             "n": [len(v) for v in vals],
-            "first_budget_beating_teacher": beats,
+            "seeds": sorted(s for s in seeds[name] if s is not None),
+            "first_budget_beating_teacher": _first_beating(budgets, mean, teacher_f1),
         }
     ceil_f1 = _mean([c.get(f"{split}_f1") for c in ceiling])
-    return {
+    curves = {
         "split": split,
         "metric": metric,
         "teacher": {**teacher, "f1": teacher_f1},
@@ -73,6 +83,53 @@ def build_curves(
         "series": series,
         "runs": [dict(r) for r in runs],
     }
+    for doc in earlier:
+        curves = fold_earlier(curves, doc)
+    return curves
+
+
+def pool_series(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """One series from two disjoint sets of seeds, each given per budget as mean, (population) std and n.
+
+    The pooled mean and std are exact (each side's sum and sum of squares follow from its mean, std
+    and n), so seeds run apart -- on another machine, or before a checkout whose run states are gone
+    -- join the table without their raw curves.
+    """
+    overlap = set(a.get("seeds") or ()) & set(b.get("seeds") or ())
+    if overlap:
+        raise ValueError(f"the same seeds {sorted(overlap)} are in both records; pooling would count them twice")
+    stats: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # n, sum, sum of squares
+    for side in (a, b):
+        for budget, m, sd, n in zip(side["budgets"], side["mean"], side["std"], side["n"]):
+            acc = stats[int(budget)]
+            acc[0] += n
+            acc[1] += n * m
+            acc[2] += n * (sd * sd + m * m)
+    budgets = sorted(stats)
+    mean = [stats[x][1] / stats[x][0] for x in budgets]
+    std = [float(np.sqrt(max(0.0, stats[x][2] / stats[x][0] - m * m))) for x, m in zip(budgets, mean)]
+    return {"budgets": budgets, "mean": mean, "std": std, "n": [int(stats[x][0]) for x in budgets],
+            "seeds": sorted({*(a.get("seeds") or ()), *(b.get("seeds") or ())})}
+
+
+def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
+    """``curves`` with another curves document's series pooled in (``pool_series``), series by series.
+
+    The teacher and gold-ceiling lines are the earlier document's when it has them: a grid's first
+    invocation measures them on its seeds, and later seeds of a simulated teacher are the same noise
+    level. ``earlier["source"]`` (where the numbers come from) is kept in ``curves["earlier"]``.
+    """
+    if earlier.get("split") not in (None, curves["split"]):
+        raise ValueError(f"earlier record is on the {earlier['split']} split, this report on {curves['split']}")
+    teacher = {**curves["teacher"], **{k: v for k, v in earlier.get("teacher", {}).items() if v is not None}}
+    ceiling = curves["ceiling"] if earlier.get("ceiling", {}).get("f1") is None else earlier["ceiling"]
+    series = {name: dict(s) for name, s in curves["series"].items()}
+    for name, s in earlier.get("series", {}).items():
+        series[name] = pool_series(series[name], s) if name in series else dict(s)
+    for s in series.values():
+        s["first_budget_beating_teacher"] = _first_beating(s["budgets"], s["mean"], teacher.get("f1"))
+    return {**curves, "teacher": teacher, "ceiling": ceiling, "series": dict(sorted(series.items())),
+            "earlier": [*curves.get("earlier", []), earlier.get("source", "")]}
 
 
 def series_labels(curves: Mapping[str, Any]) -> dict[str, str]:
@@ -152,13 +209,14 @@ def write_report(
     *,
     teacher: Mapping[str, Any] | None = None,
     ceiling: Sequence[Mapping[str, Any]] = (),
+    earlier: Sequence[Mapping[str, Any]] = (),
     title: str = "",
 ) -> dict[str, Any]:
     """Write ``curves.json``, ``curves.png`` and ``table.md`` into ``out_dir``; return the curves."""
     from llmaaa.loop.state import write_json
 
     out = Path(out_dir)
-    curves = build_curves(runs, teacher=teacher, ceiling=ceiling)
+    curves = build_curves(runs, teacher=teacher, ceiling=ceiling, earlier=earlier)
     write_json(out / "curves.json", curves)
     plot_curves(curves, out / "curves.png", title=title)
     (out / "table.md").write_text(markdown_table(curves), encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -274,6 +275,31 @@ def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
     assert all(rec["id"].startswith("train/") for rec in labeled)  # ids repeat across the files: made unique
     for rec in labeled:  # spans the teacher gave stay inside their (Chinese, accented, emoji) texts
         assert all(0 <= e["start"] < e["end"] <= len(rec["text"]) for e in rec.get("entities", []))
+
+    # one more seed, without re-running seed 0
+    seed0 = (out / "runs" / "least_confidence" / "seed-0" / "rounds.json").read_text()
+    assert main([*argv, "--first-seed", "1"]) == 0
+    assert (out / "runs" / "least_confidence" / "seed-0" / "rounds.json").read_text() == seed0
+    both = json.loads((out / "curves.json").read_text())["series"]["least_confidence"]
+    assert both["n"] == [1, 1]  # this invocation's report covers what it ran: seed 1
+    # the kilobytes a report needs outlive the state directories; seed 0 kept only as its curves
+    # (as seeds run on another machine are) pools back into the same two-seed table
+    from llmaaa.loop.experiment import EARLIER_DIR, export_report_inputs, report_finished
+
+    kept = tmp_path / "kept"
+    export_report_inputs(out, kept)
+    assert not list(kept.rglob("students")) and not list(kept.rglob("labeled.jsonl"))
+    whole = report_finished(kept)["series"]["least_confidence"]
+    assert whole["n"] == [2, 2] and whole["seeds"] == [0, 1]
+    only0 = tmp_path / "only0"
+    export_report_inputs(out, only0)
+    shutil.rmtree(only0 / "runs" / "least_confidence" / "seed-1")
+    (kept / EARLIER_DIR).mkdir()
+    (kept / EARLIER_DIR / "seed0.json").write_text(json.dumps(report_finished(only0)))
+    shutil.rmtree(kept / "runs" / "least_confidence" / "seed-0")
+    pooled = report_finished(kept)["series"]["least_confidence"]
+    assert pooled["mean"] == pytest.approx(whole["mean"]) and pooled["std"] == pytest.approx(whole["std"])
+    assert pooled["seeds"] == [0, 1] and "(2 seeds)" not in (kept / "table.md").read_text()
 
 
 @pytest.mark.slow

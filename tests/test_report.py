@@ -73,3 +73,42 @@ def test_write_report_produces_json_png_and_table(tmp_path):
     png = (tmp_path / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert "beats teacher at" in (tmp_path / "table.md").read_text()
+
+
+def test_pooling_two_seed_sets_gives_the_mean_and_std_over_all_of_them():
+    from llmaaa.report import pool_series
+
+    three = [run("random", 0, [0.40, 0.55, 0.60]), run("random", 1, [0.42, 0.57, 0.62]),
+             run("random", 2, [0.30, 0.61, 0.71])]
+    whole = build_curves(three, teacher=TEACHER)["series"]["random"]
+    first = build_curves(three[:1], teacher=TEACHER)["series"]["random"]
+    rest = build_curves(three[1:], teacher=TEACHER)["series"]["random"]
+    pooled = pool_series(first, rest)
+    assert pooled["mean"] == pytest.approx(whole["mean"]) and pooled["std"] == pytest.approx(whole["std"])
+    assert pooled["n"] == [3, 3, 3] and pooled["seeds"] == [0, 1, 2]
+    # a partial run (budget 150 missing on one side) counts only where it has values
+    short = {**first, "budgets": [50, 100], "mean": first["mean"][:2], "std": [0.0, 0.0], "n": [1, 1]}
+    assert pool_series(short, rest)["n"] == [3, 3, 2]
+    with pytest.raises(ValueError, match=r"the same seeds \[1\] are in both"):
+        pool_series(rest, build_curves(three[1:2], teacher=TEACHER)["series"]["random"])
+
+
+def test_earlier_curves_fold_into_the_table_with_their_teacher_and_ceiling():
+    earlier = {"source": "another machine", "split": "test",
+               "teacher": {"name": "simulated:f1=0.60", "test_f1": 0.50, "f1": 0.50},
+               "ceiling": {"f1": 0.9, "budget": 150, "runs": []},
+               "series": {"random": {"budgets": [50, 100, 150], "mean": [0.44, 0.59, 0.64], "std": [0, 0, 0],
+                                     "n": [1, 1, 1], "seeds": [7]},
+                          "kcenter": {"budgets": [50, 100], "mean": [0.3, 0.45], "std": [0.0, 0.0],
+                                      "n": [1, 1], "seeds": [0]}}}
+    c = build_curves(RUNS, teacher=TEACHER, ceiling=[{"budget": 150, "test_f1": 0.75}], earlier=[earlier])
+    assert c["series"]["random"]["mean"] == pytest.approx([0.42, 0.57, 0.62])  # (0.40, 0.42, 0.44) ...
+    assert c["series"]["random"]["seeds"] == [0, 1, 7] and c["series"]["kcenter"]["n"] == [1, 1]
+    assert c["teacher"]["f1"] == 0.50 and c["ceiling"]["f1"] == 0.9 and c["earlier"] == ["another machine"]
+    # "beats the teacher" is recomputed against the folded teacher line: 0.42 > 0.50 is false, 0.57 is true
+    assert c["series"]["random"]["first_budget_beating_teacher"] == 100
+    assert "| random (3 seeds) | 0.420 ± 0.016 |" in markdown_table(c)
+    with pytest.raises(ValueError, match="earlier record is on the gold split"):
+        build_curves(RUNS, teacher=TEACHER, earlier=[{**earlier, "split": "gold"}])
+    only = build_curves([], earlier=[earlier])  # a cell whose every run was kept only as curves
+    assert only["split"] == "test" and only["series"]["kcenter"]["mean"] == [0.3, 0.45]

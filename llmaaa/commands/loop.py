@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default=None, help=f"one sampler: {', '.join(available())}")
     p.add_argument("--strategies", default=None, help="comma-separated samplers to compare, e.g. random,least_confidence,hybrid")
     p.add_argument("--seeds", type=int, default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="start at this seed (runs seeds S..S+N-1), to add seeds to a grid without re-running the first")
     p.add_argument("--demo-pool", type=int, default=100, help="gold demos from dev (also the reweighting meta set)")
     p.add_argument("--init", type=int, default=50, help="initial random batch")
     p.add_argument("--rounds", type=int, default=9, help="acquisition rounds after the initial batch")
@@ -98,7 +100,7 @@ def _simulate(args: argparse.Namespace) -> int:
     })
     exp = Experiment(
         dataset=args.dataset, output=args.output, loop=loop, teacher=args.teacher, strategies=names,
-        seeds=args.seeds, reweights=(False, True) if args.compare_reweight else (bool(args.reweight),),
+        seeds=args.seeds, first_seed=args.first_seed, reweights=(False, True) if args.compare_reweight else (bool(args.reweight),),
         reweight_strategies=_reweighted(args.compare_reweight, names),
         data_dir=args.data_dir, pool_size=args.pool_size, test_size=args.test_size, ceiling=not args.no_ceiling,
         base_url=args.base_url, model=args.model, train_overrides={"epochs": args.epochs}, progress=args.progress,

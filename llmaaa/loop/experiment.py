@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +24,7 @@ from llmaaa.loop.config import LoopConfig
 from llmaaa.loop.engine import run_loop
 from llmaaa.loop.evaluate import sample_demo_pool, score_predictions, strip_labels, train_ceiling
 from llmaaa.loop.state import read_json, write_json
-from llmaaa.report import series_name, write_report
+from llmaaa.report import build_curves, series_name, write_report
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class Experiment:
     teacher: str = "simulated:f1=0.81"
     strategies: Sequence[str] = ("least_confidence",)
     seeds: int = 1
+    # seeds run are first_seed .. first_seed + seeds - 1, so more seeds can be added to a grid whose
+    # earlier seeds live elsewhere (another machine, a lost checkout) without re-running them
+    first_seed: int = 0
     reweights: Sequence[bool] = (False,)
     # strategies that also get the reweighted series when ``reweights`` has True (None: all of them);
     # reweighting costs ~1.25x a plain run, so a grid can compare it on the paper's strategy alone
@@ -171,7 +175,7 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     runs, teacher_gold, teacher_test, ceilings = [], [], [], []
     teacher_name = exp.teacher
     gold_lookup = [*pool, *demo, *test]
-    for seed in range(exp.seeds):
+    for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
         teacher = make_teacher(exp, gold=gold_lookup, demo=demo, labels=labels, seed=seed)
         teacher_name = teacher.name
         t_test = teacher_on_test(teacher, test, exp.loop.task, exp.output / "teacher" / f"test-seed-{seed}.json")
@@ -209,6 +213,9 @@ def _teacher_info(name: str, gold: Sequence[float], test: Sequence[float]) -> di
             "test_f1": float(np.mean(test)) if test else None}
 
 
+EARLIER_DIR = "earlier"  # curves documents of seeds run elsewhere, pooled into report_finished's table
+
+
 def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     """Rewrite the report of ``output`` from every run found on disk, without training or reading data.
 
@@ -216,6 +223,7 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     one strategy), and each invocation's report covers only what it ran; this one reads back all of
     ``runs/<series>/seed-<s>`` (partial runs included, their budgets counted per seed in ``n``), the
     cached teacher scores and the gold ceilings, so the cell's table shows the whole grid again.
+    Curves documents under ``earlier/`` (seeds whose run states are elsewhere) are pooled in.
     """
     runs, teacher_gold, teacher_test = [], [], []
     teacher_name = ""
@@ -232,7 +240,8 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
         runs.append({"strategy": identity["strategy"], "reweight": bool(identity.get("reweight")),
                      "seed": identity.get("seed"), "records": records,
                      "stopped": next((r["stopped"] for r in records if r.get("stopped")), None)})
-    if not runs:
+    earlier = [read_json(path) for path in sorted(output.glob(f"{EARLIER_DIR}/*.json"))]
+    if not runs and not earlier:
         raise FileNotFoundError(f"{output} holds no loop run (runs/<series>/seed-<s>/rounds.json); nothing to report")
     for path in sorted(output.glob("teacher/test-seed-*.json")):
         cached = read_json(path)
@@ -240,10 +249,31 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
         teacher_name = teacher_name or cached.get("teacher", "")
     ceilings = [read_json(path) for path in sorted(output.glob("ceiling/seed-*.json"))]
     teacher_info = _teacher_info(teacher_name, teacher_gold, teacher_test)
-    per_series: dict[str, set] = {}
-    for r in runs:
-        per_series.setdefault(series_name(r["strategy"], r["reweight"]), set()).add(r["seed"])
-    counts = sorted({len(s) for s in per_series.values()})
+    counted = build_curves(runs, teacher=teacher_info, earlier=earlier)["series"].values()
+    counts = sorted({max(series["n"], default=0) for series in counted})
     seeds = f"{counts[0]} seed(s)" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds per series"
     heading = title or f"{output.name}, teacher {teacher_name}"
-    return write_report(output, runs, teacher=teacher_info, ceiling=ceilings, title=f"{heading}, {seeds}")
+    return write_report(output, runs, teacher=teacher_info, ceiling=ceilings, earlier=earlier,
+                        title=f"{heading}, {seeds}")
+
+
+# what ``report_finished`` reads, per run and per cell: kilobytes, unlike the students and labeled sets
+REPORT_INPUTS = ("runs/*/seed-*/config.json", "runs/*/seed-*/rounds.json", "runs/*/seed-*/teacher_gold.json",
+                 "teacher/test-seed-*.json", "ceiling/seed-*.json", f"{EARLIER_DIR}/*.json")
+
+
+def export_report_inputs(output: Path, dest: Path) -> list[Path]:
+    """Copy the files ``report_finished`` needs from ``output`` to ``dest`` (which may already hold more).
+
+    A cell's state directories are gigabytes of students and are not kept; these few JSON files
+    are, so a grid's numbers outlive the machine that ran them and ``report_finished(dest)``
+    rebuilds its table and plot anywhere.
+    """
+    copied = []
+    for pattern in REPORT_INPUTS:
+        for src in sorted(output.glob(pattern)):
+            target = dest / src.relative_to(output)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            copied.append(target)
+    return copied
