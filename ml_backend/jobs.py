@@ -33,7 +33,8 @@ from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, TeacherUnavailable, publish
 from ml_backend.results import asked_fewer_labels, pool_example, prediction_for, results_to_example
-from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, prune_prediction_versions, pull_tasks,
+from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, made_from_prediction_unopened,
+                             prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     # Snapshot what we know *before* the (slow) fetch: annotations that webhooks record while it runs are newer
     # than the fetched list and must not be mistaken for deleted ones.
     known = {a["annotation_id"]: a for a in st.annotations()}
+    known_unreviewed = st.unreviewed_ids()
     known_tasks = set(st.tasks())
     tasks = pull_tasks(ls, int(st.project_id))
     deleted_tasks = st.delete_tasks(known_tasks - {int(t["id"]) for t in tasks})
@@ -57,20 +59,28 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         if isinstance(text, str):
             rows.append((int(t["id"]), text, t.get("data")))
     st.upsert_tasks(rows)
-    changed = []
+    changed, unreviewed = [], []
     for t in tasks:
         anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
         if not anns or not isinstance((t.get("data") or {}).get(schema.value_key), str):
             continue
         a = max(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
+        if made_from_prediction_unopened(a):
+            unreviewed.append((int(a["id"]), int(t["id"])))
+            continue
         seen_ann.add(int(a["id"]))
         if int(a["id"]) not in known or known[int(a["id"])]["result"] != a.get("result"):
             changed.append((int(a["id"]), int(t["id"]), a.get("result") or [], None, None))
-    st.record_annotations(changed)
-    gone = [i for i in known if i not in seen_ann]
+    with st.transaction():
+        st.record_annotations(changed)
+        st.record_unreviewed(unreviewed)  # a gold one recorded by an older version stops being gold
+    now_unreviewed = {i for i, _ in unreviewed}
+    gone = [i for i in {*known, *known_unreviewed} if i not in seen_ann and i not in now_unreviewed]
     if gone:
         st.delete_annotations(gone)
-    return {"tasks": len(rows), "annotated": len(seen_ann), "deleted": len(gone), "tasks_deleted": deleted_tasks}
+    gone = [i for i in gone if i in known]
+    return {"tasks": len(rows), "annotated": len(seen_ann), "unreviewed": len(unreviewed), "deleted": len(gone),
+            "tasks_deleted": deleted_tasks}
 
 
 def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],

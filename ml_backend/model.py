@@ -291,7 +291,7 @@ class LLMaAABackend:
         elif event == "ANNOTATIONS_CREATED":
             extra = _record_bulk(ctx, event, payload)
         else:
-            _record(ctx, event, payload.get("annotation"), payload.get("task"))
+            extra = _record(ctx, event, payload.get("annotation"), payload.get("task"))
         due = ctx.state.new_human_labels()
         job = None
         if due >= self.config.train_threshold:
@@ -344,61 +344,76 @@ def _ids(items: Any) -> list[int]:
     return [d["id"] for d in items if isinstance(d, Mapping) and is_id(d.get("id"))]
 
 
-def _annotation_row(ctx: ProjectContext, event: str, ann: Any, task: Any) -> tuple | None:
-    """``(annotation id, task id, result, text, data)`` of a created or updated annotation, None for a
-    cancelled ("skipped") one; a malformed one is a ``RequestError``."""
+# what a created or updated annotation is to the backend
+GOLD, CANCELLED, UNREVIEWED = "gold", "cancelled", "unreviewed"
+
+
+def _annotation_row(ctx: ProjectContext, event: str, ann: Any, task: Any) -> tuple[str, tuple]:
+    """``(GOLD, (annotation id, task id, result, text, data))``; ``(CANCELLED, (id,))`` for a skipped one;
+    ``(UNREVIEWED, (id, task id))`` for one made from a prediction nobody opened. A malformed one is a
+    ``RequestError``."""
     if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
         raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
     task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
     if not is_id(task.get("id")):
         raise RequestError(f"{event} without the annotated task's id")
     if ann.get("was_cancelled"):
-        return None
+        return CANCELLED, (ann["id"],)
+    if sync.made_from_prediction_unopened(ann):
+        return UNREVIEWED, (ann["id"], task["id"])
     text = _text_of(task, ctx)
-    return ann["id"], task["id"], ann.get("result") or [], text, task.get("data") if text is not None else None
+    return GOLD, (ann["id"], task["id"], ann.get("result") or [], text, task.get("data") if text is not None else None)
 
 
-def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> None:
-    """Record one created or updated annotation as gold (a cancelled one, "skipped", is forgotten)."""
-    row = _annotation_row(ctx, event, ann, task)
-    if row is None:
-        ctx.state.delete_annotations([ann["id"]])
-    else:
-        ctx.state.record_annotations([row])
+def _store(ctx: ProjectContext, rows: Mapping[str, list[tuple]]) -> None:
+    """Record classified annotations in one commit: gold, unreviewed, and cancelled ("skipped") ones forgotten."""
+    with ctx.state.transaction():
+        ctx.state.record_annotations(rows.get(GOLD, []))
+        if rows.get(UNREVIEWED):
+            ctx.state.record_unreviewed(rows[UNREVIEWED])
+        if rows.get(CANCELLED):
+            ctx.state.delete_annotations([i for (i,) in rows[CANCELLED]])
+
+
+def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> dict[str, Any]:
+    """Record one created or updated annotation (see ``_annotation_row``)."""
+    kind, row = _annotation_row(ctx, event, ann, task)
+    _store(ctx, {kind: [row]})
+    return {"unreviewed": 1} if kind == UNREVIEWED else {}
 
 
 def _record_bulk(ctx: ProjectContext, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """ANNOTATIONS_CREATED ("Create annotations from predictions" in the Data Manager): lists of annotations
-    and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one batched commit, and one malformed
-    item does not cost the others (they are named in the answer; all malformed is a 400)."""
+    """ANNOTATIONS_CREATED ("Create annotations from predictions" in the Data Manager, or an import): lists of
+    annotations and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one batched commit, and
+    one malformed item does not cost the others (they are named in the answer; all malformed is a 400).
+    Annotations copied from predictions nobody opened are counted as ``unreviewed``, not gold."""
     anns, tasks = payload.get("annotation"), payload.get("task")
     if not isinstance(anns, list):
         raise RequestError(f"{event} without an 'annotation' list")
     by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
         if isinstance(tasks, list) else {}
-    rows, cancelled, errors = [], [], []
+    rows: dict[str, list[tuple]] = {GOLD: [], CANCELLED: [], UNREVIEWED: []}
+    errors = []
     for ann in anns:
         task_id = ann.get("task") if isinstance(ann, Mapping) else None
         try:
-            row = _annotation_row(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
+            kind, row = _annotation_row(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
         except RequestError as e:
             errors.append(str(e))
             continue
-        if row is None:
-            cancelled.append(ann["id"])
-        else:
-            rows.append(row)
-    with ctx.state.transaction():
-        ctx.state.record_annotations(rows)
-        if cancelled:
-            ctx.state.delete_annotations(cancelled)
+        rows[kind].append(row)
+    _store(ctx, rows)
+    extra: dict[str, Any] = {"unreviewed": len(rows[UNREVIEWED])} if rows[UNREVIEWED] else {}
+    if rows[UNREVIEWED]:
+        log.info("project %s: %d annotations made from predictions nobody opened: counted, not used as gold",
+                 ctx.state.project_id, len(rows[UNREVIEWED]))
     if not errors:
-        return {}
+        return extra
     log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,
                 len(errors), len(anns), event, errors[0])
     if len(errors) == len(anns):
         raise RequestError(errors[0])
-    return {"errors": errors[:10]}
+    return {**extra, "errors": errors[:10]}
 
 
 def _first_project(tasks: list[Any]) -> Any:

@@ -299,6 +299,8 @@ def render_html(data: ReportData) -> str:
             ("LLM tokens", f"{t['prompt_tokens'] + t['completion_tokens']:,}"), ("LLM cost", f"${t['cost']:.4f}"),
             ("LLM failures", t["failures"]), ("teacher F1", data.latest("teacher_f1")),
             ("student F1", data.latest("student_f1"))]
+    if src.get("unreviewed"):  # "Create annotations from predictions" without opening them: the LLM's labels
+        kpis.insert(3, ("unreviewed copies of predictions (not gold)", src["unreviewed"]))
     rounds = _table(
         ["round", "version", "finished", "human", "LLM", "student", "prompt tok", "completion tok", "cost $",
          "failures", "re-asks", "dropped mentions", "teacher F1", "student F1", "gold size"],

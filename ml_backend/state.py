@@ -6,7 +6,8 @@ by a crash is marked ``interrupted`` and queued again when the state is next ope
 
 Layout::
 
-    state.db                 tasks, annotations (human = gold), llm_labels, predictions, jobs, rounds, meta
+    state.db                 tasks, annotations (human = gold), unreviewed, llm_labels, predictions, jobs,
+                             rounds, meta
     models/<version>/        a student (``save_model_version``), published by rename
     current                  the served version's name (written atomically)
 
@@ -34,6 +35,8 @@ CREATE TABLE IF NOT EXISTS annotations (
     seq INTEGER NOT NULL, updated_at REAL);
 CREATE INDEX IF NOT EXISTS annotations_task ON annotations(task_id);
 CREATE INDEX IF NOT EXISTS annotations_seq ON annotations(seq);  -- MAX(seq) per recorded annotation
+-- annotations Label Studio made from predictions nobody opened: counted, never gold (sync.made_from_prediction_unopened)
+CREATE TABLE IF NOT EXISTS unreviewed (id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, updated_at REAL);
 CREATE TABLE IF NOT EXISTS llm_labels (
     task_id INTEGER PRIMARY KEY, example TEXT NOT NULL, model TEXT, round INTEGER, error TEXT, created_at REAL);
 CREATE TABLE IF NOT EXISTS predictions (
@@ -134,6 +137,7 @@ class ProjectState:
             if live:
                 self.delete_annotations(live)
             self._many("DELETE FROM predictions WHERE task_id=?", [(i,) for i in ids])
+            self._many("DELETE FROM unreviewed WHERE task_id=?", [(i,) for i in ids])
             self._many("DELETE FROM llm_labels WHERE task_id=?", [(i,) for i in ids])
             self._many("DELETE FROM tasks WHERE id=?", [(i,) for i in ids])
         return len(known)
@@ -166,15 +170,36 @@ class ProjectState:
             if tasks:
                 self.upsert_tasks(tasks)
             seq = self._next_seq()
+            self._db.executemany("DELETE FROM unreviewed WHERE id = ?", [(int(a),) for a, *_ in items])
             self._db.executemany(
                 "INSERT INTO annotations(id, task_id, result, deleted, seq, updated_at) VALUES (?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET task_id=excluded.task_id, result=excluded.result, deleted=0, "
                 "seq=excluded.seq, updated_at=excluded.updated_at",
                 [(int(a), int(t), json.dumps(r, ensure_ascii=False), seq + i, now) for i, (a, t, r, _, _) in enumerate(items)])
 
+    def record_unreviewed(self, items: Sequence[tuple[int, int]]) -> None:
+        """``(annotation id, task id)`` of annotations made from predictions nobody opened: counted, not gold.
+
+        One that was recorded as gold before (a state from an older version, or an edit undone) stops
+        being gold; the task's LLM label stays what the student trains on. A human who later opens
+        and submits it sends it again with a ``lead_time``, and ``record_annotations`` makes it gold.
+        """
+        now = time.time()
+        ids = [int(a) for a, _ in items]
+        with self.transaction():
+            live = [i for i in ids if self._q("SELECT 1 FROM annotations WHERE id=? AND deleted=0", (i,))]
+            if live:
+                self.delete_annotations(live)
+            self._db.executemany("INSERT OR REPLACE INTO unreviewed(id, task_id, updated_at) VALUES (?, ?, ?)",
+                                 [(int(a), int(t), now) for a, t in items])
+
+    def unreviewed_ids(self) -> set[int]:
+        return {r["id"] for r in self._q("SELECT id FROM unreviewed")}
+
     def delete_annotations(self, annotation_ids: Iterable[int]) -> int:
         ids = [int(i) for i in annotation_ids]
         with self._lock:
+            self._many("DELETE FROM unreviewed WHERE id = ?", [(i,) for i in ids])
             seq = self._next_seq()
             for i in ids:
                 self._q("UPDATE annotations SET deleted=1, seq=?, updated_at=? WHERE id=?", (seq, time.time(), i))
@@ -327,11 +352,14 @@ class ProjectState:
         return self.dir / "models" / version
 
     def label_counts(self) -> dict[str, int]:
-        """Examples labeled by each source: human (gold), llm (teacher), student (predictions served)."""
+        """Examples labeled by each source: human (gold), llm (teacher), student (predictions served), and
+        ``unreviewed``: tasks whose only annotation was made from a prediction nobody opened (not gold)."""
         human = self._q("SELECT COUNT(DISTINCT task_id) AS n FROM annotations WHERE deleted=0")[0]["n"]
         llm = self._q("SELECT COUNT(*) AS n FROM llm_labels WHERE error IS NULL")[0]["n"]
         student = self._q("SELECT COUNT(*) AS n FROM predictions WHERE source='student'")[0]["n"]
-        return {"human": int(human), "llm": int(llm), "student": int(student)}
+        unreviewed = self._q("SELECT COUNT(DISTINCT task_id) AS n FROM unreviewed WHERE task_id NOT IN "
+                             "(SELECT task_id FROM annotations WHERE deleted=0)")[0]["n"]
+        return {"human": int(human), "llm": int(llm), "student": int(student), "unreviewed": int(unreviewed)}
 
     def summary(self) -> dict[str, Any]:
         """Everything ``/metrics`` and the report page show, in one read."""

@@ -25,6 +25,19 @@ from ml_backend.config import BackendConfig
 log = logging.getLogger(__name__)
 
 
+def made_from_prediction_unopened(ann: Mapping[str, Any]) -> bool:
+    """Whether Label Studio made this annotation from a prediction that nobody opened.
+
+    "Create annotations from predictions" in the Data Manager copies the LLM's prediction into an
+    annotation under the clicking user's name: ``parent_prediction`` set and no ``lead_time``. It
+    is the LLM's label, not a human one, and would poison the gold pool, which is the demos, the
+    reweighting meta set and the stopping rule at once. An annotation submitted in the labeling
+    editor always has a ``lead_time`` (the seconds the annotator spent), also when the annotator
+    accepted the prediction unchanged: that one was reviewed, and is gold.
+    """
+    return ann.get("parent_prediction") is not None and not ann.get("lead_time")
+
+
 class LabelStudioUnavailable(RuntimeError):
     """Label Studio cannot be reached or refuses our token; set LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
 

@@ -83,6 +83,15 @@ def test_report_page_shows_figure_numbers_and_escapes_texts(client):
     assert "<th>LLM confidence</th><th>LLM spans</th><th>kept by annotators</th>" in html
     assert "<td>0.2-0.4</td><td>1</td><td>0.000</td>" in html and "AUROC of confidence for kept vs corrected: 1.000" in html
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
+    assert "not gold" not in html  # nobody converted predictions without opening them
+
+
+def test_report_page_counts_unreviewed_copies_of_predictions_apart(tmp_path, client):
+    st = ProjectState(tmp_path, 7)
+    st.record_unreviewed([(201, 4)])  # "Create annotations from predictions" on task 4
+    st.close()
+    html = client.get("/report?project=7").get_data(as_text=True)
+    assert "unreviewed copies of predictions (not gold)" in html
     png = client.get("/report/7.png")
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n" and len(png.data) > 10_000
 

@@ -146,8 +146,8 @@ def test_webhook_update_delete_cancel_and_unknown_events(make_app):
     assert r.status_code == 400 and "integer 'id'" in r.json["error"]
 
 
-def test_annotations_created_from_predictions_in_bulk_are_recorded_as_gold(make_app):
-    """The Data Manager's "Create annotations from predictions" sends one ANNOTATIONS_CREATED with lists."""
+def test_annotations_created_in_bulk_are_recorded_as_gold(make_app):
+    """An import of annotations (human ones, with no parent prediction) sends one ANNOTATIONS_CREATED with lists."""
     app = make_app(train_threshold=2, run_jobs=False)
     c = app.test_client()
     st = app.extensions["llmaaa"].context("1").state
@@ -171,6 +171,40 @@ def test_annotations_created_from_predictions_in_bulk_are_recorded_as_gold(make_
     r = c.post("/webhook", json={**body, "annotation": [{"task": 4}, three["annotation"]], "task": [three["task"]]})
     assert r.status_code == 201 and r.json["errors"] == ["ANNOTATIONS_CREATED without an 'annotation' object with an integer 'id'"]
     assert [a["annotation_id"] for a in st.annotations()] == [11, 12, 15]
+
+
+def test_annotations_made_from_predictions_nobody_opened_are_not_gold(make_app):
+    """"Create annotations from predictions" copies the LLM's labels under a user's name (``parent_prediction``,
+    no ``lead_time``): counted as unreviewed, never demos or meta set, and no trigger for a round. Opened and
+    submitted in the editor (a ``lead_time``), the same annotation becomes gold."""
+    app = make_app(train_threshold=2, run_jobs=False)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    human = annotation_event("ANNOTATION_CREATED", 21, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")])
+    copies = [annotation_event("ANNOTATION_CREATED", 22 + i, 2 + i, f"Bo{i} ran .", [region("a", 0, 3, f"Bo{i}", "Peop")])
+              for i in range(3)]
+    for i, e in enumerate(copies):
+        e["annotation"].update(parent_prediction=500 + i, lead_time=None)
+    body = {"action": "ANNOTATIONS_CREATED", "project": human["project"],
+            "annotation": [human["annotation"], *(e["annotation"] for e in copies)],
+            "task": [human["task"], *(e["task"] for e in copies)]}
+    r = c.post("/webhook", json=body)
+    assert r.status_code == 201 and r.json["unreviewed"] == 3
+    assert r.json["new_human_labels"] == 1 and r.json["job"] is None  # the threshold (2) counts humans only
+    assert [a["annotation_id"] for a in st.annotations()] == [21]
+    assert st.label_counts()["human"] == 1 and st.label_counts()["unreviewed"] == 3
+    # one of them opened in the editor and submitted unchanged: reviewed, gold, and it completes the threshold
+    opened = {**copies[0], "action": "ANNOTATION_UPDATED"}
+    opened["annotation"] = {**copies[0]["annotation"], "lead_time": 4.5}
+    r = c.post("/webhook", json=opened)
+    assert r.status_code == 201 and "unreviewed" not in r.json and r.json["job"] is not None
+    assert [a["annotation_id"] for a in st.annotations()] == [21, 22]
+    assert st.label_counts()["unreviewed"] == 2 and c.get("/metrics").json["projects"]["1"]["labels"]["unreviewed"] == 2
+    # one made through the API from a prediction (no lead_time) is unreviewed too; deleting it forgets it
+    single = {**copies[1], "action": "ANNOTATION_CREATED"}
+    assert c.post("/webhook", json=single).json["unreviewed"] == 1
+    c.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "project": human["project"], "annotations": [{"id": 23}]})
+    assert st.label_counts()["unreviewed"] == 1 and st.unreviewed_ids() == {24}
 
 
 def test_a_bulk_of_annotations_is_one_commit(make_app):

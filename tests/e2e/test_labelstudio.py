@@ -223,14 +223,27 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     sources = {a["source"] for t in exported for a in t.get("annotations", []) + t.get("predictions", [])}
     assert {"human", "llm"} <= sources
 
-    # "Create annotations from predictions" in the Data Manager: one bulk ANNOTATIONS_CREATED, recorded as gold
+    # "Create annotations from predictions" in the Data Manager: one bulk ANNOTATIONS_CREATED of the LLM's
+    # labels under the user's name, which nobody reviewed: counted as unreviewed, not gold
     accepted = [t for t in new_order if t != task_ids[0]][:2]
     ls.actions.create(id="predictions_to_annotations", project=pid, selected_items={"all": False, "included": accepted})
-    wait_for(lambda: metrics(backend, pid).get("labels", {}).get("human") == THRESHOLD + 2,
+    wait_for(lambda: metrics(backend, pid).get("labels", {}).get("unreviewed") == 2,
              "the annotations made from predictions (ANNOTATIONS_CREATED)", 30)
-    accepted_gold = _read(backend, pid, "SELECT task_id FROM annotations WHERE deleted = 0 AND task_id IN "
-                                        f"({accepted[0]}, {accepted[1]})")
-    assert sorted(t for (t,) in accepted_gold) == sorted(accepted)
+    assert metrics(backend, pid)["labels"]["human"] == THRESHOLD
+    in_accepted = f"task_id IN ({accepted[0]}, {accepted[1]})"
+    assert _read(backend, pid, f"SELECT task_id FROM annotations WHERE deleted = 0 AND {in_accepted}") == []
+    copies = {a.task: a for a in ls.annotations.list(id=accepted[0])} | {a.task: a for a in ls.annotations.list(id=accepted[1])}
+    assert all(a.parent_prediction is not None and not a.lead_time for a in copies.values())
+    # one of them opened and submitted (Label Studio's editor sends the seconds spent): reviewed, gold
+    ls.annotations.update(id=copies[accepted[0]].id, result=copies[accepted[0]].result, lead_time=6.5)
+    wait_for(lambda: metrics(backend, pid).get("labels", {}).get("human") == THRESHOLD + 1,
+             "the reviewed annotation (ANNOTATION_UPDATED)", 30)
+    assert metrics(backend, pid)["labels"]["unreviewed"] == 1
+    # a round's pull from Label Studio sees the same: one gold, one unreviewed
+    from ml_backend.sync import made_from_prediction_unopened, pull_tasks
+
+    pulled = {t["id"]: t for t in pull_tasks(ls, pid) if t["id"] in accepted}
+    assert [made_from_prediction_unopened(pulled[t]["annotations"][0]) for t in accepted] == [False, True]
 
     # a label added in Label Studio's settings reaches the backend with the PROJECT_UPDATED webhook
     edited = XML.replace("</Labels>", '<Label value="Product" background="#abcdef"/></Labels>', 1)
