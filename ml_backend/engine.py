@@ -166,6 +166,30 @@ class Engine:
                            else ex for ex in out]
             return out
 
+    def estimate(self, examples: Sequence[Example], gold: Sequence[Example] | None) -> dict[str, Any]:
+        """What ``annotate(examples, gold)`` would send and cost, with nothing sent (``LLMTeacher.estimate``).
+
+        The entity prompts are priced in full (cached ones are free); relation prompts only for tasks
+        whose entities are given, because the others' pairs depend on the entities the LLM has yet to find.
+        """
+        with self._lock:
+            given = [ex for ex in examples if ex.extra.get("given_entities")]
+            need_ner = [strip(ex) for ex in examples if not ex.extra.get("given_entities")]
+            plans = []
+            if need_ner:
+                plans.append(self._teacher("ner", gold).estimate(need_ner))
+            with_pairs = [ex for ex in given if len(ex.entities) >= 2]
+            if self.schema.relation_labels and with_pairs:
+                plans.append(self._teacher("re", gold).estimate(with_pairs))
+        out: dict[str, Any] = {"tasks": len(examples), "model": self.llm_config().model}
+        for key in ("requests", "cached", "prompt_tokens", "completion_tokens_expected", "completion_tokens_max"):
+            out[key] = sum(getattr(p, key) for p in plans)
+        for key in ("cost_expected", "cost_max"):
+            out[key] = round(sum(getattr(p, key) for p in plans), 6)
+        if self.schema.relation_labels and len(with_pairs) < len(examples):
+            out["relations"] = "not counted for tasks without given entities: their pairs depend on the entities found"
+        return out
+
     # -- the students ------------------------------------------------------------------------
     def train_config(self) -> Any:
         from llmaaa.training.trainer import TrainConfig

@@ -230,6 +230,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     log.info("project %s: round %d: student predictions for %d tasks in %.1fs", st.project_id, n, len(rest),
              time.perf_counter() - t1)
     queue = [(ex, "llm") for ex in fresh + older] + [(ex, "student" if students else "none") for ex in rest_pred]
+    nxt = rest[: cfg.llm_batch]
+    if nxt and not stopped:  # what the next LLM batch will cost, if the next student ranks the queue alike
+        try:
+            detail["next_llm_estimate"] = engine.estimate(nxt, gold)
+        except Exception as e:  # an estimate is advice: it never costs the round
+            log.warning("project %s: estimating the next LLM batch failed: %s", st.project_id, e)
     if not queue and not detail.get("trained"):
         detail["nothing_to_do"] = "no unannotated task and no new student: the model version stays"
         return detail

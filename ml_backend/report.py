@@ -74,6 +74,8 @@ class ReportData:
     # the LLM's spans on tasks humans labeled since: kept (same span and type) per LLM confidence bin
     # (llmaaa.metrics.confidence_calibration; empty before any such task)
     llm_confidence: dict[str, Any] = field(default_factory=dict)
+    # what the next round's LLM batch will cost (``Engine.estimate`` on the queue's head; nothing sent)
+    next_llm_estimate: dict[str, Any] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         return {k: sum(getattr(r, k) for r in self.rounds) for k in ("prompt_tokens", "completion_tokens", "cost", "failures",
@@ -159,6 +161,7 @@ def collect(project_id: int) -> ReportData:
             data.failure_reasons[err] = data.failure_reasons.get(err, 0) + 1
     if rounds:
         data.llm_stopped = rounds[-1].get("llm_stopped") or None
+        data.next_llm_estimate = rounds[-1].get("next_llm_estimate") or {}
     data.weights = _last_weights(ctx)
     data.queue_head = [QueueItem(q["task_id"], q.get("score"), q.get("source"), q.get("text") or "")
                        for q in st.queue_head(10)]
@@ -324,13 +327,27 @@ def render_html(data: ReportData) -> str:
         project=data.project,
         png=f"/report/{data.project}.png",
         job=(f'<p class="sub" id="job">job: {_fmt(data.job)}</p>' if data.job else "")
-        + (f'<p class="sub" id="llm-stopped">LLM labeling paused: {_fmt(data.llm_stopped)}</p>' if data.llm_stopped else ""),
+        + (f'<p class="sub" id="llm-stopped">LLM labeling paused: {_fmt(data.llm_stopped)}</p>' if data.llm_stopped else "")
+        + _estimate_line(data.next_llm_estimate),
         kpis="".join(f'<div id="kpi-{k.replace(" ", "-").lower()}">{html.escape(k)}<b>{_fmt(v)}</b></div>' for k, v in kpis),
         rounds=rounds,
         failures="".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in sorted(data.failure_reasons.items())) or "<li>none</li>",
         queue=queue,
         confidence=confidence,
     )
+
+
+def _estimate_line(est: dict[str, Any]) -> str:
+    """The next LLM batch's bill before it is run: users of LLM labeling tools ask for it up front."""
+    if not est:
+        return ""
+    text = (f"next LLM batch (estimate, nothing sent yet): {est['tasks']} tasks, {est['requests']} requests "
+            f"({est['cached']} answered from the cache), ~{est['prompt_tokens']:,} prompt tokens, "
+            f"~{est['completion_tokens_expected']:,} completion tokens expected (at most {est['completion_tokens_max']:,}), "
+            f"~${est['cost_expected']:.4f} (at most ${est['cost_max']:.4f})")
+    if est.get("relations"):
+        text += f"; relations {est['relations']}"
+    return f'<p class="sub" id="next-llm-estimate">{html.escape(text)}</p>'
 
 
 def render_index(projects: list[int]) -> str:

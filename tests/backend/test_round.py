@@ -80,6 +80,14 @@ def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make
         round_1 = st.rounds()[-1]["llm_usage"]
         assert round_1["dropped"]["unknown_labels"] == 3 and round_1["reasks"] == 0  # the PLANET in every answer
         n_requests = len(llm.requests)
+        # the next batch's bill, before anything is sent: the 3 tasks left, one entity prompt each
+        est = detail["next_llm_estimate"]
+        assert (est["tasks"], est["requests"], est["cached"]) == (3, 3, 0) and est["prompt_tokens"] > 0
+        assert 0 < est["completion_tokens_expected"] <= est["completion_tokens_max"]
+        assert "relations" in est  # their pairs depend on the entities still to be found
+        assert len(llm.requests) == n_requests  # estimating sent nothing
+        html = c.get("/report?project=1").get_data(as_text=True)
+        assert "next LLM batch (estimate, nothing sent yet): 3 tasks, 3 requests" in html
 
         results = c.post("/predict", json=predict_body(tasks)).json["results"]
         assert len(results) == len(TEXTS)
@@ -107,6 +115,9 @@ def test_llm_round_pre_annotates_the_top_batch_with_valid_ner_and_relations(make
         time.sleep(0.3)
         assert wait_idle(st)[0]["status"] == "done"
         assert len(llm.requests) - n_requests <= 3 * 1 + 3 * 2  # only the 3 remaining tasks (NER + a pair each)
+        asked = [last_user_message(r) for r in llm.requests[n_requests:]]
+        assert sum("Head:" not in q for q in asked) == est["requests"]  # the entity prompts, as estimated
+        assert "next_llm_estimate" not in st.rounds()[-1]  # nothing left for the LLM
 
 
 @pytest.mark.slow
