@@ -41,7 +41,8 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, answer TEXT NOT NULL, "
                 "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
             )
-            for column, kind in (("finish_reason", "TEXT"), ("logprobs", "TEXT"), ("prompt_bytes", "INTEGER")):
+            for column, kind in (("finish_reason", "TEXT"), ("logprobs", "TEXT"), ("prompt_bytes", "INTEGER"),
+                                 ("task", "TEXT")):
                 self._add_column(column, kind)
 
     def _add_column(self, name: str, kind: str) -> None:
@@ -65,25 +66,33 @@ class ResponseCache:
         logprobs = tuple((int(s), int(e), float(lp)) for s, e, lp in json.loads(row[4])) if row[4] else None
         return Completion(row[0], row[1] or 0, row[2] or 0, row[3], logprobs)
 
-    def put(self, key: str, completion: Completion, model: str = "", prompt_bytes: int | None = None) -> None:
-        """Store an answer; ``prompt_bytes`` (the UTF-8 size of the messages) calibrates ``tokens_per_byte``."""
+    def put(self, key: str, completion: Completion, model: str = "", prompt_bytes: int | None = None,
+            task: str | None = None) -> None:
+        """Store an answer; ``prompt_bytes`` (the UTF-8 size of the messages) and ``task`` ("ner", "re")
+        calibrate ``tokens_per_byte``."""
         with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, model, answer, prompt_tokens, completion_tokens, created, "
-                "finish_reason, logprobs, prompt_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "finish_reason, logprobs, prompt_bytes, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, model, completion.text, completion.prompt_tokens, completion.completion_tokens, time.time(),
                  completion.finish_reason,
                  None if completion.logprobs is None else json.dumps(completion.logprobs, separators=(",", ":")),
-                 prompt_bytes),
+                 prompt_bytes, task),
             )
 
-    def tokens_per_byte(self, model: str) -> float | None:
+    def tokens_per_byte(self, model: str, task: str | None = None) -> float | None:
         """Prompt tokens per UTF-8 byte of the messages, as ``model``'s server counted them (chat template
-        included); None before any answer recorded both. Makes the next cost estimate that model's own."""
+        included); None before any answer recorded both. Makes the next cost estimate that model's own.
+
+        With ``task``, the rate of that task's prompts when the cache has any: relation prompts (mostly
+        the marked sentence and label names) tokenize differently from entity prompts (JSON answers),
+        and priced at the entity rate they came out 12-25% high (``bench/cost_estimate.py``).
+        """
+        query = ("SELECT SUM(prompt_tokens), SUM(prompt_bytes) FROM responses WHERE model = ? AND prompt_bytes > 0 "
+                 "AND prompt_tokens > 0")
         with self._lock:
-            tokens, size = self._db.execute(
-                "SELECT SUM(prompt_tokens), SUM(prompt_bytes) FROM responses WHERE model = ? AND prompt_bytes > 0 "
-                "AND prompt_tokens > 0", (model,)).fetchone()
+            own = self._db.execute(query + " AND task = ?", (model, task)).fetchone() if task else (None, None)
+            tokens, size = own if own[0] and own[1] else self._db.execute(query, (model,)).fetchone()
         return tokens / size if tokens and size else None
 
     def usage_by_model(self) -> dict[str, tuple[int, int]]:

@@ -8,7 +8,7 @@ How: :meth:`LLMTeacher.estimate` walks the pool exactly as ``annotate`` would (t
 k-NN demos, entity pairs and prompts) with nothing sent; a prompt already in the cache is free.
 Tokens are counted without the model's tokenizer. Once the cache holds answers of the model, at
 the rate its server reported for them (prompt tokens per UTF-8 byte of the messages, the chat
-template included: ``ResponseCache.tokens_per_byte``); before that at 3.5 bytes per token plus 4
+template included, of the same task's prompts once there are any: ``ResponseCache.tokens_per_byte``); before that at 3.5 bytes per token plus 4
 per message (English prose runs 4-4.5 characters per BPE token, JSON and names fewer; a CJK
 character, 3 bytes, is about one; SmolLM2's server counted 3.1 bytes per token of our prompts,
 ``bench/cost_estimate.py``). The completion is bounded by ``max_tokens``, and expected to be as

@@ -105,7 +105,7 @@ class LLMTeacher:
         ``no_relation``) so that every prompt of the run is built; cached prompts get their answers.
         Not meant to overlap an ``annotate`` of the same teacher.
         """
-        rate = self.cache.tokens_per_byte(self.config.model) if self.cache is not None else None
+        rate = self.cache.tokens_per_byte(self.config.model, self.task) if self.cache is not None else None
         plan = Estimate(self.config.model, examples=len(examples), tokens_per_byte=rate)
         summary = self.last_summary
         self._plan = plan
@@ -357,5 +357,6 @@ class LLMTeacher:
         usage.completion_tokens += comp.completion_tokens
         usage.cost += cost
         if self.cache is not None:
-            self.cache.put(key, comp, self.config.model, sum(len(m["content"].encode("utf-8")) for m in messages))
+            self.cache.put(key, comp, self.config.model, sum(len(m["content"].encode("utf-8")) for m in messages),
+                           self.task)
         return comp

@@ -67,6 +67,28 @@ def test_a_relation_estimate_counts_one_request_per_ordered_pair_and_short_answe
     assert plan.cost_max == 0.0  # no price for "m"
 
 
+def test_each_task_is_priced_at_its_own_measured_rate_once_it_has_one(tmp_path):
+    """Relation prompts tokenize differently from entity prompts: the NER rate stands in only until RE answers exist."""
+    from llmaaa.annotate.cache import ResponseCache
+
+    rl = LabelSet(("Peop", "Org"), ("Work_For",))
+    ex = Example("r", "Anna works for IBM.", (Span(0, 4, "Peop"), Span(15, 18, "Org")))
+    other = Example("s", "Bob works for SAP.", (Span(0, 3, "Peop"), Span(14, 17, "Org")))
+    cache = tmp_path / "c.sqlite"
+    with ScriptedOpenAI([Reply('[{"span": "Anna", "type": "Peop"}]', prompt_tokens=1000)]) as llm:
+        LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), rl, k=0, cache=cache).annotate([Example("n", ex.text)])
+        ner_rate = ResponseCache(cache).tokens_per_byte("m")
+        re_teacher = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), rl, task="re", k=0, cache=cache)
+        assert re_teacher.estimate([ex]).tokens_per_byte == pytest.approx(ner_rate)  # no RE answer yet
+    with ScriptedOpenAI([Reply("Work_For", prompt_tokens=10)]) as llm:
+        re_teacher = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m"), rl, task="re", k=0, cache=cache)
+        re_teacher.annotate([ex])
+        re_bytes = sum(len(m["content"].encode("utf-8")) for r in llm.requests for m in r["messages"])
+        plan = re_teacher.estimate([other])
+    assert plan.tokens_per_byte == pytest.approx(10 * len(llm.requests) / re_bytes)
+    assert ResponseCache(cache).tokens_per_byte("m") != plan.tokens_per_byte  # the model's overall rate mixes both
+
+
 def test_the_cli_prints_the_estimate_and_writes_no_output(tmp_path):
     pool, demos, summary = tmp_path / "pool.jsonl", tmp_path / "demos.jsonl", tmp_path / "plan.json"
     write_jsonl(POOL, pool)
