@@ -125,7 +125,12 @@ def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[
     ceiling = curves["ceiling"] if earlier.get("ceiling", {}).get("f1") is None else earlier["ceiling"]
     series = {name: dict(s) for name, s in curves["series"].items()}
     for name, s in earlier.get("series", {}).items():
-        series[name] = pool_series(series[name], s) if name in series else dict(s)
+        try:
+            series[name] = pool_series(series[name], s) if name in series else dict(s)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}; the earlier record is {earlier.get('source') or 'unnamed'}: drop those "
+                             "seeds from it, or run other seeds (--first-seed)") from None
+
     for s in series.values():
         s["first_budget_beating_teacher"] = _first_beating(s["budgets"], s["mean"], teacher.get("f1"))
     return {**curves, "teacher": teacher, "ceiling": ceiling, "series": dict(sorted(series.items())),

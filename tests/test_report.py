@@ -108,6 +108,9 @@ def test_earlier_curves_fold_into_the_table_with_their_teacher_and_ceiling():
     # "beats the teacher" is recomputed against the folded teacher line: 0.42 > 0.50 is false, 0.57 is true
     assert c["series"]["random"]["first_budget_beating_teacher"] == 100
     assert "| random (3 seeds) | 0.420 ± 0.016 |" in markdown_table(c)
+    with pytest.raises(ValueError, match=r"random: the same seeds \[0\] are in both .* another machine: drop"):
+        build_curves(RUNS, teacher=TEACHER, earlier=[{**earlier, "series": {"random": {**earlier["series"]["random"],
+                                                                                       "seeds": [0]}}}])
     with pytest.raises(ValueError, match="earlier record is on the gold split"):
         build_curves(RUNS, teacher=TEACHER, earlier=[{**earlier, "split": "gold"}])
     only = build_curves([], earlier=[earlier])  # a cell whose every run was kept only as curves
