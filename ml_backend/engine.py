@@ -30,10 +30,6 @@ from ml_backend.labeling import LabelingSchema
 log = logging.getLogger(__name__)
 
 
-class TeacherUnavailable(RuntimeError):
-    """No LLM is configured or reachable; set LLM_BASE_URL / LLM_MODEL / LLM_API_KEY."""
-
-
 @dataclass
 class Students:
     """The trained student(s) of one model version: ``ner`` always, ``re`` for configs with relations."""
