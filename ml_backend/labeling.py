@@ -19,6 +19,7 @@ it; the prompt and the student use the readable ``value``.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -55,8 +56,13 @@ class LabelingSchema:
         return LabelSet(self.entity_labels, self.relation_labels, dict(self.descriptions))
 
     def map_entity(self, label: str) -> str | None:
-        """The config's label for a model/LLM label, or None (unknown labels never reach Label Studio)."""
-        return self.aliases.get(str(label).strip().lower())
+        """The config's label for a model/LLM label, or None (unknown labels never reach Label Studio).
+
+        A label's own exact name always means that label, even where "PER" and "Per" are both labels."""
+        name = str(label).strip()
+        if name in self.entity_labels:
+            return name
+        return self.aliases.get(name.lower())
 
     def result_label(self, label: str) -> str:
         """The name Label Studio stores in a result for config label ``label`` (its alias, if any)."""
@@ -71,12 +77,36 @@ def config_hash(xml: str) -> str:
     return hashlib.sha256(xml.encode("utf-8")).hexdigest()[:16]
 
 
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
+
+
+def without_declaration(xml: str) -> str:
+    """``xml`` without a leading ``<?xml ... encoding=...?>``: lxml (the SDK's ``LabelInterface``) refuses
+    a declared encoding in a str, while the config is already text."""
+    return _DECLARATION.sub("", xml, count=1)
+
+
+# Label Studio's frontend reads tag and attribute names case-insensitively (<labels toname=...> works there)
+_TAGS = {t.lower(): t for t in ("View", "Labels", "Label", "Text", "Relations", "Relation", "HyperTextLabels",
+                                 "ParagraphLabels", "HyperText", "Paragraphs", "Choices", "Header")}
+_ATTRS = {a.lower(): a for a in ("toName", "valueType")}
+
+
+def _canonical(root: ET.Element) -> ET.Element:
+    for el in root.iter():
+        if isinstance(el.tag, str):
+            el.tag = _TAGS.get(el.tag.lower(), el.tag)
+        for key in [k for k in el.attrib if k.lower() in _ATTRS and k != _ATTRS[k.lower()]]:
+            el.attrib.setdefault(_ATTRS[key.lower()], el.attrib.pop(key))
+    return root
+
+
 def parse_config(xml: str) -> LabelingSchema:
     """Read ``xml`` (a Label Studio labeling config) or raise :class:`UnsupportedConfig`."""
     if not isinstance(xml, str) or not xml.strip():
         raise UnsupportedConfig("the labeling config is empty; send the project's XML config as 'schema'")
     try:
-        root = ET.fromstring(xml)
+        root = _canonical(ET.fromstring(without_declaration(xml)))
     except ET.ParseError as e:
         raise UnsupportedConfig(f"the labeling config is not valid XML ({e})") from e
     texts = {el.get("name"): el for el in root.iter() if el.tag == "Text" and el.get("name")}
@@ -111,22 +141,30 @@ def parse_config(xml: str) -> LabelingSchema:
                                 f"{{\"{value[1:]}\": \"the text\"}}")
     entity_labels: list[str] = []
     descriptions: dict[str, str] = {}
-    aliases: dict[str, str] = {}
     result_names: dict[str, str] = {}
-    for el in lab:
-        if el.tag != "Label" or not el.get("value") or el.get("value") in entity_labels:
-            continue
+    others: list[tuple[str, str]] = []  # (other name, label): predicted_values, after every label's own names
+    for el in lab.iter("Label"):  # also <Label>s grouped in a <View> inside <Labels>, as Label Studio allows
         v = el.get("value")
+        if not v or v in entity_labels:
+            continue
         entity_labels.append(v)
         if el.get("alias"):
             result_names[v] = el.get("alias")
         desc = el.get("hint") or el.get("description")
         if desc:
             descriptions[v] = desc
-        for alt in [v, el.get("alias") or "", *(el.get("predicted_values") or "").split(",")]:
-            if alt.strip():
-                aliases.setdefault(alt.strip().lower(), v)
+        others += [(alt, v) for alt in (el.get("predicted_values") or "").split(",")]
+    # a label's own name, then its alias, then other labels' predicted_values: "LOC predicted_values=GPE"
+    # beside a "GPE" label must not turn GPE annotations into LOC
+    aliases: dict[str, str] = {}
+    for alt, v in [*((v, v) for v in entity_labels), *((a, v) for v, a in result_names.items()), *others]:
+        if alt.strip():
+            aliases.setdefault(alt.strip().lower(), v)
     if not entity_labels:
+        if lab.get("value", "").startswith("$"):
+            raise UnsupportedConfig(f"<Labels name={lab.get('name')!r} value={lab.get('value')!r}> takes its labels "
+                                    "from each task (dynamic labels), which this backend does not serve: list the "
+                                    "labels as <Label value=...> tags in the config")
         raise UnsupportedConfig(f"<Labels name={lab.get('name')!r}> has no <Label value=...> children")
     relation_labels: list[str] = []
     for el in root.iter("Relation"):
@@ -185,7 +223,7 @@ class SchemaCache:
         if li is None:
             from label_studio_sdk.label_interface import LabelInterface
 
-            li = LabelInterface(xml)
+            li = LabelInterface(without_declaration(xml))
             with self._lock:
                 self._interfaces[key] = li
         return li

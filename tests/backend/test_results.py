@@ -104,3 +104,44 @@ def test_a_text_loaded_from_a_url_is_refused_instead_of_annotating_the_link():
     xml = '<View><Labels name="l" toName="t"><Label value="A"/></Labels><Text name="t" value="$doc" valueType="url"/></View>'
     with pytest.raises(UnsupportedConfig, match='remove valueType="url" and import tasks as {"doc": "the text"}'):
         parse_config(xml)
+
+
+def test_a_labels_own_name_is_never_taken_by_another_labels_predicted_values():
+    xml = ('<View><Labels name="label" toName="text"><Label value="LOC" predicted_values="GPE,location"/>'
+           '<Label value="GPE"/><Label value="Person" predicted_values="per"/><Label value="PER"/></Labels>'
+           '<Text name="text" value="$text"/></View>')
+    s = parse_config(xml)
+    assert (s.map_entity("GPE"), s.map_entity("location"), s.map_entity("gpe")) == ("GPE", "LOC", "GPE")
+    assert (s.map_entity("PER"), s.map_entity("per"), s.map_entity("person")) == ("PER", "PER", "Person")
+    text = "Ann flew to Paris ."
+    back = results_to_example(Example("1", text), [region("a", 12, 17, "Paris", "GPE")], s)
+    assert [x.label for x in back.entities] == ["GPE"]  # a human's GPE annotation stays GPE (gold)
+
+
+def test_labels_grouped_in_a_view_inside_labels_are_all_served():
+    xml = ('<View><Labels name="label" toName="text"><Label value="PER"/><View style="display:flex">'
+           '<Header value="Places"/><Label value="LOC"/><Label value="GPE"/></View></Labels>'
+           '<Text name="text" value="$text"/></View>')
+    s, li = parse_config(xml), LabelInterface(xml)
+    assert s.entity_labels == tuple(li.get_control("label").labels) == ("PER", "LOC", "GPE")
+    only_nested = xml.replace('<Label value="PER"/>', "")
+    assert parse_config(only_nested).entity_labels == ("LOC", "GPE")
+
+
+def test_tag_and_attribute_names_in_any_case_and_an_xml_declaration_are_served():
+    """Label Studio's frontend reads <labels toname=...> as <Labels toName=...>; lxml refuses a declared encoding
+    in a str, so the SDK's LabelInterface gets the config without it."""
+    lower = ('<view><labels name="label" toname="text"><label value="PER"/></labels>'
+             '<text name="text" value="$text"/></view>')
+    s = parse_config(lower)
+    assert (s.from_name, s.to_name, s.value_key, s.entity_labels) == ("label", "text", "text", ("PER",))
+    declared = '<?xml version="1.0" encoding="UTF-8"?>\n' + NER
+    s, li = parse_config(declared), SchemaCache().interface(declared)
+    p = prediction_for(Example("1", "Ann ran .", (Span(0, 3, "PER"),)), s, li, version="v")
+    assert li.validate_prediction(p, return_errors=True) == []
+
+
+def test_dynamic_labels_are_refused_with_what_to_do():
+    xml = '<View><Labels name="label" toName="text" value="$labels"/><Text name="text" value="$text"/></View>'
+    with pytest.raises(UnsupportedConfig, match=r"dynamic labels.*list the labels as <Label value=\.\.\.> tags"):
+        parse_config(xml)
