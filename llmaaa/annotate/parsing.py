@@ -36,7 +36,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from llmaaa.data.schema import NO_RELATION, Span
 
@@ -89,7 +89,9 @@ _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
 # One token of a JSON-ish text: a string (double, single or typographic quotes), a comment, or other text.
 _JSON_TOKEN = re.compile("|".join((
-    r'"(?:[^"\\]|\\.)*"', r"'(?:[^'\\\n]|\\.)*'", "\u201c[^\u201d\n]*\u201d",  # strings
+    # strings; one left open runs to the end of its line (text), so that a run of quotes and backslashes
+    # is one token instead of a rescan from every quote (quadratic: seconds on a few kilobytes)
+    r'"(?:[^"\\]|\\.)*(?:"|$)', r"'(?:[^'\\\n]|\\.)*(?:'|$)", "\u201c[^\u201d\n]*\u201d",
     r"//[^\n]*", r"/\*.*?(?:\*/|$)", r"#[^\n]*",  # comments
     "[^\"'\u201c/#]+", ".")), re.S)
 _FULL_WIDTH_PUNCT = str.maketrans("，：［］｛｝", ",:[]{}")
@@ -215,24 +217,66 @@ def extract_json(answer: str) -> Any:
     Prose before the JSON may hold brackets of its own ("entities [PER, LOC]: [...]"), so each opening
     bracket is tried in turn, and for each the closing brackets from the last one backwards.
     """
+    for value in json_candidates(answer):
+        return value
+    raise AnswerError(
+        'the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]'
+    )
+
+
+_FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
+
+
+def json_candidates(answer: str) -> Iterator[Any]:
+    """Every JSON value ``extract_json`` would consider, in its order (at most ``_MAX_ATTEMPTS`` parses).
+
+    A list of objects that does not parse as a whole because of one broken item (``"Dwayne "The
+    Rock" Johnson"``, an invalid escape) is salvaged item by item before any object inside it is
+    tried alone: the items that parse are kept, the broken one stays a string (a malformed item,
+    counted), instead of the first inner object passing for the whole answer.
+    """
     answer = strip_reasoning(answer)
     candidates = [m.group(1) for m in _FENCE.finditer(answer)] + [answer]
     attempts = _MAX_ATTEMPTS  # a long garbage answer full of brackets must not cost seconds
     for text in candidates:
         text = text.strip()
         starts = [i for i, ch in enumerate(text) if ch in "[{"][:_MAX_STARTS]
+        inside = -1  # the end of the last value yielded: brackets before it are that value's own insides
         for start in starts:
+            if start <= inside:
+                continue
             close = "]" if text[start] == "[" else "}"
             end = last = text.rfind(close)
             while end > start and attempts > 0:
                 attempts -= 1
                 try:  # the widest slice is also tried repaired: a comment mid-list must not cut it short
-                    return _loads(text[start : end + 1], repair=end == last)
+                    value = _loads(text[start : end + 1], repair=end == last)
                 except AnswerError:
                     end = text.rfind(close, start, end)  # prose after the JSON may contain the bracket
-    raise AnswerError(
-        'the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]'
-    )
+                    continue
+                inside = end
+                yield value
+                break
+            if close == "]" and inside < start and last > start:
+                items = _salvage_items(text[start : last + 1])
+                if items is not None:
+                    inside = last
+                    yield items
+
+
+def _salvage_items(text: str) -> list[Any] | None:
+    """The flat objects of a list that failed to parse: parsed where they parse, else their text;
+    None unless at least two objects are there and one of them parses."""
+    pieces = _FLAT_OBJECT.findall(text)
+    if len(pieces) < 2:
+        return None
+    items: list[Any] = []
+    for piece in pieces:
+        try:
+            items.append(_loads(piece, repair=True))
+        except AnswerError:
+            items.append(piece)
+    return items if any(isinstance(i, dict) for i in items) else None
 
 
 def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
@@ -403,11 +447,14 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     items: list[list[str]] = []
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
+        if len(line) > _MAX_LINE:  # prose, or a degenerate run of spaces: _PAIR_LINE is quadratic on it
+            continue
         if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
             items += _several_items(line, resolve) or _one_line_items(line, resolve)
     return items
 
 
+_MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
 _ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]]),"), re.compile(","))
 
 
@@ -508,7 +555,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
     if listed is not None:
         return listed
     try:
-        return _as_items(extract_json(answer), resolve)
+        return _json_items(answer, resolve)
     except AnswerError:
         items = _line_items(plain, resolve) or _inline_items(plain, resolve)
         if items:
@@ -516,6 +563,26 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
         if _NONE_ANSWER.match(plain):
             return []  # "None." / "No entities found": a small model's way of saying []
         raise
+
+
+def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
+    """The items of the first JSON value in ``answer`` that names one of the user's labels, else of the first
+    one that reads as items: an answer that echoes the prompt's format (``[{"span": "<exact text>",
+    "type": "<LABEL>"}]``) before its own list is read by its list."""
+    first: list[Any] | None = None
+    for value in json_candidates(answer):
+        try:
+            items = _as_items(value, resolve)
+        except AnswerError:
+            continue
+        if any(isinstance(label, str) and resolve(label) is not None
+               for label in (_item_pair(item, resolve)[1] for item in items)):
+            return items
+        if first is None:
+            first = items
+    if first is None:
+        raise AnswerError('the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]')
+    return first
 
 
 _LABEL_LIST_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(?P<label>[^:\[\]{}]+?)\s*:\s*(?P<list>\[.*\])\s*,?\s*$")
@@ -638,6 +705,8 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
         stemmed = [c for c in classes if _stem_label(c) == _stem_label(token)]
         if len(stemmed) == 1:
             return stemmed[0]
+    if _LEADING_NONE.match(text):  # "No relation. Work_For does not hold.": the answer, then why
+        return NO_RELATION
     found = _named_labels(text, classes)
     written = [c for c in found if _writes_label(text, c)]
     if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston": the label, then prose
@@ -652,6 +721,8 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
 
 
+_LEADING_NONE = re.compile(r"[\s\"'`*]*(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related)\b"
+                           r"(?![\s_-]*(of|other|but|except)\b)", re.I)
 _NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related)\b", re.I)
 # words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
 _NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$",
@@ -696,16 +767,41 @@ _NO_SPACE_SCRIPTS = re.compile(
 
 
 def _wordy(ch: str) -> bool:
-    """A character that continues a word in a script written with spaces."""
-    return (ch.isalnum() or ch == "_") and not _NO_SPACE_SCRIPTS.match(ch)
+    """A character that continues a word in a script written with spaces (a vowel sign of Devanagari,
+    a combining accent: marks belong to the letter before them)."""
+    return (ch.isalnum() or ch == "_" or _attached(ch)) and not _NO_SPACE_SCRIPTS.match(ch)
+
+
+_ZWJ, _VS16 = "\u200d", "\ufe0f"
+
+
+def _attached(ch: str) -> bool:
+    """A character that belongs to the one before it: a combining mark, a variation selector, an emoji
+    skin tone or a zero-width joiner. A span never starts or ends just before one."""
+    return unicodedata.category(ch)[0] == "M" or ch in (_ZWJ, _VS16) or "\U0001f3fb" <= ch <= "\U0001f3ff"
 
 
 def _on_boundaries(text: str, start: int, end: int) -> bool:
+    if _attached(text[start]):
+        return False
+    if end < len(text) and _attached(text[end]):  # "👍" in "👍🏽", "राम" in "रामायण", "Jose" in NFD "José"
+        return False
     if start > 0 and _wordy(text[start]) and _wordy(text[start - 1]):
         return False
     if end < len(text) and _wordy(text[end - 1]) and _wordy(text[end]):
         return False
     return True
+
+
+def _whole_graphemes(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Hits whose end was found in a folded text extended over the marks that follow it (the accent of
+    an NFD "é" folded away), so a span never cuts a character in two."""
+    out = []
+    for s, e in hits:
+        while e < len(text) and _attached(text[e]):
+            e += 2 if text[e] == _ZWJ and e + 1 < len(text) else 1
+        out.append((s, e))
+    return out
 
 
 def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None) -> tuple[list[tuple[int, int]], bool]:
@@ -724,7 +820,7 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
         return [], False
     pattern = r"\s*".join(re.escape(w) for w in words)  # "New  York" / "NewYork" / "new york"
     fuzzy = [(m.start(), m.end()) for m in re.finditer(pattern, text, re.I)]
-    fuzzy = [o for o in fuzzy if _on_boundaries(text, *o)]
+    fuzzy = _cased_like(mention, text, [o for o in fuzzy if _on_boundaries(text, *o)])
     if fuzzy:
         return fuzzy, True
     folded = folded or FoldedText(text)
@@ -734,7 +830,19 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
         found = find_occurrences(text, trimmed, folded)[0]
     if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse); the trimmed form tried it above
         found = folded.find(mention, strip_accents=True)
-    return found, True
+    return _whole_graphemes(text, _cased_like(mention, text, found)), True
+
+
+def _cased_like(mention: str, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Case-insensitive hits without the all-lowercase words a capitalized mention does not mean: an
+    acronym ("US", "WHO") never matches "us" or "who", and "Apple" matches "apple" only where the
+    text writes it in lowercase everywhere (a lowercase text, a tweet)."""
+    if mention == mention.lower():
+        return hits
+    lower = [o for o in hits if text[o[0]:o[1]] == text[o[0]:o[1]].lower()]
+    if mention.isupper() and len(mention.replace(".", "")) <= 5:
+        return [o for o in hits if o not in lower]
+    return [o for o in hits if o not in lower] or hits
 
 
 _EDGE_PUNCT = " \t\n.,;:!?()[]{}<>\"'`*。，、；：！？「」《》（）"

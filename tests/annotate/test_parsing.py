@@ -454,3 +454,53 @@ def test_re_answers_naming_several_labels_or_only_a_negated_one_are_re_asked(ans
 ])
 def test_json_closed_tells_a_complete_json_answer_from_one_cut_inside_it(answer, closed):
     assert json_closed(answer) is closed
+
+
+# --- found by an adversarial review of the parser (each used to lose or mislabel entities)
+
+
+def test_one_broken_item_costs_that_item_not_the_rest_of_the_list():
+    stats = ParseStats()
+    answer = ('[{"span": "Anna", "type": "PER"}, {"span": "Dwayne "The Rock" Johnson", "type": "PER"}, '
+              '{"span": "Miami", "type": "LOC"}, {"span": "Florida", "type": "LOC"}]')
+    assert parse_ner_answer(answer, LABELS, stats) == [("Anna", "PER"), ("Miami", "LOC"), ("Florida", "LOC")]
+    assert stats.malformed == 1  # counted, not silent
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "C:\\Users", "type": "MISC"}, {"span": "Oslo", "type": "LOC"}]',
+                            LABELS, stats) == [("Oslo", "LOC")] and stats.malformed == 1
+
+
+def test_an_echoed_format_template_does_not_pass_for_the_answer():
+    answer = ('Following the format [{"span": "<exact text>", "type": "<LABEL>"}], here are the entities:\n'
+              '[{"span": "Paris", "type": "LOC"}]')
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
+    assert parse_ner_answer('[] and later [{"span": "Paris", "type": "LOC"}]', LABELS) == [("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer", ["No relation. Work_For does not hold.", "None - Work_For is not supported.",
+                                    "N/A. Work_For is not expressed.", "No relation (Work_For is not stated)."])
+def test_no_relation_first_then_an_explanation_naming_a_label_is_no_relation(answer):
+    assert parse_re_answer(answer, ("Work_For", "Live_In")) == NO_RELATION
+
+
+def test_a_capitalized_mention_does_not_match_lowercase_words():
+    text = "The U.S. envoy told us that WHO said who."
+    assert [(s.start, s.end) for s in align_mentions(text, [("US", "LOC"), ("WHO", "ORG")])] == [(28, 31)]
+    assert [(s.start, s.end) for s in align_mentions("APPLE rose; the apple harvest fell.", [("Apple", "ORG")])] == [(0, 5)]
+    assert [(s.start, s.end) for s in align_mentions("i love paris in spring", [("Paris", "LOC")])] == [(7, 12)]
+
+
+def test_marks_belong_to_their_letter_in_indic_scripts_nfd_text_and_emoji():
+    assert [(s.start, s.end) for s in align_mentions("रामायण पढ़ी राम ने", [("राम", "PER")])] == [(12, 15)]
+    assert [(s.start, s.end) for s in align_mentions("मोदीजी और मोदी", [("मोदी", "PER")])] == [(10, 14)]
+    nfd = unicodedata.normalize("NFD", "Meet José now")
+    assert [nfd[s.start:s.end] for s in align_mentions(nfd, [("Jose", "PER")])] == [unicodedata.normalize("NFD", "José")]
+    assert [(s.start, s.end) for s in align_mentions("I 👍🏽 this and 👍 that", [("👍", "MISC")])] == [(14, 15)]
+
+
+def test_degenerate_answers_are_refused_without_a_quadratic_scan():
+    """Small models emit runs of spaces, quotes and backslashes; these took 10 s to minutes each when the
+    line and string patterns rescanned from every position (a regression shows as a very slow test)."""
+    for answer in ("a" + " " * 20000 + "b", "'\\" * 10000, "[" + "'\\" * 10000 + "]", '["\\' * 8000):
+        with pytest.raises(AnswerError):
+            parse_ner_answer(answer, LABELS)
