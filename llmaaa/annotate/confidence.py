@@ -136,13 +136,13 @@ def item_scores(answer: str, logprobs: TokenLogprobs | None, mentions: Sequence[
     if logprobs is None:
         return [None] * len(mentions)
     found: list[tuple[int, int] | None] = []
-    cursor = reasoning_end(answer)
+    cursor = _answer_start(answer)
     for mention, _ in mentions:
         pos = _find(answer, mention, cursor) if mention else -1
         found.append(None if pos < 0 else (pos, pos + len(mention)))
         cursor = pos + len(mention) if pos >= 0 else cursor
     scores: list[float | None] = []
-    lower = reasoning_end(answer)
+    lower = _answer_start(answer)
     for i, where in enumerate(found):
         if where is None:
             scores.append(None)
@@ -151,6 +151,17 @@ def item_scores(answer: str, logprobs: TokenLogprobs | None, mentions: Sequence[
         scores.append(probability(logprobs, *_item_region(answer, *where, lower, upper)))
         lower = where[1]
     return scores
+
+
+_JSON_OPEN = re.compile(r"""[\[{]\s*["'{\[]""")
+
+
+def _answer_start(answer: str) -> int:
+    """Where the items are written: the first JSON list or object after any reasoning (prose before it,
+    such as the text echoed back, holds the mentions too, written by other tokens), else the reasoning's end."""
+    start = reasoning_end(answer)
+    m = _JSON_OPEN.search(answer, start)
+    return m.start() if m else start
 
 
 def label_score(answer: str, logprobs: TokenLogprobs | None, label: str) -> float | None:

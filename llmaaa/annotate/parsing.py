@@ -916,13 +916,16 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
     """
     stats = stats if stats is not None else ParseStats()
     scores = list(scores) if scores is not None else [None] * len(mentions)
-    by_string: dict[str, list[tuple[int, str]]] = {}
+    # listings of one mention, whatever its casing: "Washington" PER and "washington" LOC are one name twice
+    by_string: dict[str, tuple[str, list[tuple[int, str]]]] = {}
     for order, (mention, label) in enumerate(mentions):
-        by_string.setdefault(mention, []).append((order, label))
-    candidates: list[tuple[int, int, str, int]] = []  # start, end, label, listing order
+        by_string.setdefault(mention.casefold(), (mention, []))[1].append((order, label))
     folded = FoldedText(text)  # lazy: folded once, only if some mention needs it
-    for mention, listings in by_string.items():
-        occurrences, fuzzy = find_occurrences(text, mention, folded)
+    found: dict[str, tuple[list[tuple[int, int]], bool]] = {
+        key: find_occurrences(text, mention, folded) for key, (mention, _) in by_string.items()}
+    candidates: list[tuple[int, int, str, int]] = []  # start, end, label, listing order
+    for key, (mention, listings) in by_string.items():
+        occurrences, fuzzy = found[key]
         if not occurrences:
             stats.not_in_text += len(listings)
             continue
@@ -932,10 +935,15 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
             # listed again with the same type: a duplicate, it adds no span
             candidates += [(s, e, label, order) for s, e in occurrences]
         else:
-            for (order, label), (s, e) in zip(listings, occurrences):
+            # typed listings pair with occurrences in order, leaving out those inside a longer listed
+            # name ("Washington" in "The Washington Post"): the longer span takes them anyway
+            longer = [o for k, (occ, _) in found.items() if k != key for o in occ]
+            free = [(s, e) for s, e in occurrences
+                    if not any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2 in longer)] or occurrences
+            for (order, label), (s, e) in zip(listings, free):
                 candidates.append((s, e, label, order))
             # more typed listings than occurrences: the first listed type keeps the span
-            stats.conflicts += max(0, len(listings) - len(occurrences))
+            stats.conflicts += max(0, len(listings) - len(free))
     return _resolve_overlaps(candidates, stats, scores)
 
 

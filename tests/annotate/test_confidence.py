@@ -151,3 +151,10 @@ def test_a_server_without_token_bytes_still_places_a_split_character():
     assert lp is not None and [t[:2] for t in lp[1:4]] == [(k, k + 1), (k, k + 1), (k + 1, k + 2)]
     assert close(item_scores(answer, lp, [("李雷", "PER")])[0], 0.5 * 0.8 * 0.9)
     assert token_offsets(answer, [{"token": "[{", "logprob": 0.0}, {"token": "x", "logprob": 0.0}]) is None
+
+
+def test_the_text_echoed_before_the_json_does_not_score_the_items():
+    answer = 'Entities in "Anna flew to Paris":\n[{"span": "Paris", "type": "LOC"}, {"span": "Anna", "type": "PER"}]'
+    lp = offsets(answer, {"LOC": DOUBT})
+    paris, anna = item_scores(answer, lp, [("Paris", "LOC"), ("Anna", "PER")])
+    assert paris < 0.5 < anna  # the doubt about LOC is Paris's, in the list, not the echo's

@@ -504,3 +504,13 @@ def test_degenerate_answers_are_refused_without_a_quadratic_scan():
     for answer in ("a" + " " * 20000 + "b", "'\\" * 10000, "[" + "'\\" * 10000 + "]", '["\\' * 8000):
         with pytest.raises(AnswerError):
             parse_ner_answer(answer, LABELS)
+
+
+def test_a_name_listed_with_two_types_skips_its_occurrence_inside_a_longer_name():
+    text = "The Washington Post said Washington flew to Washington."
+    spans = align_mentions(text, [("Washington Post", "ORG"), ("Washington", "PER"), ("Washington", "LOC")])
+    assert [(s.start, s.label) for s in spans] == [(4, "ORG"), (25, "PER"), (44, "LOC")]
+    stats = ParseStats()  # the same name in another casing is the same name listed twice
+    spans = align_mentions("Washington met officials in Washington.", [("Washington", "PER"), ("washington", "LOC")],
+                           stats)
+    assert [(s.start, s.label) for s in spans] == [(0, "PER"), (28, "LOC")] and stats.conflicts == 0
