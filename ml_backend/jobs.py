@@ -32,7 +32,8 @@ import numpy as np
 from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, publish
-from ml_backend.results import asked_fewer_labels, pool_example, prediction_for, results_to_example
+from ml_backend.results import (asked_fewer_labels, pool_example, prediction_for, results_to_example,
+                                unicode_problem)
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, made_from_prediction_unopened,
                              prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
@@ -53,16 +54,18 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     known_tasks = set(st.tasks())
     tasks = pull_tasks(ls, int(st.project_id))
     deleted_tasks = st.delete_tasks(known_tasks - {int(t["id"]) for t in tasks})
-    rows, seen_ann = [], set()
+    rows, seen_ann, unusable = [], set(), set()
     for t in tasks:
         text = (t.get("data") or {}).get(schema.value_key)
-        if isinstance(text, str):
+        if isinstance(text, str) and unicode_problem(text) is None:
             rows.append((int(t["id"]), text, t.get("data")))
+        else:  # no text field, or one SQLite cannot store: left out of the round, counted
+            unusable.add(int(t["id"]))
     st.upsert_tasks(rows)
     changed, unreviewed = [], []
     for t in tasks:
         anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
-        if not anns or not isinstance((t.get("data") or {}).get(schema.value_key), str):
+        if not anns or int(t["id"]) in unusable:
             continue
         a = max(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
         if made_from_prediction_unopened(a):
@@ -80,7 +83,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         st.delete_annotations(gone)
     gone = [i for i in gone if i in known]
     return {"tasks": len(rows), "annotated": len(seen_ann), "unreviewed": len(unreviewed), "deleted": len(gone),
-            "tasks_deleted": deleted_tasks}
+            "tasks_deleted": deleted_tasks, **({"tasks_without_usable_text": len(unusable)} if unusable else {})}
 
 
 def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],

@@ -74,7 +74,7 @@ class LabelingSchema:
 
 
 def config_hash(xml: str) -> str:
-    return hashlib.sha256(xml.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(xml.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 _DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
@@ -103,8 +103,14 @@ def _canonical(root: ET.Element) -> ET.Element:
 
 def parse_config(xml: str) -> LabelingSchema:
     """Read ``xml`` (a Label Studio labeling config) or raise :class:`UnsupportedConfig`."""
-    if not isinstance(xml, str) or not xml.strip():
+    if not isinstance(xml, str):
+        raise UnsupportedConfig(f"the labeling config must be the XML as a string, got {type(xml).__name__}")
+    if not xml.strip():
         raise UnsupportedConfig("the labeling config is empty; send the project's XML config as 'schema'")
+    try:
+        xml.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UnsupportedConfig(f"the labeling config is not valid Unicode (a lone surrogate at character {e.start})") from None
     try:
         root = _canonical(ET.fromstring(without_declaration(xml)))
     except ET.ParseError as e:

@@ -23,7 +23,7 @@ from ml_backend.config import BackendConfig
 from ml_backend.engine import Engine, Students, load_students
 from ml_backend.jobs import JobRunner
 from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
-from ml_backend.results import TaskError, pool_example, prediction_for, task_text
+from ml_backend.results import TaskError, pool_example, prediction_for, task_text, unicode_problem
 from ml_backend.state import ProjectState
 from ml_backend import sync
 
@@ -49,7 +49,7 @@ def project_id_of(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         raise RequestError("the request names no project: send 'project' as '<id>.<timestamp>' or an object with 'id'")
     head = str(value).split(".", 1)[0].strip()
-    if not head.isdigit():
+    if not head.isdigit() or not is_id(int(head)):
         raise RequestError(f"project {value!r} is not a Label Studio project id")
     return str(int(head))
 
@@ -287,7 +287,12 @@ class LLMaAABackend:
             return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
         extra: dict[str, Any] = {}
         if event == "ANNOTATIONS_DELETED":
-            ctx.state.delete_annotations(_ids(payload.get("annotations")))
+            sent = payload.get("annotations")
+            ids = _ids(sent)
+            extra = {"annotations_deleted": ctx.state.delete_annotations(ids)}
+            n_sent = len(sent) if isinstance(sent, list) else int(sent is not None)
+            if n_sent > len(ids):  # named in the answer: a deleted annotation must not stay gold unseen
+                extra["ignored"] = f"{n_sent - len(ids)} item(s) without an annotation id (send [{{\"id\": 12}}, ...])"
         elif event == "ANNOTATIONS_CREATED":
             extra = _record_bulk(ctx, event, payload)
         else:
@@ -338,10 +343,20 @@ class LLMaAABackend:
 
 
 def _ids(items: Any) -> list[int]:
-    """The ids of a delete event's ``[{"id": ...}]`` list (Label Studio's ``OnlyIDWebhookSerializer``)."""
+    """The ids of a delete event's ``[{"id": ...}]`` list (Label Studio's ``OnlyIDWebhookSerializer``); a
+    script's ``[12, "13"]`` or ``{"id": 12}`` is read too, so a deleted annotation never stays gold unseen."""
+    if isinstance(items, Mapping):
+        items = [items]
     if not isinstance(items, list):
         return []
-    return [d["id"] for d in items if isinstance(d, Mapping) and is_id(d.get("id"))]
+    out = []
+    for d in items:
+        value = d.get("id") if isinstance(d, Mapping) else d
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if is_id(value):
+            out.append(value)
+    return out
 
 
 # what a created or updated annotation is to the backend
@@ -359,9 +374,14 @@ def _annotation_row(ctx: ProjectContext, event: str, ann: Any, task: Any) -> tup
         raise RequestError(f"{event} without the annotated task's id")
     if ann.get("was_cancelled"):
         return CANCELLED, (ann["id"],)
+    if ann.get("result") is not None and not isinstance(ann["result"], list):
+        raise RequestError(f"{event}: annotation {ann['id']} has a 'result' that is not a list of regions")
     if sync.made_from_prediction_unopened(ann):
         return UNREVIEWED, (ann["id"], task["id"])
     text = _text_of(task, ctx)
+    problem = unicode_problem(text) if text is not None else None
+    if problem:
+        raise RequestError(f"{event}: annotation {ann['id']}: {problem}")
     return GOLD, (ann["id"], task["id"], ann.get("result") or [], text, task.get("data") if text is not None else None)
 
 

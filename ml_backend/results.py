@@ -29,7 +29,19 @@ def task_text(task: Mapping[str, Any], schema: LabelingSchema) -> str:
     text = data.get(schema.value_key)
     if not isinstance(text, str):
         raise TaskError(f"task data has no string field {schema.value_key!r} (the config's <Text value=\"${schema.value_key}\">)")
+    problem = unicode_problem(text)
+    if problem:
+        raise TaskError(problem)
     return text
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent to an LLM (a lone UTF-16 surrogate, from a broken export), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"the task text is not valid Unicode: a lone surrogate {text[e.start]!r} at character {e.start}; fix the task's text"
+    return None
 
 
 def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, ...] | None:
@@ -115,12 +127,11 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     spans: list[Span] = []
     index_of: dict[str, int] = {}
     rels: list[tuple[str, str, str]] = []
-    for r in results or ():
+    for r in results if isinstance(results, list) else ():
         if not isinstance(r, Mapping):
             continue
         if r.get("type") == "relation":
-            labels = r.get("labels") or []
-            label = schema.map_relation(labels[0]) if labels else None
+            label = _first_label(r.get("labels"), schema.map_relation)
             if label and r.get("from_id") and r.get("to_id"):
                 head, tail = str(r["from_id"]), str(r["to_id"])
                 if r.get("direction") == "left":
@@ -129,12 +140,12 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
             continue
         if r.get("type") != "labels" or r.get("from_name") != schema.from_name:
             continue
-        v = r.get("value") or {}
-        labels = v.get("labels") or []
-        label = schema.map_entity(labels[0]) if labels else None
+        v = r.get("value") if isinstance(r.get("value"), Mapping) else {}
+        label = _first_label(v.get("labels"), schema.map_entity)
         try:
-            pos = _align(ex.text, int(v.get("start")), int(v.get("end")), v.get("text"))
-        except (TypeError, ValueError):
+            mention = v.get("text") if isinstance(v.get("text"), str) else None
+            pos = _align(ex.text, int(v.get("start")), int(v.get("end")), mention)
+        except (TypeError, ValueError, OverflowError):  # missing, "abc", Infinity
             pos = None
         if label is None or pos is None:
             log.warning("task %s: ignoring region %r (label not in the config or offsets outside the text)", ex.id, r.get("id"))
@@ -145,6 +156,14 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     relations = [Relation(index_of[h], index_of[t], lab) for h, t, lab in rels
                  if h in index_of and t in index_of and index_of[h] != index_of[t]]
     return ex.with_labels(entities=spans, relations=relations, **extra)
+
+
+def _first_label(labels: Any, mapping: Any) -> str | None:
+    """The config label of a region's ``labels`` list; None for any other shape (a stored annotation is
+    read at every round, export and report: one malformed region must cost only itself)."""
+    if not isinstance(labels, list) or not labels or not isinstance(labels[0], str):
+        return None
+    return mapping(labels[0])
 
 
 def prediction_score(ex: Example) -> float | None:

@@ -406,3 +406,45 @@ def test_a_task_sent_with_an_edited_text_is_not_served_its_old_prediction(make_a
     assert st.tasks()[1] == "Annabel ran ." and sorted(st.predictions_for([1, 2])) == [2]
     st.upsert_tasks([(2, "Bob ran .", None)])  # the pull records an edit made in Label Studio
     assert st.predictions_for([1, 2]) == {}
+
+
+def test_bad_input_found_by_review_gets_a_clear_answer_and_costs_only_itself(make_app):
+    """A malformed stored region, a lone surrogate, string ids in a delete: none may break the project."""
+    app = make_app(train_threshold=100, run_jobs=False, predict_on_demand="none")
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    good = annotation_event("ANNOTATION_CREATED", 1, 1, "Ann ran .", [region("a", 0, 3, "Ann", "Peop")])
+    assert c.post("/webhook", json=good).status_code == 201
+    # regions of the wrong shape are stored (Label Studio is the authority) and cost only themselves when read
+    odd = [{"id": "x", "from_name": "label", "to_name": "text", "type": "labels", "value": "Alice"},
+           {"id": "y", "from_name": "label", "to_name": "text", "type": "labels",
+            "value": {"start": 0, "end": 2, "labels": {"a": 1}}},
+           {"id": "z", "type": "relation", "from_id": "x", "to_id": "y", "labels": {"a": 1}},
+           region("b", 0, 2, "Bo", "Peop")]
+    assert c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 2, 2, "Bo ran .", odd)).status_code == 201
+    assert c.get("/export?project=1").status_code == 200 and c.get("/report.json?project=1").status_code == 200
+    not_a_list = annotation_event("ANNOTATION_CREATED", 3, 3, "Cy ran .", [])
+    not_a_list["annotation"]["result"] = 5
+    r = c.post("/webhook", json=not_a_list)
+    assert r.status_code == 400 and "not a list of regions" in r.json["error"]
+    # a lone surrogate: that task's error, that item's error; the rest of the batch is served and stored
+    def post(route, body):  # JSON with \ud800 escaped, as a client in any language sends a lone surrogate
+        return c.post(route, data=json.dumps(body), content_type="application/json")
+
+    r = post("/predict", predict_body([ls_task(20, "a\ud800b"), ls_task(21, "Ann ran .")]))
+    assert r.status_code == 200 and len(r.json["results"]) == 2
+    bad = annotation_event("ANNOTATION_CREATED", 4, 4, "x\ud800", [])
+    ok = annotation_event("ANNOTATION_CREATED", 5, 5, "Di ran .", [region("d", 0, 2, "Di", "Peop")])
+    r = post("/webhook", {"action": "ANNOTATIONS_CREATED", "project": ok["project"],
+                          "annotation": [bad["annotation"], ok["annotation"]], "task": [bad["task"], ok["task"]]})
+    assert r.status_code == 201 and "lone surrogate" in r.json["errors"][0]
+    assert 5 in {a["annotation_id"] for a in st.annotations()}
+    assert post("/setup", setup_body("\ud800")).status_code == 400
+    # deletes with ids as a script sends them are applied and counted; nothing usable is a 400
+    r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "project": {"id": 1}, "annotations": [{"id": "1"}, 2]})
+    assert r.status_code == 201 and r.json["annotations_deleted"] == 2
+    assert {a["annotation_id"] for a in st.annotations()} == {5}
+    r = c.post("/webhook", json={"action": "ANNOTATIONS_DELETED", "project": {"id": 1}, "annotations": [{"x": 1}]})
+    assert r.status_code == 201 and r.json["annotations_deleted"] == 0 and "without an annotation id" in r.json["ignored"]
+    r = c.post("/setup", json=setup_body(NER, project="1000000000000000000000000000000.17"))
+    assert r.status_code == 400 and "not a Label Studio project id" in r.json["error"]
