@@ -24,6 +24,7 @@ none of that label's mentions.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -37,7 +38,7 @@ from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
 from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
-from ml_backend.results import asked_fewer_labels, example_to_results, results_to_example
+from ml_backend.results import align_region, asked_fewer_labels, example_to_results, results_to_example
 from ml_backend.state import ProjectState
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
         data = {**data, schema.value_key: text} if isinstance(data, dict) else {schema.value_key: text}
         t: dict[str, Any] = {"id": tid, "data": data, "annotations": [], "predictions": []}
         if tid in human:
-            t["annotations"].append({"id": human[tid]["annotation_id"], "result": human[tid]["result"], "source": "human"})
+            t["annotations"].append({"id": human[tid]["annotation_id"], "result": _realigned(human[tid]["result"], text),
+                                     "source": "human"})
         if tid in llm:
             ex = llm[tid]
             t["predictions"].append({"result": example_to_results(ex, schema), "source": "llm",
@@ -150,6 +152,26 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     return paths
 
 
+def _realigned(result: Any, text: str) -> Any:
+    """A human annotation's regions with their offsets moved to where their text is in the task's text now.
+
+    A task edited in Label Studio after it was annotated keeps regions whose offsets point into the old
+    text; ``dataset.jsonl`` finds them again (``results_to_example``), and so must the re-importable file.
+    """
+    if not isinstance(result, list):
+        return result
+    out = []
+    for r in result:
+        v = r.get("value") if isinstance(r, dict) else None
+        if isinstance(v, dict) and isinstance(v.get("text"), str) and isinstance(v.get("start"), int) \
+                and isinstance(v.get("end"), int) and text[v["start"]:v["end"]] != v["text"]:
+            pos = align_region(text, v["start"], v["end"], v["text"])
+            if pos is not None:
+                r = {**r, "value": {**v, "start": pos[0], "end": pos[1]}}
+        out.append(r)
+    return out
+
+
 def _schema(state: ProjectState) -> LabelingSchema:
     """The project's labeling schema, or an ``ExportError`` saying why there is none."""
     xml = state.get_meta("label_config")
@@ -179,7 +201,23 @@ def _usable_llm_labels(state: ProjectState, texts: dict[int, str], schema: Label
             log.warning("project %s: left out %d LLM labels made for %s (tasks %s)", state.project_id, len(tids), why,
                         ", ".join(map(str, tids[:10])) + (" ..." if len(tids) > 10 else ""))
     left_out = set(fewer_labels)
-    return {int(ex.id): ex for ex in current if not ex.failed and int(ex.id) not in left_out}
+    return {int(ex.id): _in_config(ex, schema) for ex in current if not ex.failed and int(ex.id) not in left_out}
+
+
+def _in_config(ex: Example, schema: LabelingSchema) -> Example:
+    """``ex`` with only the labels the config has now (a label removed from it drops its spans and relations,
+    in every file alike), each under the config's name for it."""
+    keep = {i: schema.map_entity(s.label) for i, s in enumerate(ex.entities)}
+    index = {i: n for n, i in enumerate(i for i, label in keep.items() if label)}
+    spans = [dataclasses.replace(s, label=keep[i]) for i, s in enumerate(ex.entities) if keep[i]]
+    relations = []
+    for r in ex.relations:
+        label = schema.map_relation(r.label)
+        if label and r.head in index and r.tail in index:
+            relations.append(dataclasses.replace(r, head=index[r.head], tail=index[r.tail], label=label))
+    if len(spans) == len(ex.entities) and len(relations) == len(ex.relations):
+        return ex
+    return ex.with_labels(entities=spans, relations=relations)
 
 
 def _student_weights(state: ProjectState, version: str | None) -> dict[str, dict[str, float]]:

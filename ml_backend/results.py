@@ -103,7 +103,9 @@ def example_to_results(ex: Example, schema: LabelingSchema) -> list[dict[str, An
     return results
 
 
-def _align(text: str, start: int, end: int, mention: str | None) -> tuple[int, int] | None:
+def align_region(text: str, start: int, end: int, mention: str | None) -> tuple[int, int] | None:
+    """Where a region ``[start, end)`` with text ``mention`` is in ``text``: as given, at UTF-16 offsets, or
+    at the nearest occurrence of the mention (a text edited since); None when it is nowhere."""
     if 0 <= start < end <= len(text) and (mention is None or text[start:end] == mention):
         return start, end
     if not mention:
@@ -144,7 +146,7 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
         label = _first_label(v.get("labels"), schema.map_entity)
         try:
             mention = v.get("text") if isinstance(v.get("text"), str) else None
-            pos = _align(ex.text, int(v.get("start")), int(v.get("end")), mention)
+            pos = align_region(ex.text, int(v.get("start")), int(v.get("end")), mention)
         except (TypeError, ValueError, OverflowError):  # missing, "abc", Infinity
             pos = None
         if label is None or pos is None:

@@ -236,11 +236,27 @@ def _read_folder_split(folder: Path, split: str) -> list[Example]:
 
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-_TOKEN_RE = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[\w\u0300-\u036f])+|\S")
+# Characters that continue a word: combining marks, the Indic, Thai, Lao, Tibetan, Myanmar and Khmer
+# blocks whole (their vowel signs are marks, not \w), joiners and variation selectors
+_WORD_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+               "\u0900-\u0dff\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u1ab0-\u1aff\u1dc0-\u1dff"
+               "\u200c\u200d\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f")
+_INVISIBLE = "\u200b\u200e\u200f\u2060\ufeff"  # zero-width space, direction marks, word joiner, BOM: no token
+# Thai and Lao are written without spaces, like CJK: one token per character with its marks
+_THAI_LAO = "[\u0e01-\u0e30\u0e32\u0e33\u0e3f-\u0e46\u0e4f-\u0e5b\u0e81-\u0eb0\u0eb2\u0eb3\u0ebd-\u0ec6\u0ed0-\u0edf]"
+_THAI_LAO_MARKS = "[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u0eb1\u0eb4-\u0ebc\u0ec8-\u0ecd]"
+_TOKEN_RE = re.compile(
+    rf"[{_CJK}]|{_THAI_LAO}{_THAI_LAO_MARKS}*|(?:(?![{_CJK}]|{_THAI_LAO})[\w{_WORD_MARKS}])+"
+    r"|[\U0001f1e6-\U0001f1ff]{2}"  # a flag: two regional indicators
+    rf"|[^\s{_INVISIBLE}](?:[\ufe0f\u20e3\U0001f3fb-\U0001f3ff]|\u200d[^\s{_INVISIBLE}])*")  # 👍🏽, 👩🏽‍💻
 
 
 def tokenize(text: str) -> list[tuple[int, int]]:
-    """Whitespace/punctuation tokens as char offsets; each CJK character is its own token."""
+    """Whitespace/punctuation tokens as char offsets; each CJK character is its own token, and so is each
+    Thai and Lao character with its vowel and tone marks.
+
+    A token never splits a letter from its marks (Thai, Devanagari, Arabic vowel signs, NFD accents)
+    nor an emoji from its skin tone or ZWJ sequence; invisible format characters are no token."""
     return [m.span() for m in _TOKEN_RE.finditer(text)]
 
 
@@ -280,13 +296,16 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
     ``snapped``); one that overlaps an earlier entity cannot be tagged and is ``dropped``.
     """
     scheme = check_scheme(scheme)
-    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0}
+    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for ex in examples:
             offsets = ex.extra.get("tokens") or tokenize(ex.text)
             offsets = [(s, e) for s, e in offsets if ex.text[s:e].strip()]
+            if not offsets:  # an empty text: CoNLL has no empty sentence (a blank block reads back as nothing)
+                stats["empty"] += 1
+                continue
             spans = _token_spans(ex, offsets, stats)
             tags = token_spans_to_tags(spans, len(offsets), scheme)
             for (s, e), tag in zip(offsets, tags):
@@ -297,4 +316,7 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
             stats["entities"] += len(spans)
     if stats["snapped"] or stats["dropped"]:
         log.warning("%s: %d spans snapped to token boundaries, %d dropped", path, stats["snapped"], stats["dropped"])
+    if stats["empty"]:
+        log.warning("%s: %d examples with an empty text left out (CoNLL cannot hold an empty sentence)", path,
+                    stats["empty"])
     return stats

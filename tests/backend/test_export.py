@@ -84,7 +84,7 @@ def test_conll_keeps_a_label_with_a_space(mixed, tmp_path):
     back = read_conll(out / "dataset.conll")
     assert [[(e.text[s.start:s.end], s.label) for s in e.entities] for e in back] == [
         [("José", "Person Name"), ("Zürich", "LOC")], [("Anna", "Person Name"), ("Oslo", "LOC")]]
-    assert back[0].text == "José visited Zürich yesterday 🎉 ✈ \ufe0f ok"  # CoNLL keeps tokens, not the spacing
+    assert back[0].text == "José visited Zürich yesterday 🎉 ✈\ufe0f ok"  # CoNLL keeps tokens, not the spacing
 
 
 def test_conll_of_chinese_reads_back_with_exact_offsets(tmp_path):
@@ -194,3 +194,38 @@ def test_export_to_an_existing_file_is_a_clear_error(mixed, tmp_path, capsys):
     target.write_bytes(b"PK")
     assert export(mixed, 7, target) == 2
     assert "is a file; pass a folder" in capsys.readouterr().err and target.read_bytes() == b"PK"
+
+
+def test_thai_and_emoji_entities_read_back_exactly_and_empty_texts_are_counted(tmp_path, caplog):
+    """Thai is written without spaces like Chinese; a token never splits a letter from its marks."""
+    texts = {1: "ฉันอยู่กรุงเทพมหานคร", 2: "", 3: "Ana 👩🏽‍💻 vive en Lima"}
+    st = new_project(tmp_path, 9, texts)
+    st.record_annotation(1, 1, [region(texts[1], "a", 7, 14, "LOC")])  # กรุงเทพ inside the run
+    st.record_annotation(2, 2, [])
+    st.record_annotation(3, 3, [region(texts[3], "a", 0, 3, "PER"), region(texts[3], "b", 21, 25, "LOC")])
+    st.close()
+    with caplog.at_level("WARNING"):
+        assert export(tmp_path, 9, tmp_path / "out") == 0
+    assert "1 examples with an empty text left out" in caplog.text and "snapped" not in caplog.text
+    back = read_conll(tmp_path / "out" / "dataset.conll", token_sep="")
+    assert [(e.text, [(s.start, s.end, s.label) for s in e.entities]) for e in back][0] == (texts[1], [(7, 14, "LOC")])
+    lines = (tmp_path / "out" / "dataset.conll").read_text(encoding="utf-8").splitlines()
+    assert "👩🏽\u200d💻\tO" in lines  # one token, not four
+
+
+def test_an_llm_label_of_a_removed_label_leaves_every_file_and_edited_human_regions_follow_their_text(tmp_path):
+    st = new_project(tmp_path, 10, {5: "Cy in Lima works", 6: "Anna in Oslo"})
+    st.save_llm_labels([{"id": "5", "text": "Cy in Lima works", "entities": [
+        {"start": 0, "end": 2, "label": "Person Name"}, {"start": 6, "end": 10, "label": "ORG"}],
+        "relations": [{"head": 0, "tail": 1, "label": "works for"}],
+        "annotation": {"model": "m", "labels": {"entities": ["Person Name", "LOC", "ORG"], "relations": ["lives in"]}}}], 1)
+    st.record_annotation(61, 6, [region("Anna in Oslo", "a", 8, 12, "LOC")])
+    st.upsert_tasks([(6, "Ms Anna in Oslo", {"text": "Ms Anna in Oslo"})])  # edited in Label Studio since
+    st.close()
+    assert export(tmp_path, 10, tmp_path / "out") == 0
+    by_id = {ex.id: ex for ex in read_jsonl(tmp_path / "out" / "dataset.jsonl")}
+    assert [(s.label) for s in by_id["5"].entities] == ["Person Name"] and by_id["5"].relations == ()
+    assert "ORG" not in (tmp_path / "out" / "dataset.conll").read_text(encoding="utf-8")
+    tasks = {t["id"]: t for t in json.loads((tmp_path / "out" / "label_studio.json").read_text(encoding="utf-8"))}
+    value = tasks[6]["annotations"][0]["result"][0]["value"]
+    assert (value["start"], value["end"]) == (11, 15) and "Ms Anna in Oslo"[11:15] == "Oslo"

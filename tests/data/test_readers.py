@@ -95,7 +95,7 @@ def test_write_conll_round_trips_tokens_and_tags_through_jsonl(tmp_path, scheme)
     exs = read_conll(FIXTURES / "mini_conll2003.txt")
     write_jsonl(exs, tmp_path / "mini.jsonl")
     stats = write_conll(read_jsonl(tmp_path / "mini.jsonl"), tmp_path / "out.conll", scheme=scheme)
-    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0}
+    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0, "empty": 0}
     again = read_conll(tmp_path / "out.conll", scheme=scheme, id_prefix="mini_conll2003")
     assert again == exs
 
@@ -217,3 +217,15 @@ def test_a_tab_separated_file_keeps_space_tokens_and_tokens_with_spaces(tmp_path
     assert zh.text == "王五 好" and mentions(zh) == [("王五", "PER.NAM")]
     assert zh.extra["tokens"] == [[0, 1], [1, 2], [2, 3], [3, 4]]
     assert en.text == "New York" and mentions(en) == [("New York", "LOC")]
+
+
+def test_tokens_never_split_a_letter_from_its_marks_nor_an_emoji_from_its_modifiers():
+    cases = {
+        "नमस्ते दुनिया": ["नमस्ते", "दुनिया"],  # Devanagari vowel signs and virama are marks, not \w
+        "مُحَمَّد علي": ["مُحَمَّد", "علي"],  # Arabic harakat
+        "กรุงเทพ": ["ก", "รุ", "ง", "เ", "ท", "พ"],  # no spaces, like Chinese: a character with its marks
+        "I 👩🏽\u200d💻 👍🏽 🇫🇷 1️⃣": ["I", "👩🏽\u200d💻", "👍🏽", "🇫🇷", "1️⃣"],
+        "\ufeffAnna\u200b in\u200f Oslo": ["Anna", "in", "Oslo"],  # invisible format characters are no token
+    }
+    for text, tokens in cases.items():
+        assert [text[s:e] for s, e in tokenize(text)] == tokens, text
