@@ -110,7 +110,8 @@ def example_scores(
     n = len(probs)
     if n == 0:
         return np.zeros(0)
-    arrays = [np.asarray(p) for p in probs]
+    # a single row squeezed to (classes,) is one row, not none: it must not rank with the empty examples
+    arrays = [a[None, :] if (a := np.asarray(p)).ndim == 1 and a.size else a for p in probs]
     lengths = np.array([a.shape[0] if a.ndim == 2 else 0 for a in arrays], dtype=np.int64)
     widths = {a.shape[1] for a, m in zip(arrays, lengths) if m > 0}
     if len(widths) > 1:  # mixed label spaces: score each example on its own

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from llmaaa.active.aggregate import DEFAULT_REDUCTION, example_scores, top_k
+from llmaaa.active.aggregate import DEFAULT_REDUCTION, MEASURES, REDUCTIONS, example_scores, top_k
 from llmaaa.active.base import SamplerError, register
 from llmaaa.active.diversity import _embeddings, cluster_picks, kcenter_greedy
 from llmaaa.data.schema import Example
@@ -41,8 +41,14 @@ class Hybrid:
     ) -> None:
         if diversity not in ("kmeans", "kcenter"):
             raise SamplerError(f"hybrid diversity must be 'kmeans' or 'kcenter', got {diversity!r}")
-        if beta < 1:
-            raise SamplerError(f"hybrid beta must be >= 1 (candidates per pick), got {beta}")
+        if not (isinstance(beta, (int, float)) and 1 <= beta < float("inf")):  # NaN fails both comparisons
+            raise SamplerError(f"hybrid beta must be a finite number >= 1 (candidates per pick), got {beta}")
+        if task not in DEFAULT_REDUCTION:
+            raise SamplerError(f"unknown task {task!r}; use 'ner' or 're'")
+        if measure not in MEASURES:
+            raise SamplerError(f"unknown uncertainty measure {measure!r}; choose one of {', '.join(MEASURES)}")
+        if reduction is not None and reduction not in REDUCTIONS:
+            raise SamplerError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
         self.measure = measure
         self.reduction = reduction or DEFAULT_REDUCTION.get(task, "sum")
         self.beta = beta

@@ -77,3 +77,8 @@ def test_row_uncertainty_leaves_the_callers_array_alone():
     p = np.array([[0.45, 0.05], [np.nan, 1.0]])
     row_uncertainty(p, "entropy")
     np.testing.assert_array_equal(p, [[0.45, 0.05], [np.nan, 1.0]])
+
+
+def test_a_single_row_squeezed_to_one_dimension_is_scored_as_one_row():
+    scores = example_scores([np.array([0.5, 0.5]), np.array([[0.9, 0.1]])], measure="least_confidence")
+    assert scores.tolist() == pytest.approx([0.5, 0.1])

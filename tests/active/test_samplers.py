@@ -216,3 +216,11 @@ def test_hybrid_refuses_outputs_shorter_than_the_pool():
     out = ModelOutputs([np.array([[0.5, 0.5]])] * 2, np.eye(5, dtype=np.float32))
     with pytest.raises(SamplerError, match="outputs cover 2 examples, pool has 5"):
         make_sampler("hybrid", beta=1).select(pool_of(5), out, 4)  # used to return 2 picks for k=4
+
+
+def test_hybrid_refuses_bad_options_when_made_not_after_the_first_training():
+    for options, message in ((dict(reduction="avg"), "unknown reduction 'avg'"), (dict(measure="gini"), "unknown uncertainty"),
+                             (dict(task="bogus"), "unknown task 'bogus'"), (dict(beta=float("nan")), "finite number"),
+                             (dict(beta=float("inf")), "finite number")):
+        with pytest.raises(SamplerError, match=message):
+            make_sampler("hybrid", **options)
