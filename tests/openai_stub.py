@@ -37,6 +37,7 @@ class Reply:
     # for log-probabilities (with each token's UTF-8 ``bytes``, as OpenAI sends them, when ``token_bytes``)
     logprobs: Sequence[tuple[str, float]] | None = None
     token_bytes: bool = True
+    headers: dict[str, str] | None = None  # extra response headers, e.g. {"Retry-After": "2"} on a 429
 
 
 Answer = Union[str, Reply]
@@ -86,11 +87,13 @@ class ScriptedOpenAI:
             def log_message(self, *a: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: str) -> None:
+            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
                 data = body.encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -130,7 +133,7 @@ class ScriptedOpenAI:
         if reply.body is not None or reply.status != 200:
             body = reply.body if reply.body is not None else json.dumps(
                 {"error": {"message": f"scripted HTTP {reply.status}", "type": "stub", "code": reply.status}})
-            h._send(reply.status, body)
+            h._send(reply.status, body, reply.headers)
             return
         prompt = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
         pt = reply.prompt_tokens if reply.prompt_tokens is not None else prompt

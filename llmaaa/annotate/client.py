@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -51,12 +53,35 @@ class LLMConfig:
 
 
 class LLMError(RuntimeError):
-    """A request that failed for good; ``reason`` is the short text stored on the example."""
+    """A request that failed for good; ``reason`` is the short text stored on the example.
 
-    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+    ``retry_after``: the seconds the server asked us to wait (HTTP ``Retry-After``), when it said.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.retry_after = retry_after
+
+
+MAX_RETRY_AFTER_S = 120.0  # a longer wait is the server saying "not now": fail the request instead
+
+
+def _retry_after(e: Exception) -> float | None:
+    """Seconds from a response's ``Retry-After`` (delta-seconds or an HTTP date), or None."""
+    response = getattr(e, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,13 @@ def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
         return LLMError(f"cannot connect to {cfg.base_url} ({e.__cause__ or e}); is the LLM server running?",
                         retryable=True)
     if isinstance(e, openai.RateLimitError):
-        return LLMError("rate limited (HTTP 429)", retryable=True)
+        detail = str(e.message)[:200]
+        body = e.body if isinstance(e.body, dict) else {}
+        inner = body["error"] if isinstance(body.get("error"), dict) else body  # the SDK unwraps "error" or not
+        if inner.get("code") == "insufficient_quota" or inner.get("type") == "insufficient_quota":
+            return LLMError(f"HTTP 429 from the LLM server: {detail}; the account's quota is used up: check "
+                            f"billing for {cfg.base_url}")  # waiting does not help
+        return LLMError(f"rate limited (HTTP 429): {detail}", retryable=True, retry_after=_retry_after(e))
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
         msg = f"HTTP {status} from the LLM server: {str(e.message)[:200]}"
@@ -86,7 +117,7 @@ def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
             msg += "; check the API key (LLM_API_KEY or OPENAI_API_KEY)"
         elif status == 404:
             msg += f"; check the model name {cfg.model!r} and base URL {cfg.base_url}"
-        return LLMError(msg, retryable=status >= 500 or status in (408, 409))
+        return LLMError(msg, retryable=status >= 500 or status in (408, 409), retry_after=_retry_after(e))
     return LLMError(f"{type(e).__name__}: {e}")
 
 
@@ -174,7 +205,9 @@ class ChatClient:
         try:
             return await self._client.post("/chat/completions", body=body, cast_to=dict)
         except openai.APIStatusError as e:
-            if not (self.logprobs and e.status_code in (400, 422) and "logprob" in str(e.message).lower()):
+            # what this request sent, not the flag: requests in flight when another one learned of the
+            # refusal were sent with log-probabilities and must be asked again too
+            if not ("logprobs" in body and e.status_code in (400, 422) and "logprob" in str(e.message).lower()):
                 raise
             log.warning("the LLM server refuses log-probabilities (%s); asking without them, labels get no confidence",
                         str(e.message)[:200])
@@ -206,6 +239,10 @@ class ChatClient:
                     raise LLMError(f"{err.reason} (after {attempt + 1} tries)") from None
                 raise err
             delay = self.cfg.backoff_s * (2**attempt) * (0.5 + random.random())
+            if err.retry_after is not None:  # the server said when: no sooner (and not for ever)
+                if err.retry_after > MAX_RETRY_AFTER_S:
+                    raise LLMError(f"{err.reason} (the server asks to wait {err.retry_after:.0f} s)") from None
+                delay = max(delay, err.retry_after)
             log.debug("retrying in %.2f s: %s", delay, err.reason)
             attempt += 1
             await asyncio.sleep(delay)  # outside the semaphore: a backing-off request frees its slot

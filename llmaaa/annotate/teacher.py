@@ -356,7 +356,9 @@ class LLMTeacher:
         usage.prompt_tokens += comp.prompt_tokens
         usage.completion_tokens += comp.completion_tokens
         usage.cost += cost
-        if self.cache is not None:
+        # an empty answer (a glitch, a refusal, everything in reasoning_content or a tool call) is paid for but
+        # not kept: replayed from the cache it would fail this prompt for ever, even on a healthy server
+        if self.cache is not None and comp.text.strip():
             self.cache.put(key, comp, self.config.model, sum(len(m["content"].encode("utf-8")) for m in messages),
                            self.task)
         return comp

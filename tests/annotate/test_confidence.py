@@ -158,3 +158,17 @@ def test_the_text_echoed_before_the_json_does_not_score_the_items():
     lp = offsets(answer, {"LOC": DOUBT})
     paris, anna = item_scores(answer, lp, [("Paris", "LOC"), ("Anna", "PER")])
     assert paris < 0.5 < anna  # the doubt about LOC is Paris's, in the list, not the echo's
+
+
+def test_every_request_in_flight_when_logprobs_are_refused_is_asked_again():
+    """The first refusal turns log-probabilities off; the requests already sent with them are refused too."""
+    def handler(req, n):
+        if req.get("logprobs"):
+            return Reply(status=400, delay=0.2, body='{"error": {"message": "logprobs are not supported with '
+                                                     'reasoning models", "type": "invalid_request_error"}}')
+        return '[{"span": "Anna", "type": "PER"}]'
+
+    pool = [Example(str(i), f"Anna flew to Paris {i}.") for i in range(12)]
+    with ScriptedOpenAI(handler) as llm:
+        out = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", backoff_s=0.01, concurrency=8), LABELS).annotate(pool)
+    assert not any(ex.failed for ex in out) and all(ex.entities for ex in out)

@@ -394,3 +394,32 @@ def _cache_keys(db):
 
     with sqlite3.connect(db) as con:
         return [row[0] for row in con.execute("SELECT key FROM responses")]
+
+
+def test_a_429_waits_as_long_as_retry_after_says_and_a_used_up_quota_fails_at_once():
+    with ScriptedOpenAI([Reply(status=429, headers={"Retry-After": "1.2"}), '[{"span": "Anna", "type": "PER"}]']) as llm:
+        t0 = time.perf_counter()
+        [out] = teacher(llm, backoff_s=0.01).annotate([PARIS])
+        waited = time.perf_counter() - t0
+    assert labeled(out) == [("Anna", "PER")] and waited >= 1.2  # not the 0.01 s backoff
+    quota = Reply(status=429, body='{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",'
+                                   ' "code": "insufficient_quota"}}')
+    with ScriptedOpenAI([quota]) as llm:
+        [out] = teacher(llm, backoff_s=0.01).annotate([PARIS])
+        assert len(llm.requests) == 1  # waiting does not refill a quota
+    assert out.failed and "quota is used up" in out.annotation["error"] and "exceeded your current quota" in out.annotation["error"]
+    with ScriptedOpenAI([Reply(status=429, headers={"Retry-After": "3600"})]) as llm:
+        [out] = teacher(llm, backoff_s=0.01).annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert out.failed and "asks to wait 3600 s" in out.annotation["error"]
+
+
+def test_an_empty_answer_is_not_cached_so_a_healthy_server_is_asked_again(tmp_path):
+    with ScriptedOpenAI([Reply(body=json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": None}}], "usage": {"prompt_tokens": 5, "completion_tokens": 0}}))]) as llm:
+        [out] = teacher(llm, cache=tmp_path / "c.sqlite", reasks=0).annotate([PARIS])
+    assert out.failed
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}]']) as llm:
+        [out] = teacher(llm, cache=tmp_path / "c.sqlite", reasks=0).annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert labeled(out) == [("Anna", "PER")]
