@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the ML backend with gunicorn (config from the environment)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "9090")))
+    s.add_argument("--port", type=int, default=os.environ.get("PORT", "9090"), help="default $PORT or 9090")
     s.add_argument("--threads", type=int, default=8)
     e = sub.add_parser("export", help="write a project's dataset (LS JSON, CoNLL, JSONL) and current model")
     e.add_argument("--project", required=True, type=int, help="the Label Studio project id")
@@ -29,13 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(args.threads), "--timeout", "0",
                "--bind", f"{args.host}:{args.port}", "ml_backend._wsgi:app"]
         os.execv(sys.executable, cmd)
+    from llmaaa.config import ConfigError
     from ml_backend.config import BackendConfig
     from ml_backend.export import ExportError, export_project
 
-    config = BackendConfig.from_env({"model_dir": args.model_dir})
     try:
+        config = BackendConfig.from_env({"model_dir": args.model_dir})  # a stray SEED=abc says so, no traceback
         files = export_project(config, args.project, args.output)
-    except ExportError as err:
+    except (ExportError, ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for f in files:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import openai
 
 from llmaaa.annotate.confidence import TokenLogprobs, token_offsets
+from llmaaa.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,18 @@ class LLMConfig:
     prices: str | None = None  # JSON file or inline JSON {"model": [in $/1M tokens, out $/1M tokens]}
     max_cost: float | None = None  # budget cap in $; examples past it fail with "budget exhausted"
     max_tokens_total: int | None = None  # budget cap in tokens (prompt + completion)
+
+    def __post_init__(self) -> None:
+        """Refuse values that would fail every request quietly (a negative timeout times out at once)."""
+        checks = (("timeout_s", self.timeout_s > 0), ("max_retries", self.max_retries >= 0),
+                  ("backoff_s", self.backoff_s >= 0), ("concurrency", self.concurrency >= 1),
+                  ("max_tokens", self.max_tokens >= 1), ("max_chars", self.max_chars >= 0),
+                  ("reasks", self.reasks >= 0), ("max_cost", self.max_cost is None or self.max_cost >= 0),
+                  ("max_tokens_total", self.max_tokens_total is None or self.max_tokens_total >= 1))
+        bad = [name for name, ok in checks if not ok]
+        if bad:
+            raise ConfigError(", ".join(f"LLM_{n.upper()}={getattr(self, n)!r}" for n in bad)
+                              + ": out of range (timeouts and counts must be positive, retries and re-asks >= 0)")
 
 
 class LLMError(RuntimeError):

@@ -12,6 +12,7 @@ from llmaaa.annotate.factory import build_llm_teacher
 from llmaaa.annotate.pricing import PriceError
 from llmaaa.annotate.prompts import TemplateError
 from llmaaa.annotate.retrieval import DEMO_MODES
+from llmaaa.commands import count
 from llmaaa.commands.checks import require_examples
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.schema import LabelSet
@@ -36,6 +37,8 @@ def _labels(args: argparse.Namespace, demos: list) -> LabelSet:
 
 def _annotate(args: argparse.Namespace) -> int:
     try:
+        if args.output and Path(args.output).is_dir():  # found out before the LLM is paid, not after
+            raise ValueError(f"--output {args.output} is a folder; pass a file such as {Path(args.output) / 'llm.jsonl'}")
         pool = require_examples(read_jsonl(args.input), args.input, "--input")
         demos = require_examples(read_jsonl(args.demos), args.demos, "--demos") if args.demos else []
         labels = _labels(args, demos)
@@ -94,12 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--labels", help="comma-separated labels (entity labels for ner, relation labels for re); "
                                     "default: those in the demos")
     a.add_argument("--descriptions", help="JSON file {label: one-line description} shown in the prompt")
-    a.add_argument("--k", type=int, default=5, help="demos per prompt (default 5)")
+    a.add_argument("--k", type=count(0), default=5, help="demos per prompt (default 5)")
     a.add_argument("--demo-mode", default="knn", choices=DEMO_MODES,
                    help="knn: nearest demos (default); random: random demos; none: zero-shot")
     a.add_argument("--encoder", help="sentence encoder for k-NN (HF id or folder; default: packaged MiniLM)")
     a.add_argument("--templates", help="folder with prompt templates overriding {ner,re}_{system,query}.txt")
-    a.add_argument("--concurrency", type=int, help="requests in flight (default: $LLM_CONCURRENCY or 16)")
+    a.add_argument("--concurrency", type=count(1), help="requests in flight (default: $LLM_CONCURRENCY or 16)")
     a.add_argument("--timeout", type=float, help="seconds per request (default 60)")
     a.add_argument("--max-retries", type=int, help="retries on 429/5xx/timeouts (default 3)")
     a.add_argument("--json-mode", action="store_true", help="ask the server for JSON output (response_format)")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from llmaaa.active import available
+from llmaaa.commands import count
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,23 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model name for --teacher openai (else $LLM_MODEL)")
     p.add_argument("--strategy", default=None, help=f"one sampler: {', '.join(available())}")
     p.add_argument("--strategies", default=None, help="comma-separated samplers to compare, e.g. random,least_confidence,hybrid")
-    p.add_argument("--seeds", type=int, default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
-    p.add_argument("--first-seed", type=int, default=0,
+    p.add_argument("--seeds", type=count(1), default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
+    p.add_argument("--first-seed", type=count(0), default=0,
                    help="start at this seed (runs seeds S..S+N-1), to add seeds to a grid without re-running the first")
-    p.add_argument("--demo-pool", type=int, default=100, help="gold demos from dev (also the reweighting meta set)")
-    p.add_argument("--init", type=int, default=50, help="initial random batch")
-    p.add_argument("--rounds", type=int, default=9, help="acquisition rounds after the initial batch")
-    p.add_argument("--per-round", type=int, default=50, help="examples the teacher labels per round")
-    p.add_argument("--pool-size", type=int, default=None, help="subsample the unlabeled pool (quick runs)")
-    p.add_argument("--test-size", type=int, default=None, help="subsample the test split (quick runs)")
+    p.add_argument("--demo-pool", type=count(1), default=100, help="gold demos from dev (also the reweighting meta set)")
+    p.add_argument("--init", type=count(1), default=50, help="initial random batch")
+    p.add_argument("--rounds", type=count(0), default=9, help="acquisition rounds after the initial batch")
+    p.add_argument("--per-round", type=count(1), default=50, help="examples the teacher labels per round")
+    p.add_argument("--pool-size", type=count(1), default=None, help="subsample the unlabeled pool (quick runs)")
+    p.add_argument("--test-size", type=count(1), default=None, help="subsample the test split (quick runs)")
     p.add_argument("--reweight", action="store_true", help="train with learning-to-reweight on the demo pool")
     p.add_argument("--compare-reweight", nargs="?", const="all", default=None, metavar="STRATEGIES",
                    help="also run with reweighting: every strategy, or only the comma-separated ones named")
     p.add_argument("--reduction", choices=("sum", "mean", "max"), default=None,
                    help="token/pair reduction of uncertainty scores (default: NER sum as the paper on CoNLL03, RE max)")
-    p.add_argument("--stop-after", type=int, default=0,
+    p.add_argument("--stop-after", type=count(0), default=0,
                    help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never)")
-    p.add_argument("--epochs", type=int, default=None, help="student epochs per round (default: TrainConfig / $TRAIN_EPOCHS)")
+    p.add_argument("--epochs", type=count(1), default=None, help="student epochs per round (default: TrainConfig / $TRAIN_EPOCHS)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the gold-ceiling student")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--output", type=Path, required=True, help="output folder (state, curves.json, curves.png, table.md)")

@@ -105,3 +105,28 @@ def test_evaluate_warns_when_prediction_and_gold_labels_differ(tmp_path):
     assert json.loads(r.stdout)["f1"] == 0.5
     assert f"labels in {tmp_path / 'pred.jsonl'} but never in {tmp_path / 'gold.jsonl'}: person_name" in r.stderr
     assert f"labels in {tmp_path / 'gold.jsonl'} but never in {tmp_path / 'pred.jsonl'}: PER" in r.stderr
+
+
+def test_mistakes_found_by_a_cli_review_are_one_line_and_lose_no_data(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "1", "text": "Anna in Oslo", "entities": [{"start": 0, "end": 4, "label": "PER"}]}\n',
+                    encoding="utf-8")
+    before = gold.read_bytes()
+    for args in (("annotate", "--task", "ner", "--input", gold, "--output", gold, "--k", "0", "--labels", "PER",
+                  "--base-url", "http://127.0.0.1:9/v1"),
+                 ("corrupt", "--task", "ner", "--input", gold, "--output", gold),
+                 ("convert", "--from", "jsonl", "--input", gold, "--output", gold, "--to", "conll")):
+        r = llmaaa(*args)
+        assert r.returncode == 2 and "is the same file as --input" in r.stderr, (args, r.stderr)
+    assert gold.read_bytes() == before  # the user's gold labels are intact
+    r = llmaaa("convert", "--from", "jsonl", "--input", gold, "--output", tmp_path)  # a folder for a file
+    assert r.returncode == 2 and "Is a directory" in r.stderr and "Traceback" not in r.stderr
+    r = llmaaa("annotate", "--task", "ner", "--input", gold, "--output", tmp_path, "--k", "0", "--labels", "PER")
+    assert r.returncode == 2 and "is a folder; pass a file" in r.stderr
+    r = llmaaa("annotate", "--task", "ner", "--input", gold, "--estimate", "--k", "0", "--labels", "PER",
+               env={**__import__("os").environ, "LLM_TIMEOUT_S": "-5"})
+    assert r.returncode == 2 and "LLM_TIMEOUT_S=-5.0: out of range" in r.stderr
+    for args, message in ((("simulate", "--dataset", "conll2003", "--seeds", "0", "--output", tmp_path / "s"), "--seeds: must be >= 1"),
+                          (("--log-level", "nope", "evaluate"), "invalid choice: 'NOPE'")):
+        r = llmaaa(*args)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
