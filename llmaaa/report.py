@@ -130,7 +130,6 @@ def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[
         except ValueError as e:
             raise ValueError(f"{name}: {e}; the earlier record is {earlier.get('source') or 'unnamed'}: drop those "
                              "seeds from it, or run other seeds (--first-seed)") from None
-
     for s in series.values():
         s["first_budget_beating_teacher"] = _first_beating(s["budgets"], s["mean"], teacher.get("f1"))
     return {**curves, "teacher": teacher, "ceiling": ceiling, "series": dict(sorted(series.items())),
