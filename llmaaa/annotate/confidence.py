@@ -22,7 +22,7 @@ import math
 import re
 from typing import Any, Sequence
 
-from llmaaa.annotate.parsing import reasoning_end
+from llmaaa.annotate.jsonrepair import reasoning_end
 
 # (char start, char end, logprob) of each answer token, offsets into the answer text
 TokenLogprobs = tuple[tuple[int, int, float], ...]

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmaaa.annotate.parsing import ParseStats
+from llmaaa.annotate.answer_errors import ParseStats
 
 
 def failure_kind(reason: str) -> str:

@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from llmaaa.annotate.alignment import align_mentions
+from llmaaa.annotate.answer_errors import AnswerError, ParseStats, TruncatedAnswer
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
 from llmaaa.annotate.confidence import item_scores, label_score
 from llmaaa.annotate.estimate import Estimate
-from llmaaa.annotate.parsing import (AnswerError, ParseStats, TruncatedAnswer, align_mentions, json_closed,
-                                     parse_ner_answer, parse_re_answer)
+from llmaaa.annotate.jsonrepair import json_closed
+from llmaaa.annotate.parsing import parse_ner_answer, parse_re_answer
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex

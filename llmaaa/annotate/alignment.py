@@ -1,0 +1,232 @@
+"""Map the mentions an LLM returned back to exact char offsets in the user's text.
+
+The LLM quotes mentions with different spacing, case, Unicode form or punctuation; the span we
+return is always a slice of the user's own characters.
+
+Alignment rule for a mention string that occurs several times in the text (decided here, tested in
+tests/annotate/test_alignment.py):
+- all listings of the string carry one type -> *every* occurrence gets that type. LLMs list a
+  repeated entity once ("Germany" twice in a sentence comes back once), and gold annotation labels
+  every occurrence, so labeling only the first would cost recall on exactly the easy cases;
+- listings with different types (``Washington`` PER, then ``Washington`` LOC) -> the i-th listing
+  labels the i-th occurrence, in order; the answer order is the only signal which one was meant.
+Matching first tries the exact string, then whitespace- and case-insensitive, then insensitive to
+Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
+"Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
+accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is
+always mapped back to the user's exact characters. In scripts written with spaces a match must
+sit on word boundaries ("US" never matches inside "USA"), while in CJK (and Thai) text, which has
+no spaces, any position is allowed. Overlapping spans: the longer wins;
+the same span with two types keeps the first listed (a counted conflict).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Sequence
+
+from llmaaa.annotate.answer_errors import ParseStats
+from llmaaa.data.schema import Span
+
+
+_NO_SPACE_SCRIPTS = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]"
+)
+
+
+def _wordy(ch: str) -> bool:
+    """A character that continues a word in a script written with spaces (a vowel sign of Devanagari,
+    a combining accent: marks belong to the letter before them)."""
+    return (ch.isalnum() or ch == "_" or _attached(ch)) and not _NO_SPACE_SCRIPTS.match(ch)
+
+
+_ZWJ, _VS16 = "\u200d", "\ufe0f"
+
+
+def _attached(ch: str) -> bool:
+    """A character that belongs to the one before it: a combining mark, a variation selector, an emoji
+    skin tone or a zero-width joiner. A span never starts or ends just before one."""
+    return unicodedata.category(ch)[0] == "M" or ch in (_ZWJ, _VS16) or "\U0001f3fb" <= ch <= "\U0001f3ff"
+
+
+def _on_boundaries(text: str, start: int, end: int) -> bool:
+    if _attached(text[start]):
+        return False
+    if end < len(text) and _attached(text[end]):  # "👍" in "👍🏽", "राम" in "रामायण", "Jose" in NFD "José"
+        return False
+    if start > 0 and _wordy(text[start]) and _wordy(text[start - 1]):
+        return False
+    if end < len(text) and _wordy(text[end - 1]) and _wordy(text[end]):
+        return False
+    return True
+
+
+def _whole_graphemes(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Hits whose end was found in a folded text extended over the marks that follow it (the accent of
+    an NFD "é" folded away), so a span never cuts a character in two."""
+    out = []
+    for s, e in hits:
+        while e < len(text) and _attached(text[e]):
+            e += 2 if text[e] == _ZWJ and e + 1 < len(text) else 1
+        out.append((s, e))
+    return out
+
+
+def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None) -> tuple[list[tuple[int, int]], bool]:
+    """Non-overlapping ``(start, end)`` of ``mention`` in ``text`` and whether the match was fuzzy.
+
+    ``folded``: one ``FoldedText(text)`` shared by the caller's lookups in the same text (it folds once).
+    """
+    if not mention.strip():  # "" would match between every two characters
+        return [], False
+    exact = [(m.start(), m.end()) for m in re.finditer(re.escape(mention), text)]
+    hits = [o for o in exact if _on_boundaries(text, *o)]
+    if hits:
+        return hits, False
+    words = mention.split()
+    if not words:
+        return [], False
+    pattern = r"\s*".join(re.escape(w) for w in words)  # "New  York" / "NewYork" / "new york"
+    fuzzy = [(m.start(), m.end()) for m in re.finditer(pattern, text, re.I)]
+    fuzzy = _cased_like(mention, text, [o for o in fuzzy if _on_boundaries(text, *o)])
+    if fuzzy:
+        return fuzzy, True
+    folded = folded or FoldedText(text)
+    found = folded.find(mention)
+    trimmed = mention.strip(_EDGE_PUNCT)
+    if not found and trimmed and trimmed != mention:  # "Paris," / "(Paris)" / "Paris." copied with its punctuation
+        found = find_occurrences(text, trimmed, folded)[0]
+    if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse); the trimmed form tried it above
+        found = folded.find(mention, strip_accents=True)
+    return _whole_graphemes(text, _cased_like(mention, text, found)), True
+
+
+def _cased_like(mention: str, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Case-insensitive hits without the all-lowercase words a capitalized mention does not mean: an
+    acronym ("US", "WHO") never matches "us" or "who", and "Apple" matches "apple" only where the
+    text writes it in lowercase everywhere (a lowercase text, a tweet)."""
+    if mention == mention.lower():
+        return hits
+    lower = [o for o in hits if text[o[0]:o[1]] == text[o[0]:o[1]].lower()]
+    if mention.isupper() and len(mention.replace(".", "")) <= 5:
+        return [o for o in hits if o not in lower]
+    return [o for o in hits if o not in lower] or hits
+
+
+_EDGE_PUNCT = " \t\n.,;:!?()[]{}<>\"'`*。，、；：！？「」《》（）"
+
+
+# typographic variants LLMs silently "correct" when they copy a mention
+_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
+                             "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " "})
+
+
+def _fold(s: str, strip_accents: bool = False) -> str:
+    out = unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+    if strip_accents:
+        out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
+    return out
+
+
+class FoldedText:
+    """``text`` folded for matching that ignores Unicode form, width and typography, with exact offsets back.
+
+    A text from a PDF or macOS is often NFD ("e" + combining accent) while the LLM answers NFC;
+    CJK text mixes full-width Latin and digits ("Ｔｏｋｙｏ", "２０２３") that models copy half-width;
+    curly apostrophes come back straight. Each base character with its combining marks is folded
+    (NFKC, casefold) as one cluster, and every folded character remembers the cluster's span in
+    the original, so the span we return is always a slice of the user's text. ``strip_accents``
+    also drops the marks on both sides (the last resort: a model that writes "Jose" for "José").
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        # folded text and, per folded char, its cluster's (start, end) in ``text``; one entry per
+        # ``strip_accents`` value, built on first use: most mentions match before this tier
+        self._variants: dict[bool, tuple[str, list[tuple[int, int]]]] = {}
+
+    def _build(self, strip_accents: bool) -> tuple[str, list[tuple[int, int]]]:
+        pieces: list[str] = []
+        origin: list[tuple[int, int]] = []
+        text, i = self.text, 0
+        while i < len(text):
+            j = i + 1
+            while j < len(text) and unicodedata.combining(text[j]):
+                j += 1
+            piece = _fold(text[i:j], strip_accents)
+            pieces.append(piece)
+            origin += [(i, j)] * len(piece)
+            i = j
+        return "".join(pieces), origin
+
+    def find(self, mention: str, strip_accents: bool = False) -> list[tuple[int, int]]:
+        words = _fold(mention, strip_accents).split()
+        if not words:
+            return []
+        if strip_accents not in self._variants:
+            self._variants[strip_accents] = self._build(strip_accents)
+        folded, origin = self._variants[strip_accents]
+        hits = []
+        for m in re.finditer(r"\s*".join(re.escape(w) for w in words), folded):
+            if m.end() > m.start():
+                span = (origin[m.start()][0], origin[m.end() - 1][1])
+                if _on_boundaries(self.text, *span):
+                    hits.append(span)
+        return hits
+
+
+def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseStats | None = None,
+                   scores: Sequence[float | None] | None = None) -> list[Span]:
+    """Exact char spans for ``(mention, label)`` pairs, by the rule in the module docstring.
+
+    ``scores`` (one per pair, e.g. ``confidence.item_scores``) become the spans' scores; a span
+    gets the score of the listing it was made from.
+    """
+    stats = stats if stats is not None else ParseStats()
+    scores = list(scores) if scores is not None else [None] * len(mentions)
+    # listings of one mention, whatever its casing: "Washington" PER and "washington" LOC are one name twice
+    by_string: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+    for order, (mention, label) in enumerate(mentions):
+        by_string.setdefault(mention.casefold(), (mention, []))[1].append((order, label))
+    folded = FoldedText(text)  # lazy: folded once, only if some mention needs it
+    found: dict[str, tuple[list[tuple[int, int]], bool]] = {
+        key: find_occurrences(text, mention, folded) for key, (mention, _) in by_string.items()}
+    candidates: list[tuple[int, int, str, int]] = []  # start, end, label, listing order
+    for key, (mention, listings) in by_string.items():
+        occurrences, fuzzy = found[key]
+        if not occurrences:
+            stats.not_in_text += len(listings)
+            continue
+        stats.fuzzy_matches += int(fuzzy)
+        if len({label for _, label in listings}) == 1:
+            order, label = listings[0]
+            # listed again with the same type: a duplicate, it adds no span
+            candidates += [(s, e, label, order) for s, e in occurrences]
+        else:
+            # typed listings pair with occurrences in order, leaving out those inside a longer listed
+            # name ("Washington" in "The Washington Post"): the longer span takes them anyway
+            longer = [o for k, (occ, _) in found.items() if k != key for o in occ]
+            free = [(s, e) for s, e in occurrences
+                    if not any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2 in longer)] or occurrences
+            for (order, label), (s, e) in zip(listings, free):
+                candidates.append((s, e, label, order))
+            # more typed listings than occurrences: the first listed type keeps the span
+            stats.conflicts += max(0, len(listings) - len(free))
+    return _resolve_overlaps(candidates, stats, scores)
+
+
+def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseStats,
+                      scores: Sequence[float | None]) -> list[Span]:
+    kept: list[tuple[int, int, str, int]] = []
+    for cand in sorted(candidates, key=lambda c: (-(c[1] - c[0]), c[3], c[0])):
+        s, e = cand[0], cand[1]
+        clash = next((k for k in kept if k[0] < e and s < k[1]), None)
+        if clash is None:
+            kept.append(cand)
+        elif (clash[0], clash[1]) == (s, e):
+            if clash[2] != cand[2]:
+                stats.conflicts += 1
+        else:
+            stats.overlaps += 1
+    return [Span(s, e, label, scores[order]) for s, e, label, order in sorted(kept)]

@@ -1,0 +1,205 @@
+"""The shapes an NER answer comes in, read as ``[mention, label]`` items.
+
+Models rename the keys ("mention", "entity_type"), wrap the list in an object (``{"entities": [...]}``),
+key mentions by label (``{"PER": ["Anna"]}``), swap a pair's order, answer with a plain list
+("Paris: LOC") or rewrite the sentence with inline tags (``<LOC>Paris</LOC>``). A shape counts only
+when it names one of the user's labels, so prose and stray objects are re-asked (``AnswerError``)
+rather than read as "no entities". ``jsonrepair`` takes its span and type keys from here to tell an
+entity object, so this module reads parsed values only and never imports ``jsonrepair``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from llmaaa.annotate.answer_errors import AnswerError
+from llmaaa.annotate.labels import LabelResolver
+
+
+_NONE_ANSWER = re.compile(
+    r"^\W*(none|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
+    r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
+
+
+# keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
+_RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")
+_SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
+              "named_entity", "entity_mention")
+_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
+              "entity_group", "entity_category", "types")  # entity_group: the Hugging Face pipeline's key
+
+
+def _pick(item: dict, keys: Sequence[str]) -> Any:
+    folded = {str(k).casefold(): v for k, v in item.items()}
+    return next((folded[k] for k in keys if k in folded), None)
+
+
+def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
+    """Unwrap ``{"entities": [...]}`` (JSON mode forces an object) and ``{"PER": ["x"], ...}`` shapes.
+
+    The label-keyed shape needs a key that names one of the user's labels: a stray object (a
+    truncated answer's inner ``{"name": ..., "lang": ...}``) must be re-asked, not read as "no entities".
+    """
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
+            return [data]
+        wrapped = _wrapped_list(data)
+        if wrapped is not None:
+            return wrapped  # {"entities": [...]}
+        if len(data) == 1 and isinstance(inner := next(iter(data.values())), dict) and _entity_shaped(inner, resolve):
+            return _as_items(inner, resolve)  # {"entities": {"PER": [...], "LOC": [...]}}
+        if (data and all(isinstance(v, (list, str)) or v is None for v in data.values())
+                and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
+            return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
+                    for m in ([v] if isinstance(v, str) else v) if m is not None]
+        if (all(isinstance(_single(v), str) and resolve(_single(v)) is not None for v in data.values())
+                and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": ["LOC"]}
+            return [{"span": k, "type": _single(v)} for k, v in data.items()]
+        if not data:
+            return []
+        if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
+            return []
+    raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
+
+
+# keys under which a model wraps the entity list next to other keys ({"entities": [], "count": 0})
+_WRAPPER_KEYS = frozenset({"entities", "named_entities", "entity_list", "spans", "mentions", "result", "results",
+                           "output", "answer", "ner"})
+
+
+def _wrapped_list(data: dict) -> list | None:
+    """The entity list of a wrapper object: ``{"entities": [...]}``, also beside scalar side keys
+    (``{"entities": [...], "count": 2}``, ``{"result": [...], "explanation": "..."}``).
+
+    A list of strings is a label's mentions (``{"PER": ["Anna"]}``), not a wrapped list; a list beside
+    other keys counts only under a wrapper's name, so a template echo like ``{"type": "json", "data":
+    [...]}`` (seen from SmolLM2) is re-asked rather than read as its items.
+    """
+    lists = [(k, v) for k, v in data.items() if isinstance(v, list)]
+    if len(lists) != 1 or any(isinstance(v, dict) for v in data.values()):
+        return None
+    key, items = lists[0]
+    if items and all(isinstance(m, str) for m in items):
+        return None
+    if len(data) == 1 or str(key).casefold() in _WRAPPER_KEYS:
+        return items
+    return None  # {"type": "json", "data": [...]}: an echo of a format template, re-asked
+
+
+def _entity_shaped(data: dict, resolve: "LabelResolver") -> bool:
+    """An object that is itself an answer: keyed by the user's labels, or one entity with span and type."""
+    return (any(resolve(str(k)) is not None for k in data)
+            or (_pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None))
+
+
+def _single(v: Any) -> Any:
+    """The element of a one-element list (a model that wraps every value in a list), else ``v``."""
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def _empty_value(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and (not v.strip() or bool(_NONE_ANSWER.match(v.strip()))))
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\|)\s*(?P<b>.+?)\s*$")
+_PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*$")
+_MARKUP = "\"'`*_ "
+
+
+def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
+    """``[mention, label]`` items from a plain-text list, for answers that ignored the JSON format.
+
+    One entity per line as ``Paris: LOC``, ``Paris (LOC)``, ``Paris - LOC`` or ``LOC: Paris, Rome``
+    (bullets and markdown emphasis allowed). A line counts only when one side is a label the user
+    has, so prose lines are ignored; the mentions still have to be found in the text.
+    """
+    items: list[list[str]] = []
+    for line in answer.splitlines():
+        line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
+        if len(line) > _MAX_LINE:  # prose, or a degenerate run of spaces: _PAIR_LINE is quadratic on it
+            continue
+        if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
+            items += _several_items(line, resolve) or _one_line_items(line, resolve)
+    return items
+
+
+_MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
+_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]]),"), re.compile(","))
+
+
+def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Items of a line that lists several: ``PER: Anna; LOC: Paris``, ``Smith, John (PER), Paris (LOC)``.
+
+    Split on ``;``, ``|``, a comma after a bracketed label, then any comma, taken only when every
+    part is an item of its own, so ``LOC: Paris, Rome`` and ``Washington, D.C. (LOC)`` stay whole.
+    """
+    for sep in _ITEM_SEPARATORS:
+        parts = [p.strip() for p in sep.split(line)]
+        if len(parts) > 1:
+            found = [_one_line_items(p, resolve) for p in parts]
+            if all(found):
+                return [item for f in found for item in f]
+    return []
+
+
+def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
+    if not m:
+        return []
+    a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
+    if a and b and resolve(b) is not None:
+        return [[a, b]]
+    if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
+        return [[m_, a] for mention in re.split(r"[,;]", b)
+                if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("="))]
+    return []
+
+
+_XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
+_MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")
+
+
+def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
+    """``[mention, label]`` items from a sentence re-written with inline tags, another way models
+    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>`` or ``[Anna](PER)``. Only tags
+    that name a user label count, so HTML or links in prose are not read as entities."""
+    tagged = [[m.group(2), m.group(1)] for m in _XML_TAG.finditer(answer)]
+    tagged += [[m.group(1), m.group(2)] for m in _MD_LINK.finditer(answer)]
+    return [[mention.strip(), label] for mention, label in tagged if mention.strip() and resolve(label) is not None]
+
+
+def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:
+    """``(mention, label)`` of one list item; either may come back as a non-string (a malformed item).
+
+    A positional pair given the other way round (``["LOC", "Paris"]``, ``{"Paris": "LOC"}`` in a list)
+    is swapped when only its first element names a label; keyed objects are taken as keyed.
+    """
+    mention = label = None
+    positional = False
+    if isinstance(item, str) and len(lines := _line_items(item, resolve)) == 1:  # ["Anna (PER)", "Paris: LOC"]
+        item = lines[0]
+    if isinstance(item, dict):
+        mention, label = _pick(item, _SPAN_KEYS), _pick_label(item, resolve)
+        if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
+            (label, mention), positional = next(iter(item.items())), True
+    elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear
+        (mention, label), positional = item, True
+    mention, label = _single(mention), _single(label)  # {"span": ["Anna"], "type": ["PER"]}
+    if (positional and isinstance(mention, str) and isinstance(label, str)
+            and resolve(label) is None and resolve(mention) is not None):
+        mention, label = label, mention
+    return mention, label
+
+
+def _pick_label(item: dict, resolve: LabelResolver) -> Any:
+    """The item's type: the first type key whose value names a user label, else the first type key.
+
+    ``{"text": "Paris", "label": "LOC", "type": "entity"}``: "type" is the item's kind, "label" its type.
+    """
+    folded = {str(k).casefold(): _single(v) for k, v in item.items()}
+    present = [folded[k] for k in _TYPE_KEYS if k in folded]
+    return next((v for v in present if isinstance(v, str) and resolve(v) is not None), present[0] if present else None)

@@ -1,0 +1,81 @@
+"""The user's label an LLM meant when it names it another way ("PERSON" for PER, "B-LOC", "work-for").
+
+Models change a label's case and separators, add BIO prefixes, use a common synonym or invent a
+label. A synonym maps only when exactly one user label is of that kind; anything ambiguous stays an
+unknown label (dropped and counted by the caller), never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+
+def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
+    return {l.casefold(): l for l in labels}
+
+
+# Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC).
+_LABEL_FAMILIES = (
+    frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname"}),
+    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity"}),
+    frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
+               "institution"}),
+    frozenset({"misc", "miscellaneous", "other"}),
+)
+_BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)", re.I)  # "B-PER", "i-per"
+
+
+def _norm_label(label: str) -> str:
+    """Case and separators dropped: "Work-For" -> "workfor", "product name" -> "productname"."""
+    return re.sub(r"[\W_]+", "", label).casefold()
+
+
+def _stem_label(label: str) -> str:
+    """Words of a label without inflection: "lives in" and "Live_In" -> "livin", "killed" -> "kill".
+
+    Crude on purpose (-ing/-ed/-s, then a final -e): it only compares an answer with a handful of
+    user labels and is used when exactly one label matches.
+    """
+    out = []
+    for w in re.split(r"[\W_]+", label.casefold()):
+        for suffix in ("ing", "ed", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        out.append(w[:-1] if w.endswith("e") and len(w) > 3 else w)
+    return "".join(out)
+
+
+class LabelResolver:
+    """The user's label an LLM meant: exact (any case), then ignoring BIO prefixes and separators,
+    then a common synonym ("PERSON", "Organisation", "GPE") when exactly one user label is of that kind.
+
+    Only a match that is unambiguous is taken; anything else stays an unknown label (dropped, counted).
+    """
+
+    def __init__(self, labels: Iterable[str]) -> None:
+        self.labels = list(labels)
+        self.exact = _label_lookup(self.labels)
+        normed: dict[str, list[str]] = {}
+        for l in self.labels:
+            normed.setdefault(_norm_label(l), []).append(l)
+        self.normed = {k: v[0] for k, v in normed.items() if len(v) == 1}
+        self.family: dict[frozenset, str] = {}
+        for fam in _LABEL_FAMILIES:
+            members = [l for l in self.labels if _norm_label(l) in fam]
+            if len(members) == 1:
+                self.family[fam] = members[0]
+
+    def __call__(self, raw: str) -> str | None:
+        hit = self.exact.get(raw.strip().casefold())
+        if hit is not None:
+            return hit
+        keys = [_norm_label(raw)]
+        if _BIO_PREFIX.match(raw.strip()):  # "B-PER"; tried second so a label like "E_MAIL" stays itself
+            keys.append(_norm_label(_BIO_PREFIX.sub("", raw.strip())))
+        for key in keys:
+            hit = self.normed.get(key) or next((label for fam, label in self.family.items() if key in fam), None)
+            if hit is not None:
+                return hit
+        return None

@@ -1,0 +1,160 @@
+"""Mapping mentions back to exact spans: the rule for repeated mentions, the fuzzy tiers, word boundaries
+and overlaps."""
+
+import json
+import unicodedata
+
+import pytest
+
+from llmaaa.annotate.alignment import align_mentions
+from llmaaa.annotate.answer_errors import ParseStats
+from llmaaa.annotate.parsing import parse_ner_answer
+
+LABELS = ("PER", "ORG", "LOC", "MISC")
+
+
+def spans(text, mentions, stats=None):
+    return [(text[s.start : s.end], s.label) for s in align_mentions(text, mentions, stats)]
+
+
+def test_repeated_mention_listed_once_labels_every_occurrence():
+    text = "Germany beat France; Germany won."
+    assert spans(text, [("Germany", "LOC"), ("France", "LOC")]) == [
+        ("Germany", "LOC"), ("France", "LOC"), ("Germany", "LOC")]
+    # listing it twice with the same type is a duplicate, not a different rule
+    assert spans(text, [("Germany", "LOC"), ("Germany", "LOC")]) == [("Germany", "LOC"), ("Germany", "LOC")]
+
+
+def test_repeated_mention_with_two_types_maps_listings_to_occurrences_in_order():
+    text = "Washington met officials in Washington."
+    out = align_mentions(text, [("Washington", "PER"), ("Washington", "LOC")])
+    assert [(s.start, s.label) for s in out] == [(0, "PER"), (28, "LOC")]
+
+
+def test_word_boundaries_in_latin_scripts():
+    stats = ParseStats()
+    assert spans("The USA and the US agreed.", [("US", "LOC")], stats) == [("US", "LOC")]
+    assert spans("USAir flies.", [("US", "LOC")], stats) == []
+    assert stats.not_in_text == 1
+
+
+def test_case_and_whitespace_insensitive_fallback():
+    stats = ParseStats()
+    text = "He lives in New   York City now."
+    assert spans(text, [("new york city", "LOC")], stats) == [("New   York City", "LOC")]
+    assert stats.fuzzy_matches == 1
+
+
+@pytest.mark.parametrize("text, mention, found", [
+    (unicodedata.normalize("NFD", "José lives in Zürich ."), "Zürich", "Zu\u0308rich"),  # NFD text, NFC answer
+    ("José lives in Zürich .", unicodedata.normalize("NFD", "José"), "José"),  # and the other way round
+    ("Ｔｏｋｙｏ２０２０は延期された", "Tokyo2020", "Ｔｏｋｙｏ２０２０"),  # full-width Latin in Japanese text
+    ("O’Neil met Jean–Luc in “Paris”.", "o'neil", "O’Neil"),  # curly apostrophe, straight in the answer
+    ("O’Neil met Jean–Luc in “Paris”.", "Jean-Luc", "Jean–Luc"),  # en dash
+    ("Die Straße in Köln", "STRASSE", "Straße"),  # casefold expands ß: the span is still the original word
+])
+def test_unicode_form_width_and_typography_insensitive_fallback_keeps_the_users_characters(text, mention, found):
+    stats = ParseStats()
+    got = spans(text, [(mention, "LOC")], stats)
+    assert got == [(found, "LOC")] and stats.fuzzy_matches == 1 and stats.not_in_text == 0
+
+
+def test_folding_does_not_break_word_boundaries_or_invent_matches():
+    stats = ParseStats()
+    assert spans("Ｕｓａ and Ｕｓ", [("us", "LOC")], stats) == [("Ｕｓ", "LOC")]  # not inside "Ｕｓａ"
+    assert spans("Ｕｓａ", [("Ｕｓａｂ", "LOC")], stats) == []
+    assert stats.not_in_text == 1
+
+
+@pytest.mark.parametrize("text, mention, found", [
+    ("Les États-Unis et le Québec", "Etats-Unis", "États-Unis"),  # the model dropped the accents
+    ("Jose Alvarez habló", "José Álvarez", "Jose Alvarez"),  # or added them
+    ("Trận đấu ở Hà Nội hôm qua", "Ha Noi", "Hà Nội"),  # Vietnamese, two marks on one letter
+    ("Maçã em İstanbul", "Istanbul", "İstanbul"),  # Turkish dotted capital I
+])
+def test_accents_are_ignored_only_as_the_last_resort(text, mention, found):
+    stats = ParseStats()
+    assert spans(text, [(mention, "LOC")], stats) == [(found, "LOC")]
+    assert stats.fuzzy_matches == 1 and stats.not_in_text == 0
+    # an exact (accented) occurrence wins over an accent-folded one elsewhere in the text
+    assert spans("Cote and Côte", [("Côte", "LOC")]) == [("Côte", "LOC")]
+    assert spans("Cote and Côte", [("Cote", "LOC")]) == [("Cote", "LOC")]
+
+
+def test_mentions_copied_with_their_punctuation_are_found_without_it():
+    text = "They met in Paris, then (Berlin) and 「東京」 and 北京。Then U.S. and Berlin (Germany) talks in Rome."
+    answer = json.dumps([{"span": m, "type": "LOC"} for m in
+                         ("Paris,", "(Berlin)", "「東京」", "北京。", "U.S.", "Berlin (Germany)", "Rome.")])
+    stats = ParseStats()
+    assert spans(text, parse_ner_answer(answer, LABELS, stats), stats) == [
+        ("Paris", "LOC"), ("Berlin", "LOC"), ("東京", "LOC"), ("北京", "LOC"), ("U.S.", "LOC"),
+        ("Berlin (Germany)", "LOC"), ("Rome", "LOC")]  # the sentence's full stop is not part of Rome
+    assert stats.not_in_text == 0
+    assert spans("He joined Acme Inc. in 2001.", parse_ner_answer('[{"span": "Acme Inc.", "type": "ORG"}]', LABELS)) == [
+        ("Acme Inc.", "ORG")]
+    # a final "." (or "!") the text does not have is dropped when nothing else matches
+    stats = ParseStats()
+    assert spans("We flew to Rome and Yahoo! paid.", [("Rome.", "LOC"), ("Yahoo!", "ORG")], stats) == [
+        ("Rome", "LOC"), ("Yahoo!", "ORG")]
+    assert stats.fuzzy_matches == 1
+    assert spans("Lima", [("Paris.", "LOC")]) == []
+
+
+def test_mentions_not_in_text_are_dropped_and_counted():
+    stats = ParseStats()
+    assert spans("Bob went home.", [("Alice", "PER"), ("Bob", "PER")], stats) == [("Bob", "PER")]
+    assert stats.not_in_text == 1
+
+
+def test_chinese_without_spaces_and_emoji_keep_exact_offsets():
+    text = "😀我在北京大学读书，北京很美。"
+    out = align_mentions(text, [("北京大学", "ORG"), ("北京", "LOC")])
+    assert [(text[s.start : s.end], s.label) for s in out] == [("北京大学", "ORG"), ("北京", "LOC")]
+    assert out[0].start == 3  # code points: the emoji is one character
+    accents = "Café Müller opened in Zürich."
+    assert spans(accents, [("Café Müller", "ORG"), ("zürich", "LOC")]) == [("Café Müller", "ORG"), ("Zürich", "LOC")]
+
+
+def test_overlaps_longer_wins_and_same_span_two_types_keeps_the_first():
+    stats = ParseStats()
+    text = "Bank of America is in New York."
+    out = spans(text, [("America", "LOC"), ("Bank of America", "ORG"), ("New York", "LOC"), ("New York", "ORG")], stats)
+    assert out == [("Bank of America", "ORG"), ("New York", "LOC")]
+    assert stats.overlaps == 1
+    assert stats.conflicts == 1
+
+
+# --- answers real models give that used to lose labels (each case found by probing the parser)
+
+
+def test_empty_mention_is_not_in_text_not_a_crash():
+    stats = ParseStats()
+    assert align_mentions("abc", [("", "PER")], stats) == [] and stats.not_in_text == 1
+
+
+# --- found by an adversarial review of the parser (each used to lose or mislabel entities)
+
+
+def test_a_capitalized_mention_does_not_match_lowercase_words():
+    text = "The U.S. envoy told us that WHO said who."
+    assert [(s.start, s.end) for s in align_mentions(text, [("US", "LOC"), ("WHO", "ORG")])] == [(28, 31)]
+    assert [(s.start, s.end) for s in align_mentions("APPLE rose; the apple harvest fell.", [("Apple", "ORG")])] == [(0, 5)]
+    assert [(s.start, s.end) for s in align_mentions("i love paris in spring", [("Paris", "LOC")])] == [(7, 12)]
+
+
+def test_marks_belong_to_their_letter_in_indic_scripts_nfd_text_and_emoji():
+    assert [(s.start, s.end) for s in align_mentions("रामायण पढ़ी राम ने", [("राम", "PER")])] == [(12, 15)]
+    assert [(s.start, s.end) for s in align_mentions("मोदीजी और मोदी", [("मोदी", "PER")])] == [(10, 14)]
+    nfd = unicodedata.normalize("NFD", "Meet José now")
+    assert [nfd[s.start:s.end] for s in align_mentions(nfd, [("Jose", "PER")])] == [unicodedata.normalize("NFD", "José")]
+    assert [(s.start, s.end) for s in align_mentions("I 👍🏽 this and 👍 that", [("👍", "MISC")])] == [(14, 15)]
+
+
+def test_a_name_listed_with_two_types_skips_its_occurrence_inside_a_longer_name():
+    text = "The Washington Post said Washington flew to Washington."
+    spans = align_mentions(text, [("Washington Post", "ORG"), ("Washington", "PER"), ("Washington", "LOC")])
+    assert [(s.start, s.label) for s in spans] == [(4, "ORG"), (25, "PER"), (44, "LOC")]
+    stats = ParseStats()  # the same name in another casing is the same name listed twice
+    spans = align_mentions("Washington met officials in Washington.", [("Washington", "PER"), ("washington", "LOC")],
+                           stats)
+    assert [(s.start, s.label) for s in spans] == [(0, "PER"), (28, "LOC")] and stats.conflicts == 0

@@ -1,0 +1,121 @@
+"""Reading the shapes NER answers come in: other key names, wrapper objects, label-keyed objects, swapped
+pairs, plain-text lists and inline tags."""
+
+import pytest
+
+from llmaaa.annotate.answer_errors import AnswerError, ParseStats
+from llmaaa.annotate.parsing import parse_ner_answer
+
+LABELS = ("PER", "ORG", "LOC", "MISC")
+
+
+@pytest.mark.parametrize("answer", [
+    '[{"mention": "Paris", "type": "LOC"}]',
+    '[{"Text": "Paris", "Entity_Type": "LOC"}]',
+    '[{"name": "Paris", "category": "LOC"}]',
+    '[{"LOC": "Paris"}]',
+    '<think>Is it [LOC] or {ORG}? Paris is a city.</think>\n[{"span": "Paris", "type": "LOC"}]',
+    'Types used [PER, LOC, ORG, MISC]; answer: [{"span": "Paris", "type": "LOC"}]',
+    '{"Paris": "LOC"}', '{"Paris": "location"}', '["Paris (LOC)"]', '["Paris: LOC"]',
+    '[{"span": ["Paris"], "type": ["LOC"]}]',
+])
+def test_other_key_names_and_reasoning_blocks(answer):
+    assert parse_ner_answer(answer, LABELS) == [("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Paris: LOC\nAnna: PER", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("Here are the entities:\n- **Paris** (LOC)\n- Anna - person\nDone.", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("LOC: Paris, Rome\nPER: Anna", [("Paris", "LOC"), ("Rome", "LOC"), ("Anna", "PER")]),
+    ("1. Mission: Impossible (MISC)", [("Mission: Impossible", "MISC")]),
+    ("None.", []), ("No entities found.", []), ("<think>hmm</think>There are no named entities in this sentence.", []),
+    ("PER: Anna\nORG: ==NONE==\nLOC: Paris\nMISC: none", [("Anna", "PER"), ("Paris", "LOC")]),  # spacy-llm's format
+    ("| Entity | Type |\n|---|---|\n| Paris | LOC |\n| Anna | PER |", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("{'span': 'Paris', 'type': 'LOC'}, {'span': 'Anna', 'type': 'PER'}", [("Paris", "LOC"), ("Anna", "PER")]),
+])
+def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("<PER>Anna</PER> flew to <LOC>Paris</LOC> .", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Sure: <person>Anna Schmidt</person> met <org>Acme</org>.", [("Anna Schmidt", "PER"), ("Acme", "ORG")]),
+    ("[Anna](PER) flew to [Paris](LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("<b>Anna</b> flew to [Paris](https://example.org).", None),  # HTML and links name no label: re-asked
+])
+def test_sentences_rewritten_with_inline_tags(answer, expected):
+    if expected is None:
+        with pytest.raises(AnswerError):
+            parse_ner_answer(answer, LABELS)
+        return
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_empty_values_in_object_answers_mean_no_entities():
+    assert parse_ner_answer('{"entities": null}', LABELS) == []
+    assert parse_ner_answer('{"entities": "none"}', LABELS) == []
+    assert parse_ner_answer('{"PER": "N/A", "LOC": ["Paris"]}', LABELS) == [("Paris", "LOC")]
+    with pytest.raises(AnswerError):
+        parse_ner_answer('{"entities": "Paris"}', LABELS)  # a value that is not "none" is still no answer
+
+
+def test_mention_type_pairs_are_accepted():
+    assert parse_ner_answer('[["Paris", "LOC"], ["Bob", "per"]]', LABELS) == [("Paris", "LOC"), ("Bob", "PER")]
+
+
+# --- answers real models give that used to lose labels (each case found by probing the parser)
+
+
+def test_json_mode_empty_entities_object_means_no_entities():
+    # the prompt's own JSON-mode "none" answer; it used to be re-asked
+    assert parse_ner_answer('{"entities": []}', LABELS) == []
+    assert parse_ner_answer('```json\n{"entities": []}\n```', LABELS) == []
+    assert parse_ner_answer('{"entities": [], "explanation": "No named entities."}', LABELS) == []
+    with pytest.raises(AnswerError):  # a stray object with an empty list is still no answer
+        parse_ner_answer('{"type": "json", "data": []}', LABELS)
+    with pytest.raises(AnswerError):  # SmolLM2 echoing a format template: re-asked, not read as its items
+        parse_ner_answer('JSON:\n{"type": "json", "data": [{"name": "<text>", "description": "JAPAN WIN"},'
+                         ' {"span": "...", "type": "..."}]}', LABELS)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('{"entities": [{"span": "Paris", "type": "LOC"}], "count": 1}', [("Paris", "LOC")]),
+    ('{"result": [{"span": "Paris", "type": "LOC"}], "explanation": "a city"}', [("Paris", "LOC")]),
+    ('{"entities": {"PER": ["Anna"], "LOC": ["Paris"]}}', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('{"LOC": "Paris", "PER": null}', [("Paris", "LOC")]),  # used to invent the mention 'PER": null'
+    ('{"Paris": ["LOC"]}', [("Paris", "LOC")]),
+])
+def test_wrapper_objects_with_side_keys_nesting_or_nulls(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('[["LOC", "Paris"], ["Anna", "PER"]]', [("Paris", "LOC"), ("Anna", "PER")]),
+    ('[{"Paris": "LOC"}, {"Anna": "PER"}]', [("Paris", "LOC"), ("Anna", "PER")]),
+    ('[{"text": "Paris", "type": "entity", "label": "LOC"}]', [("Paris", "LOC")]),  # "type" is not the type here
+    ('[{"word": "Paris", "entity_group": "LOC"}]', [("Paris", "LOC")]),  # Hugging Face pipeline keys
+    ('[{"entity_name": "Paris", "entity_type": "LOC"}]', [("Paris", "LOC")]),
+    ('[{"span": "Paris", "type": "b-loc"}, {"span": "Anna", "type": "i-per"}]', [("Paris", "LOC"), ("Anna", "PER")]),
+])
+def test_swapped_pairs_other_keys_and_lowercase_bio_prefixes(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_keyed_objects_are_never_swapped_and_unknown_pairs_stay_dropped():
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "LOC", "type": "Paris"}, ["DATE", "Monday"]]', LABELS, stats) == []
+    assert stats.unknown_labels == {"Paris": 1, "Monday": 1}
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("PER: Anna; LOC: Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("PER: Anna | LOC: Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Anna (PER), Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Smith, John (PER), Paris (LOC)", [("Smith, John", "PER"), ("Paris", "LOC")]),
+    ("Anna: PER, Paris: LOC", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("PER: Anna, Bob; LOC: Paris", [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
+    ("Washington, D.C. (LOC)", [("Washington, D.C.", "LOC")]),  # not split: "Washington" alone is no item
+    ("There are no entities of type PER.\nParis: LOC", [("Paris", "LOC")]),  # the items beat the "none" reading
+])
+def test_several_items_on_one_line(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
