@@ -3,7 +3,8 @@
 Unlike upstream (a new model instance per request, training inline in the webhook), one
 :class:`LLMaAABackend` lives for the whole process: per-project state and the current student are
 loaded once, ``predict`` answers from stored predictions, and ``fit`` only records the annotation
-and queues a round for the background :class:`~ml_backend.jobs.JobRunner`.
+and queues a round for the background :class:`~ml_backend.jobs.JobRunner`; how an annotation
+is recorded (gold, unreviewed or skipped) is :mod:`ml_backend.annotations`.
 
 What ``/predict`` does for a task with no stored prediction (``PREDICT_ON_DEMAND``):
 ``student`` (default) runs the current student when one exists, else returns no prediction for
@@ -19,11 +20,13 @@ import threading
 from typing import Any, Mapping
 
 
+from ml_backend.annotations import ids_of, record, record_bulk
 from ml_backend.config import BackendConfig
 from ml_backend.engine import Engine, Students, load_students
 from ml_backend.jobs import JobRunner
 from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
-from ml_backend.results import TaskError, pool_example, prediction_for, task_text, unicode_problem
+from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
+from ml_backend.results import TaskError, pool_example, prediction_for, task_text
 from ml_backend.state import ProjectState
 from ml_backend import sync
 
@@ -31,27 +34,6 @@ log = logging.getLogger(__name__)
 
 TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                 "START_TRAINING")
-
-
-class RequestError(ValueError):
-    """A request the backend cannot act on (HTTP 400); the message says what to send instead."""
-
-
-def is_id(value: Any) -> bool:
-    """A Label Studio object id: an int that fits SQLite's INTEGER (a bool or a 2**70 is a bad request, not a 500)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
-
-
-def project_id_of(value: Any) -> str:
-    """Label Studio sends ``"<id>.<created timestamp>"`` to /setup and /predict, a project dict to /webhook."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    if isinstance(value, bool) or value is None:
-        raise RequestError("the request names no project: send 'project' as '<id>.<timestamp>' or an object with 'id'")
-    head = str(value).split(".", 1)[0].strip()
-    if not head.isdigit() or not is_id(int(head)):
-        raise RequestError(f"project {value!r} is not a Label Studio project id")
-    return str(int(head))
 
 
 class ProjectContext:
@@ -272,7 +254,7 @@ class LLMaAABackend:
         if event == "ANNOTATIONS_DELETED" and payload.get("project") is None:
             # turning an annotation into a draft sends no project (and no ids: they are gone when Label Studio
             # serialises them); annotation ids are global there, so every project we serve is asked
-            ids = _ids(payload.get("annotations"))
+            ids = ids_of(payload.get("annotations"))
             for ctx in self.contexts():
                 ctx.state.delete_annotations(ids)
             return {"status": "ok", "annotations_deleted": len(ids)}
@@ -288,15 +270,15 @@ class LLMaAABackend:
         extra: dict[str, Any] = {}
         if event == "ANNOTATIONS_DELETED":
             sent = payload.get("annotations")
-            ids = _ids(sent)
+            ids = ids_of(sent)
             extra = {"annotations_deleted": ctx.state.delete_annotations(ids)}
             n_sent = len(sent) if isinstance(sent, list) else int(sent is not None)
             if n_sent > len(ids):  # named in the answer: a deleted annotation must not stay gold unseen
                 extra["ignored"] = f"{n_sent - len(ids)} item(s) without an annotation id (send [{{\"id\": 12}}, ...])"
         elif event == "ANNOTATIONS_CREATED":
-            extra = _record_bulk(ctx, event, payload)
+            extra = record_bulk(ctx, event, payload)
         else:
-            extra = _record(ctx, event, payload.get("annotation"), payload.get("task"))
+            extra = record(ctx, event, payload.get("annotation"), payload.get("task"))
         due = ctx.state.new_human_labels()
         job = None
         if due >= self.config.train_threshold:
@@ -329,7 +311,7 @@ class LLMaAABackend:
         "Delete all tasks" through the API sends no ``project``; task ids are global in Label Studio,
         so every project we serve is asked.
         """
-        ids = _ids(payload.get("tasks"))
+        ids = ids_of(payload.get("tasks"))
         project = payload.get("project")
         contexts = [self.context(project_id_of(project))] if project is not None else self.contexts()
         return {"status": "ok", "tasks_deleted": sum(ctx.state.delete_tasks(ids) for ctx in contexts)}
@@ -342,111 +324,5 @@ class LLMaAABackend:
         }
 
 
-def _ids(items: Any) -> list[int]:
-    """The ids of a delete event's ``[{"id": ...}]`` list (Label Studio's ``OnlyIDWebhookSerializer``); a
-    script's ``[12, "13"]`` or ``{"id": 12}`` is read too, so a deleted annotation never stays gold unseen."""
-    if isinstance(items, Mapping):
-        items = [items]
-    if not isinstance(items, list):
-        return []
-    out = []
-    for d in items:
-        value = d.get("id") if isinstance(d, Mapping) else d
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if is_id(value):
-            out.append(value)
-    return out
-
-
-# what a created or updated annotation is to the backend
-GOLD, CANCELLED, UNREVIEWED = "gold", "cancelled", "unreviewed"
-
-
-def _annotation_row(ctx: ProjectContext, event: str, ann: Any, task: Any) -> tuple[str, tuple]:
-    """``(GOLD, (annotation id, task id, result, text, data))``; ``(CANCELLED, (id,))`` for a skipped one;
-    ``(UNREVIEWED, (id, task id))`` for one made from a prediction nobody opened. A malformed one is a
-    ``RequestError``."""
-    if not isinstance(ann, Mapping) or not is_id(ann.get("id")):
-        raise RequestError(f"{event} without an 'annotation' object with an integer 'id'")
-    task = task if isinstance(task, Mapping) else {"id": ann.get("task")}
-    if not is_id(task.get("id")):
-        raise RequestError(f"{event} without the annotated task's id")
-    if ann.get("was_cancelled"):
-        return CANCELLED, (ann["id"],)
-    if ann.get("result") is not None and not isinstance(ann["result"], list):
-        raise RequestError(f"{event}: annotation {ann['id']} has a 'result' that is not a list of regions")
-    if sync.made_from_prediction_unopened(ann):
-        return UNREVIEWED, (ann["id"], task["id"])
-    text = _text_of(task, ctx)
-    problem = unicode_problem(text) if text is not None else None
-    if problem:
-        raise RequestError(f"{event}: annotation {ann['id']}: {problem}")
-    return GOLD, (ann["id"], task["id"], ann.get("result") or [], text, task.get("data") if text is not None else None)
-
-
-def _store(ctx: ProjectContext, rows: Mapping[str, list[tuple]]) -> None:
-    """Record classified annotations in one commit: gold, unreviewed, and cancelled ("skipped") ones forgotten."""
-    with ctx.state.transaction():
-        ctx.state.record_annotations(rows.get(GOLD, []))
-        if rows.get(UNREVIEWED):
-            ctx.state.record_unreviewed(rows[UNREVIEWED])
-        if rows.get(CANCELLED):
-            ctx.state.delete_annotations([i for (i,) in rows[CANCELLED]])
-
-
-def _record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> dict[str, Any]:
-    """Record one created or updated annotation (see ``_annotation_row``)."""
-    kind, row = _annotation_row(ctx, event, ann, task)
-    _store(ctx, {kind: [row]})
-    return {"unreviewed": 1} if kind == UNREVIEWED else {}
-
-
-def _record_bulk(ctx: ProjectContext, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """ANNOTATIONS_CREATED ("Create annotations from predictions" in the Data Manager, or an import): lists of
-    annotations and of their tasks, up to 5,000 at once with Label Studio waiting 1 s: one batched commit, and
-    one malformed item does not cost the others (they are named in the answer; all malformed is a 400).
-    Annotations copied from predictions nobody opened are counted as ``unreviewed``, not gold."""
-    anns, tasks = payload.get("annotation"), payload.get("task")
-    if not isinstance(anns, list):
-        raise RequestError(f"{event} without an 'annotation' list")
-    by_id = {t["id"]: t for t in tasks if isinstance(t, Mapping) and is_id(t.get("id"))} \
-        if isinstance(tasks, list) else {}
-    rows: dict[str, list[tuple]] = {GOLD: [], CANCELLED: [], UNREVIEWED: []}
-    errors = []
-    for ann in anns:
-        task_id = ann.get("task") if isinstance(ann, Mapping) else None
-        try:
-            kind, row = _annotation_row(ctx, event, ann, by_id.get(task_id) if is_id(task_id) else None)
-        except RequestError as e:
-            errors.append(str(e))
-            continue
-        rows[kind].append(row)
-    _store(ctx, rows)
-    extra: dict[str, Any] = {"unreviewed": len(rows[UNREVIEWED])} if rows[UNREVIEWED] else {}
-    if rows[UNREVIEWED]:
-        log.info("project %s: %d annotations made from predictions nobody opened: counted, not used as gold",
-                 ctx.state.project_id, len(rows[UNREVIEWED]))
-    if not errors:
-        return extra
-    log.warning("project %s: %d of %d annotations in %s not recorded: %s", ctx.state.project_id,
-                len(errors), len(anns), event, errors[0])
-    if len(errors) == len(anns):
-        raise RequestError(errors[0])
-    return {**extra, "errors": errors[:10]}
-
-
 def _first_project(tasks: list[Any]) -> Any:
     return next((t.get("project") for t in tasks if isinstance(t, Mapping) and t.get("project") is not None), None)
-
-
-def _text_of(task: Mapping[str, Any], ctx: ProjectContext) -> str | None:
-    data = task.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    try:
-        key = ctx.schema.value_key
-    except (RequestError, UnsupportedConfig):
-        key = next((k for k, v in data.items() if isinstance(v, str)), None)
-    value = data.get(key) if key else None
-    return value if isinstance(value, str) else None
