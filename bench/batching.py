@@ -1,7 +1,7 @@
 """Random vs length-grouped training batches: padded sub-tokens, seconds per training, student F1.
 
 Random batches pad every sentence to the longest one in its batch; ``TrainConfig.group_by_length``
-builds batches of similar length inside shuffled chunks (``llmaaa.training.trainer.epoch_batches``).
+builds batches of similar length inside shuffled chunks (``llmaaa.training.batching.epoch_batches``).
 This bench trains the same student on the same data both ways, side by side in one run, so the
 speed ratio and the F1 difference come from one machine state:
 
@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.student_noise import score, splits, strip  # noqa: E402
 from llmaaa.data.schema import LabelSet  # noqa: E402
-from llmaaa.training.trainer import TrainConfig, build_model, epoch_batches, train_task_model  # noqa: E402
+from llmaaa.training.batching import epoch_batches  # noqa: E402
+from llmaaa.training.trainer import TrainConfig, build_model, train_task_model  # noqa: E402
 
 log = logging.getLogger("bench.batching")
 

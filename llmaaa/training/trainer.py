@@ -34,7 +34,7 @@ import torch
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.models.base import TaskModel
 from llmaaa.models.common import autocast, resolve_device, sorted_batches
-from llmaaa.models.tokenize import IGNORE
+from llmaaa.training.batching import downsample_negatives, epoch_batches, learnable
 from llmaaa.training.reweight import METHODS, LearningToReweight, ReweightError, WeightStats
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class TrainConfig:
     typed_markers: bool = False  # RE: [E1:Peop] instead of [E1]
     re_max_chars: int = 1000  # RE: a longer text is read in sentence-aligned pieces, pairs within one piece (0: whole)
     negative_ratio: float = 0.0  # RE: keep at most this many no_relation pairs per positive one (0 = keep all)
-    group_by_length: bool = False  # batches of similar length (see epoch_batches): less padding, same examples
+    group_by_length: bool = False  # batches of similar length (see batching.epoch_batches): less padding, same examples
 
 
 @dataclass
@@ -346,39 +346,12 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     return result
 
 
-def learnable(feats: list[dict]) -> list[dict]:
-    """Features with something to learn: an NER window whose every sub-token is ignored (an empty text) has
-    loss 0 and no gradient; it only dilutes a batch's mean and would make a meta set the reweighter skips on.
-    """
-    return [f for f in feats if "labels" not in f or any(t != IGNORE for t in f["labels"])]
-
-
 def require_finite_parameters(model, epoch: int, config: TrainConfig) -> None:
     """A NaN/inf weight after an epoch (a step that overflowed) is an error, never a student to keep or save."""
     for name, p in model.net.named_parameters():
         if not bool(torch.isfinite(p).all()):
             raise TrainingError(f"training diverged in epoch {epoch} ({name} has NaN/inf values; lr {config.lr:g}, "
                                 f"head_lr {config.head_lr:g}); nothing was kept; lower the learning rates")
-
-
-def epoch_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
-                  group_by_length: bool = False, group: int = 50) -> list[np.ndarray]:
-    """One epoch's batches of feature indices: every feature exactly once, ``ceil(n / batch_size)`` batches.
-
-    Random batches pad each one to its longest member; on CoNLL-2003 sentences that is 2.1x the real
-    sub-tokens at batch size 8 (measured on 500 training sentences), and CPU time follows the padded
-    length. ``group_by_length`` shuffles, cuts the order into chunks of ``group`` batches, sorts each
-    chunk by length and shuffles the resulting batches (Hugging Face's ``group_by_length``): 1.05x
-    padding, while batch composition stays random beyond similar length.
-    """
-    order = rng.permutation(len(lengths))
-    if not group_by_length:
-        return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-    batches = []
-    for m in range(0, len(order), group * batch_size):
-        chunk = sorted(order[m : m + group * batch_size], key=lambda i: -lengths[i])
-        batches += [np.asarray(chunk[k : k + batch_size]) for k in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def example_weights(examples: Sequence[Example], feats: Sequence[dict], w_sum: np.ndarray,
@@ -391,21 +364,6 @@ def example_weights(examples: Sequence[Example], feats: Sequence[dict], w_sum: n
     sums = np.bincount(owner, weights=w_sum, minlength=len(examples))
     counts = np.bincount(owner, weights=w_count, minlength=len(examples))
     return {examples[k].id: round(float(sums[k] / counts[k]), 4) for k in np.flatnonzero(counts)}
-
-
-def downsample_negatives(feats: list[dict], ratio: float, seed: int) -> list[dict]:
-    """RE: keep all positive pairs and at most ``ratio`` x as many ``no_relation`` pairs (seeded).
-
-    The LLMaAA reference downsampled no_relation to 6:4 in its Re-TACRED subset; CoNLL04's all-pairs
-    candidates are ~90% no_relation, which a small student otherwise learns to predict everywhere.
-    """
-    pos = [f for f in feats if f["label"] != 0]
-    neg = [f for f in feats if f["label"] == 0]
-    keep = max(1, int(ratio * max(len(pos), 1)))
-    if len(neg) > keep:
-        idx = sorted(np.random.default_rng(seed).choice(len(neg), keep, replace=False))
-        neg = [neg[i] for i in idx]
-    return sorted(pos + neg, key=lambda f: (f["example"], f["pair"]))
 
 
 def _log_epoch(task: str, r: dict) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from llmaaa.training.export import load_task_model, save_model_version
 from llmaaa.data.schema import Example, LabelSet, Span
-from llmaaa.training.trainer import TrainConfig, TrainingError, build_model, epoch_batches, train_task_model
+from llmaaa.training.batching import epoch_batches
+from llmaaa.training.trainer import TrainConfig, TrainingError, build_model, train_task_model
 
 from train_cases import GOLD, LABELS, TRAIN
 
