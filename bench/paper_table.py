@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"default {val} (--quick: {QUICK[key]})")
     ap.add_argument("--reweight-strategies", default=None,
                     help="comma list: only these strategies also run reweighted (default: every strategy)")
+    ap.add_argument("--re-unit", choices=("example", "pair"), default="example",
+                    help="CoNLL04: a label is a sentence with all its pairs (example) or one entity pair (pair, the "
+                         "paper's Re-TACRED unit); --pool-size then counts pairs")
     ap.add_argument("--first-seed", type=int, default=0,
                     help="run seeds S..S+N-1 (N = --seeds): more seeds for a grid without re-running seed 0")
     ap.add_argument("--data-dir", default=None)
@@ -71,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in [d for d in args.datasets.split(",") if d]:
         task = CELLS[dataset]
         for f1 in [t for t in opt["teachers"].split(",") if t]:
-            name = f"{dataset}-{task}-f1_{f1}"
+            unit = "-pairs" if task == "re" and args.re_unit == "pair" else ""
+            name = f"{dataset}-{task}{unit}-f1_{f1}"
             loop = LoopConfig(task=task, demo_pool=int(opt["demo_pool"]), init=int(opt["init"]),
-                              rounds=int(opt["rounds"]), per_round=int(opt["per_round"]))
+                              rounds=int(opt["rounds"]), per_round=int(opt["per_round"]),
+                              re_unit=args.re_unit if task == "re" else "example")
             exp = Experiment(
                 dataset=dataset, output=args.out_dir / name, loop=loop, teacher=f"simulated:f1={f1}",
                 strategies=opt["strategies"].split(","), seeds=int(opt["seeds"]), first_seed=args.first_seed, reweights=reweights,
@@ -88,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             export_report_inputs(exp.output, kept)
             if not (kept / "runs").is_dir() and not (kept / EARLIER_DIR).is_dir():
                 continue
-            curves = report_finished(kept, title=f"{dataset} {task.upper()}, teacher simulated:f1={f1}")
+            what = f"{task.upper()}, one entity pair per label" if unit else task.upper()
+            curves = report_finished(kept, title=f"{dataset} {what}, teacher simulated:f1={f1}")
             curves["seconds"] = round(time.perf_counter() - t0, 1)
             combined[name] = {k: v for k, v in curves.items() if k != "runs"}
             print(f"\n### {dataset} {task.upper()}, simulated teacher F1 {f1} ({curves['seconds']:.0f}s)\n")

@@ -219,6 +219,7 @@ def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         (["--dataset", "conll2003", "--teacher", "gpt"], "unknown teacher 'gpt'"),
         (["--dataset", "conll2003", "--teacher", "simulated:f1=81"], "f1 must be a number in (0, 1]"),
         ([], "--dataset is required"),
+        (["--dataset", "conll2003", "--re-unit", "pair"], "re_unit 'pair' (one entity pair per label) is for the RE task"),
         (["--report-only"], "holds no loop run"),
     ]
     for extra, message in cases:
@@ -249,8 +250,9 @@ def test_a_user_dataset_folder_reads_its_splits_and_says_what_is_missing(tmp_pat
     with pytest.raises(ValueError, match="not one of conll2003, conll04 and not a folder"):
         read_dataset(str(tmp_path / "nowhere"), "train")
     # no test split: the experiment runs on the demo pool only; "1" in train and in dev are different sentences
-    pool, demo, test, labels = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
-                                                      loop=LoopConfig(task="ner", demo_pool=5)))
+    pool, demo, test, labels, sources = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
+                                                               loop=LoopConfig(task="ner", demo_pool=5)))
+    assert sources == []  # the pool is its own source unless RE is cut into pairs
     assert test == [] and len(pool) == 20 and len(demo) == 5 and labels.entity_labels == ("LOC", "PER")
     ids = [ex.id for ex in [*pool, *demo]]
     assert len(set(ids)) == len(ids) and pool[0].id == "train/1" and all(i.startswith("dev/") for i in ids[20:])
@@ -349,8 +351,8 @@ def test_re_on_a_user_folder_logs_how_many_examples_without_a_pair_it_leaves_out
     write_jsonl([pair, single, dataclasses.replace(single, id="s2")], folder / "train.jsonl")
     write_jsonl([dataclasses.replace(pair, id="d")], folder / "dev.jsonl")
     with caplog.at_level("INFO", logger="llmaaa.loop.experiment"):
-        pool, _, _, _ = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
-                                               loop=LoopConfig(task="re", demo_pool=1)))
+        pool = load_splits(Experiment(dataset=str(folder), output=tmp_path / "out",
+                                      loop=LoopConfig(task="re", demo_pool=1))).pool
     assert [ex.id for ex in pool] == ["p"]
     assert "RE: left out 2 of 3 train examples with fewer than 2 entities" in caplog.text
 
@@ -366,3 +368,50 @@ def test_a_schedule_that_buys_nothing_is_refused_before_any_teacher_call(tmp_pat
     assert teacher.calls == []
     # rounds=0 (only the initial batch) needs no per-round batch
     ActiveLoop(LoopConfig(per_round=0, rounds=0), pool=[], demo=[], teacher=teacher, labels=LABELS, state_dir=tmp_path)
+
+
+def re_sentence(i: int) -> Example:
+    """A person, their employer and its city (Work_For, OrgBased_In); every 4th in Chinese, some with emoji."""
+    if i % 4 == 1:
+        who, org, where, text = "李明", "联合国", "北京", None
+        text = f"{who}在{org}工作，{org}位于{where}。"
+    else:
+        who, org, where = PEOPLE[i % len(PEOPLE)], ["Siemens", "Renault", "Zürich Re"][i % 3], PLACES[(i * 3) % len(PLACES)]
+        text = f"{'🙂 ' if i % 5 == 0 else ''}{who} works for {org} , based in {where} ({i}) ."
+    spans = tuple(Span(text.index(m), text.index(m) + len(m), t) for m, t in ((who, "PER"), (org, "ORG"), (where, "LOC")))
+    return Example(str(i), text, spans, (Relation(0, 1, "Work_For"), Relation(1, 2, "OrgBased_In")))
+
+
+@pytest.mark.slow
+def test_simulate_re_labels_one_entity_pair_per_budget_unit(tmp_path):
+    """``--re-unit pair``: the sampler picks pairs, the teacher labels pairs, the student is tested on sentences."""
+    from llmaaa.cli import main
+    from llmaaa.data.jsonl import write_jsonl
+
+    folder = tmp_path / "re"
+    folder.mkdir()
+    for name, idx in {"train": range(0, 20), "dev": range(20, 30), "test": range(30, 38)}.items():
+        write_jsonl([re_sentence(i) for i in idx], folder / f"{name}.jsonl")
+    out = tmp_path / "sim"
+    argv = ["simulate", "--task", "re", "--re-unit", "pair", "--dataset", str(folder), "--teacher", "simulated:f1=0.6",
+            "--strategies", "least_confidence", "--demo-pool", "6", "--init", "8", "--rounds", "1", "--per-round", "8",
+            "--pool-size", "60", "--epochs", "1", "--output", str(out)]
+    assert main(argv) == 0
+    run = out / "runs" / "least_confidence" / "seed-0"
+    assert json.loads((out / "curves.json").read_text())["series"]["least_confidence"]["budgets"] == [8, 16]
+    labeled = [json.loads(line) for line in (run / "labeled.jsonl").open(encoding="utf-8")]
+    assert len(labeled) == 16 and len({rec["id"] for rec in labeled}) == 16
+    sentences = {ex.id: ex for ex in map(re_sentence, range(20))}
+    for rec in labeled:  # one asked pair each, cut from a train sentence, relations only on that pair
+        (h, t), = rec["pairs"]
+        source = sentences[rec["pair_of"]]
+        assert rec["id"] == f"{source.id}#{h}>{t}" and rec["text"] == source.text
+        assert all((r["head"], r["tail"]) == (h, t) for r in rec.get("relations", []))
+    assert json.loads((run / "config.json").read_text())["re_unit"] == "pair"
+    rounds = json.loads((run / "rounds.json").read_text())
+    assert rounds[-1]["student_test_f1"] is not None and rounds[-1]["teacher_gold_f1"] is not None
+    ceiling = json.loads((out / "ceiling" / "seed-0.json").read_text())
+    assert ceiling["budget"] == 16
+    # the same output with whole sentences as the unit is another run: refused, nothing overwritten
+    assert main([a if a != "pair" else "example" for a in argv]) == 2
+    assert len((run / "labeled.jsonl").read_text(encoding="utf-8").splitlines()) == 16

@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from llmaaa.data.pairs import PAIR_OF, candidate_pairs
 from llmaaa.data.readers import tokenize
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 
@@ -160,12 +161,18 @@ class SimulatedTeacher:
     def annotate(self, examples: Sequence[Example]) -> list[Example]:
         out = []
         for ex in examples:
-            gold = self.gold.get(ex.id)
+            # a pair example (llmaaa.data.pairs) is answered from its sentence's noisy labels, so asking
+            # per pair or per sentence gives the same labels; a teacher asked about listed pairs answers those
+            sentence = self.gold.get(ex.extra.get(PAIR_OF)) if self.task == "re" and PAIR_OF in ex.extra else None
+            gold = sentence or self.gold.get(ex.id)
             if gold is None:
                 raise SimulatedTeacherError(
                     f"example {ex.id!r} is not in the gold set the simulated teacher was given; "
                     "a simulated teacher can only label examples whose gold labels it knows")
             noisy = corrupt_at([gold], self.labels, task=self.task, rate=self.rate, seed=self.seed)[0]
+            if self.task == "re" and ex.extra.get("pairs") is not None:
+                asked = set(candidate_pairs(ex))
+                noisy = noisy.with_labels(relations=[r for r in noisy.relations if (r.head, r.tail) in asked])
             record = {"source": "simulated", "model": self.name, "demo_ids": [], "error": None, "cached": False,
                       "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0},
                       "noise_rate": round(self.rate, 6)}

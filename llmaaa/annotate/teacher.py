@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import itertools
 import logging
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
 from llmaaa.annotate.retrieval import DemoIndex
 from llmaaa.annotate.summary import RunSummary
+from llmaaa.data.pairs import candidate_pairs
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 from llmaaa.data.segment import crop, crop_pair, segments
 
@@ -48,19 +48,6 @@ class _Usage:
     def __init__(self) -> None:
         self.prompt_tokens = self.completion_tokens = self.requests = self.cached = self.reasks = 0
         self.cost = 0.0
-
-
-def _pairs(ex: Example) -> list[tuple[int, int]]:
-    listed = ex.extra.get("pairs")
-    if listed is None:
-        return [(h, t) for h, t in itertools.permutations(range(len(ex.entities)), 2)]
-    out = []
-    for p in listed:
-        h, t = (p["head"], p["tail"]) if isinstance(p, dict) else p
-        if not (0 <= int(h) < len(ex.entities) and 0 <= int(t) < len(ex.entities)) or h == t:
-            raise ValueError(f"example {ex.id!r}: pair {p!r} must join two of its {len(ex.entities)} entities")
-        out.append((int(h), int(t)))
-    return out
 
 
 class LLMTeacher:
@@ -260,7 +247,7 @@ class LLMTeacher:
         ``re_pairs=seen`` and no gold relation joins those types, so they are no_relation;
         ``other_piece``: split across the pieces of a long text, so their label is unknown)."""
         try:
-            pairs = _pairs(ex)
+            pairs = candidate_pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
             raise LLMError(f"bad 'pairs' field: {e}") from None
         not_asked: dict[str, list[tuple[int, int]]] = {}

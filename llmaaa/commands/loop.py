@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also run with reweighting: every strategy, or only the comma-separated ones named")
     p.add_argument("--reduction", choices=("sum", "mean", "max"), default=None,
                    help="token/pair reduction of uncertainty scores (default: NER sum as the paper on CoNLL03, RE max)")
+    p.add_argument("--re-unit", choices=("example", "pair"), default="example",
+                   help="RE: what one label of the budget is: a sentence with all its entity pairs (example), or one "
+                        "entity pair (pair: the paper's Re-TACRED unit, ~10x fewer LLM questions and training pairs "
+                        "per label on CoNLL04; demos and test stay whole sentences)")
     p.add_argument("--stop-after", type=count(0), default=0,
                    help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never)")
     p.add_argument("--epochs", type=count(1), default=None, help="student epochs per round (default: TrainConfig / $TRAIN_EPOCHS)")
@@ -98,6 +102,7 @@ def _simulate(args: argparse.Namespace) -> int:
     loop = LoopConfig.from_env(overrides={
         "task": args.task, "demo_pool": args.demo_pool, "init": args.init, "rounds": args.rounds,
         "per_round": args.per_round, "reduction": args.reduction, "stop_after_rounds_matched": args.stop_after,
+        "re_unit": args.re_unit,
     })
     exp = Experiment(
         dataset=args.dataset, output=args.output, loop=loop, teacher=args.teacher, strategies=names,

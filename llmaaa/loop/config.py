@@ -8,6 +8,9 @@ from typing import Any
 from llmaaa.config import from_env
 
 
+RE_UNITS = ("example", "pair")
+
+
 @dataclass
 class LoopConfig:
     """Schedule defaults are the paper's: 100 gold demos, 50 random, then 9 rounds of 50 (budget 500).
@@ -16,6 +19,8 @@ class LoopConfig:
     students. ``stop_after_rounds_matched`` (N) stops buying labels once the student's gold-set F1
     has been >= the teacher's for N consecutive rounds; 0 never stops early.
     ``reduction`` overrides the token/pair reduction of uncertainty scores (NER ``sum``, RE ``max``).
+    ``re_unit`` is what one RE label of the budget is: ``example`` (a sentence with all its entity
+    pairs) or ``pair`` (one entity pair, the paper's Re-TACRED unit; ``llmaaa.data.pairs``).
     """
 
     task: str = "ner"
@@ -27,8 +32,15 @@ class LoopConfig:
     reweight: bool = False
     seed: int = 0
     reduction: str | None = None
+    re_unit: str = "example"
     stop_after_rounds_matched: int = 0
     keep_students: bool = False  # keep every round's student folder, not only the latest
+
+    def __post_init__(self) -> None:
+        if self.re_unit not in RE_UNITS:
+            raise ValueError(f"re_unit {self.re_unit!r}: choose one of {', '.join(RE_UNITS)}")
+        if self.re_unit == "pair" and self.task != "re":
+            raise ValueError("re_unit 'pair' (one entity pair per label) is for the RE task; NER labels whole examples")
 
     @classmethod
     def from_env(cls, prefix: str = "LOOP_", overrides: dict[str, Any] | None = None) -> "LoopConfig":
@@ -44,4 +56,6 @@ class LoopConfig:
         d = asdict(self)
         for free in ("rounds", "stop_after_rounds_matched", "keep_students"):
             d.pop(free)
+        if d["re_unit"] == "example":  # the only unit before there was a choice: older state directories lack it
+            d.pop("re_unit")
         return d

@@ -13,11 +13,12 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from llmaaa.annotate.base import Teacher
+from llmaaa.data.pairs import PAIR_OF, pair_examples
 from llmaaa.data.readers import DatasetNotFound, read_dataset
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.loop.config import LoopConfig
@@ -94,7 +95,18 @@ def _with_pairs(examples: list[Example], split: str) -> list[Example]:
     return kept
 
 
-def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Example], LabelSet]:
+class Splits(NamedTuple):
+    """The experiment's data. ``sources``: with ``re_unit="pair"``, the sentences the pool's pair
+    examples were cut from, which a simulated teacher labels (else empty: the pool is its own source)."""
+
+    pool: list[Example]
+    demo: list[Example]
+    test: list[Example]
+    labels: LabelSet
+    sources: list[Example]
+
+
+def load_splits(exp: Experiment) -> Splits:
     train = read_dataset(exp.dataset, "train", exp.data_dir)
     dev = read_dataset(exp.dataset, "dev", exp.data_dir)
     try:
@@ -106,9 +118,15 @@ def load_splits(exp: Experiment) -> tuple[list[Example], list[Example], list[Exa
     labels = LabelSet.from_examples(train)
     if exp.loop.task == "re":  # RE needs candidate pairs
         train, test = _with_pairs(train, "train"), _with_pairs(test, "test")
-    pool = _subsample(train, exp.pool_size)
+    sources: list[Example] = []
+    if exp.loop.re_unit == "pair":  # the pool is cut into pairs; demos and test stay whole sentences
+        pool = _subsample(pair_examples(train), exp.pool_size)
+        cut = {ex.extra[PAIR_OF] for ex in pool}
+        sources = [ex for ex in train if ex.id in cut]
+    else:
+        pool = _subsample(train, exp.pool_size)
     demo = sample_demo_pool(dev, exp.loop.demo_pool, task=exp.loop.task, seed=42)
-    return pool, demo, _subsample(test, exp.test_size), labels
+    return Splits(pool, demo, _subsample(test, exp.test_size), labels, sources)
 
 
 def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Example], labels: LabelSet, seed: int) -> Teacher:
@@ -169,12 +187,13 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     from llmaaa.config import from_env
 
     check_teacher_spec(exp.teacher)
-    pool, demo, test, labels = load_splits(exp)
+    pool, demo, test, labels, sources = load_splits(exp)
     train_cfg = from_env(TrainConfig, "TRAIN_", exp.train_overrides)
-    log.info("pool %d, demo pool %d, test %d; labels %s", len(pool), len(demo), len(test), labels)
+    unit = f" ({exp.loop.re_unit}s of {len(sources)} sentences)" if sources else ""
+    log.info("pool %d%s, demo pool %d, test %d; labels %s", len(pool), unit, len(demo), len(test), labels)
     runs, teacher_gold, teacher_test, ceilings = [], [], [], []
     teacher_name = exp.teacher
-    gold_lookup = [*pool, *demo, *test]
+    gold_lookup = [*(sources or pool), *demo, *test]
     for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
         teacher = make_teacher(exp, gold=gold_lookup, demo=demo, labels=labels, seed=seed)
         teacher_name = teacher.name

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmaaa.data.pairs import candidate_pairs
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation
 from llmaaa.data.segment import holding, segments
 from llmaaa.models.base import ModelOutputs
@@ -67,26 +68,6 @@ def unlabeled_pairs(ex: Example) -> set[tuple[int, int]]:
     """
     listed = (ex.annotation or {}).get("unlabeled_pairs") or ()
     return {(int(h), int(t)) for h, t in listed}
-
-
-def candidate_pairs(ex: Example) -> list[tuple[int, int]]:
-    """Every ordered pair, or the listed ``extra["pairs"]`` in the forms the teacher accepts.
-
-    A pair is ``[h, t]`` or ``{"head": h, "tail": t}``; ``null`` means all pairs. Read like the teacher
-    reads it, so a file the LLM labeled trains the student too (``{"head": ...}`` used to unpack to its
-    key names), and a pair outside the entities is a ``ValueError`` naming the example, not an ``IndexError``.
-    """
-    listed = ex.extra.get("pairs")
-    n = len(ex.entities)
-    if listed is None:
-        return [(h, t) for h in range(n) for t in range(n) if h != t]
-    out = []
-    for p in listed:
-        h, t = (p["head"], p["tail"]) if isinstance(p, dict) else p
-        if not (0 <= int(h) < n and 0 <= int(t) < n) or int(h) == int(t):
-            raise ValueError(f"example {ex.id!r}: pair {p!r} must join two of its {n} entities")
-        out.append((int(h), int(t)))
-    return out
 
 
 class ReModel:

@@ -67,3 +67,25 @@ def test_unknown_example_is_an_error():
     t = SimulatedTeacher(gold_set(10), LABELS, task="ner", target_f1=0.8)
     with pytest.raises(SimulatedTeacherError, match="not in the gold set"):
         t.annotate([Example("nope", "Who is this?")])
+
+
+def test_relations_asked_per_pair_are_the_sentences_noisy_labels_read_per_pair():
+    """Cutting sentences into pair examples changes what a label costs, not what the teacher says."""
+    from llmaaa.data.pairs import pair_examples
+
+    gold = gold_set(60)
+    t = SimulatedTeacher(gold, LABELS, task="re", target_f1=0.6, seed=2)
+    whole = {ex.id: ex for ex in t.annotate([ex.with_labels(relations=()) for ex in gold])}
+    pairs = pair_examples(gold)
+    answered = t.annotate([ex.with_labels(relations=()) for ex in pairs])
+    assert len(answered) == 60 * 6
+    for p in answered:
+        (h, t_), = p.extra["pairs"]
+        want = [r for r in whole[p.extra["pair_of"]].relations if (r.head, r.tail) == (h, t_)]
+        assert list(p.relations) == want and p.entities == whole[p.extra["pair_of"]].entities
+    # the pairs' labels are the sentences' labels: some flipped, some spurious, the same F1
+    assert relation_prf(pairs, answered)["f1"] == pytest.approx(relation_prf(gold, list(whole.values()))["f1"])
+    assert 0.5 < relation_prf(pairs, answered)["f1"] < 0.7
+    # a sentence narrowed to listed pairs gets relations on those pairs only
+    narrowed = t.annotate([gold[0].with_labels(relations=(), pairs=[[0, 2]])])[0]
+    assert all((r.head, r.tail) == (0, 2) for r in narrowed.relations)
