@@ -28,17 +28,13 @@ from typing import Sequence
 
 from llmaaa.annotate.answer_errors import ParseStats
 from llmaaa.data.schema import Span
-
-
-_NO_SPACE_SCRIPTS = re.compile(
-    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]"
-)
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS
 
 
 def _wordy(ch: str) -> bool:
     """A character that continues a word in a script written with spaces (a vowel sign of Devanagari,
     a combining accent: marks belong to the letter before them)."""
-    return (ch.isalnum() or ch == "_" or _attached(ch)) and not _NO_SPACE_SCRIPTS.match(ch)
+    return (ch.isalnum() or ch == "_" or _attached(ch)) and not NO_SPACE_SCRIPTS.match(ch)
 
 
 _ZWJ, _VS16 = "\u200d", "\ufe0f"

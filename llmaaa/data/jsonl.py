@@ -2,6 +2,8 @@
 
 One ``Example.to_dict()`` per line, UTF-8 with non-ASCII kept as is (Chinese and emoji stay
 readable). Writes are atomic (temp file + rename) so a crash never leaves half a file behind.
+Lines exported by doccano, Prodigy/spaCy or Hugging Face token files are read as examples too
+(``formats.as_schema``), so a user's labels are not dropped on the way in.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 import logging
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from llmaaa.data.formats import as_schema
 from llmaaa.data.schema import Example, SchemaError
 from llmaaa.data.textfile import iter_lines
 
@@ -29,15 +33,24 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     A line without ``id`` gets ``f"{stem}-{n}"`` (n = its example index). With ``strict=True``
     (default) the first bad line or duplicate id raises ``JsonlError``; with ``strict=False`` bad
     lines are skipped, logged, and their messages appended to ``errors`` when a list is given.
+    Foreign lines (doccano, Prodigy/spaCy, Hugging Face tokens) are converted and counted in one
+    info line; Prodigy answers ``reject``/``ignore`` are no gold labels and skipped with a warning.
     """
     path = Path(path)
     examples: list[Example] = []
     seen: dict[str, int] = {}  # id -> line it was first on
+    formats: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
     for lineno, line in iter_lines(path, JsonlError):  # a BOM from Windows tools is dropped
         if not line.strip():
             continue
         try:
-            ex = Example.from_dict(json.loads(line), default_id=f"{path.stem}-{len(examples)}")
+            default_id = f"{path.stem}-{len(examples)}"
+            record = as_schema(json.loads(line), default_id=default_id)
+            if record.skip:
+                skipped[record.skip] += 1
+                continue
+            ex = Example.from_dict(record.data, default_id=default_id)
             if ex.id in seen:
                 raise SchemaError(_duplicate(ex.id, seen[ex.id], path))
         except json.JSONDecodeError as e:
@@ -47,12 +60,20 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
         else:
             seen[ex.id] = lineno
             examples.append(ex)
+            if record.format:
+                formats[record.format] += 1
             continue
         if strict:
             raise JsonlError(msg + "; fix the line, or read with strict=False to skip bad lines")
         log.warning("skipping %s", msg)
         if errors is not None:
             errors.append(msg)
+    if formats:
+        log.info("read %s", ", ".join(f"{n} lines of {path} as {name}" if i == 0 else f"{n} lines as {name}"
+                                      for i, (name, n) in enumerate(formats.most_common())))
+    if skipped:
+        log.warning("skipped %d lines of %s that are no gold labels: %s", sum(skipped.values()), path,
+                    ", ".join(f"{n} with {why}" for why, n in skipped.most_common()))
     return examples
 
 

@@ -1,0 +1,33 @@
+"""Writing systems that put no spaces between words (Chinese, Japanese, Thai, ...), in one place.
+
+Two parts of llmaaa need to know them: matching an LLM's mention in the text (no word boundaries
+to respect there) and rebuilding a text from char-level tokens (joined without spaces).
+Hangul is included: Korean puts spaces between phrases, not words, so an entity ends inside one
+("서울에"), and char-level Korean files give the spaces as tokens of their own.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Sequence
+
+NO_SPACE_SCRIPTS = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff]"
+)
+
+
+def _one_character(token: str) -> bool:
+    """One character, with the combining marks that belong to it (a Thai vowel sign, an NFD accent)."""
+    return bool(token) and all(unicodedata.category(ch)[0] == "M" for ch in token[1:])
+
+
+def token_separator(tokens: Sequence[str]) -> str:
+    """``""`` for char-level tokens of a text written without spaces, else ``" "``.
+
+    Char-level means every token is one character; digits, Latin letters and punctuation
+    ("1998年", "，") are allowed beside the CJK/Thai ones, as char-level Chinese files hold them.
+    """
+    if tokens and all(_one_character(t) for t in tokens) and any(NO_SPACE_SCRIPTS.match(t) for t in tokens):
+        return ""
+    return " "

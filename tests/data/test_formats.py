@@ -1,0 +1,298 @@
+"""Other tools' JSONL (doccano, Prodigy/spaCy, Hugging Face tokens) read with its labels, never silently empty."""
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmaaa.data.formats import DOCCANO, DOCCANO_RELATIONS, PRODIGY, SPACY, as_schema
+from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
+from llmaaa.data.schema import Example, Relation, SchemaError, Span
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read(record, default_id="line-0"):
+    """The example a JSONL line becomes, and the format it was read as."""
+    found = as_schema(record, default_id=default_id)
+    assert found.skip is None
+    return Example.from_dict(found.data, default_id=default_id), found.format
+
+
+def mentions(ex):
+    return [(ex.mention(s), s.label) for s in ex.entities]
+
+
+# doccano sequence labeling --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, labels, expected", [
+    ("José lives in Zürich", [[0, 4, "PER"], [14, 20, "LOC"]], [("José", "PER"), ("Zürich", "LOC")]),
+    ("张三在北京工作", [[0, 2, "PER"], [3, 5, "LOC"]], [("张三", "PER"), ("北京", "LOC")]),
+    ("🎉👍🏽 Ann Lee in Paris", [[4, 11, "PER"], [15, 20, "LOC"]], [("Ann Lee", "PER"), ("Paris", "LOC")]),
+])
+def test_doccano_label_triples_are_entities_at_exact_char_offsets(text, labels, expected):
+    ex, fmt = read({"id": 12, "text": text, "label": labels, "meta": {"source": "news"}})
+    assert fmt == DOCCANO
+    assert mentions(ex) == expected
+    assert ex.id == "12" and ex.extra == {"meta": {"source": "news"}}  # 'label' became entities, not extra
+
+
+def test_doccano_labels_key_is_read_too():
+    ex, fmt = read({"text": "Zürich", "labels": [[0, 6, "LOC"]]})
+    assert fmt == DOCCANO and mentions(ex) == [("Zürich", "LOC")]
+
+
+def test_doccano_text_classification_label_is_no_span_and_stays_in_extra():
+    ex, fmt = read({"id": 3, "text": "great film", "label": ["positive"]})
+    assert fmt is None and ex.entities == () and ex.extra == {"label": ["positive"]}
+
+
+@pytest.mark.parametrize("label, what", [
+    ([[0, 4]], "[0, 4]"),
+    ([[0, 4, "PER"], "positive"], "'positive'"),
+    ([[0, "4", "PER"]], "[0, '4', 'PER']"),
+])
+def test_a_doccano_label_that_is_no_triple_is_an_error_naming_example_and_format(label, what):
+    with pytest.raises(SchemaError, match="example 'news-7' looks like doccano") as e:
+        as_schema({"id": "news-7", "text": "José Ortega", "label": label}, default_id="x")
+    assert what in str(e.value) and "[start, end, label]" in str(e.value)
+
+
+# doccano relation export ----------------------------------------------------------------------
+
+def test_doccano_relation_export_maps_entity_ids_to_indices():
+    ex, fmt = read({
+        "id": 5, "text": "José Núñez nació en Zürich 🎉 y vive en 北京",
+        "entities": [{"id": 41, "label": "PER", "start_offset": 0, "end_offset": 10},
+                     {"id": 40, "label": "LOC", "start_offset": 20, "end_offset": 26},
+                     {"id": 43, "label": "LOC", "start_offset": 39, "end_offset": 41}],
+        "relations": [{"id": 1, "from_id": 41, "to_id": 40, "type": "born_in"},
+                      {"id": 2, "from_id": 41, "to_id": 43, "type": "lives_in"}],
+        "Comments": [],
+    })
+    assert fmt == DOCCANO_RELATIONS
+    assert mentions(ex) == [("José Núñez", "PER"), ("Zürich", "LOC"), ("北京", "LOC")]
+    assert ex.relations == (Relation(0, 1, "born_in"), Relation(0, 2, "lives_in"))
+    assert ex.extra == {"Comments": []}
+
+
+def test_a_doccano_relation_naming_no_entity_is_an_error_naming_the_example():
+    record = {"id": "doc-9", "text": "Ann in Rome",
+              "entities": [{"id": 1, "label": "PER", "start_offset": 0, "end_offset": 3}],
+              "relations": [{"id": 1, "from_id": 1, "to_id": 2, "type": "in"}]}
+    with pytest.raises(SchemaError, match=r"example 'doc-9' looks like doccano relations.*to_id 2"):
+        as_schema(record, default_id="x")
+
+
+def test_doccano_entities_mixed_with_ours_are_an_error():
+    record = {"text": "Ann in Rome", "entities": [{"id": 1, "label": "PER", "start_offset": 0, "end_offset": 3},
+                                                {"start": 7, "end": 11, "label": "LOC"}]}
+    with pytest.raises(SchemaError, match="example 'line-0' looks like doccano relations"):
+        as_schema(record, default_id="line-0")
+
+
+# Prodigy and spaCy ----------------------------------------------------------------------------
+
+def test_prodigy_spans_with_an_emoji_before_them_keep_char_offsets():
+    text = "😀 José Martí visitó Zürich"
+    ex, fmt = read({"text": text, "answer": "accept", "_input_hash": 1, "_task_hash": 2,
+                    "tokens": [{"text": "😀", "start": 0, "end": 1, "id": 0, "ws": True},
+                               {"text": "José", "start": 2, "end": 6, "id": 1, "ws": True}],
+                    "spans": [{"start": 2, "end": 12, "label": "PER", "token_start": 1, "token_end": 2},
+                              {"start": 20, "end": 26, "label": "LOC", "token_start": 4, "token_end": 4}]})
+    assert fmt == PRODIGY
+    assert mentions(ex) == [("José Martí", "PER"), ("Zürich", "LOC")]
+    assert ex.extra["answer"] == "accept" and ex.extra["_input_hash"] == 1
+    assert ex.extra["tokens"] == [[0, 1], [2, 6]]  # llmaaa's token offsets, so write_conll can use them
+
+
+def test_spacy_doc_to_json_ents_are_entities():
+    ex, fmt = read({"text": "李明住在上海", "ents": [{"start": 0, "end": 2, "label": "PER"},
+                                                  {"start": 4, "end": 6, "label": "GPE"}],
+                    "sents": [{"start": 0, "end": 6}], "tokens": [{"id": 0, "start": 0, "end": 2}]})
+    assert fmt == SPACY and mentions(ex) == [("李明", "PER"), ("上海", "GPE")]
+    assert ex.extra["sents"] == [{"start": 0, "end": 6}]
+
+
+def test_prodigy_relations_find_their_spans_and_add_unlisted_ones():
+    ex, fmt = read({
+        "text": "Zoë works for Nestlé in Vevey",
+        "spans": [{"start": 0, "end": 3, "label": "PER"}, {"start": 14, "end": 20, "label": "ORG"}],
+        "relations": [
+            {"head": 0, "child": 3, "label": "works_for",
+             "head_span": {"start": 0, "end": 3, "token_start": 0, "token_end": 0, "label": "PER"},
+             "child_span": {"start": 14, "end": 20, "token_start": 3, "token_end": 3, "label": "ORG"}},
+            {"head": 3, "child": 5, "label": "based_in",
+             "head_span": {"start": 14, "end": 20, "label": "ORG"},
+             "child_span": {"start": 24, "end": 29, "label": "LOC"}},
+        ],
+        "answer": "accept",
+    })
+    assert fmt == PRODIGY
+    assert mentions(ex) == [("Zoë", "PER"), ("Nestlé", "ORG"), ("Vevey", "LOC")]
+    assert ex.relations == (Relation(0, 1, "works_for"), Relation(1, 2, "based_in"))
+
+
+def test_prodigy_span_without_a_label_is_an_error_naming_the_example():
+    with pytest.raises(SchemaError, match="example 'p1' looks like Prodigy"):
+        as_schema({"id": "p1", "text": "Ann", "spans": [{"start": 0, "end": 3}]}, default_id="x")
+
+
+@pytest.mark.parametrize("answer", ["reject", "ignore"])
+def test_rejected_and_ignored_prodigy_answers_are_skipped(answer):
+    found = as_schema({"text": "Ann", "spans": [{"start": 0, "end": 3, "label": "PER"}], "answer": answer},
+                      default_id="x")
+    assert found.skip == f"Prodigy answer {answer!r}"
+
+
+# Hugging Face token classification ------------------------------------------------------------
+
+def test_hugging_face_string_tags_in_english():
+    ex, fmt = read({"id": "0", "tokens": ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+                    "ner_tags": ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"],
+                    "pos_tags": [22, 42, 16, 21, 35, 37, 16, 21, 7]})
+    assert fmt == "Hugging Face (tokens + ner_tags)"
+    assert ex.text == "EU rejects German call to boycott British lamb ."
+    assert mentions(ex) == [("EU", "ORG"), ("German", "MISC"), ("British", "MISC")]
+    assert ex.extra["pos_tags"][0] == 22 and ex.extra["tokens"][1] == [3, 10]
+
+
+def test_hugging_face_char_level_chinese_stays_chinese():
+    tokens = list("1998年，张三在北京。")
+    tags = ["O"] * 6 + ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"]
+    ex, _ = read({"tokens": tokens, "ner_tags": tags})
+    assert ex.text == "1998年，张三在北京。"
+    assert mentions(ex) == [("张三", "PER"), ("北京", "LOC")]
+
+
+@pytest.mark.parametrize("tags", [
+    ["I-PER", "I-PER", "O", "I-LOC"],  # IOB1
+    ["B-PER", "E-PER", "O", "S-LOC"],  # BIOES
+])
+def test_hugging_face_iob1_and_bioes_tags_and_accents(tags):
+    ex, fmt = read({"tokens": ["José", "Núñez", "in", "Zürich"], "tags": tags})
+    assert fmt == "Hugging Face (tokens + tags)"
+    assert mentions(ex) == [("José Núñez", "PER"), ("Zürich", "LOC")]
+
+
+def test_hugging_face_text_is_used_when_it_is_the_tokens_joined():
+    ex, _ = read({"text": "Ann 🎉 Lee", "tokens": ["Ann", "🎉", "Lee"], "ner_tags": ["B-PER", "O", "B-PER"]})
+    assert mentions(ex) == [("Ann", "PER"), ("Lee", "PER")]
+    with pytest.raises(SchemaError, match="cannot be placed"):
+        as_schema({"text": "Ann, Lee", "tokens": ["Ann", "Lee"], "ner_tags": ["B-PER", "B-PER"]}, default_id="x")
+
+
+def test_integer_ner_tags_are_a_clear_error_saying_how_to_map_them():
+    with pytest.raises(SchemaError) as e:
+        as_schema({"id": "7", "tokens": ["EU", "rejects"], "ner_tags": [3, 0]}, default_id="x")
+    msg = str(e.value)
+    assert "example '7'" in msg and "class ids" in msg and "dataset.features['ner_tags'].feature.names" in msg
+
+
+def test_a_tag_no_scheme_knows_is_an_error_naming_the_example():
+    with pytest.raises(SchemaError, match="example 'x' looks like Hugging Face.*X-PER"):
+        as_schema({"tokens": ["Ann"], "ner_tags": ["X-PER"]}, default_id="x")
+
+
+# our own schema, and ambiguity ----------------------------------------------------------------
+
+def test_a_record_in_our_schema_is_not_touched_even_beside_foreign_keys():
+    record = {"id": "a", "text": "Ann met Bob", "entities": [{"start": 0, "end": 3, "label": "PER"}],
+              "relations": [], "label": [[8, 11, "PER"]], "spans": [{"start": 8, "end": 11, "label": "PER"}],
+              "answer": "reject"}
+    found = as_schema(record, default_id="x")
+    assert found.data is record and found.format is None and found.skip is None
+    ex = Example.from_dict(found.data)
+    assert mentions(ex) == [("Ann", "PER")] and ex.extra["label"] == [[8, 11, "PER"]]
+
+
+def test_an_empty_entities_beside_foreign_spans_is_an_error_not_a_silent_choice():
+    with pytest.raises(SchemaError, match="example 'a' has an empty 'entities' and doccano"):
+        as_schema({"id": "a", "text": "Ann", "entities": [], "label": [[0, 3, "PER"]]}, default_id="x")
+
+
+def test_two_formats_in_one_record_is_an_error_naming_both():
+    with pytest.raises(SchemaError, match="example 'b' looks like doccano .* and like Prodigy"):
+        as_schema({"id": "b", "text": "Ann", "label": [[0, 3, "PER"]], "spans": [{"start": 0, "end": 3, "label": "PER"}]},
+                  default_id="x")
+
+
+# read_jsonl and the CLI -----------------------------------------------------------------------
+
+def write_lines(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+DOCCANO_LINES = [
+    {"id": 1, "text": "José Ortega vive en Zürich", "label": [[0, 11, "PER"], [20, 26, "LOC"]], "Comments": []},
+    {"id": 2, "text": "张三在北京工作", "label": [[0, 2, "PER"], [3, 5, "LOC"]], "Comments": []},
+    {"id": 3, "text": "🎉 Ann Lee", "label": [[2, 9, "PER"]], "Comments": []},
+]
+
+
+def test_read_jsonl_reads_a_doccano_file_and_says_so(tmp_path, caplog):
+    path = write_lines(tmp_path / "doccano.jsonl", DOCCANO_LINES)
+    with caplog.at_level(logging.INFO, logger="llmaaa.data.jsonl"):
+        exs = read_jsonl(path)
+    assert [mentions(ex) for ex in exs] == [[("José Ortega", "PER"), ("Zürich", "LOC")],
+                                            [("张三", "PER"), ("北京", "LOC")], [("Ann Lee", "PER")]]
+    assert f"read 3 lines of {path} as {DOCCANO}" in caplog.text
+    # written back, it is our schema and reads back the same
+    write_jsonl(exs, tmp_path / "ours.jsonl")
+    assert read_jsonl(tmp_path / "ours.jsonl") == exs
+
+
+def test_read_jsonl_skips_rejected_prodigy_answers_and_counts_them(tmp_path, caplog):
+    span = [{"start": 0, "end": 4, "label": "PER"}]
+    path = write_lines(tmp_path / "prodigy.jsonl", [
+        {"text": "José", "spans": span, "answer": "accept"},
+        {"text": "Zoë", "spans": [], "answer": "reject"},
+        {"text": "Jürg", "spans": span, "answer": "ignore"},
+        {"text": "Zoë", "spans": [], "answer": "reject"},
+        {"text": "Jana", "spans": span},
+    ])
+    with caplog.at_level(logging.INFO, logger="llmaaa.data.jsonl"):
+        exs = read_jsonl(path)
+    assert [ex.text for ex in exs] == ["José", "Jana"] and [ex.id for ex in exs] == ["prodigy-0", "prodigy-1"]
+    assert f"read 2 lines of {path} as {PRODIGY}" in caplog.text
+    assert "skipped 3 lines" in caplog.text and "2 with Prodigy answer 'reject'" in caplog.text
+    assert "1 with Prodigy answer 'ignore'" in caplog.text
+
+
+def test_a_bad_foreign_line_names_file_and_line_or_is_skipped(tmp_path):
+    path = write_lines(tmp_path / "mixed.jsonl", [DOCCANO_LINES[0], {"text": "ab", "label": [[0, 2]]}])
+    with pytest.raises(JsonlError, match=r"mixed.jsonl:2: example 'mixed-1' looks like doccano"):
+        read_jsonl(path)
+    errors = []
+    assert len(read_jsonl(path, strict=False, errors=errors)) == 1 and len(errors) == 1
+
+
+def test_read_jsonl_reads_hugging_face_token_files(tmp_path):
+    path = write_lines(tmp_path / "hf.jsonl", [
+        {"id": "0", "tokens": ["Ann", "met", "Zoë"], "ner_tags": ["B-PER", "O", "B-PER"]},
+        {"id": "1", "tokens": list("李明在上海"), "ner_tags": ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]},
+    ])
+    exs = read_jsonl(path)
+    assert [ex.text for ex in exs] == ["Ann met Zoë", "李明在上海"]
+    assert [mentions(ex) for ex in exs] == [[("Ann", "PER"), ("Zoë", "PER")], [("李明", "PER"), ("上海", "LOC")]]
+
+
+def test_cli_scores_a_doccano_gold_file_against_our_predictions(tmp_path):
+    gold = write_lines(tmp_path / "doccano.jsonl", DOCCANO_LINES)
+    # right: José Ortega, 张三, 北京, Ann Lee; wrong: Zürich as ORG (1 FP + 1 FN)
+    pred = [Example("1", DOCCANO_LINES[0]["text"], (Span(0, 11, "PER"), Span(20, 26, "ORG"))),
+            Example("2", "张三在北京工作", (Span(0, 2, "PER"), Span(3, 5, "LOC"))),
+            Example("3", "🎉 Ann Lee", (Span(2, 9, "PER"),))]
+    write_jsonl(pred, tmp_path / "ours.jsonl")
+    exe = ROOT / ".venv" / "bin" / "python"
+    r = subprocess.run([str(exe if exe.exists() else sys.executable), "-m", "llmaaa", "evaluate", "--task", "ner",
+                        "--gold", str(gold), "--pred", str(tmp_path / "ours.jsonl")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["tp"], out["fp"], out["fn"]) == (4, 1, 1)
+    assert f"as {DOCCANO}" in r.stderr
