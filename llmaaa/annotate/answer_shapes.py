@@ -28,6 +28,7 @@ _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text"
               "named_entity", "entity_mention")
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
               "entity_group", "entity_category", "types")  # entity_group: the Hugging Face pipeline's key
+_RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 
 def _pick(item: dict, keys: Sequence[str]) -> Any:
@@ -117,6 +118,9 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     (bullets and markdown emphasis allowed). A line counts only when one side is a label the user
     has, so prose lines are ignored; the mentions still have to be found in the text.
     """
+    records = _record_items(answer, resolve)
+    if records is not None:
+        return records
     items: list[list[str]] = []
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
@@ -125,6 +129,42 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
             items += _several_items(line, resolve) or _one_line_items(line, resolve)
     return items
+
+
+_KEY_LINE = re.compile(r"^\s*(?P<bullet>(?:[-*•]|\d+[.)])\s+)?(?P<key>[A-Za-z][A-Za-z _]{0,30}?)\s*:\s*(?P<value>.*?)\s*$")
+
+
+def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | None:
+    """Items of an answer written as YAML-like records, one key per line, or None when it is not one::
+
+        - span: Paris
+          type: LOC
+
+    Read line by line as ``mention: label``, the record's lines would make "span" and "type" the
+    mentions. A record starts at a bullet, a blank line or a key it already has; only the entity keys
+    count (a user label as the key, ``LOC: Paris``, is the plain-list shape), and the answer is read
+    this way only when some record has both a mention and a type.
+    """
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in answer.splitlines():
+        m = _KEY_LINE.match(line) if len(line) <= _MAX_LINE else None
+        key = m and m.group("key").strip().casefold().replace(" ", "_")
+        if not m or key not in _RECORD_KEYS or resolve(m.group("key")) is not None:
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        if m.group("bullet") or key in current:
+            if current:
+                records.append(current)
+            current = {}
+        current[key] = m.group("value").strip(_MARKUP)
+    if current:
+        records.append(current)
+    pairs = [_item_pair(r, resolve) for r in records]
+    items = [[mention, label] for mention, label in pairs if mention and label]
+    return items if any(resolve(label) is not None for _, label in items) else None
 
 
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose

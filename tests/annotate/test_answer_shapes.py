@@ -37,6 +37,17 @@ def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
 
 
+def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
+    """Each line read alone as "mention: label" made the key "type" a PER mention, which a text
+    holding the word "type" would have been labeled with."""
+    text = "- span: José Müller\n  type: PER\n- span: Bonn\n  type: location"
+    assert parse_ner_answer(text, LABELS) == [("José Müller", "PER"), ("Bonn", "LOC")]
+    numbered = "Entities:\n1. Entity: 北京\n   Type: LOC\n\n2. Entity: \"Anna\"\n   Type: PER\n"
+    assert parse_ner_answer(numbered, LABELS) == [("北京", "LOC"), ("Anna", "PER")]
+    # a label as the key is the plain list, and an echoed "Text:" line is no record
+    assert parse_ner_answer("Text: Anna met Bob.\nPER: Anna, Bob", LABELS) == [("Anna", "PER"), ("Bob", "PER")]
+
+
 @pytest.mark.parametrize("answer,expected", [
     ("<PER>Anna</PER> flew to <LOC>Paris</LOC> .", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Sure: <person>Anna Schmidt</person> met <org>Acme</org>.", [("Anna Schmidt", "PER"), ("Acme", "ORG")]),
