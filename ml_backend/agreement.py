@@ -13,7 +13,7 @@ from typing import Any
 from llmaaa.data.schema import Example
 from llmaaa.metrics import confidence_calibration, entity_prf
 
-from ml_backend.results import results_to_example
+from ml_backend.results import human_example
 
 
 def metric_f1(metrics: Any) -> float | None:
@@ -36,7 +36,7 @@ def llm_vs_human(state: Any, schema: Any) -> dict[int, tuple[list[Example], list
         if tid not in human or tid not in rounds:
             continue
         a = human[tid]
-        gold = results_to_example(Example(str(tid), a["text"]), a["result"], schema, source="human")
+        gold = human_example(tid, a["text"], a["result"], schema)
         pred = Example.from_dict(d)
         if pred.failed or pred.text != gold.text:  # a failed call has no labels; an edited text no alignment
             continue

@@ -38,7 +38,7 @@ from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
 from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
-from ml_backend.results import align_region, asked_fewer_labels, example_to_results, results_to_example
+from ml_backend.results import align_region, asked_fewer_labels, example_to_results, human_example
 from ml_backend.state import ProjectState
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     examples = []
     for tid, text in texts.items():
         if tid in human:
-            examples.append(results_to_example(Example(str(tid), text), human[tid]["result"], schema, source="human"))
+            examples.append(human_example(tid, text, human[tid]["result"], schema))
         elif tid in llm:
             w = {key: weights[key][str(tid)] for key in weights if str(tid) in weights[key]}
             examples.append(llm[tid].with_labels(source="llm", **w))

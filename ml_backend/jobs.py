@@ -32,10 +32,9 @@ import numpy as np
 from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, publish
-from ml_backend.results import (asked_fewer_labels, pool_example, prediction_for, results_to_example,
-                                unicode_problem)
+from ml_backend.results import asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, made_from_prediction_unopened,
-                             prune_prediction_versions, pull_tasks,
+                             newest_annotation, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
 
 if TYPE_CHECKING:
@@ -67,7 +66,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
         if not anns or int(t["id"]) in unusable:
             continue
-        a = max(anns, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
+        a = newest_annotation(anns)
         if made_from_prediction_unopened(a):
             unreviewed.append((int(a["id"]), int(t["id"])))
             continue
@@ -171,8 +170,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
 
     texts = st.tasks()
     gold_rows = st.annotations()
-    gold = [results_to_example(Example(str(a["task_id"]), a["text"]), a["result"], schema, source="human")
-            for a in gold_rows]
+    gold = [human_example(a["task_id"], a["text"], a["result"], schema) for a in gold_rows]
     human = {a["task_id"] for a in gold_rows}
     # an edited task, or one labeled before a label was added to the config, is labeled again
     llm = {int(ex.id): ex for ex in map(Example.from_dict, st.llm_labels(current=True))

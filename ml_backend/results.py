@@ -160,6 +160,15 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     return ex.with_labels(entities=spans, relations=relations, **extra)
 
 
+def human_example(task_id: int | str, text: str, results: Any, schema: LabelingSchema) -> Example:
+    """The gold example of a human annotation on a task (id = the task id, ``source="human"``).
+
+    One definition for every place that reads human labels (rounds, agreement, both exports), so a
+    task's gold reads the same whether it came through the backend or from Label Studio's own export.
+    """
+    return results_to_example(Example(str(task_id), text), results, schema, source="human")
+
+
 def _first_label(labels: Any, mapping: Any) -> str | None:
     """The config label of a region's ``labels`` list; None for any other shape (a stored annotation is
     read at every round, export and report: one malformed region must cost only itself)."""

@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 import logging
 import re
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from ml_backend.config import BackendConfig
+from ml_backend.request import is_id
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,23 @@ def made_from_prediction_unopened(ann: Mapping[str, Any]) -> bool:
     accepted the prediction unchanged: that one was reviewed, and is gold.
     """
     return ann.get("parent_prediction") is not None and not ann.get("lead_time")
+
+
+def newest_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The most recently updated of a task's annotations (the higher id on a tie), or None for none.
+
+    ``updated_at`` is compared as a time, not as a string: Label Studio leaves out zero microseconds
+    (``10:00:00Z`` is earlier than ``10:00:00.5Z`` but sorts after it). One without a readable time
+    counts as the oldest, one without a usable id as id 0, rather than failing the comparison.
+    """
+    def key(a: Mapping[str, Any]) -> tuple[float, int]:
+        try:
+            when = datetime.fromisoformat(str(a.get("updated_at"))).timestamp()
+        except ValueError:
+            when = float("-inf")
+        return when, a["id"] if is_id(a.get("id")) else 0
+
+    return max(annotations, key=key, default=None)
 
 
 class LabelStudioUnavailable(RuntimeError):
