@@ -33,8 +33,8 @@ from llmaaa.data.schema import Example
 
 from ml_backend.engine import Students, publish
 from ml_backend.results import asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem
-from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, made_from_prediction_unopened,
-                             newest_annotation, prune_prediction_versions, pull_tasks,
+from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, gold_annotation, made_from_prediction_unopened,
+                             prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
 
 if TYPE_CHECKING:
@@ -66,9 +66,9 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
         anns = [a for a in t.get("annotations") or [] if not a.get("was_cancelled")]
         if not anns or int(t["id"]) in unusable:
             continue
-        a = newest_annotation(anns)
-        if made_from_prediction_unopened(a):
-            unreviewed.append((int(a["id"]), int(t["id"])))
+        unreviewed += [(int(a["id"]), int(t["id"])) for a in anns if made_from_prediction_unopened(a)]
+        a = gold_annotation(anns)
+        if a is None:
             continue
         seen_ann.add(int(a["id"]))
         if int(a["id"]) not in known or known[int(a["id"])]["result"] != a.get("result"):

@@ -26,7 +26,7 @@ from llmaaa.data.schema import Example
 from ml_backend.labeling import LabelingSchema, parse_config
 from ml_backend.request import is_id
 from ml_backend.results import TaskError, human_example, pool_example, task_text
-from ml_backend.sync import made_from_prediction_unopened, newest_annotation
+from ml_backend import sync
 
 _USE_JSON = 'export the project again with Label Studio\'s "JSON" format (Export > JSON)'
 
@@ -75,7 +75,7 @@ def gold_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for i, a in enumerate(anns):
         if not isinstance(a, Mapping):
             raise TaskError(f"annotation #{i + 1} is not a JSON object")
-    gold = newest_annotation(a for a in anns if not a.get("was_cancelled") and not made_from_prediction_unopened(a))
+    gold = sync.gold_annotation(anns)
     if gold is not None and gold.get("result") is not None and not isinstance(gold["result"], list):
         raise TaskError(f"annotation {gold.get('id')}: 'result' is not a list of regions")
     return gold

@@ -57,6 +57,13 @@ def newest_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, 
     return max(annotations, key=key, default=None)
 
 
+def gold_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """A task's gold: its newest annotation that a human made (not skipped, not an unopened copy of
+    a prediction), or None. A copy made later over a human's labels does not unseat them."""
+    return newest_annotation(a for a in annotations
+                             if not a.get("was_cancelled") and not made_from_prediction_unopened(a))
+
+
 class LabelStudioUnavailable(RuntimeError):
     """Label Studio cannot be reached or refuses our token; set LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
 
