@@ -36,6 +36,7 @@ from llmaaa.models.base import TaskModel
 from llmaaa.models.common import autocast, resolve_device, sorted_batches
 from llmaaa.training.batching import downsample_negatives, epoch_batches, learnable
 from llmaaa.training.reweight import METHODS, LearningToReweight, ReweightError, WeightStats
+from llmaaa.training.stopping import SELECT_ON, EarlyStopping
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
-    patience: int = 3  # epochs without gold improvement before stopping; <= 0 disables
+    patience: int = 3  # epochs without gold improvement before stopping, counted once gold F1 > 0 (see stopping.py); <= 0 disables
     select_on: str = "f1"  # "f1" (gold F1, ties broken by loss) or "loss" (the paper's gold loss)
     reweight: bool = False
     reweight_method: str = "fast"  # "fast" (closed-form alignment, top layer + head) or "exact" (look-ahead)
@@ -83,9 +84,6 @@ class TrainResult:
     # Reweighting only: example id -> mean weight over its features and all epochs (x batch size: 1.0 is
     # what a plain step gives every example, 0.0 means the gold set never wanted this label).
     example_weights: dict[str, float] = field(default_factory=dict)
-
-
-SELECT_ON = ("f1", "loss")
 
 
 def check_config(task: str, labels: LabelSet, config: TrainConfig) -> None:
@@ -288,8 +286,8 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     rng = np.random.default_rng(config.seed)
     lengths = [len(f["input_ids"]) for f in train_feats]
     history: list[dict] = []
-    best: tuple[tuple[float, float], dict, dict] | None = None  # (score, state, metrics)
-    bad_epochs = 0
+    stopping = EarlyStopping(config.patience, config.select_on)
+    best: tuple[dict, dict] | None = None  # (state, metrics) of stopping.best_epoch
     w_sum, w_count = np.zeros(len(train_feats)), np.zeros(len(train_feats))
     show = progress and sys.stderr.isatty()
     for epoch in range(1, config.epochs + 1):
@@ -320,19 +318,15 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
         _log_epoch(task, record)
         if not gold:
             continue
-        score = (metrics["f1"], -gold_loss) if config.select_on == "f1" else (-gold_loss, metrics["f1"])
-        if best is None or score > best[0]:
-            best = (score, {k: v.detach().to("cpu", copy=True) for k, v in model.net.state_dict().items()}, metrics)
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if 0 < config.patience <= bad_epochs:
-                log.info("early stopping after epoch %d: no gold improvement for %d epochs", epoch, bad_epochs)
-                break
+        if stopping.update(epoch, f1=metrics["f1"], loss=gold_loss):
+            best = ({k: v.detach().to("cpu", copy=True) for k, v in model.net.state_dict().items()}, metrics)
+        elif stopping.should_stop:
+            log.info("early stopping after epoch %d: no gold improvement for %d epochs", epoch, stopping.bad_epochs)
+            break
     gold_metrics: dict = {}
     if best is not None:
-        model.net.load_state_dict(best[1])
-        gold_metrics = best[2]
+        model.net.load_state_dict(best[0])
+        gold_metrics = best[1]
     model.net.eval()
     data = {"train": len(usable), "skipped_failed": skipped, "gold": len(gold), "train_features": len(train_feats),
             "reweight": reweight, "reweight_method": config.reweight_method if reweight else None}

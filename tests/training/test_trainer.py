@@ -202,3 +202,14 @@ def test_warm_start_with_a_changed_label_set_says_to_train_from_scratch():
     with pytest.raises(TrainingError, match="init_from is a ner student; a re student cannot start from it"):
         train_task_model("re", TRAIN[:2], [], LabelSet(("PER",), ("Live_In",)), TrainConfig(**TINY),
                          init_from=previous, progress=False)
+
+
+def test_patience_waits_for_the_student_to_find_a_gold_label():
+    """A gold set the student scores F1 0 on never runs out of patience: all epochs run (see stopping.py).
+
+    lr 0 keeps every epoch's gold loss the same, so before the rule epoch 2 was "no improvement" and
+    training stopped there, keeping a student that had learned nothing.
+    """
+    cfg = TrainConfig(**{**TINY, "epochs": 3, "patience": 1, "lr": 0.0, "head_lr": 0.0})
+    r = train_task_model("ner", TRAIN[:2], [Example("g", "Nothing to find here.")], LABELS, cfg, progress=False)
+    assert [h["gold_f1"] for h in r.history] == [0.0, 0.0, 0.0]
