@@ -332,19 +332,45 @@ class JobRunner:
             for ctx in self.backend.contexts():
                 if self._stop.is_set():
                     return
-                job = ctx.state.claim_job()
+                try:
+                    job = ctx.state.claim_job()
+                except Exception as e:  # e.g. the state database briefly locked: try again on the next pass
+                    log.error("project %s: reading the job queue failed: %s", ctx.state.project_id, traceback_text(e))
+                    continue
                 if job is None:
                     continue
                 did = True
-                self.running = {"project": ctx.state.project_id, **job}
                 try:
-                    detail = run_round(ctx, job)
-                    ctx.state.finish_job(job["id"], "done", detail=detail)
-                except Exception as e:
-                    log.error("project %s: job %s failed: %s", ctx.state.project_id, job["id"], traceback.format_exc())
-                    ctx.state.finish_job(job["id"], "failed", error=f"{type(e).__name__}: {e}"[:1000])
-                finally:
-                    self.running = None
+                    self._run(ctx, job)
+                except Exception as e:  # recording the outcome failed (the state database): a restart requeues it
+                    log.error("project %s: job %s: recording its outcome failed: %s", ctx.state.project_id, job["id"],
+                              traceback_text(e))
             if not did:
                 self._wake.wait(timeout=5.0)
                 self._wake.clear()
+
+    def _run(self, ctx: "ProjectContext", job: dict[str, Any]) -> None:
+        """Run one job and record how it ended; nothing a job raises may end the runner's thread."""
+        self.running = {"project": ctx.state.project_id, **job}
+        try:
+            detail = run_round(ctx, job)
+            ctx.state.finish_job(job["id"], "done", detail=detail)
+        except Exception as e:
+            # Recorded before it is logged: a job left "running" would look busy until the next restart.
+            ctx.state.finish_job(job["id"], "failed", error=f"{type(e).__name__}: {e}"[:1000])
+            log.error("project %s: job %s failed: %s", ctx.state.project_id, job["id"], traceback_text(e))
+        finally:
+            self.running = None
+
+
+def traceback_text(e: BaseException) -> str:
+    """``e``'s traceback, or its one-line summary when formatting the traceback itself fails.
+
+    CPython 3.11 parses each source line of a traceback to place its ``^^^`` markers, and that parse
+    can raise (``SystemError: AST constructor recursion depth mismatch``, seen here in a worker thread
+    on 3.11.7); a logging call that raises in the job thread would end the thread.
+    """
+    try:
+        return "".join(traceback.format_exception(e))
+    except Exception as fmt_error:
+        return f"{type(e).__name__}: {e} (no traceback: formatting it failed with {type(fmt_error).__name__})"

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import time
+import traceback
 
 import pytest
 
@@ -470,3 +471,43 @@ def test_a_label_added_to_the_config_gets_the_old_llm_labels_relabeled(make_app,
             assert wait_idle(st)[0]["detail"]["llm_labeled"] == relabeled, xml
         assert len(llm.requests) == 4
         assert [d["annotation"]["labels"]["entities"] for d in st.llm_labels()] == [["PER", "ORG", "LOC", "MISC"]] * 2
+
+
+def test_a_round_that_crashes_in_training_is_recorded_failed_and_the_runner_goes_on(make_app, quick_training,
+                                                                                     monkeypatch):
+    """A student that diverges (lr inf) fails its round, recorded with the error; the human label is kept, no LLM
+    call is made for the failed round, and the next job still runs. Recording must not depend on formatting the
+    traceback: CPython 3.11.7 can raise SystemError from inside ``traceback`` in a thread, which used to end the
+    runner's thread with the job stuck at "running"."""
+    monkeypatch.setenv("TRAIN_LR", "inf")
+    tasks = [ls_task(500 + i, t) for i, t in enumerate(TEXTS)]
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, min_train_labels=2, train_threshold=1)
+        c, st = app.test_client(), app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body(tasks, NER))
+        c.post("/setup", json=setup_body(NER))
+        assert wait_idle(st)[0]["status"] == "done"  # cold start: 2 LLM labels, nothing to train yet
+        asked = len(llm.requests)
+
+        def broken_formatting(*args, **kwargs):
+            raise SystemError("AST constructor recursion depth mismatch (before=57, after=52)")
+
+        monkeypatch.setattr(traceback, "format_exception", broken_formatting)
+        human = next(t for t in tasks if t["id"] not in {int(r["task_id"]) for r in st.queue_head(2)})
+        text = human["data"]["text"]
+        name = next(p for p in PEOPLE if p in text)
+        c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 900, human["id"], text,
+                                                 [region("h", text.index(name), text.index(name) + len(name), name,
+                                                         "PER")], NER))
+        time.sleep(0.3)
+        failed = wait_idle(st)[0]
+        assert failed["status"] == "failed", failed
+        assert failed["error"].startswith("TrainingError: training diverged in epoch 1"), failed["error"]
+        assert len(llm.requests) == asked  # the round failed before buying anything
+        assert [a["task_id"] for a in st.annotations()] == [human["id"]]
+
+        c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
+        time.sleep(0.3)
+        jobs = wait_idle(st)
+        assert [j["status"] for j in jobs[:3]] == ["failed", "failed", "done"]  # the runner took the next job
+        app.extensions["llmaaa"].runner.stop()
