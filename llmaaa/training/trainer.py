@@ -53,13 +53,18 @@ class TrainConfig:
 
     model_name: str | None = None  # HF id or folder; None = packaged MiniLM
     epochs: int = 10
+    # Few labels make few optimizer steps: 20 labels x 10 epochs is 30 steps, and a student that has not
+    # left its "predict nothing" start. Epochs are added until the run has at least min_steps steps,
+    # up to max_epochs (the paper's cap, 40); patience still ends a run that has stopped improving.
+    min_steps: int = 0
+    max_epochs: int = 40
     batch_size: int = 8
     lr: float = 1e-4  # encoder
     head_lr: float = 5e-4  # classifier head: 5x the encoder, the paper's ratio (2e-5 / 1e-4 for BERT-base)
     weight_decay: float = 0.0
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
-    patience: int = 3  # epochs without gold improvement before stopping, counted once gold F1 > 0 (see stopping.py); <= 0 disables
+    patience: int = 3  # epochs in which neither gold F1 nor gold loss improved, once gold F1 > 0 (stopping.py); <= 0: never stop
     select_on: str = "f1"  # "f1" (gold F1, ties broken by loss) or "loss" (the paper's gold loss)
     reweight: bool = False
     reweight_method: str = "fast"  # "fast" (closed-form alignment, top layer + head) or "exact" (look-ahead)
@@ -98,13 +103,15 @@ def check_config(task: str, labels: LabelSet, config: TrainConfig) -> None:
         raise TrainingError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     if config.reweight_method not in METHODS:
         raise ReweightError(f"unknown reweight_method {config.reweight_method!r}; use one of {', '.join(METHODS)}")
-    for name in ("epochs", "batch_size", "eval_batch_size"):
+    for name in ("epochs", "max_epochs", "batch_size", "eval_batch_size"):
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise TrainingError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}")
     least = 3 if task == "ner" else 8  # [CLS] + one sub-token + [SEP]; [CLS] [E1] x [/E1] [E2] y [/E2] [SEP]
     if config.max_length < least:
         raise TrainingError(f"max_length {config.max_length} is too small for {task}: at least "
                             f"{least} sub-tokens (special tokens included)")
+    if not isinstance(config.min_steps, int) or config.min_steps < 0:
+        raise TrainingError(f"min_steps must be a whole number >= 0 (0: exactly `epochs` epochs), got {config.min_steps!r}")
     if config.select_on not in SELECT_ON:
         raise TrainingError(f"unknown select_on {config.select_on!r}; use one of {', '.join(SELECT_ON)}")
     if not config.negative_ratio >= 0:
@@ -233,6 +240,12 @@ def train_step(model, batch: dict, opt, sched, config: TrainConfig, reweighter: 
     return losses.detach()
 
 
+def epochs_for(steps_per_epoch: int, config: TrainConfig) -> int:
+    """``config.epochs``, or more (up to ``max_epochs``) when that makes fewer than ``min_steps`` steps."""
+    needed = -(-config.min_steps // max(steps_per_epoch, 1))
+    return max(config.epochs, min(config.max_epochs, needed))
+
+
 def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example], labels: LabelSet,
                      config: TrainConfig, *, init_from: TaskModel | None = None, progress: bool = True,
                      log_dir: Path | None = None) -> TrainResult:
@@ -272,7 +285,11 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
                             if task == "re" else f"the {len(usable)} training examples have no text to learn from "
                             "(every text is empty or whitespace)")
     steps_per_epoch = (len(train_feats) + config.batch_size - 1) // config.batch_size
-    opt, sched = make_optimizer(model, config, steps_per_epoch * config.epochs)
+    epochs = epochs_for(steps_per_epoch, config)
+    if epochs > config.epochs:
+        log.info("%d epochs instead of %d: %d training features make %d steps an epoch, and min_steps is %d",
+                 epochs, config.epochs, len(train_feats), steps_per_epoch, config.min_steps)
+    opt, sched = make_optimizer(model, config, steps_per_epoch * epochs)
     # The meta set gets the same no_relation share as the training pairs, or its gradient mostly says "no_relation".
     meta_feats = learnable(downsample_negatives(gold_feats, config.negative_ratio, config.seed)
                            if task == "re" and config.negative_ratio > 0 and gold_feats else gold_feats)
@@ -290,12 +307,12 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
     best: tuple[dict, dict] | None = None  # (state, metrics) of stopping.best_epoch
     w_sum, w_count = np.zeros(len(train_feats)), np.zeros(len(train_feats))
     show = progress and sys.stderr.isatty()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.net.train()
         stats, total, n = WeightStats(), 0.0, 0
         batches = epoch_batches(lengths, config.batch_size, rng, config.group_by_length)
-        bar = tqdm(batches, desc=f"{task} epoch {epoch}/{config.epochs}", disable=not show, leave=False)
+        bar = tqdm(batches, desc=f"{task} epoch {epoch}/{epochs}", disable=not show, leave=False)
         for idx in bar:
             batch = model.collate([train_feats[i] for i in idx])
             sink: list[float] | None = [] if reweighter is not None else None

@@ -20,7 +20,20 @@ def test_a_student_that_has_not_found_a_gold_label_keeps_training():
     assert s.best_epoch == 5 and last == 7  # stopped two epochs after the first F1 > 0 best
 
 
-def test_once_a_gold_label_is_found_patience_counts():
+def test_a_chance_f1_at_epoch_one_does_not_stop_a_student_whose_loss_still_falls():
+    """Random head (F1 0.05 by chance), then "predict O" (F1 0) while the loss falls, then real entities."""
+    s = EarlyStopping(patience=3)
+    assert run(s, [(0.05, 1.90), (0.0, 1.40), (0.0, 1.06), (0.0, 0.89), (0.0, 0.85), (0.31, 0.70)]) == 6
+    assert s.best_epoch == 6
+
+
+def test_a_falling_loss_keeps_training_while_f1_is_flat_and_the_best_f1_epoch_is_kept():
+    s = EarlyStopping(patience=2)
+    assert run(s, [(0.5, 0.50), (0.4, 0.45), (0.45, 0.44), (0.45, 0.43), (0.45, 0.45), (0.44, 0.46)]) == 6
+    assert s.best_epoch == 1
+
+
+def test_once_neither_f1_nor_loss_improves_patience_counts():
     s = EarlyStopping(patience=2)
     assert run(s, [(0.3, 0.5), (0.5, 0.4), (0.4, 0.45), (0.45, 0.41), (0.9, 0.1)]) == 4
     assert s.best_epoch == 2 and s.best_f1 == 0.5

@@ -10,7 +10,7 @@ import pytest
 from llmaaa.training.export import load_task_model, save_model_version
 from llmaaa.data.schema import Example, LabelSet, Span
 from llmaaa.training.batching import epoch_batches
-from llmaaa.training.trainer import TrainConfig, TrainingError, build_model, train_task_model
+from llmaaa.training.trainer import TrainConfig, TrainingError, build_model, epochs_for, train_task_model
 
 from train_cases import GOLD, LABELS, TRAIN
 
@@ -145,6 +145,8 @@ def whole(id_, text, label):
     ({"max_length": 2}, "max_length 2 is too small for ner: at least 3 sub-tokens"),
     ({"select_on": "acc"}, "unknown select_on 'acc'; use one of f1, loss"),
     ({"negative_ratio": -1.0}, "negative_ratio must be >= 0"),
+    ({"min_steps": -5}, "min_steps must be a whole number >= 0 (0: exactly `epochs` epochs), got -5"),
+    ({"max_epochs": 0}, "max_epochs must be a whole number >= 1, got 0"),
 ])
 def test_settings_that_cannot_train_are_named_before_any_model_is_built(change, message):
     with pytest.raises(TrainingError, match=re.escape(message)):
@@ -213,3 +215,21 @@ def test_patience_waits_for_the_student_to_find_a_gold_label():
     cfg = TrainConfig(**{**TINY, "epochs": 3, "patience": 1, "lr": 0.0, "head_lr": 0.0})
     r = train_task_model("ner", TRAIN[:2], [Example("g", "Nothing to find here.")], LABELS, cfg, progress=False)
     assert [h["gold_f1"] for h in r.history] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("steps_per_epoch, config, epochs", [
+    (3, dict(epochs=10, min_steps=0), 10),  # off: exactly `epochs`
+    (3, dict(epochs=10, min_steps=200), 40),  # 20 labels in batches of 8: 67 epochs wanted, capped at max_epochs
+    (7, dict(epochs=10, min_steps=200), 29),  # 50 labels: ceil(200 / 7)
+    (25, dict(epochs=10, min_steps=200), 10),  # 200 labels already make 250 steps
+    (3, dict(epochs=50, min_steps=200), 50),  # never fewer epochs than asked for
+    (1, dict(epochs=2, min_steps=5, max_epochs=4), 4),
+])
+def test_few_labels_get_more_epochs_up_to_max_epochs(steps_per_epoch, config, epochs):
+    assert epochs_for(steps_per_epoch, TrainConfig(**config)) == epochs
+
+
+def test_min_steps_adds_epochs_to_a_small_training_set():
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "min_steps": 3, "batch_size": 2, "patience": 0})
+    r = train_task_model("ner", TRAIN[:2], GOLD[:1], LABELS, cfg, progress=False)  # one step an epoch
+    assert [h["epoch"] for h in r.history] == [1, 2, 3]
