@@ -15,7 +15,6 @@ dev, --test-size test sentences); the teacher's noise is drawn per seed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.student_noise import score, splits, strip  # noqa: E402
+from bench.student_noise import score, splits, strip, write_rows  # noqa: E402
 from llmaaa.annotate.simulated import SimulatedTeacher  # noqa: E402
 from llmaaa.data.schema import LabelSet  # noqa: E402
 from llmaaa.training.trainer import TrainConfig, train_task_model  # noqa: E402
@@ -81,10 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(run_one(train_all[:n], gold, test, labels, teacher_f1=args.teacher, seed=seed,
                                     min_steps=min_steps, epochs=args.epochs))
                 log.info("%s", rows[-1])
-                args.output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
-                                                  indent=2))
-    print()
-    print(table(rows))
+                write_rows(args.output, args, rows)
+    print(f"\n{table(rows)}\n\nwrote {args.output}")
     return 0
 
 

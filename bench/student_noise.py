@@ -122,6 +122,11 @@ def weight_diagnostic(n_train: int, epochs: int, seed: int = 0) -> list[dict]:
     return out
 
 
+def write_rows(path: Path, args: argparse.Namespace, rows: list[dict]) -> None:
+    """The rows so far with the options that made them: an interrupted run still leaves what finished."""
+    path.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+
+
 def row_group(r: dict) -> tuple:
     """(task, condition, reweight, method); rows written before methods were recorded used ``fast``."""
     return r["task"], r["condition"], r["reweight"], r.get("method", "fast" if r["reweight"] else "-")
@@ -224,8 +229,7 @@ def main() -> int:
                     continue
                 rows.append(run_one(task, train, gold, test, labels, cond, seed, over, method if cond[2] else "fast"))
                 log.info("%s", rows[-1])
-                args.output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
-                                                  indent=2))
+                write_rows(args.output, args, rows)
     print()
     print(table(rows))
     return 0
