@@ -51,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "per label on CoNLL04; demos and test stay whole sentences)")
     p.add_argument("--stop-after", type=count(0), default=0,
                    help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never)")
-    p.add_argument("--epochs", type=count(1), default=None, help="student epochs per round (default: TrainConfig / $TRAIN_EPOCHS)")
+    p.add_argument("--epochs", type=count(1), default=None,
+                   help="student epochs per round, exactly (default $TRAIN_EPOCHS, else 10, more for few labels: "
+                        "up to $TRAIN_MAX_EPOCHS=40 for $TRAIN_MIN_STEPS=200 steps)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the gold-ceiling student")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     p.add_argument("--output", type=Path, required=True, help="output folder (state, curves.json, curves.png, table.md)")

@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model-name", help="Hugging Face id or local folder (default: the packaged MiniLM)")
     t.add_argument("--reweight", action="store_true", help="learning-to-reweight against the gold set")
     t.add_argument("--reweight-method", choices=("fast", "exact"), help="fast (default) or exact look-ahead")
-    t.add_argument("--epochs", type=int)
+    t.add_argument("--epochs", type=int, help="exactly this many (default: 10, more for few labels: up to 40 for 200 steps)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float, help="encoder learning rate (the head uses TRAIN_HEAD_LR)")
     t.add_argument("--seed", type=int)

@@ -5,8 +5,8 @@ for the task head, linear warm-up then decay, gradient clipping, and the best ep
 (the demo pool, 100 human labels) kept. A fresh model per call (the paper retrains from the
 pretrained checkpoint every round) unless ``init_from`` is given (warm start).
 
-Defaults are tuned for the 6-layer MiniLM student (lr 1e-4 / head 5e-4, batch 8, up to 10 epochs,
-patience 3): MiniLM is small and needs a higher lr than BERT-base's 2e-5 to converge in a few epochs
+Defaults are tuned for the 6-layer MiniLM student (lr 1e-4 / head 5e-4, batch 8, 10 epochs or up to
+40 for few labels, patience 3): MiniLM is small and needs a higher lr than BERT-base's 2e-5 to converge in a few epochs
 (measured: 500 gold CoNLL03 sentences reach test F1 ~0.72 at lr 1e-4; at 5e-5 a 100-sentence run
 still predicted only O after 3 epochs).
 
@@ -41,6 +41,7 @@ from llmaaa.training.stopping import SELECT_ON, EarlyStopping
 log = logging.getLogger(__name__)
 
 TASKS = ("ner", "re")
+DEFAULT_EPOCHS = 10  # TrainConfig.epochs None: this many, or more for few labels (min_steps)
 
 
 class TrainingError(ValueError):
@@ -52,11 +53,13 @@ class TrainConfig:
     """Student training options; ``from_env(TrainConfig, prefix="TRAIN_")`` reads ``TRAIN_EPOCHS`` etc."""
 
     model_name: str | None = None  # HF id or folder; None = packaged MiniLM
-    epochs: int = 10
-    # Few labels make few optimizer steps: 20 labels x 10 epochs is 30 steps, and a student that has not
-    # left its "predict nothing" start. Epochs are added until the run has at least min_steps steps,
-    # up to max_epochs (the paper's cap, 40); patience still ends a run that has stopped improving.
-    min_steps: int = 0
+    # None: 10 epochs, or more for few labels. Few labels make few optimizer steps (20 labels x 10 epochs
+    # is 30 steps: a student still near its "predict nothing" start), so epochs are added until the run
+    # has min_steps steps, up to max_epochs (the paper's cap, 40); patience still ends a run that stopped
+    # improving. bench/min_steps.py (CoNLL03, 0.81 teacher): test F1 0.15 -> 0.35 at 20 labels, 0.36 ->
+    # 0.44 at 50. A number: exactly that many epochs (min_steps and max_epochs are then unused).
+    epochs: int | None = None
+    min_steps: int = 200
     max_epochs: int = 40
     batch_size: int = 8
     lr: float = 1e-4  # encoder
@@ -104,6 +107,8 @@ def check_config(task: str, labels: LabelSet, config: TrainConfig) -> None:
     if config.reweight_method not in METHODS:
         raise ReweightError(f"unknown reweight_method {config.reweight_method!r}; use one of {', '.join(METHODS)}")
     for name in ("epochs", "max_epochs", "batch_size", "eval_batch_size"):
+        if name == "epochs" and config.epochs is None:
+            continue
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise TrainingError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}")
     least = 3 if task == "ner" else 8  # [CLS] + one sub-token + [SEP]; [CLS] [E1] x [/E1] [E2] y [/E2] [SEP]
@@ -111,7 +116,7 @@ def check_config(task: str, labels: LabelSet, config: TrainConfig) -> None:
         raise TrainingError(f"max_length {config.max_length} is too small for {task}: at least "
                             f"{least} sub-tokens (special tokens included)")
     if not isinstance(config.min_steps, int) or config.min_steps < 0:
-        raise TrainingError(f"min_steps must be a whole number >= 0 (0: exactly `epochs` epochs), got {config.min_steps!r}")
+        raise TrainingError(f"min_steps must be a whole number >= 0, got {config.min_steps!r}")
     if config.select_on not in SELECT_ON:
         raise TrainingError(f"unknown select_on {config.select_on!r}; use one of {', '.join(SELECT_ON)}")
     if not config.negative_ratio >= 0:
@@ -241,9 +246,11 @@ def train_step(model, batch: dict, opt, sched, config: TrainConfig, reweighter: 
 
 
 def epochs_for(steps_per_epoch: int, config: TrainConfig) -> int:
-    """``config.epochs``, or more (up to ``max_epochs``) when that makes fewer than ``min_steps`` steps."""
+    """``config.epochs`` when set; else ``DEFAULT_EPOCHS``, or more (up to ``max_epochs``) for ``min_steps`` steps."""
+    if config.epochs is not None:
+        return config.epochs
     needed = -(-config.min_steps // max(steps_per_epoch, 1))
-    return max(config.epochs, min(config.max_epochs, needed))
+    return min(config.max_epochs, max(DEFAULT_EPOCHS, needed))
 
 
 def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example], labels: LabelSet,
@@ -286,9 +293,9 @@ def train_task_model(task: str, train: Sequence[Example], gold: Sequence[Example
                             "(every text is empty or whitespace)")
     steps_per_epoch = (len(train_feats) + config.batch_size - 1) // config.batch_size
     epochs = epochs_for(steps_per_epoch, config)
-    if epochs > config.epochs:
-        log.info("%d epochs instead of %d: %d training features make %d steps an epoch, and min_steps is %d",
-                 epochs, config.epochs, len(train_feats), steps_per_epoch, config.min_steps)
+    if epochs > DEFAULT_EPOCHS and config.epochs is None:
+        log.info("%d epochs: %d training features make %d steps an epoch, and min_steps is %d (set epochs for an exact "
+                 "number)", epochs, len(train_feats), steps_per_epoch, config.min_steps)
     opt, sched = make_optimizer(model, config, steps_per_epoch * epochs)
     # The meta set gets the same no_relation share as the training pairs, or its gradient mostly says "no_relation".
     meta_feats = learnable(downsample_negatives(gold_feats, config.negative_ratio, config.seed)

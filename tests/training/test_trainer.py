@@ -145,7 +145,7 @@ def whole(id_, text, label):
     ({"max_length": 2}, "max_length 2 is too small for ner: at least 3 sub-tokens"),
     ({"select_on": "acc"}, "unknown select_on 'acc'; use one of f1, loss"),
     ({"negative_ratio": -1.0}, "negative_ratio must be >= 0"),
-    ({"min_steps": -5}, "min_steps must be a whole number >= 0 (0: exactly `epochs` epochs), got -5"),
+    ({"min_steps": -5}, "min_steps must be a whole number >= 0, got -5"),
     ({"max_epochs": 0}, "max_epochs must be a whole number >= 1, got 0"),
 ])
 def test_settings_that_cannot_train_are_named_before_any_model_is_built(change, message):
@@ -218,18 +218,20 @@ def test_patience_waits_for_the_student_to_find_a_gold_label():
 
 
 @pytest.mark.parametrize("steps_per_epoch, config, epochs", [
-    (3, dict(epochs=10, min_steps=0), 10),  # off: exactly `epochs`
-    (3, dict(epochs=10, min_steps=200), 40),  # 20 labels in batches of 8: 67 epochs wanted, capped at max_epochs
-    (7, dict(epochs=10, min_steps=200), 29),  # 50 labels: ceil(200 / 7)
-    (25, dict(epochs=10, min_steps=200), 10),  # 200 labels already make 250 steps
-    (3, dict(epochs=50, min_steps=200), 50),  # never fewer epochs than asked for
-    (1, dict(epochs=2, min_steps=5, max_epochs=4), 4),
+    (3, dict(), 40),  # 20 labels in batches of 8: 67 epochs for 200 steps, capped at max_epochs
+    (7, dict(), 29),  # 50 labels: ceil(200 / 7)
+    (25, dict(), 10),  # 200 labels make 250 steps in the default 10 epochs
+    (3, dict(epochs=10), 10),  # a number is exact
+    (3, dict(epochs=50), 50),
+    (3, dict(min_steps=0), 10),
+    (1, dict(min_steps=5, max_epochs=4), 4),
+    (1, dict(max_epochs=5), 5),  # max_epochs caps the default 10 too
 ])
-def test_few_labels_get_more_epochs_up_to_max_epochs(steps_per_epoch, config, epochs):
+def test_few_labels_get_more_epochs_up_to_max_epochs_unless_epochs_is_set(steps_per_epoch, config, epochs):
     assert epochs_for(steps_per_epoch, TrainConfig(**config)) == epochs
 
 
 def test_min_steps_adds_epochs_to_a_small_training_set():
-    cfg = TrainConfig(**{**TINY, "epochs": 1, "min_steps": 3, "batch_size": 2, "patience": 0})
+    cfg = TrainConfig(**{**TINY, "epochs": None, "min_steps": 3, "max_epochs": 3, "batch_size": 2, "patience": 0})
     r = train_task_model("ner", TRAIN[:2], GOLD[:1], LABELS, cfg, progress=False)  # one step an epoch
     assert [h["epoch"] for h in r.history] == [1, 2, 3]
