@@ -25,7 +25,7 @@ SELECT_ON = ("f1", "loss")
 class EarlyStopping:
     """Tracks the best epoch by gold F1 (ties: lower loss) or by gold loss (ties: higher F1)."""
 
-    patience: int  # epochs without a new best before stopping; <= 0 never stops
+    patience: int  # epochs in which neither gold F1 nor gold loss improved before stopping; <= 0 never stops
     select_on: str = "f1"
     best_epoch: int | None = None
     best_f1: float = 0.0
