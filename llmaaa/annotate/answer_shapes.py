@@ -200,16 +200,21 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 
 _XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
+_XML_ATTR_TAG = re.compile(r"""<([A-Za-z][\w.-]*)\s+(?:type|label|class|category|tag|entity_type)\s*=\s*["']([^"'<>]+)["']"""
+                           r"[^<>]*>([^<>]+?)</\1>")
 _MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")
 
 
 def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     """``[mention, label]`` items from a sentence re-written with inline tags, another way models
-    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>`` or ``[Anna](PER)``. Only tags
-    that name a user label count, so HTML or links in prose are not read as entities."""
-    tagged = [[m.group(2), m.group(1)] for m in _XML_TAG.finditer(answer)]
-    tagged += [[m.group(1), m.group(2)] for m in _MD_LINK.finditer(answer)]
-    return [[mention.strip(), label] for mention, label in tagged if mention.strip() and resolve(label) is not None]
+    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>``, ``<entity type="LOC">Paris</entity>``
+    or ``[Anna](PER)``, in answer order. Only tags that name a user label count, so HTML or links in
+    prose are not read as entities."""
+    tagged = [(m.start(), m.group(2), m.group(1)) for m in _XML_TAG.finditer(answer)]
+    tagged += [(m.start(), m.group(3), m.group(2)) for m in _XML_ATTR_TAG.finditer(answer)]
+    tagged += [(m.start(), m.group(1), m.group(2)) for m in _MD_LINK.finditer(answer)]
+    return [[mention.strip(), label.strip()] for _, mention, label in sorted(tagged)
+            if mention.strip() and resolve(label.strip()) is not None]
 
 
 def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:

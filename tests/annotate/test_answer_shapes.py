@@ -52,6 +52,9 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
     ("<PER>Anna</PER> flew to <LOC>Paris</LOC> .", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Sure: <person>Anna Schmidt</person> met <org>Acme</org>.", [("Anna Schmidt", "PER"), ("Acme", "ORG")]),
     ("[Anna](PER) flew to [Paris](LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ('<entities><entity type="PER">Anna</entity> <entity label=\'LOC\' id="2">Paris</entity></entities>',
+     [("Anna", "PER"), ("Paris", "LOC")]),
+    ('<span class="location">北京</span> and <LOC>Paris</LOC>', [("北京", "LOC"), ("Paris", "LOC")]),  # answer order
     ("<b>Anna</b> flew to [Paris](https://example.org).", None),  # HTML and links name no label: re-asked
 ])
 def test_sentences_rewritten_with_inline_tags(answer, expected):
