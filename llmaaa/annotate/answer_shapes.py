@@ -127,8 +127,28 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         if len(line) > _MAX_LINE:  # prose, or a degenerate run of spaces: _PAIR_LINE is quadratic on it
             continue
         if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
-            items += _several_items(line, resolve) or _one_line_items(line, resolve)
+            items += _tuple_items(line, resolve) or _several_items(line, resolve) or _one_line_items(line, resolve)
     return items
+
+
+_TUPLE = re.compile(r"""[(\[]\s*(?:"(?P<qa>[^"]+)"|'(?P<sa>[^']+)'|(?P<a>[^,()\[\]"']+?))\s*,"""
+                    r"""\s*(?:"(?P<qb>[^"]+)"|'(?P<sb>[^']+)'|(?P<b>[^,()\[\]"']+?))\s*[)\]]""")
+
+
+def _tuple_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Items of a line of Python-style pairs: ``("Paris", "LOC"), ("Anna", "PER")`` or ``[Paris, LOC]``.
+
+    Not JSON (parentheses, unquoted words), so the JSON reading rejected it. Taken only when every
+    pair on the line names a user label, so ``[Paris, Rome]`` stays for the other readings.
+    """
+    found = []
+    for m in _TUPLE.finditer(line):
+        mention, label = _item_pair([m.group("qa") or m.group("sa") or m.group("a"),
+                                     m.group("qb") or m.group("sb") or m.group("b")], resolve)
+        if not (isinstance(mention, str) and isinstance(label, str) and resolve(label.strip()) is not None):
+            return []
+        found.append([mention.strip(), label.strip()])
+    return found
 
 
 _KEY_LINE = re.compile(r"^\s*(?P<bullet>(?:[-*•]|\d+[.)])\s+)?(?P<key>[A-Za-z][A-Za-z _]{0,30}?)\s*:\s*(?P<value>.*?)\s*$")
@@ -229,6 +249,13 @@ def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:
         item = lines[0]
     if isinstance(item, dict):
         mention, label = _pick(item, _SPAN_KEYS), _pick_label(item, resolve)
+        if label is None and isinstance(mention, str) and resolve(mention) is not None:
+            # {"entity": "B-LOC", "word": "Paris"}: the Hugging Face pipeline's per-token output keeps the label
+            # under "entity", one of the mention keys; the mention is then another mention key's value
+            others = [v for k, v in item.items() if str(k).casefold() in _SPAN_KEYS and isinstance(v, str)
+                      and v is not mention and resolve(v) is None]
+            if others:
+                mention, label = others[0], mention
         if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
             (label, mention), positional = next(iter(item.items())), True
     elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear

@@ -133,3 +133,25 @@ def test_keyed_objects_are_never_swapped_and_unknown_pairs_stay_dropped():
 ])
 def test_several_items_on_one_line(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('("Paris", "LOC"), ("Anna", "PER")', [("Paris", "LOC"), ("Anna", "PER")]),
+    ("[('Washington, D.C.', 'LOC'), ('北京', 'LOC')]", [("Washington, D.C.", "LOC"), ("北京", "LOC")]),
+    ("[Paris, LOC], [Anna, PER]", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("(LOC, Paris)", [("Paris", "LOC")]),  # the other way round
+    ("[Paris, Rome]", None),  # a pair that names no label is no item: re-asked
+])
+def test_python_style_pairs(answer, expected):
+    if expected is None:
+        with pytest.raises(AnswerError):
+            parse_ner_answer(answer, LABELS)
+        return
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_the_hugging_face_pipelines_token_output_keeps_the_label_under_entity():
+    answer = '[{"entity": "B-PER", "score": 0.99, "word": "Anna"}, {"entity": "B-LOC", "word": "Paris", "start": 14}]'
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
+    # "entity" is still the mention where no other key holds one
+    assert parse_ner_answer('[{"entity": "Paris", "label": "LOC"}]', LABELS) == [("Paris", "LOC")]
