@@ -178,12 +178,16 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
         data = extract_json(text) if text[:1] in "[{" or "```" in text else None
     except AnswerError:
         data = None
+    if isinstance(data, (dict, list)) and not data:  # [] / {} in JSON mode: nothing holds
+        return NO_RELATION
     if isinstance(data, dict):  # the relation's own key first: {"head": "Anna", "tail": "IBM", "relation": "Work_For"}
         value = _pick(data, _RELATION_KEYS)
         text = str(value if value is not None else next(iter(data.values()), "")) if data else ""
     elif isinstance(data, list) and data:  # ["Work_For"], or a triple ["Anna", "Work_For", "IBM"]
         text = " ".join(map(str, data))
     token = text.strip().strip("`\"'.:").strip()
+    if token in ("NA", "N.A.", "na"):  # the null label of DocRED / NYT-style data, answered as learned
+        return NO_RELATION
     normed = {_norm_label(_nfkc(c)): c for c in classes}
     first_line = text.strip().split("\n", 1)[0].strip("`\"'.:* ")
     first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"

@@ -108,6 +108,7 @@ def test_a_name_with_inner_quotes_aligns_to_the_whole_name():
     # the label written as a label, other labels only as prose: the written one
     ("Work_For. Anna works for a firm located in Boston.", "Work_For"),
     ("Answer: Live_In\nBecause she lives in Paris, which is located in France.", "Live_In"),
+    ("NA", NO_RELATION), ("[]", NO_RELATION), ("{}", NO_RELATION),  # DocRED's null label; an empty JSON answer
 ])
 def test_re_answers_more_shapes(answer, label):
     assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
