@@ -5,10 +5,10 @@ for the task head, linear warm-up then decay, gradient clipping, and the best ep
 (the demo pool, 100 human labels) kept. A fresh model per call (the paper retrains from the
 pretrained checkpoint every round) unless ``init_from`` is given (warm start).
 
-Defaults are tuned for the 6-layer MiniLM student (lr 1e-4 / head 5e-4, batch 8, 10 epochs or up to
-40 for few labels, patience 3): MiniLM is small and needs a higher lr than BERT-base's 2e-5 to converge in a few epochs
-(measured: 500 gold CoNLL03 sentences reach test F1 ~0.72 at lr 1e-4; at 5e-5 a 100-sentence run
-still predicted only O after 3 epochs).
+Defaults are tuned for the 6-layer MiniLM student (lr 1e-4 / head 5e-4, batch 8, 10 epochs or up
+to 40 for few labels, patience 3): MiniLM is small and needs a higher lr than BERT-base's 2e-5 to
+converge in a few epochs (measured: 500 gold CoNLL03 sentences reach test F1 ~0.72 at lr 1e-4; at
+5e-5 a 100-sentence run still predicted only O after 3 epochs).
 
 An empty gold set means no early stopping (all epochs run, the last one is kept) and, with
 ``reweight=True``, a warning and plain training: reweighting has nothing to weigh against, and a
