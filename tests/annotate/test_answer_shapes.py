@@ -58,11 +58,16 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
     ("<b>Anna</b> flew to [Paris](https://example.org).", None),  # HTML and links name no label: re-asked
 ])
 def test_sentences_rewritten_with_inline_tags(answer, expected):
+    assert_read_or_reasked(answer, expected)
+
+
+def assert_read_or_reasked(answer, expected):
+    """``expected`` items, or None: the answer is re-asked (AnswerError)."""
     if expected is None:
         with pytest.raises(AnswerError):
             parse_ner_answer(answer, LABELS)
-        return
-    assert parse_ner_answer(answer, LABELS) == expected
+    else:
+        assert parse_ner_answer(answer, LABELS) == expected
 
 
 def test_empty_values_in_object_answers_mean_no_entities():
@@ -143,11 +148,7 @@ def test_several_items_on_one_line(answer, expected):
     ("[Paris, Rome]", None),  # a pair that names no label is no item: re-asked
 ])
 def test_python_style_pairs(answer, expected):
-    if expected is None:
-        with pytest.raises(AnswerError):
-            parse_ner_answer(answer, LABELS)
-        return
-    assert parse_ner_answer(answer, LABELS) == expected
+    assert_read_or_reasked(answer, expected)
 
 
 def test_the_hugging_face_pipelines_token_output_keeps_the_label_under_entity():
