@@ -23,6 +23,8 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from llmaaa.tracebacks import traceback_text
+
 from ml_backend.config import BackendConfig
 from ml_backend.model import LLMaAABackend, RequestError
 
@@ -81,7 +83,7 @@ def create_app(config: BackendConfig | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.error("unexpected error on %s %s: %s", request.method, request.path, traceback_text(e))
         return jsonify(error=f"internal error ({type(e).__name__}); see the backend log"), 500
 
     @app.get("/")

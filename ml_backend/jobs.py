@@ -23,13 +23,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from llmaaa.data.schema import Example
+from llmaaa.tracebacks import traceback_text
 
 from ml_backend.engine import Students, publish
 from ml_backend.results import asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem
@@ -362,15 +362,3 @@ class JobRunner:
         finally:
             self.running = None
 
-
-def traceback_text(e: BaseException) -> str:
-    """``e``'s traceback, or its one-line summary when formatting the traceback itself fails.
-
-    CPython 3.11 parses each source line of a traceback to place its ``^^^`` markers, and that parse
-    can raise (``SystemError: AST constructor recursion depth mismatch``, seen here in a worker thread
-    on 3.11.7); a logging call that raises in the job thread would end the thread.
-    """
-    try:
-        return "".join(traceback.format_exception(e))
-    except Exception as fmt_error:
-        return f"{type(e).__name__}: {e} (no traceback: formatting it failed with {type(fmt_error).__name__})"

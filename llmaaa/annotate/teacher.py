@@ -33,6 +33,7 @@ from llmaaa.annotate.summary import RunSummary
 from llmaaa.data.pairs import candidate_pairs
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 from llmaaa.data.segment import crop, crop_pair, segments
+from llmaaa.tracebacks import traceback_text
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ class LLMTeacher:
                 messages = [*messages, {"role": "assistant", "content": answer},
                             {"role": "user", "content": f"Your answer could not be used: {e}. Answer again."}]
             except Exception as e:  # a parser bug costs this example (recorded, cached answer kept), not the batch
-                log.exception("parsing an LLM answer failed: %r", answer[:200])
+                log.error("parsing an LLM answer failed: %r\n%s", answer[:200], traceback_text(e))
                 raise LLMError(f"answer parsing failed ({type(e).__name__}: {e}): {answer[:120]!r}") from None
         raise AssertionError("unreachable")
 
