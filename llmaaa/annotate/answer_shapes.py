@@ -18,7 +18,7 @@ from llmaaa.annotate.labels import LabelResolver
 
 
 _NONE_ANSWER = re.compile(
-    r"^\W*(none|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
+    r"^\W*(?:(?:final )?(?:answer|output|result|(?:named )?entities)\s*:\W*)?(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
     r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 
 
@@ -50,8 +50,9 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
         wrapped = _wrapped_list(data)
         if wrapped is not None:
             return wrapped  # {"entities": [...]}
-        if len(data) == 1 and isinstance(inner := next(iter(data.values())), dict) and _entity_shaped(inner, resolve):
-            return _as_items(inner, resolve)  # {"entities": {"PER": [...], "LOC": [...]}}
+        if (len(data) == 1 and isinstance(inner := next(iter(data.values())), dict)
+                and (_entity_shaped(inner, resolve) or str(next(iter(data))).casefold() in _WRAPPER_KEYS)):
+            return _as_items(inner, resolve)  # {"entities": {"PER": [...]}}, {"result": {"entities": [...]}}
         if (data and all(isinstance(v, (list, str)) or v is None for v in data.values())
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
             return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
@@ -106,7 +107,7 @@ def _empty_value(v: Any) -> bool:
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\|)\s*(?P<b>.+?)\s*$")
+_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?P<b>.+?)\s*$")
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*$")
 _MARKUP = "\"'`*_ "
 
@@ -215,8 +216,20 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
         return [[a, b]]
     if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
         return [[m_, a] for mention in re.split(r"[,;]", b)
-                if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("="))]
+                if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=-–—"))]
     return []
+
+
+def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
+    """Whether every line of ``answer`` gives one of the user's labels no mention (``LOC: None``, ``PER: -``,
+    ``ORG:``): the plain-list shape's way of saying "no entities", which the whole-answer "None" reading misses."""
+    lines = [_BULLET.sub("", line).strip().strip(_MARKUP) for line in answer.splitlines() if line.strip()]
+
+    def says_none(line: str) -> bool:
+        label, sep, value = line.partition(":")
+        return bool(sep) and resolve(label.strip(_MARKUP)) is not None and _empty_value(value.strip(_MARKUP + ".=-"))
+
+    return bool(lines) and all(says_none(line) for line in lines)
 
 
 _XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")

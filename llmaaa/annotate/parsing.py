@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_shapes import (_MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
-                                           _inline_items, _item_pair, _line_items, _one_line_items, _pick)
+                                           _inline_items, _item_pair, _line_items, _none_per_label,
+                                           _one_line_items, _pick)
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
@@ -84,8 +85,8 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
         items = _line_items(plain, resolve) or _inline_items(plain, resolve)
         if items:
             return items
-        if _NONE_ANSWER.match(plain):
-            return []  # "None." / "No entities found": a small model's way of saying []
+        if _NONE_ANSWER.match(plain) or _none_per_label(plain, resolve):
+            return []  # "None." / "No entities found" / "LOC: None" per label: a small model's way of saying []
         raise
 
 

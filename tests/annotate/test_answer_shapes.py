@@ -32,9 +32,20 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("PER: Anna\nORG: ==NONE==\nLOC: Paris\nMISC: none", [("Anna", "PER"), ("Paris", "LOC")]),  # spacy-llm's format
     ("| Entity | Type |\n|---|---|\n| Paris | LOC |\n| Anna | PER |", [("Paris", "LOC"), ("Anna", "PER")]),
     ("{'span': 'Paris', 'type': 'LOC'}, {'span': 'Anna', 'type': 'PER'}", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("Paris\tLOC\nAnna\tPER", [("Paris", "LOC"), ("Anna", "PER")]),  # tab-separated, as in a CoNLL file
+    # every label given no mention: used to be re-asked (the lines hold no item, and the whole is not "None")
+    ("LOC: None\nPER: None", []), ("- LOC: none\n- PER: -\n- ORG:\n- MISC: N/A", []), ("Location: none", []),
+    ("LOC: none\nPER: -\nORG: Acme", [("Acme", "ORG")]),  # "-" is no mention, not a PER named "-"
+    ("null", []), ("Answer: none", []), ("**Entities:** None", []),
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer", ["Anna: None", "Note: none"])
+def test_none_after_a_word_that_is_no_label_is_re_asked(answer):
+    with pytest.raises(AnswerError):
+        parse_ner_answer(answer, LABELS)
 
 
 def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
@@ -103,6 +114,7 @@ def test_json_mode_empty_entities_object_means_no_entities():
     ('{"entities": {"PER": ["Anna"], "LOC": ["Paris"]}}', [("Anna", "PER"), ("Paris", "LOC")]),
     ('{"LOC": "Paris", "PER": null}', [("Paris", "LOC")]),  # used to invent the mention 'PER": null'
     ('{"Paris": ["LOC"]}', [("Paris", "LOC")]),
+    ('{"result": {"entities": [{"name": "Paris", "category": "LOC"}]}}', [("Paris", "LOC")]),  # a wrapper in a wrapper
 ])
 def test_wrapper_objects_with_side_keys_nesting_or_nulls(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
