@@ -123,13 +123,23 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     if records is not None:
         return records
     items: list[list[str]] = []
+    previous: list[str] | None = None  # the one item of the line before, which an ``I-`` tag continues
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
-        if len(line) > _MAX_LINE:  # prose, or a degenerate run of spaces: _PAIR_LINE is quadratic on it
+        if len(line) > _MAX_LINE or line.startswith("{"):  # prose, or a degenerate run of spaces (_PAIR_LINE is
+            previous = None                                # quadratic on it); an object JSON already rejected
             continue
-        if not line.startswith("{"):  # an object the JSON reading already rejected is not "key: value" text
-            items += _tuple_items(line, resolve) or _several_items(line, resolve) or _one_line_items(line, resolve)
+        found = _tuple_items(line, resolve) or _several_items(line, resolve) or _one_line_items(line, resolve)
+        if (len(found) == 1 and previous is not None and _BIO_INSIDE.match(found[0][1])
+                and resolve(found[0][1]) == resolve(previous[1])):
+            previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
+            continue                                      # CoNLL; alignment ignores the space ("北 京" is 北京)
+        items += found
+        previous = found[0] if len(found) == 1 else None
     return items
+
+
+_BIO_INSIDE = re.compile(r"^[IM][-_]\S", re.I)  # the inside tag of BIO / BIOES (I-) and of BMES (M-)
 
 
 _TUPLE = re.compile(r"""[(\[]\s*(?:"(?P<qa>[^"]+)"|'(?P<sa>[^']+)'|(?P<a>[^,()\[\]"']+?))\s*,"""

@@ -3,6 +3,7 @@ pairs, plain-text lists and inline tags."""
 
 import pytest
 
+from llmaaa.annotate.alignment import align_mentions
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.parsing import parse_ner_answer
 
@@ -40,6 +41,22 @@ def test_other_key_names_and_reasoning_blocks(answer):
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("EU\tB-ORG\nrejects\tO\nGerman\tB-MISC\ncall\tO", [("EU", "ORG"), ("German", "MISC")]),
+    ("New\tB-LOC\nYork\tI-LOC\nis\tO", [("New York", "LOC")]),
+    ("Anna\tB-PER\nSmith\tI-PER\nBob\tB-PER\nJones\tI-PER", [("Anna Smith", "PER"), ("Bob Jones", "PER")]),
+    ("Anna\tB-PER\nParis\tI-LOC", [("Anna", "PER"), ("Paris", "LOC")]),  # an I- of another type starts its own
+])
+def test_a_conll_style_token_per_line_answer_joins_inside_tags_to_one_mention(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_a_token_per_line_answer_in_chinese_aligns_to_the_whole_name():
+    text = "我住在北京市。"
+    mentions = parse_ner_answer("我\tO\n住\tO\n在\tO\n北\tB-LOC\n京\tI-LOC\n市\tI-LOC\n。\tO", LABELS)
+    assert [(text[s.start:s.end], s.label) for s in align_mentions(text, mentions)] == [("北京市", "LOC")]
 
 
 @pytest.mark.parametrize("answer", ["Anna: None", "Note: none"])
