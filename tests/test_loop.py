@@ -293,6 +293,7 @@ def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
     assert not list(kept.rglob("students")) and not list(kept.rglob("labeled.jsonl"))
     whole = report_finished(kept)["series"]["least_confidence"]
     assert whole["n"] == [2, 2] and whole["seeds"] == [0, 1]
+    assert export_report_inputs(kept, kept) == []  # a report rebuilt where it was kept: was a SameFileError
     only0 = tmp_path / "only0"
     export_report_inputs(out, only0)
     shutil.rmtree(only0 / "runs" / "least_confidence" / "seed-1")

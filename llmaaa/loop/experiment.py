@@ -286,9 +286,12 @@ def export_report_inputs(output: Path, dest: Path) -> list[Path]:
 
     A cell's state directories are gigabytes of students and are not kept; these few JSON files
     are, so a grid's numbers outlive the machine that ran them and ``report_finished(dest)``
-    rebuilds its table and plot anywhere.
+    rebuilds its table and plot anywhere. ``dest`` may be ``output`` itself (a report rebuilt where its runs
+    were kept): nothing is copied then.
     """
-    copied = []
+    copied: list[Path] = []
+    if dest.exists() and output.exists() and output.resolve() == dest.resolve():
+        return copied
     for pattern in REPORT_INPUTS:
         for src in sorted(output.glob(pattern)):
             target = dest / src.relative_to(output)
