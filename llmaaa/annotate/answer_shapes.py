@@ -18,7 +18,8 @@ from llmaaa.annotate.labels import LabelResolver
 
 
 _NONE_ANSWER = re.compile(
-    r"^\W*(?:(?:final )?(?:answer|output|result|(?:named )?entities)\s*:\W*)?(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
+    r"^\W*(?:(?:final )?(?:answer|output|result|(?:named )?entities)\s*:\W*)?"  # "Answer: none"
+    r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
     r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 
 
@@ -237,7 +238,8 @@ def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
 
     def says_none(line: str) -> bool:
         label, sep, value = line.partition(":")
-        return bool(sep) and resolve(label.strip(_MARKUP)) is not None and _empty_value(value.strip(_MARKUP + ".=-"))
+        return (bool(sep) and resolve(label.strip(_MARKUP)) is not None
+                and _empty_value(value.strip(_MARKUP + ".=-–—")))
 
     return bool(lines) and all(says_none(line) for line in lines)
 
