@@ -290,7 +290,7 @@ def export_report_inputs(output: Path, dest: Path) -> list[Path]:
     were kept): nothing is copied then.
     """
     copied: list[Path] = []
-    if dest.exists() and output.exists() and output.resolve() == dest.resolve():
+    if output.resolve() == dest.resolve():
         return copied
     for pattern in REPORT_INPUTS:
         for src in sorted(output.glob(pattern)):
