@@ -127,10 +127,12 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     previous: list[str] | None = None  # the one item of the line before, which an ``I-`` tag continues
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
+        line = _without_header(line, resolve)
         if len(line) > _MAX_LINE or line.startswith("{"):  # prose, or a degenerate run of spaces (_PAIR_LINE is
             previous = None                                # quadratic on it); an object JSON already rejected
             continue
-        found = _tuple_items(line, resolve) or _several_items(line, resolve) or _one_line_items(line, resolve)
+        found = (_tuple_items(line, resolve) or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
+                 or _several_items(line, resolve) or _one_line_items(line, resolve))  # no "mention (LABEL)" line
         if (len(found) == 1 and previous is not None and _BIO_INSIDE.match(found[0][1])
                 and resolve(found[0][1]) == resolve(previous[1])):
             previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
@@ -138,6 +140,17 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         items += found
         previous = found[0] if len(found) == 1 else None
     return items
+
+
+_LINE_HEADER = re.compile(r"^[*_]*(?P<word>(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies)))"
+                          r"\s*[*_]*\s*:\s*[*_]*\s*(?=\S)", re.I)
+
+
+def _without_header(line: str, resolve: "LabelResolver") -> str:
+    """The line without a lead-in like ``Entities:`` or ``**Answer:**`` before its items, which would
+    otherwise open the first mention ("Entities: Paris (LOC)" read as a mention "Entities: Paris")."""
+    m = _LINE_HEADER.match(line)
+    return line[m.end():] if m and resolve(m.group("word")) is None else line
 
 
 _BIO_INSIDE = re.compile(r"^[IM][-_]\S", re.I)  # the inside tag of BIO / BIOES (I-) and of BMES (M-)
@@ -225,8 +238,9 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
     if a and b and resolve(b) is not None:
         return [[a, b]]
-    if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker)
-        return [[m_, a] for mention in re.split(r"[,;]", b)
+    if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker); the
+        mentions = m.group("b").strip(_MARKUP)  # full stop is the mention's to lose ("Rome.") or keep ("Foo Ltd.")
+        return [[m_, a] for mention in re.split(r"[,;]", mentions)
                 if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=-–—"))]
     return []
 

@@ -39,6 +39,10 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("LOC: none\nPER: -\nORG: Acme", [("Acme", "ORG")]),  # "-" is no mention, not a PER named "-"
     ("null", []), ("Answer: none", []), ("**Entities:** None", []),
     ("Anna: None", None), ("Note: none", None),  # "none" after a word that is no label: re-asked
+    # a lead-in before the items used to open the first mention ("Entities: Paris", found nowhere in the text)
+    ("Entities: Paris [LOC], Anna [PER]", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("**Final answer:** Paris (LOC)", [("Paris", "LOC")]),
+    ("ORG: Acme Inc., Foo Ltd.", [("Acme Inc.", "ORG"), ("Foo Ltd.", "ORG")]),  # an abbreviation keeps its dot
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert_read_or_reasked(answer, expected)
@@ -75,6 +79,7 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
     ("<PER>Anna</PER> flew to <LOC>Paris</LOC> .", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Sure: <person>Anna Schmidt</person> met <org>Acme</org>.", [("Anna Schmidt", "PER"), ("Acme", "ORG")]),
     ("[Anna](PER) flew to [Paris](LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("- [Anna](PER) and [Paris](LOC)", [("Anna", "PER"), ("Paris", "LOC")]),  # was one "mention (LABEL)" line
     ('<entities><entity type="PER">Anna</entity> <entity label=\'LOC\' id="2">Paris</entity></entities>',
      [("Anna", "PER"), ("Paris", "LOC")]),
     ('<span class="location">北京</span> and <LOC>Paris</LOC>', [("北京", "LOC"), ("Paris", "LOC")]),  # answer order
