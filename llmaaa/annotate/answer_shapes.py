@@ -19,7 +19,7 @@ from llmaaa.annotate.labels import LabelResolver
 
 _NONE_ANSWER = re.compile(
     r"^\W*(?:(?:final )?(?:answer|output|result|(?:named )?entities)\s*:\W*)?"  # "Answer: none"
-    r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?"
+    r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?|无|無|没有|沒有|なし"
     r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 
 
@@ -107,6 +107,9 @@ def _empty_value(v: Any) -> bool:
     return v is None or (isinstance(v, str) and (not v.strip() or bool(_NONE_ANSWER.match(v.strip()))))
 
 
+# The full-width punctuation of a CJK answer ("LOC：東京，大阪", "东京（LOC）") as the ASCII the plain-text readings
+# split on; a mention that keeps one still aligns, since alignment folds full width ("（" and "(" alike).
+PLAIN_PUNCTUATION = str.maketrans("：，；（）｜【】", ":,;()|[]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?P<b>.+?)\s*$")
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*$")
@@ -213,7 +216,7 @@ def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | No
 
 
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
-_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]]),"), re.compile(","))
+_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]])[,、]"), re.compile("[,、]"))
 
 
 def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
@@ -232,7 +235,13 @@ def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 
 def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
-    m = _PAREN_LINE.match(line) or _PAIR_LINE.match(line)
+    """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``: a bracket that names no label is the
+    mention's own ("ORG: Acme (Tokyo)")."""
+    paren = _PAREN_LINE.match(line)
+    return (_line_match_items(paren, resolve) if paren else []) or _line_match_items(_PAIR_LINE.match(line), resolve)
+
+
+def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> list[list[str]]:
     if not m:
         return []
     a, b = m.group("a").strip(_MARKUP), m.group("b").strip(_MARKUP + ".")
@@ -240,7 +249,7 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
         return [[a, b]]
     if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker); the
         mentions = m.group("b").strip(_MARKUP)  # full stop is the mention's to lose ("Rome.") or keep ("Foo Ltd.")
-        return [[m_, a] for mention in re.split(r"[,;]", mentions)
+        return [[m_, a] for mention in re.split(r"[,;、]", mentions)
                 if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=-–—"))]
     return []
 

@@ -16,7 +16,7 @@ import unicodedata
 from typing import Any, Sequence
 
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
-from llmaaa.annotate.answer_shapes import (_MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
+from llmaaa.annotate.answer_shapes import (PLAIN_PUNCTUATION, _MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
                                            _inline_items, _item_pair, _line_items, _none_per_label,
                                            _one_line_items, _pick)
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
@@ -75,7 +75,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
 
     Items come before the "none" reading: "There are no entities of type PER.\nParis: LOC" lists Paris.
     """
-    plain = strip_reasoning(answer).strip()
+    plain = strip_reasoning(answer).strip().translate(PLAIN_PUNCTUATION)
     listed = _label_list_lines(plain, resolve)
     if listed is not None:
         return listed
@@ -217,9 +217,11 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
 
 
-_LEADING_NONE = re.compile(r"[\s\"'`*]*(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related)\b"
+_CJK_NONE = "无关系|無關係|没有关系|沒有關係|无|無|没有|沒有|なし"  # a Chinese or Japanese model's "none"
+_LEADING_NONE = re.compile(r"[\s\"'`*]*(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE + r")\b"
                            r"(?![\s_-]*(of|other|but|except)\b)", re.I)
-_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related)\b", re.I)
+_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE + r")\b",
+                                re.I)
 # words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
 _NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$",
                       re.I)

@@ -43,6 +43,7 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("Entities: Paris [LOC], Anna [PER]", [("Paris", "LOC"), ("Anna", "PER")]),
     ("**Final answer:** Paris (LOC)", [("Paris", "LOC")]),
     ("ORG: Acme Inc., Foo Ltd.", [("Acme Inc.", "ORG"), ("Foo Ltd.", "ORG")]),  # an abbreviation keeps its dot
+    ("ORG: Acme (Tokyo)", [("Acme (Tokyo)", "ORG")]),  # a bracket naming no label is the mention's own
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert_read_or_reasked(answer, expected)
@@ -62,6 +63,26 @@ def test_a_token_per_line_answer_in_chinese_aligns_to_the_whole_name():
     text = "我住在北京市。"
     mentions = parse_ner_answer("我\tO\n住\tO\n在\tO\n北\tB-LOC\n京\tI-LOC\n市\tI-LOC\n。\tO", LABELS)
     assert [(text[s.start:s.end], s.label) for s in align_mentions(text, mentions)] == [("北京市", "LOC")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("LOC：東京，大阪。", [("東京", "LOC"), ("大阪", "LOC")]),
+    ("LOC: 東京、大阪", [("東京", "LOC"), ("大阪", "LOC")]),
+    ("東京：LOC\n大阪：LOC", [("東京", "LOC"), ("大阪", "LOC")]),
+    ("东京（LOC）、大阪（LOC）", [("东京", "LOC"), ("大阪", "LOC")]),
+    ("PER：张伟；LOC：北京", [("张伟", "PER"), ("北京", "LOC")]),
+    ("LOC：无\nPER：无", []), ("无", []), ("なし", []),
+])
+def test_plain_text_answers_with_full_width_punctuation(answer, expected):
+    """A CJK model's plain list: full-width colons, commas and brackets, the ideographic comma, and its "none".
+    These used to be re-asked, or read as one mention "東京、大阪" that no text holds."""
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_a_mention_with_full_width_brackets_aligns_to_the_texts_own_characters():
+    text = "株式会社（東京）の社員"
+    mentions = parse_ner_answer("ORG：株式会社（東京）", LABELS)
+    assert [(text[s.start:s.end], s.label) for s in align_mentions(text, mentions)] == [("株式会社（東京）", "ORG")]
 
 
 def test_yaml_like_records_are_read_as_records_not_as_key_value_items():

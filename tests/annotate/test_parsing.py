@@ -141,6 +141,12 @@ def test_no_relation_first_then_an_explanation_naming_a_label_is_no_relation(ans
     assert parse_re_answer(answer, ("Work_For", "Live_In")) == NO_RELATION
 
 
+@pytest.mark.parametrize("answer,label", [("无", NO_RELATION), ("无关系。", NO_RELATION), ("沒有關係", NO_RELATION),
+                                          ("なし", NO_RELATION), ("关系：任职于", "任职于"), ("位于", "位于")])
+def test_re_answers_in_chinese_and_japanese(answer, label):
+    assert parse_re_answer(answer, ("任职于", "位于")) == label
+
+
 def test_degenerate_answers_are_refused_without_a_quadratic_scan():
     """Small models emit runs of spaces, quotes and backslashes; these took 10 s to minutes each when the
     line and string patterns rescanned from every position (a regression shows as a very slow test)."""
