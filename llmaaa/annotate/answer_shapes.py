@@ -49,14 +49,16 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
             return [data]
         wrapped = _wrapped_list(data)
-        if wrapped is not None:
-            return wrapped  # {"entities": [...]}
+        key = str(next(iter(data)))
+        if wrapped is not None and not (len(data) == 1 and key.casefold() not in _WRAPPER_KEYS
+                                        and resolve(key) is not None):
+            return wrapped  # {"entities": [...]}; {"PER": [{"text": "Anna"}]} is keyed by label, below
         if (len(data) == 1 and isinstance(inner := next(iter(data.values())), dict)
                 and (_entity_shaped(inner, resolve) or str(next(iter(data))).casefold() in _WRAPPER_KEYS)):
             return _as_items(inner, resolve)  # {"entities": {"PER": [...]}}, {"result": {"entities": [...]}}
         if (data and all(isinstance(v, (list, str)) or v is None for v in data.values())
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
-            return [{"span": m, "type": k} for k, v in data.items() if not _empty_value(v)
+            return [{"span": _mention_of(m), "type": k} for k, v in data.items() if not _empty_value(v)
                     for m in ([v] if isinstance(v, str) else v) if m is not None]
         if (all(isinstance(_single(v), str) and resolve(_single(v)) is not None for v in data.values())
                 and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": ["LOC"]}
@@ -82,6 +84,8 @@ def _wrapped_list(data: dict) -> list | None:
     [...]}`` (seen from SmolLM2) is re-asked rather than read as its items.
     """
     lists = [(k, v) for k, v in data.items() if isinstance(v, list)]
+    if len(lists) > 1:  # {"entities": [...], "relations": []}: a joint answer's entity list, under a wrapper's name
+        lists = [(k, v) for k, v in lists if str(k).casefold() in _WRAPPER_KEYS]
     if len(lists) != 1 or any(isinstance(v, dict) for v in data.values()):
         return None
     key, items = lists[0]
@@ -96,6 +100,11 @@ def _entity_shaped(data: dict, resolve: "LabelResolver") -> bool:
     """An object that is itself an answer: keyed by the user's labels, or one entity with span and type."""
     return (any(resolve(str(k)) is not None for k in data)
             or (_pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None))
+
+
+def _mention_of(m: Any) -> Any:
+    """A label's mention given as an object (``{"PER": [{"text": "Anna", "start": 0}]}``): its span key's value."""
+    return _pick(m, _SPAN_KEYS) if isinstance(m, dict) else m
 
 
 def _single(v: Any) -> Any:

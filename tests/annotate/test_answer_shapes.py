@@ -153,6 +153,11 @@ def test_json_mode_empty_entities_object_means_no_entities():
     ('{"LOC": "Paris", "PER": null}', [("Paris", "LOC")]),  # used to invent the mention 'PER": null'
     ('{"Paris": ["LOC"]}', [("Paris", "LOC")]),
     ('{"result": {"entities": [{"name": "Paris", "category": "LOC"}]}}', [("Paris", "LOC")]),  # a wrapper in a wrapper
+    # a joint answer's entity list beside its relation list; a label's mentions given as objects
+    ('{"entities": [{"entity": "Anna", "label": "PER"}], "relations": []}', [("Anna", "PER")]),
+    ('{"entities": {"PER": [{"text": "Anna"}], "LOC": []}}', [("Anna", "PER")]),
+    ('{"PER": [{"text": "Anna", "start": 0}], "LOC": [{"text": "Paris"}]}', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('{"PER": [{"text": "Anna", "start": 0}]}', [("Anna", "PER")]),
 ])
 def test_wrapper_objects_with_side_keys_nesting_or_nulls(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
