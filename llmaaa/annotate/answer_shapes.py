@@ -188,7 +188,11 @@ def _tuple_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     return found
 
 
-_KEY_LINE = re.compile(r"^\s*(?P<bullet>(?:[-*•]|\d+[.)])\s+)?(?P<key>[A-Za-z][A-Za-z _]{0,30}?)\s*:\s*(?P<value>.*?)\s*$")
+_KEY_LINE = re.compile(r"^\s*(?P<bullet>(?:[-*•]|\d+[.)])\s+)?[*_]*(?P<key>[A-Za-z][A-Za-z _]{0,30}?)[*_]*\s*[:=][*_]*\s*(?P<value>.*?)\s*$")
+# a separator before another entity key on the same line: "Entity: Paris, Type: LOC", "text=Paris | label=LOC"
+_NEXT_KEY = re.compile(r"\s*[,;|]\s*(?=[*_]*(?:" + "|".join(re.escape(k).replace("_", "[ _]") for k in
+                                                            sorted(_RECORD_KEYS, key=len, reverse=True))
+                       + r")[*_]*\s*[:=])", re.I)
 
 
 def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | None:
@@ -204,7 +208,9 @@ def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | No
     """
     records: list[dict[str, str]] = []
     current: dict[str, str] = {}
-    for line in answer.splitlines():
+    lines = [part for line in answer.splitlines()
+             for part in (_NEXT_KEY.split(line) if len(line) <= _MAX_LINE else [line])]  # one record per line
+    for line in lines:
         m = _KEY_LINE.match(line) if len(line) <= _MAX_LINE else None
         key = m and m.group("key").strip().casefold().replace(" ", "_")
         if not m or key not in _RECORD_KEYS or resolve(m.group("key")) is not None:

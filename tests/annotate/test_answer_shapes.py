@@ -92,6 +92,11 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
     assert parse_ner_answer(text, LABELS) == [("José Müller", "PER"), ("Bonn", "LOC")]
     numbered = "Entities:\n1. Entity: 北京\n   Type: LOC\n\n2. Entity: \"Anna\"\n   Type: PER\n"
     assert parse_ner_answer(numbered, LABELS) == [("北京", "LOC"), ("Anna", "PER")]
+    # a record on one line, its keys in bold or with "="; the mention keeps its own commas
+    assert parse_ner_answer("1. Entity: Washington, D.C., Type: LOC\n2. Entity: Anna, Type: PER", LABELS) == [
+        ("Washington, D.C.", "LOC"), ("Anna", "PER")]
+    assert parse_ner_answer("- **Entity:** Paris; **Entity Type:** LOC", LABELS) == [("Paris", "LOC")]
+    assert parse_ner_answer("text=Paris | label=LOC", LABELS) == [("Paris", "LOC")]
     # a label as the key is the plain list, and an echoed "Text:" line is no record
     assert parse_ner_answer("Text: Anna met Bob.\nPER: Anna, Bob", LABELS) == [("Anna", "PER"), ("Bob", "PER")]
 
