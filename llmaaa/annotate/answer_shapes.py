@@ -121,7 +121,9 @@ def _empty_value(v: Any) -> bool:
 PLAIN_PUNCTUATION = str.maketrans("：，；（）｜【】", ":,;()|[]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?P<b>.+?)\s*$")
-_PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*$")
+_PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]][\s.。]*$")
+_NOTED_PAREN_LINE = re.compile(r"^(?P<a>[^()\[\]]+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*[-–—:]+\s+[^()\[\]]*$")  # "Paris (LOC) - a city"
+_CSV_LINE = re.compile(r"^(?P<a>[^:]+),\s*(?P<b>[^,:]+?)\s*$")  # "Paris, LOC"; the last comma: "Washington, D.C., LOC"
 _MARKUP = "\"'`*_ "
 
 
@@ -179,6 +181,8 @@ def _tuple_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     pair on the line names a user label, so ``[Paris, Rome]`` stays for the other readings.
     """
     found = []
+    if _TUPLE.sub("", line).strip(" ,;[]()" + _MARKUP):  # words outside the pairs: "Paris (LOC, city)" is no pair
+        return []
     for m in _TUPLE.finditer(line):
         mention, label = _item_pair([m.group("qa") or m.group("sa") or m.group("a"),
                                      m.group("qb") or m.group("sb") or m.group("b")], resolve)
@@ -231,13 +235,14 @@ def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | No
 
 
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
-_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]])[,、]"), re.compile("[,、]"))
+_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]])[,、]"),
+                    re.compile(r"(?<=[)\]])\s+[-–—]\s+"), re.compile("[,、]"))
 
 
 def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     """Items of a line that lists several: ``PER: Anna; LOC: Paris``, ``Smith, John (PER), Paris (LOC)``.
 
-    Split on ``;``, ``|``, a comma after a bracketed label, then any comma, taken only when every
+    Split on ``;``, ``|``, a comma or dash after a bracketed label, then any comma, taken only when every
     part is an item of its own, so ``LOC: Paris, Rome`` and ``Washington, D.C. (LOC)`` stay whole.
     """
     for sep in _ITEM_SEPARATORS:
@@ -250,10 +255,14 @@ def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 
 def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
-    """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``: a bracket that names no label is the
-    mention's own ("ORG: Acme (Tokyo)")."""
-    paren = _PAREN_LINE.match(line)
-    return (_line_match_items(paren, resolve) if paren else []) or _line_match_items(_PAIR_LINE.match(line), resolve)
+    """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``, else ``Paris (LOC) - a city``, else
+    ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
+    for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE):
+        if found := _line_match_items(pattern.match(line), resolve):
+            return found
+    csv = _CSV_LINE.match(line)  # only the mention-then-label order: "LOC, Paris" could be a list of two
+    return [[csv.group("a").strip(_MARKUP), csv.group("b").strip(_MARKUP + ".")]] if (
+        csv and csv.group("a").strip(_MARKUP) and resolve(csv.group("b").strip(_MARKUP + ".")) is not None) else []
 
 
 def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> list[list[str]]:

@@ -195,9 +195,22 @@ def test_keyed_objects_are_never_swapped_and_unknown_pairs_stay_dropped():
     ("PER: Anna, Bob; LOC: Paris", [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
     ("Washington, D.C. (LOC)", [("Washington, D.C.", "LOC")]),  # not split: "Washington" alone is no item
     ("There are no entities of type PER.\nParis: LOC", [("Paris", "LOC")]),  # the items beat the "none" reading
+    ("Anna (PER) - Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),  # was one mention "Anna (PER) - Paris"
+    ("Named entities: Anna (person); Paris (location).", [("Anna", "PER"), ("Paris", "LOC")]),
 ])
 def test_several_items_on_one_line(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Paris, LOC\nAnna, PER", [("Paris", "LOC"), ("Anna", "PER")]),  # CSV-like rows
+    ("Washington, D.C., LOC", [("Washington, D.C.", "LOC")]),  # the label after the last comma
+    ("Paris (LOC) - capital of France", [("Paris", "LOC")]),  # an item, then a note about it
+    ("Paris (LOC, city)", None),  # used to be read as a pair: a LOC named "city"
+    ("Note: the types are PER, LOC", None),  # a note naming labels is no row
+])
+def test_rows_with_commas_and_notes(answer, expected):
+    assert_read_or_reasked(answer, expected)
 
 
 @pytest.mark.parametrize("answer,expected", [
