@@ -147,7 +147,7 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
             continue
         found = (_tuple_items(line, resolve) or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
                  or _several_items(line, resolve) or _one_line_items(line, resolve))  # no "mention (LABEL)" line
-        if (len(found) == 1 and previous is not None and _BIO_INSIDE.match(found[0][1])
+        if (len(found) == 1 and previous is not None and continues_mention(found[0][1], resolve)
                 and resolve(found[0][1]) == resolve(previous[1])):
             previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
             continue                                      # CoNLL; alignment ignores the space ("北 京" is 北京)
@@ -167,7 +167,15 @@ def _without_header(line: str, resolve: "LabelResolver") -> str:
     return line[m.end():] if m and resolve(m.group("word")) is None else line
 
 
-_BIO_INSIDE = re.compile(r"^[IM][-_]\S", re.I)  # the inside tag of BIO / BIOES (I-) and of BMES (M-)
+# the tags that continue a mention: I- (BIO, BIOES, BILOU), M- (BMES), E- (BIOES, BMES end), L- (BILOU last)
+_BIO_INSIDE = re.compile(r"^[IMEL][-_]\S", re.I)
+
+
+def continues_mention(label: str, resolve: "LabelResolver") -> bool:
+    """Whether an item's label is an inside or end tag ("I-LOC", "E-LOC") that continues the mention before
+    it, as in CoNLL files; a user label that only looks like one ("E_MAIL") starts its own."""
+    raw = label.strip()
+    return bool(_BIO_INSIDE.match(raw)) and raw.casefold() not in resolve.exact
 
 
 _TUPLE = re.compile(r"""[(\[]\s*(?:"(?P<qa>[^"]+)"|'(?P<sa>[^']+)'|(?P<a>[^,()\[\]"']+?))\s*,"""

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_shapes import (PLAIN_PUNCTUATION, _MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
                                            _inline_items, _item_pair, _line_items, _none_per_label,
-                                           _one_line_items, _pick)
+                                           _one_line_items, _pick, continues_mention)
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
@@ -146,24 +146,35 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     out: list[tuple[str, str]] = []
     items = _answer_items(answer, resolve)
     malformed = []
+    token = False  # whether the last item read was one token, which an "I-" token after it continues
     for item in items:
         mention, label = _item_pair(item, resolve)
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
+            token = False
             continue
         canonical = resolve(label)
         if canonical is None:
             stats.unknown_labels[label] += 1
+            token = False
             continue
         if canonical.casefold() != label.strip().casefold():
             stats.synonym_labels += 1
         mention = trim_mention(mention)
-        if mention:
+        if token and out[-1][1] == canonical and _one_token(mention) and continues_mention(label, resolve):
+            # per-token output ({"word": "New", "entity": "B-LOC"}, {"word": "York", "entity": "I-LOC"}): one mention
+            out[-1] = (out[-1][0] + mention[2:] if mention.startswith("##") else f"{out[-1][0]} {mention}", canonical)
+        elif mention:
             out.append((mention, canonical))
+        token = bool(mention) and _one_token(mention)
     if malformed and len(malformed) == len(items):
         raise AnswerError(f'each list item must be an object with string "span" and "type", got {malformed[0]!r}')
     stats.malformed += len(malformed)
     return out
+
+
+def _one_token(mention: str) -> bool:
+    return bool(mention) and not any(ch.isspace() for ch in mention)
 
 
 def parse_re_answer(answer: str, labels: Sequence[str]) -> str:

@@ -54,9 +54,29 @@ def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     ("New\tB-LOC\nYork\tI-LOC\nis\tO", [("New York", "LOC")]),
     ("Anna\tB-PER\nSmith\tI-PER\nBob\tB-PER\nJones\tI-PER", [("Anna Smith", "PER"), ("Bob Jones", "PER")]),
     ("Anna\tB-PER\nParis\tI-LOC", [("Anna", "PER"), ("Paris", "LOC")]),  # an I- of another type starts its own
+    ("New\tB-LOC\nYork\tE-LOC\nBob\tS-PER", [("New York", "LOC"), ("Bob", "PER")]),  # BIOES
 ])
 def test_a_conll_style_token_per_line_answer_joins_inside_tags_to_one_mention(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('[{"word": "New", "entity": "B-LOC"}, {"word": "York", "entity": "I-LOC"}]', [("New York", "LOC")]),
+    ('[{"text": "Anna", "label": "B-PER"}, {"text": "Smith", "label": "E-PER"}, {"text": "Bob", "label": "S-PER"}]',
+     [("Anna Smith", "PER"), ("Bob", "PER")]),
+    ('[{"word": "Jo", "entity": "B-PER"}, {"word": "##hn", "entity": "I-PER"}]', [("John", "PER")]),  # word pieces
+    # whole mentions are not tokens: an I- after one starts its own mention, as does an I- of another type
+    ('[{"span": "Anna Smith", "type": "B-PER"}, {"span": "Bob", "type": "I-PER"}]', [("Anna Smith", "PER"), ("Bob", "PER")]),
+    ('[{"span": "Anna", "type": "I-PER"}, {"span": "Paris", "type": "I-LOC"}]', [("Anna", "PER"), ("Paris", "LOC")]),
+])
+def test_per_token_json_joins_inside_tags_to_one_mention(answer, expected):
+    """Before, "New York" tagged per token came back as two LOC spans, "New" and "York"."""
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_a_label_that_looks_like_an_inside_tag_starts_its_own_mention():
+    answer = '[{"span": "a@b.c", "type": "E_MAIL"}, {"span": "d@e.f", "type": "E_MAIL"}]'
+    assert parse_ner_answer(answer, ("E_MAIL",)) == [("a@b.c", "E_MAIL"), ("d@e.f", "E_MAIL")]
 
 
 def test_a_token_per_line_answer_in_chinese_aligns_to_the_whole_name():
