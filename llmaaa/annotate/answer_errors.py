@@ -25,6 +25,18 @@ class TruncatedAnswer(AnswerError):
     """
 
 
+class UnalignedAnswer(AnswerError):
+    """A usable answer none of whose mentions occurs in the text: often the entities of a demonstration
+    sentence, or names the model rewrote. Worth a re-ask; when the re-asks run out it stands as what it
+    is (no spans, its mentions counted as not in the text), not as a failure: a text the model keeps
+    misreading is no worse labeled than it was before the re-ask.
+    """
+
+    def __init__(self, message: str, fallback: Any) -> None:
+        super().__init__(message)
+        self.fallback = fallback  # what the parse made of the answer, used if the re-asks run out
+
+
 @dataclass
 class ParseStats:
     """What parsing dropped or repaired for one answer (summed over a run by the teacher)."""

@@ -5,7 +5,9 @@ For NER one request per example (per sentence-aligned piece of a text longer tha
 ``extra["pairs"]``), and the example's relations are the pairs not labeled ``no_relation``.
 Every example comes back with an ``annotation`` record (source, model, demo ids, usage, error,
 cached). A failure (network, timeout, unparseable answer after the re-ask, budget) is recorded with
-its reason and empty labels, never passed off as "no entities".
+its reason and empty labels, never passed off as "no entities". An NER answer whose mentions all
+miss the text (a demonstration's entities, rewritten names) is re-asked too, but kept as it is when
+the re-asks do not fix it: its mentions are counted as not in the text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmaaa.annotate.alignment import align_mentions
-from llmaaa.annotate.answer_errors import AnswerError, ParseStats, TruncatedAnswer
+from llmaaa.annotate.answer_errors import AnswerError, ParseStats, TruncatedAnswer, UnalignedAnswer
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
 from llmaaa.annotate.confidence import item_scores, label_score
@@ -208,8 +210,7 @@ class LLMTeacher:
             found = self._demos(ex, text=part.text, query_id=part.id)
             demos.extend(d for d in found if d.id not in {x.id for x in demos})
             msgs = self.prompts.ner_messages(part, found)
-            mentions, comp = await self._ask(client, msgs, lambda a: parse_ner_answer(a, self.labels.entity_labels, stats),
-                                             usage, summary)
+            mentions, comp = await self._ask(client, msgs, lambda a: self._parse_ner(a, part.text, stats), usage, summary)
             scores = item_scores(comp.text, comp.logprobs, mentions)
             return [dataclasses.replace(s, start=s.start + start, end=s.end + start)
                     for s in align_mentions(part.text, mentions, stats, scores)]
@@ -224,6 +225,15 @@ class LLMTeacher:
                 raise r
             spans += r
         return sorted(spans, key=lambda s: (s.start, s.end))
+
+    def _parse_ner(self, answer: str, text: str, stats: ParseStats) -> list[tuple[str, str]]:
+        """The answer's mentions; ``UnalignedAnswer`` (re-asked) when it names some and none is in ``text``."""
+        mentions = parse_ner_answer(answer, self.labels.entity_labels, stats)
+        if mentions and not align_mentions(text, mentions):
+            named = ", ".join(repr(m) for m, _ in mentions[:5])
+            raise UnalignedAnswer(f"none of the spans you named ({named}) occurs in the text; copy each span exactly "
+                                  "as it is written in the text, or answer [] if the text names no entity", mentions)
+        return mentions
 
     def _pair_types(self) -> set[tuple[str, str]] | None:
         """(head type, tail type) of the gold demo relations when ``re_pairs="seen"``, else None (ask all).
@@ -302,6 +312,8 @@ class LLMTeacher:
                 return parse(answer), comp
             except AnswerError as e:
                 if attempt == self.config.reasks:
+                    if isinstance(e, UnalignedAnswer):
+                        return e.fallback, comp
                     if isinstance(e, TruncatedAnswer):
                         raise LLMError(f"truncated answer: {e} (a long list needs a larger LLM_MAX_TOKENS): "
                                        f"{answer[:120]!r}") from None

@@ -44,7 +44,7 @@ def test_the_estimate_sends_nothing_and_prices_the_prompts_the_run_would_send(tm
 
     # after a real run of the first two, their prompts are cached: only the third is still to pay, and its
     # tokens are counted at the rate the server reported for the first two
-    with ScriptedOpenAI([Reply('[{"span": "Anna", "type": "PER"}]', prompt_tokens=500)]) as llm:
+    with ScriptedOpenAI([Reply("[]", prompt_tokens=500)]) as llm:  # one request per text, no re-ask
         t = LLMTeacher(LLMConfig(base_url=llm.base_url, **cfg), LABELS, DemoIndex(examples=[DEMO], mode="random"), k=1,
                        cache=tmp_path / "c.sqlite")
         t.annotate(POOL[:2])

@@ -67,6 +67,34 @@ def test_still_invalid_after_reask_is_a_recorded_failure_not_no_entities():
     assert t.last_summary.failures == {"unparseable answer": 1}
 
 
+def test_an_answer_whose_mentions_are_all_missing_from_the_text_is_re_asked():
+    """Small models answer with the entities of a demonstration sentence; before, the text passed as having none."""
+    with ScriptedOpenAI(['[{"span": "Berlin", "type": "LOC"}]', '[{"span": "Paris", "type": "LOC"}]']) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+        second = llm.requests[1]["messages"]
+    assert labeled(out) == [("Paris", "LOC"), ("Paris", "LOC")]
+    assert out.annotation["reasks"] == 1 and not out.failed
+    assert "'Berlin'" in second[-1]["content"] and "copy each span exactly" in second[-1]["content"]
+
+
+def test_mentions_still_missing_after_the_re_asks_leave_the_text_unlabeled_not_failed():
+    with ScriptedOpenAI(['[{"span": "Berlin", "type": "LOC"}]']) as llm:
+        t = teacher(llm, reasks=1)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 2
+    assert out.entities == () and not out.failed and out.annotation["error"] is None
+    assert t.last_summary.dropped.not_in_text == 1 and t.last_summary.reasks == 1
+
+
+def test_an_answer_with_some_mentions_in_the_text_is_taken_without_a_re_ask():
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}, {"span": "Berlin", "type": "LOC"}]']) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert labeled(out) == [("Anna", "PER")] and t.last_summary.dropped.not_in_text == 1
+
+
 def test_429_then_success_is_retried():
     with ScriptedOpenAI([Reply(status=429), Reply(status=503), '[{"span": "Anna", "type": "PER"}]']) as llm:
         [out] = teacher(llm).annotate([PARIS])
@@ -111,7 +139,7 @@ def test_a_web_page_instead_of_the_api_fails_with_a_clear_reason():
 
 def test_cached_rerun_makes_zero_requests(tmp_path):
     db = tmp_path / "cache.sqlite"
-    exs = [PARIS, Example("b", "Bob works at IBM.")]
+    exs = [PARIS, Example("b", "Anna works at IBM.")]
     with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}]']) as llm:
         first = teacher(llm, cache=db).annotate(exs)
         assert len(llm.requests) == 2
