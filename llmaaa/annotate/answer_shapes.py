@@ -49,8 +49,7 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
             return [data]
         wrapped = _wrapped_list(data)
-        key = str(next(iter(data)))
-        if wrapped is not None and not (len(data) == 1 and key.casefold() not in _WRAPPER_KEYS
+        if wrapped is not None and not (len(data) == 1 and (key := str(next(iter(data)))).casefold() not in _WRAPPER_KEYS
                                         and resolve(key) is not None):
             return wrapped  # {"entities": [...]}; {"PER": [{"text": "Anna"}]} is keyed by label, below
         if (len(data) == 1 and isinstance(inner := next(iter(data.values())), dict)

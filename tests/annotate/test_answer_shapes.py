@@ -164,6 +164,7 @@ def test_json_mode_empty_entities_object_means_no_entities():
     assert parse_ner_answer('{"entities": []}', LABELS) == []
     assert parse_ner_answer('```json\n{"entities": []}\n```', LABELS) == []
     assert parse_ner_answer('{"entities": [], "explanation": "No named entities."}', LABELS) == []
+    assert parse_ner_answer("{}", LABELS) == []  # an empty object, as JSON mode may send
     with pytest.raises(AnswerError):  # a stray object with an empty list is still no answer
         parse_ner_answer('{"type": "json", "data": []}', LABELS)
     with pytest.raises(AnswerError):  # SmolLM2 echoing a format template: re-asked, not read as its items
