@@ -66,6 +66,9 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
             return []
         if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
             return []
+        nested = _nested_answers(data, resolve)
+        if len(nested) == 1:
+            return nested[0]
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
 
 
@@ -93,6 +96,35 @@ def _wrapped_list(data: dict) -> list | None:
     if len(data) == 1 or str(key).casefold() in _WRAPPER_KEYS:
         return items
     return None  # {"type": "json", "data": [...]}: an echo of a format template, re-asked
+
+
+def _nested_answers(data: dict, resolve: "LabelResolver", depth: int = 0) -> list[list[Any]]:
+    """The entity lists an API-style envelope holds deeper down: ``{"status": "ok", "data": {"items": [...]}}``.
+
+    A list counts when it sits under a wrapper's name (``entities``, ``results``, ...) or when one of its
+    objects names a mention and one of the user's labels; an object keyed by the user's labels counts too.
+    The caller takes the answer only when exactly one such list is found, so a template echo (``{"type":
+    "json", "data": [{"span": "...", "type": "..."}]}``: no user label) and an answer with two candidate
+    lists are still re-asked rather than guessed.
+    """
+    found: list[list[Any]] = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            strings = bool(value) and all(isinstance(m, str) for m in value)
+            if (str(key).casefold() in _WRAPPER_KEYS and not strings) or any(
+                    isinstance(m, dict) and _pick(m, _SPAN_KEYS) is not None
+                    and isinstance(label := _pick_label(m, resolve), str) and resolve(label) is not None
+                    for m in value):
+                found.append(value)
+        elif isinstance(value, dict) and depth < 3:
+            if value and any(resolve(str(k)) is not None for k in value):
+                try:
+                    found.append(_as_items(value, resolve))
+                except AnswerError:
+                    pass
+            else:
+                found += _nested_answers(value, resolve, depth + 1)
+    return found
 
 
 def _entity_shaped(data: dict, resolve: "LabelResolver") -> bool:

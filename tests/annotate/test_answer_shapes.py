@@ -250,3 +250,24 @@ def test_the_hugging_face_pipelines_token_output_keeps_the_label_under_entity():
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
     # "entity" is still the mention where no other key holds one
     assert parse_ner_answer('[{"entity": "Paris", "label": "LOC"}]', LABELS) == [("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('{"data": {"items": [{"text": "Paris", "label": "LOC"}]}}', [("Paris", "LOC")]),
+    ('{"status": "ok", "data": {"entities": []}}', []),
+    ('{"status": "ok", "data": {"PER": ["Anna"]}}', [("Anna", "PER")]),
+    ('{"response": {"data": [{"word": "Anna", "tag": "PER"}]}, "model": "x"}', [("Anna", "PER")]),
+    # a list beside an object of metadata used to be re-asked
+    ('{"entities": [{"span": "Anna", "type": "PER"}], "meta": {"tokens": 3}}', [("Anna", "PER")]),
+])
+def test_an_envelope_around_the_entity_list_is_opened(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer", [
+    '{"type": "json", "data": [{"span": "...", "type": "..."}]}',  # a template echo names no user label
+    '{"a": {"entities": [{"span": "Anna", "type": "PER"}]}, "b": {"entities": []}}',  # two lists: no guessing
+])
+def test_an_envelope_with_no_single_entity_list_is_still_reasked(answer):
+    with pytest.raises(AnswerError):
+        parse_ner_answer(answer, LABELS)
