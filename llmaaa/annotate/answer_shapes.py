@@ -154,6 +154,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?P<b>.+?)\s*$")
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]][\s.。]*$")
 _NOTED_PAREN_LINE = re.compile(r"^(?P<a>[^()\[\]]+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*[-–—:]+\s+[^()\[\]]*$")  # "Paris (LOC) - a city"
+_LABEL_FIRST_LINE = re.compile(r"^[(\[](?P<a>[^()\[\]]+)[)\]]\s*(?:[:\-–—]\s*)?(?P<b>[^()\[\]]+?)\s*$")  # "[LOC] Paris", "【LOC】東京"
 _CSV_LINE = re.compile(r"^(?P<a>[^:]+),\s*(?P<b>[^,:]+?)\s*$")  # "Paris, LOC"; the last comma: "Washington, D.C., LOC"
 _MARKUP = "\"'`*_ "
 
@@ -295,8 +296,8 @@ def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``, else ``Paris (LOC) - a city``, else
-    ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
-    for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE):
+    ``[LOC] Paris``, else ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
+    for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE, _LABEL_FIRST_LINE):
         if found := _line_match_items(pattern.match(line), resolve):
             return found
     csv = _CSV_LINE.match(line)  # only the mention-then-label order: "LOC, Paris" could be a list of two

@@ -271,3 +271,14 @@ def test_an_envelope_around_the_entity_list_is_opened(answer, expected):
 def test_an_envelope_with_no_single_entity_list_is_still_reasked(answer):
     with pytest.raises(AnswerError):
         parse_ner_answer(answer, LABELS)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("【LOC】東京", [("東京", "LOC")]),
+    ("【LOC】東京、【PER】张伟", [("東京", "LOC"), ("张伟", "PER")]),
+    ("[LOC] Paris\n[PER] Anna", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("- [LOC] Paris, Rome", [("Paris", "LOC"), ("Rome", "LOC")]),
+    ("[LOC]: Paris", [("Paris", "LOC")]),
+])
+def test_a_bracketed_label_before_its_mention_is_read(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
