@@ -28,7 +28,8 @@ _RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predi
 _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
               "named_entity", "entity_mention")
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
-              "entity_group", "entity_category", "types")  # entity_group: the Hugging Face pipeline's key
+              "entity_group", "entity_category", "types", "labels")  # entity_group: the Hugging Face pipeline's
+# key; labels: Label Studio's own (``{"value": {"text": "Anna", "labels": ["PER"]}}``)
 _RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 
@@ -171,14 +172,19 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         return records
     items: list[list[str]] = []
     previous: list[str] | None = None  # the one item of the line before, which an ``I-`` tag continues
+    heading = _Heading()
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
         line = _without_header(line, resolve)
         if len(line) > _MAX_LINE or line.startswith("{"):  # prose, or a degenerate run of spaces (_PAIR_LINE is
             previous = None                                # quadratic on it); an object JSON already rejected
             continue
+        if heading.starts(line, resolve):
+            previous = None
+            continue
         found = (_tuple_items(line, resolve) or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
-                 or _several_items(line, resolve) or _one_line_items(line, resolve))  # no "mention (LABEL)" line
+                 or _several_items(line, resolve) or _one_line_items(line, resolve)  # no "mention (LABEL)" line
+                 or heading.items(line, resolve))
         if (len(found) == 1 and previous is not None and continues_mention(found[0][1], resolve)
                 and resolve(found[0][1]) == resolve(previous[1])):
             previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
@@ -186,6 +192,44 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         items += found
         previous = found[0] if len(found) == 1 else None
     return items
+
+
+class _Heading:
+    """The label of a markdown section an answer groups its mentions under, one mention per line::
+
+        ### PER
+        - Anna
+        **LOC:**
+        - Paris, Rome
+
+    A line that is only one of the user's labels opens a section; the lines after it that are no item of
+    their own are its mentions, split on commas as in ``LOC: Paris, Rome``. A blank line after some
+    mentions closes it, so a closing sentence is not read as one more mention.
+    """
+
+    def __init__(self) -> None:
+        self.label: str | None = None
+        self.filled = False
+
+    def starts(self, line: str, resolve: "LabelResolver") -> bool:
+        if not line:
+            if self.filled:
+                self.label, self.filled = None, False
+            return False
+        name = line.strip("#" + _MARKUP).rstrip(":").strip(_MARKUP)
+        if name and resolve(name) is not None and len(name) <= 40:
+            self.label, self.filled = name, False
+            return True
+        return False
+
+    def items(self, line: str, resolve: "LabelResolver") -> list[list[str]]:
+        if self.label is None or not line or len(line) > 100:
+            return []
+        own = _PAIR_LINE.match(line)  # "MISC: N/A" names its own label, even with no mention: not this section's
+        if own and any(resolve(own.group(g).strip(_MARKUP + ".")) is not None for g in ("a", "b")):
+            return []
+        self.filled = True
+        return _line_match_items(_PAIR_LINE.match(f"{self.label}: {line}"), resolve)
 
 
 _LINE_HEADER = re.compile(r"^[*_]*(?P<word>(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies)))"
@@ -320,7 +364,8 @@ def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> li
 
 def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
     """Whether every line of ``answer`` gives one of the user's labels no mention (``LOC: None``, ``PER: -``,
-    ``ORG:``): the plain-list shape's way of saying "no entities", which the whole-answer "None" reading misses."""
+    ``ORG:``, or a ``### PER`` section holding only "None"): the plain-list shape's way of saying "no
+    entities", which the whole-answer "None" reading misses."""
     lines = [_BULLET.sub("", line).strip().strip(_MARKUP) for line in answer.splitlines() if line.strip()]
 
     def says_none(line: str) -> bool:
@@ -328,7 +373,16 @@ def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
         return (bool(sep) and resolve(label.strip(_MARKUP)) is not None
                 and _empty_value(value.strip(_MARKUP + ".=-–—")))
 
-    return bool(lines) and all(says_none(line) for line in lines)
+    heading = said = False  # "### PER\n- None": a markdown section with no mentions
+    for line in lines:
+        name = line.strip("#" + _MARKUP).rstrip(":").strip(_MARKUP)
+        if resolve(name) is not None:
+            heading = True
+        elif says_none(line) or (heading and _empty_value(line.strip(_MARKUP + ".=-–—") or "none")):
+            said = True
+        else:
+            return False
+    return said
 
 
 _XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
@@ -361,6 +415,8 @@ def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:
         item = lines[0]
     if isinstance(item, dict):
         mention, label = _pick(item, _SPAN_KEYS), _pick_label(item, resolve)
+        if isinstance(mention, dict):  # a Label Studio result: {"type": "labels", "value": {"text": ..., "labels": [...]}}
+            return _item_pair(mention, resolve)
         if label is None and isinstance(mention, str) and resolve(mention) is not None:
             # {"entity": "B-LOC", "word": "Paris"}: the Hugging Face pipeline's per-token output keeps the label
             # under "entity", one of the mention keys; the mention is then another mention key's value

@@ -282,3 +282,33 @@ def test_an_envelope_with_no_single_entity_list_is_still_reasked(answer):
 ])
 def test_a_bracketed_label_before_its_mention_is_read(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("PER\n- Anna\nLOC\n- Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("### PER\n- Anna\n### LOC\n- Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    # a blank line after a section's mentions closes it: the closing sentence is no mention
+    ("**PER:**\n\n- Anna\n- Bob\n\n**LOC:**\n- Paris, Rome\n\nThese are all the entities.",
+     [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC"), ("Rome", "LOC")]),
+    ("PER:\n- None\nLOC:\n- Paris", [("Paris", "LOC")]),
+    ("Persons:\n- Anna", [("Anna", "PER")]),  # a synonym as the heading
+    ("PER:\n- None\nLOC:\n- None", []),
+    ("### PER\nNone\n### LOC\n-", []),
+])
+def test_mentions_grouped_under_label_headings_are_read(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
+
+
+def test_a_lone_label_word_is_still_reasked():
+    with pytest.raises(AnswerError):
+        parse_ner_answer("Persons", LABELS)
+
+
+@pytest.mark.parametrize("answer", [
+    '[{"text": "Anna", "labels": ["PER"]}]',
+    '[{"from_name": "label", "to_name": "text", "type": "labels",'
+    ' "value": {"start": 0, "end": 4, "text": "Anna", "labels": ["PER"]}}]',
+])
+def test_label_studio_result_shapes_are_read(answer):
+    # a model shown Label Studio's own JSON answers in it
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
