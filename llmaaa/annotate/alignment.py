@@ -181,11 +181,12 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
     """
     stats = stats if stats is not None else ParseStats()
     scores = list(scores) if scores is not None else [None] * len(mentions)
+    folded = FoldedText(text)  # lazy: folded once, only if some mention needs it
+    mentions, scores = _split_lists(text, mentions, scores, folded)
     # listings of one mention, whatever its casing: "Washington" PER and "washington" LOC are one name twice
     by_string: dict[str, tuple[str, list[tuple[int, str]]]] = {}
     for order, (mention, label) in enumerate(mentions):
         by_string.setdefault(mention.casefold(), (mention, []))[1].append((order, label))
-    folded = FoldedText(text)  # lazy: folded once, only if some mention needs it
     found: dict[str, tuple[list[tuple[int, int]], bool]] = {
         key: find_occurrences(text, mention, folded) for key, (mention, _) in by_string.items()}
     candidates: list[tuple[int, int, str, int]] = []  # start, end, label, listing order
@@ -210,6 +211,31 @@ def align_mentions(text: str, mentions: Sequence[tuple[str, str]], stats: ParseS
             # more typed listings than occurrences: the first listed type keeps the span
             stats.conflicts += max(0, len(listings) - len(free))
     return _resolve_overlaps(candidates, stats, scores)
+
+
+_LIST_SEPARATOR = re.compile(r"\s*[,;、，；]\s*|\s+(?:and|&)\s+")
+
+
+def _split_lists(text: str, mentions: Sequence[tuple[str, str]], scores: list[float | None],
+                 folded: "FoldedText") -> tuple[list[tuple[str, str]], list[float | None]]:
+    """Mentions with a list crammed into one (``{"PER": "Anna, Bob"}``, "Anna and Bob") as one mention per
+    name, each part with the listing's label and score.
+
+    Only a mention that is not in the text is split, and only when every part is: "Washington, D.C." and
+    "Procter & Gamble" stay whole where the text holds them, and a half-found list is no list.
+    """
+    out_m: list[tuple[str, str]] = []
+    out_s: list[float | None] = []
+    for (mention, label), score in zip(mentions, scores):
+        parts = [p for p in _LIST_SEPARATOR.split(mention.strip()) if p]
+        if (len(parts) > 1 and not find_occurrences(text, mention, folded)[0]
+                and all(find_occurrences(text, p, folded)[0] for p in parts)):
+            out_m += [(p, label) for p in parts]
+            out_s += [score] * len(parts)
+        else:
+            out_m.append((mention, label))
+            out_s.append(score)
+    return out_m, out_s
 
 
 def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseStats,

@@ -92,8 +92,15 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
 
 def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
     """The items of the first JSON value in ``answer`` that names one of the user's labels, else of the first
-    one that reads as items: an answer that echoes the prompt's format (``[{"span": "<exact text>",
+    one that reads as items (an answer of one JSON list per line: all their items): an answer that echoes the prompt's format (``[{"span": "<exact text>",
     "type": "<LABEL>"}]``) before its own list is read by its list."""
+    lines = [line.strip().rstrip(",") for line in strip_reasoning(answer).strip().strip("`").splitlines()]
+    lines = [line for line in lines if line and line.casefold() != "json"]
+    if len(lines) > 1 and all(line.startswith("[") and line.endswith("]") for line in lines):
+        try:  # one JSON list per line, as a model writing JSON Lines does: every line's items, not the first's
+            return [item for line in lines for item in _line_list(_loads(line), resolve)]
+        except AnswerError:
+            pass
     first: list[Any] | None = None
     for value in json_candidates(answer):
         try:
@@ -108,6 +115,14 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
     if first is None:
         raise AnswerError('the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]')
     return first
+
+
+def _line_list(value: Any, resolve: LabelResolver) -> list[Any]:
+    """The items of one line of a JSON Lines answer; ``["Paris", "LOC"]`` on a line of its own is one pair."""
+    if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+            and any(resolve(v) is not None for v in value)):
+        return [value]
+    return _as_items(value, resolve)
 
 
 _LABEL_LIST_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(?P<label>[^:\[\]{}]+?)\s*:\s*(?P<list>\[.*\])\s*,?\s*$")

@@ -158,3 +158,22 @@ def test_a_name_listed_with_two_types_skips_its_occurrence_inside_a_longer_name(
     spans = align_mentions("Washington met officials in Washington.", [("Washington", "PER"), ("washington", "LOC")],
                            stats)
     assert [(s.start, s.label) for s in spans] == [(0, "PER"), (28, "LOC")] and stats.conflicts == 0
+
+
+def test_a_list_crammed_into_one_mention_is_split_when_every_name_is_in_the_text():
+    # {"PER": "Anna, Bob"} / "PER: Anna and Bob" in JSON: one string holding two names
+    spans = align_mentions("Anna met Bob in Paris.", [("Anna, Bob", "PER"), ("Paris", "LOC")], scores=[0.4, 0.9])
+    assert [(s.start, s.end, s.label, s.score) for s in spans] == [
+        (0, 4, "PER", 0.4), (9, 12, "PER", 0.4), (16, 21, "LOC", 0.9)]
+    assert [(s.start, s.end) for s in align_mentions("Anna met Bob.", [("Anna and Bob", "PER")])] == [(0, 4), (9, 12)]
+    assert [(s.start, s.end) for s in align_mentions("张伟和李娜在北京。", [("张伟、李娜", "PER")])] == [(0, 2), (3, 5)]
+
+
+def test_a_name_with_a_comma_or_ampersand_stays_whole_and_a_half_found_list_is_dropped():
+    assert [(s.start, s.end) for s in align_mentions("He lives in Washington, D.C. now.",
+                                                     [("Washington, D.C.", "LOC")])] == [(12, 28)]
+    assert [(s.start, s.end) for s in align_mentions("Procter & Gamble sells soap.",
+                                                     [("Procter & Gamble", "ORG")])] == [(0, 16)]
+    stats = ParseStats()
+    assert align_mentions("Anna met Bob.", [("Anna, Carl", "PER")], stats) == []
+    assert stats.not_in_text == 1

@@ -312,3 +312,16 @@ def test_a_lone_label_word_is_still_reasked():
 def test_label_studio_result_shapes_are_read(answer):
     # a model shown Label Studio's own JSON answers in it
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ('[{"span": "Anna", "type": "PER"}]\n[{"span": "Paris", "type": "LOC"}]', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('```json\n[{"span": "Anna", "type": "PER"}],\n[{"span": "Paris", "type": "LOC"}]\n```',
+     [("Anna", "PER"), ("Paris", "LOC")]),
+    ('["Anna", "PER"]\n["Paris", "LOC"]', [("Anna", "PER"), ("Paris", "LOC")]),
+    ("[]\n[]", []),
+    # prose between two lists is a correction or an echo, not JSON Lines: the first list that names a label
+    ('[{"span": "Anna", "type": "PER"}]\nWait: [{"span": "Anna", "type": "ORG"}]', [("Anna", "PER")]),
+])
+def test_one_json_list_per_line_reads_every_line(answer, expected):
+    assert parse_ner_answer(answer, LABELS) == expected
