@@ -20,17 +20,19 @@ RUN=${LS_RUN_DIR:-$DATA}
 PIDFILE=$RUN/labelstudio-$PORT.pid
 LOG=$RUN/labelstudio-$PORT.log
 VERSION=1.23.2
+CONSTRAINTS=$ROOT/scripts/labelstudio-constraints.txt  # upper bounds label-studio==1.23.2 leaves open
 URL="http://127.0.0.1:$PORT"
 
 health() { curl -fsS -m 2 "$URL/health/" >/dev/null 2>&1; }
 
 install() {
-  local stamp="$VENV/.llmaaa-label-studio-$VERSION"
+  # the stamp names the constraints' digest: a venv installed before a new bound gets it on the next install
+  local stamp="$VENV/.llmaaa-label-studio-$VERSION-$(cksum <"$CONSTRAINTS" | cut -d' ' -f1)"
   [ -f "$stamp" ] && return 0
   local py=${PYTHON:-$(command -v python3.11 || command -v python3)}
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
   echo "[labelstudio] installing label-studio==$VERSION into $VENV (first time only, ~1-2 min)" >&2
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$VERSION" 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$VERSION" -c "$CONSTRAINTS" 2>&1 | grep -v "is ignored: it is neither" || true
   [ -x "$VENV/bin/label-studio" ] || { echo "[labelstudio] pip install label-studio==$VERSION failed" >&2; exit 1; }
   touch "$stamp"
 }
