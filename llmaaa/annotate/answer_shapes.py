@@ -27,9 +27,9 @@ _NONE_ANSWER = re.compile(
 _RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")
 _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
               "named_entity", "entity_mention")
+# entity_group: the Hugging Face pipeline's key; labels: Label Studio's own ({"value": {"text": ..., "labels": [...]}})
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
-              "entity_group", "entity_category", "types", "labels")  # entity_group: the Hugging Face pipeline's
-# key; labels: Label Studio's own (``{"value": {"text": "Anna", "labels": ["PER"]}}``)
+              "entity_group", "entity_category", "types", "labels")
 _RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 

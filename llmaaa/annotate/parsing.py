@@ -92,8 +92,9 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
 
 def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
     """The items of the first JSON value in ``answer`` that names one of the user's labels, else of the first
-    one that reads as items (an answer of one JSON list per line: all their items): an answer that echoes the prompt's format (``[{"span": "<exact text>",
-    "type": "<LABEL>"}]``) before its own list is read by its list."""
+    one that reads as items: an answer that echoes the prompt's format (``[{"span": "<exact text>",
+    "type": "<LABEL>"}]``) before its own list is read by its list. An answer of one JSON list per line
+    gives the items of all its lines."""
     lines = [line.strip().rstrip(",") for line in strip_reasoning(answer).strip().strip("`").splitlines()]
     lines = [line for line in lines if line and line.casefold() != "json"]
     if len(lines) > 1 and all(line.startswith("[") and line.endswith("]") for line in lines):
