@@ -194,6 +194,11 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     return items
 
 
+def _heading_name(line: str) -> str:
+    """What a heading line names: ``### PER``, ``**PER:**`` and ``PER:`` all name "PER"."""
+    return line.strip("#" + _MARKUP).rstrip(":").strip(_MARKUP)
+
+
 class _Heading:
     """The label of a markdown section an answer groups its mentions under, one mention per line::
 
@@ -216,7 +221,7 @@ class _Heading:
             if self.filled:
                 self.label, self.filled = None, False
             return False
-        name = line.strip("#" + _MARKUP).rstrip(":").strip(_MARKUP)
+        name = _heading_name(line)
         if name and resolve(name) is not None and len(name) <= 40:
             self.label, self.filled = name, False
             return True
@@ -375,8 +380,7 @@ def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
 
     heading = said = False  # "### PER\n- None": a markdown section with no mentions
     for line in lines:
-        name = line.strip("#" + _MARKUP).rstrip(":").strip(_MARKUP)
-        if resolve(name) is not None:
+        if resolve(_heading_name(line)) is not None:
             heading = True
         elif says_none(line) or (heading and _empty_value(line.strip(_MARKUP + ".=-–—") or "none")):
             said = True
