@@ -10,6 +10,7 @@ entity object, so this module reads parsed values only and never imports ``jsonr
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any, Sequence
 
@@ -60,8 +61,11 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
             return [{"span": _mention_of(m), "type": k} for k, v in data.items() if not _empty_value(v)
                     for m in ([v] if isinstance(v, str) else v) if m is not None]
-        if (all(isinstance(_single(v), str) and resolve(_single(v)) is not None for v in data.values())
-                and data and not any(resolve(str(k)) is not None for k in data)):  # {"Anna": "PER", "Paris": ["LOC"]}
+        if (all(isinstance(_single(v), str) and (resolve(_single(v)) is not None or _single(v).strip() == "O")
+                    for v in data.values())
+                and any(resolve(_single(v)) is not None for v in data.values())
+                and not any(resolve(str(k)) is not None for k in data)):
+            # {"Anna": "PER", "Paris": ["LOC"]}; per token with BIO tags, {"New": "B-LOC", "York": "I-LOC", "is": "O"}
             return [{"span": k, "type": _single(v)} for k, v in data.items()]
         if not data:
             return []
@@ -156,6 +160,10 @@ _PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]][\s.。]*$")
 _NOTED_PAREN_LINE = re.compile(r"^(?P<a>[^()\[\]]+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*[-–—:]+\s+[^()\[\]]*$")  # "Paris (LOC) - a city"
 _LABEL_FIRST_LINE = re.compile(r"^[(\[](?P<a>[^()\[\]]+)[)\]]\s*(?:[:\-–—]\s*)?(?P<b>[^()\[\]]+?)\s*$")  # "[LOC] Paris", "【LOC】東京"
+# "Anna B-PER": one token and a BIO tag, a CoNLL column written with a space; only a tag with its prefix counts,
+# since "New York LOC" could be prose
+_COLUMN_LINE = re.compile(r"^(?P<a>\S+)\s+(?P<b>[BIESLUM][-_]\S+)$", re.I)
+_COLUMN_OUTSIDE = re.compile(r"^(?P<a>\S+)\s+O$")  # "saw O": kept as an item so it ends the mention before it
 _CSV_LINE = re.compile(r"^(?P<a>[^:]+),\s*(?P<b>[^,:]+?)\s*$")  # "Paris, LOC"; the last comma: "Washington, D.C., LOC"
 _MARKUP = "\"'`*_ "
 
@@ -323,6 +331,35 @@ def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | No
     return items if any(resolve(label) is not None for _, label in items) else None
 
 
+_XML_FIELD = re.compile(r"<([A-Za-z][\w-]*)>([^<>]*)</\1>")
+
+
+def xml_record_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Items of an answer written as XML records, or ``[]`` when it is not one::
+
+        <entities><entity><text>Paris</text><type>LOC</type></entity></entities>
+
+    Only the entity keys count as fields (``<PER>Anna</PER>`` is the inline-tag shape), a record ends
+    where a field it already has comes again, and the answer is taken only when some record has a
+    mention and one of the user's labels. ``&amp;`` and the like are unescaped, as the text has them plain.
+    """
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for m in _XML_FIELD.finditer(answer):
+        key = m.group(1).casefold()
+        if key not in _RECORD_KEYS:
+            continue
+        if key in current:
+            records.append(current)
+            current = {}
+        current[key] = html.unescape(m.group(2)).strip()
+    if current:
+        records.append(current)
+    pairs = [_item_pair(r, resolve) for r in records]
+    items = [[mention, label] for mention, label in pairs if mention and label]
+    return items if any(resolve(label) is not None for _, label in items) else []
+
+
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
 _ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]])[,、]"),
                     re.compile(r"(?<=[)\]])\s+[-–—]\s+"), re.compile("[,、]"))
@@ -345,10 +382,12 @@ def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``, else ``Paris (LOC) - a city``, else
-    ``[LOC] Paris``, else ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
-    for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE, _LABEL_FIRST_LINE):
+    ``[LOC] Paris``, else ``Paris B-LOC``, else ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
+    for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE, _LABEL_FIRST_LINE, _COLUMN_LINE):
         if found := _line_match_items(pattern.match(line), resolve):
             return found
+    if outside := _COLUMN_OUTSIDE.match(line):  # an unknown label to the caller, as "saw<TAB>O" is
+        return [[outside.group("a"), "O"]]
     csv = _CSV_LINE.match(line)  # only the mention-then-label order: "LOC, Paris" could be a list of two
     return [[csv.group("a").strip(_MARKUP), csv.group("b").strip(_MARKUP + ".")]] if (
         csv and csv.group("a").strip(_MARKUP) and resolve(csv.group("b").strip(_MARKUP + ".")) is not None) else []
@@ -393,16 +432,21 @@ _XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
 _XML_ATTR_TAG = re.compile(r"""<([A-Za-z][\w.-]*)\s+(?:type|label|class|category|tag|entity_type)\s*=\s*["']([^"'<>]+)["']"""
                            r"[^<>]*>([^<>]+?)</\1>")
 _MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")
+_BRACKET_TAG = re.compile(r"\[([^\[\]\s|]+)\s+([^\[\]|]+)\](?!\()")  # "[PER Anna Smith]", the CoNLL bracket notation
+_PIPE_TAG = re.compile(r"\[([^\[\]|]+)\|([^\[\]|]+)\]")  # "[Anna|PER]" (also "[PER|Anna]")
 
 
 def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     """``[mention, label]`` items from a sentence re-written with inline tags, another way models
-    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>``, ``<entity type="LOC">Paris</entity>``
-    or ``[Anna](PER)``, in answer order. Only tags that name a user label count, so HTML or links in
+    ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>``, ``<entity type="LOC">Paris</entity>``,
+    ``[Anna](PER)``, ``[PER Anna]`` (CoNLL's bracket notation) or ``[Anna|PER]``, in answer order. Only tags that name a user label count, so HTML or links in
     prose are not read as entities."""
     tagged = [(m.start(), m.group(2), m.group(1)) for m in _XML_TAG.finditer(answer)]
     tagged += [(m.start(), m.group(3), m.group(2)) for m in _XML_ATTR_TAG.finditer(answer)]
     tagged += [(m.start(), m.group(1), m.group(2)) for m in _MD_LINK.finditer(answer)]
+    tagged += [(m.start(), m.group(2), m.group(1)) for m in _BRACKET_TAG.finditer(answer)]
+    tagged += [(m.start(), *_item_pair([m.group(1).strip(), m.group(2).strip()], resolve))
+               for m in _PIPE_TAG.finditer(answer)]
     return [[mention.strip(), label.strip()] for _, mention, label in sorted(tagged)
             if mention.strip() and resolve(label.strip()) is not None]
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_shapes import (PLAIN_PUNCTUATION, _MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
                                            _inline_items, _item_pair, _line_items, _none_per_label,
-                                           _one_line_items, _pick, continues_mention)
+                                           _one_line_items, _pick, continues_mention, xml_record_items)
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
@@ -70,8 +70,8 @@ def _abbreviation(m: str) -> bool:
 
 
 def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
-    """The answer's entity items: ``LABEL: [...]`` lines, else JSON, else a plain-text list or inline
-    tags, else ``[]`` for an answer that says there are none; ``AnswerError`` when it is none of these.
+    """The answer's entity items: ``LABEL: [...]`` lines, else JSON, else XML records, a plain-text list or
+    inline tags, else ``[]`` for an answer that says there are none; ``AnswerError`` when it is none of these.
 
     Items come before the "none" reading: "There are no entities of type PER.\nParis: LOC" lists Paris.
     """
@@ -82,7 +82,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
     try:
         return _json_items(answer, resolve)
     except AnswerError:
-        items = _line_items(plain, resolve) or _inline_items(plain, resolve)
+        items = xml_record_items(plain, resolve) or _line_items(plain, resolve) or _inline_items(plain, resolve)
         if items:
             return items
         if _NONE_ANSWER.match(plain) or _none_per_label(plain, resolve):
@@ -244,11 +244,14 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
 
 
-_CJK_NONE = "无关系|無關係|没有关系|沒有關係|无|無|没有|沒有|なし"  # a Chinese or Japanese model's "none"
-_LEADING_NONE = re.compile(r"[\s\"'`*]*(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE + r")\b"
-                           r"(?![\s_-]*(of|other|but|except)\b)", re.I)
-_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE + r")\b",
-                                re.I)
+# a Chinese or Japanese model's "none": the words alone ("无", "なし"), and phrases found inside a sentence with no
+# spaces around them ("二者无关", "無関係です"), where \b never holds
+_CJK_NONE = "无|無|没有|沒有|なし"
+_CJK_NONE_PHRASES = "无关系|無關係|無関係|関係なし|没有关系|沒有關係|无关|無關|無関"
+_LEADING_NONE = re.compile(r"[\s\"'`*]*(?:(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
+                           + r")\b|" + _CJK_NONE_PHRASES + r")(?![\s_-]*(of|other|but|except)\b)", re.I)
+_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
+                                + r")\b|" + _CJK_NONE_PHRASES, re.I)
 # words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
 _NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$",
                       re.I)

@@ -55,6 +55,10 @@ def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     ("Anna\tB-PER\nSmith\tI-PER\nBob\tB-PER\nJones\tI-PER", [("Anna Smith", "PER"), ("Bob Jones", "PER")]),
     ("Anna\tB-PER\nParis\tI-LOC", [("Anna", "PER"), ("Paris", "LOC")]),  # an I- of another type starts its own
     ("New\tB-LOC\nYork\tE-LOC\nBob\tS-PER", [("New York", "LOC"), ("Bob", "PER")]),  # BIOES
+    # the columns split by a space, not a tab; an O line ends the mention before it
+    ("Anna B-PER\nSmith I-PER\nflew O\nNew B-LOC\nYork I-LOC", [("Anna Smith", "PER"), ("New York", "LOC")]),
+    ("Anna B-PER\nsaw O\nSmith I-PER", [("Anna", "PER"), ("Smith", "PER")]),
+    ("张 B-PER\n伟 I-PER\n去 O\n北 B-LOC\n京 I-LOC", [("张 伟", "PER"), ("北 京", "LOC")]),
 ])
 def test_a_conll_style_token_per_line_answer_joins_inside_tags_to_one_mention(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
@@ -68,6 +72,8 @@ def test_a_conll_style_token_per_line_answer_joins_inside_tags_to_one_mention(an
     # whole mentions are not tokens: an I- after one starts its own mention, as does an I- of another type
     ('[{"span": "Anna Smith", "type": "B-PER"}, {"span": "Bob", "type": "I-PER"}]', [("Anna Smith", "PER"), ("Bob", "PER")]),
     ('[{"span": "Anna", "type": "I-PER"}, {"span": "Paris", "type": "I-LOC"}]', [("Anna", "PER"), ("Paris", "LOC")]),
+    # an object from token to tag, with the O tokens in it (before: re-asked, since "O" names no label)
+    ('{"New": "B-LOC", "York": "I-LOC", "is": "O", "big": "O"}', [("New York", "LOC")]),
 ])
 def test_per_token_json_joins_inside_tags_to_one_mention(answer, expected):
     """Before, "New York" tagged per token came back as two LOC spans, "New" and "York"."""
@@ -130,6 +136,11 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
      [("Anna", "PER"), ("Paris", "LOC")]),
     ('<span class="location">北京</span> and <LOC>Paris</LOC>', [("北京", "LOC"), ("Paris", "LOC")]),  # answer order
     ("<b>Anna</b> flew to [Paris](https://example.org).", None),  # HTML and links name no label: re-asked
+    # CoNLL's bracket notation and a pipe inside brackets (before: re-asked)
+    ("[PER Anna Smith] flew to [LOC New York] .", [("Anna Smith", "PER"), ("New York", "LOC")]),
+    ("[Anna|PER] flew to [Paris | location]", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("[LOC|東京]で[PER|张伟]に会った", [("東京", "LOC"), ("张伟", "PER")]),
+    ("We met [the team] in [Paris|Rome].", None),  # brackets that name no label
 ])
 def test_sentences_rewritten_with_inline_tags(answer, expected):
     assert_read_or_reasked(answer, expected)
@@ -325,3 +336,16 @@ def test_label_studio_result_shapes_are_read(answer):
 ])
 def test_one_json_list_per_line_reads_every_line(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("<entities><entity><text>Anna</text><type>PER</type></entity>"
+     "<entity><text>AT&amp;T</text><type>ORG</type></entity></entities>", [("Anna", "PER"), ("AT&T", "ORG")]),
+    ("<entity>\n  <name>Zoë Müller</name>\n  <label>person</label>\n</entity>", [("Zoë Müller", "PER")]),
+    ("<result><span>北京</span><type>LOC</type></result>", [("北京", "LOC")]),
+    ("<text>Anna met Bob</text>\n<type>greeting</type>", None),  # fields, but no user label: re-asked
+])
+def test_xml_records_are_read_by_their_fields(answer, expected):
+    """A model prompted in XML answers in XML records; before, the fields' own tags named no label and
+    the answer was re-asked."""
+    assert_read_or_reasked(answer, expected)

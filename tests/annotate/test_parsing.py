@@ -142,7 +142,8 @@ def test_no_relation_first_then_an_explanation_naming_a_label_is_no_relation(ans
 
 
 @pytest.mark.parametrize("answer,label", [("无", NO_RELATION), ("无关系。", NO_RELATION), ("沒有關係", NO_RELATION),
-                                          ("なし", NO_RELATION), ("关系：任职于", "任职于"), ("位于", "位于")])
+                                          ("なし", NO_RELATION), ("関係なし", NO_RELATION), ("無関係です。", NO_RELATION),
+                                          ("二者无关", NO_RELATION), ("关系：任职于", "任职于"), ("位于", "位于")])
 def test_re_answers_in_chinese_and_japanese(answer, label):
     assert parse_re_answer(answer, ("任职于", "位于")) == label
 
