@@ -18,10 +18,14 @@ from llmaaa.annotate.answer_errors import AnswerError
 from llmaaa.annotate.labels import LabelResolver
 
 
+# a lead-in before the answer proper: "Answer:", "Entities:", and the same in Chinese and Japanese
+_LEAD_IN = r"(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies))|答案|回答|输出|輸出|结果|結果|实体|實體|エンティティ"
+_CJK_NO_ENTITIES = (r"(?:没有|沒有|无|無|未(?:发现|發現|找到|识别|識別)(?:到)?)(?:任何)?(?:命名)?(?:实体|實體)"  # 没有实体, 未发现实体
+                    r"|(?:実体|エンティティ|固有表現)(?:は)?(?:なし|ありません)")  # エンティティはありません
 _NONE_ANSWER = re.compile(
-    r"^\W*(?:(?:final )?(?:answer|output|result|(?:named )?entities)\s*:\W*)?"  # "Answer: none"
+    r"^\W*(?:(?:" + _LEAD_IN + r")\s*[:：]\W*)?"  # "Answer: none", "实体：无"
     r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?|无|無|没有|沒有|なし"
-    r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
+    r"|" + _CJK_NO_ENTITIES + r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
@@ -245,8 +249,7 @@ class _Heading:
         return _line_match_items(_PAIR_LINE.match(f"{self.label}: {line}"), resolve)
 
 
-_LINE_HEADER = re.compile(r"^[*_]*(?P<word>(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies)))"
-                          r"\s*[*_]*\s*:\s*[*_]*\s*(?=\S)", re.I)
+_LINE_HEADER = re.compile(r"^[*_]*(?P<word>" + _LEAD_IN + r")\s*[*_]*\s*:\s*[*_]*\s*(?=\S)", re.I)
 
 
 def _without_header(line: str, resolve: "LabelResolver") -> str:
@@ -428,7 +431,7 @@ def _none_per_label(answer: str, resolve: "LabelResolver") -> bool:
     return said
 
 
-_XML_TAG = re.compile(r"<([A-Za-z][\w.-]*)>([^<>]+?)</\1>")
+_XML_TAG = re.compile(r"<([^\W\d][\w.-]*)>([^<>]+?)</\1>")  # any script's letters: <人名>张伟</人名>
 _XML_ATTR_TAG = re.compile(r"""<([A-Za-z][\w.-]*)\s+(?:type|label|class|category|tag|entity_type)\s*=\s*["']([^"'<>]+)["']"""
                            r"[^<>]*>([^<>]+?)</\1>")
 _MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")

@@ -349,3 +349,20 @@ def test_xml_records_are_read_by_their_fields(answer, expected):
     """A model prompted in XML answers in XML records; before, the fields' own tags named no label and
     the answer was re-asked."""
     assert_read_or_reasked(answer, expected)
+
+
+CJK_LABELS = ("人名", "地名", "机构名")
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # a Chinese lead-in is not part of the first mention (before: "实体:张伟", which no text holds)
+    ("实体：张伟（人名）；北京（地名）", [("张伟", "人名"), ("北京", "地名")]),
+    ("答案: 张伟: 人名", [("张伟", "人名")]),
+    ("<人名>张伟</人名>在<地名>北京</地名>", [("张伟", "人名"), ("北京", "地名")]),  # tags in any script
+    ("[人名 张伟]去了[地名 北京]", [("张伟", "人名"), ("北京", "地名")]),
+    # "no entities" in Chinese and Japanese (before: re-asked)
+    ("没有实体", []), ("无实体。", []), ("未发现任何命名实体。", []), ("答案：没有实体", []), ("エンティティはありません。", []),
+    ("地名：无\n张伟（人名）", [("张伟", "人名")]),  # a label with none, then an item: the item is read
+])
+def test_answers_written_in_chinese_and_japanese(answer, expected):
+    assert parse_ner_answer(answer, CJK_LABELS) == expected
