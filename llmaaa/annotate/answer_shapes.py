@@ -160,7 +160,7 @@ def _empty_value(v: Any) -> bool:
 # split on; a mention that keeps one still aligns, since alignment folds full width ("（" and "(" alike).
 PLAIN_PUNCTUATION = str.maketrans("：，；（）｜【】", ":,;()|[]")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|\s[-–—]\s|\||\t)\s*(?P<b>.+?)\s*$")
+_PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|=|\s(?:[-–—]|--+)\s|\||\t)\s*(?P<b>.+?)\s*$")
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]][\s.。]*$")
 _NOTED_PAREN_LINE = re.compile(r"^(?P<a>[^()\[\]]+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*[-–—:]+\s+[^()\[\]]*$")  # "Paris (LOC) - a city"
 _LABEL_FIRST_LINE = re.compile(r"^[(\[](?P<a>[^()\[\]]+)[)\]]\s*(?:[:\-–—]\s*)?(?P<b>[^()\[\]]+?)\s*$")  # "[LOC] Paris", "【LOC】東京"
@@ -194,7 +194,8 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         if heading.starts(line, resolve):
             previous = None
             continue
-        found = (_tuple_items(line, resolve) or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
+        found = (_tuple_items(line, resolve) or _slash_tagged_items(line, resolve)
+                 or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
                  or _several_items(line, resolve) or _one_line_items(line, resolve)  # no "mention (LABEL)" line
                  or heading.items(line, resolve))
         if (len(found) == 1 and previous is not None and continues_mention(found[0][1], resolve)
@@ -268,6 +269,33 @@ def continues_mention(label: str, resolve: "LabelResolver") -> bool:
     it, as in CoNLL files; a user label that only looks like one ("E_MAIL") starts its own."""
     raw = label.strip()
     return bool(_BIO_INSIDE.match(raw)) and raw.casefold() not in resolve.exact
+
+
+_SLASH_TOKEN = re.compile(r"^(?P<word>[^/]+)/(?P<tag>[^/]+)$")
+_BIO_ANY = re.compile(r"^[BIESLUM][-_]\S", re.I)
+
+
+def _slash_tagged_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Per-token items of a sentence re-written as ``word/TAG`` tokens: ``Anna/B-PER Smith/I-PER flew/O``.
+
+    Taken only when every token of the line carries a tag that is ``O`` or one of the user's labels, and
+    some tag is a label: ``Paris/LOC`` inside prose leaves its mention's left edge unknown, and a path or
+    a date ("1/2") is no tag. Untagged-scheme runs (``New/LOC York/LOC``, IO tags) become ``I-`` so the
+    caller joins them to one mention; ``O`` tokens stay as items, so they end the mention before them.
+    """
+    items: list[list[str]] = []
+    previous: str | None = None
+    for token in line.split():
+        m = _SLASH_TOKEN.match(token)
+        if not m or (m.group("tag") != "O" and resolve(m.group("tag")) is None):
+            return []
+        word, tag = m.group("word"), m.group("tag")
+        label = None if tag == "O" else resolve(tag)
+        if label is not None and label == previous and not _BIO_ANY.match(tag):
+            tag = f"I-{tag}"
+        items.append([word, tag])
+        previous = label
+    return items if any(tag != "O" for _, tag in items) else []
 
 
 _TUPLE = re.compile(r"""[(\[]\s*(?:"(?P<qa>[^"]+)"|'(?P<sa>[^']+)'|(?P<a>[^,()\[\]"']+?))\s*,"""
@@ -364,15 +392,17 @@ def xml_record_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
 
 
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
-_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"), re.compile(r"(?<=[)\]])[,、]"),
+_ITEM_SEPARATORS = (re.compile(";"), re.compile(r"\|"),
+                    re.compile(r"(?<=[)\]])\s*(?:[,、]\s*(?:and\s+)?|\s(?:and|&|und|et|y|e)\s|[和及与與])\s*", re.I),
                     re.compile(r"(?<=[)\]])\s+[-–—]\s+"), re.compile("[,、]"))
 
 
 def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     """Items of a line that lists several: ``PER: Anna; LOC: Paris``, ``Smith, John (PER), Paris (LOC)``.
 
-    Split on ``;``, ``|``, a comma or dash after a bracketed label, then any comma, taken only when every
-    part is an item of its own, so ``LOC: Paris, Rome`` and ``Washington, D.C. (LOC)`` stay whole.
+    Split on ``;``, ``|``, a comma, "and" or dash after a bracketed label (``Paris (LOC) and Anna (PER)``),
+    then any comma, taken only when every part is an item of its own, so ``LOC: Paris, Rome`` and
+    ``Washington, D.C. (LOC)`` stay whole.
     """
     for sep in _ITEM_SEPARATORS:
         parts = [p.strip() for p in sep.split(line)]

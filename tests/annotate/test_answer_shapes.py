@@ -44,6 +44,14 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("**Final answer:** Paris (LOC)", [("Paris", "LOC")]),
     ("ORG: Acme Inc., Foo Ltd.", [("Acme Inc.", "ORG"), ("Foo Ltd.", "ORG")]),  # an abbreviation keeps its dot
     ("ORG: Acme (Tokyo)", [("Acme (Tokyo)", "ORG")]),  # a bracket naming no label is the mention's own
+    # several bracketed items joined by "and" (before: "Paris (LOC) and Anna" was one mention)
+    ("Paris (LOC) and Anna (PER)", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("Anna (PER), Bob (PER) and Paris (LOC).", [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
+    ("张伟（PER）和北京（LOC）", [("张伟", "PER"), ("北京", "LOC")]),
+    # "=" and "--" between mention and label
+    ("LOC=Paris\nPER = Anna", [("Paris", "LOC"), ("Anna", "PER")]),
+    ("PER=Anna, LOC=Paris", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Anna -- PER", [("Anna", "PER")]),
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert_read_or_reasked(answer, expected)
@@ -141,6 +149,12 @@ def test_yaml_like_records_are_read_as_records_not_as_key_value_items():
     ("[Anna|PER] flew to [Paris | location]", [("Anna", "PER"), ("Paris", "LOC")]),
     ("[LOC|東京]で[PER|张伟]に会った", [("東京", "LOC"), ("张伟", "PER")]),
     ("We met [the team] in [Paris|Rome].", None),  # brackets that name no label
+    # word/TAG tokens (the Penn Treebank's notation), BIO or IO; only a line whose every token is tagged
+    ("Anna/B-PER Smith/I-PER met/O Bob/B-PER in/O New/B-LOC York/I-LOC",
+     [("Anna Smith", "PER"), ("Bob", "PER"), ("New York", "LOC")]),
+    ("Anna/PER flew/O to/O New/LOC York/LOC", [("Anna", "PER"), ("New York", "LOC")]),
+    ("Anna/PER flew to Paris/LOC", None),  # untagged words: the left edge of a mention is unknown
+    ("See a/b or 1/2", None),
 ])
 def test_sentences_rewritten_with_inline_tags(answer, expected):
     assert_read_or_reasked(answer, expected)
