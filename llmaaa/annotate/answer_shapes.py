@@ -18,8 +18,11 @@ from llmaaa.annotate.answer_errors import AnswerError
 from llmaaa.annotate.labels import LabelResolver
 
 
-# a lead-in before the answer proper: "Answer:", "Entities:", and the same in Chinese and Japanese
-_LEAD_IN = r"(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies))|答案|回答|输出|輸出|结果|結果|实体|實體|エンティティ"
+# a lead-in before the answer proper: "Answer:", "Entities:", "Here are the entities:", "The named entities in the
+# text are:", and the same in Chinese and Japanese; only these phrasings, so "Result Holdings: ORG" keeps its mention
+_LEAD_IN = (r"(?:here\s+(?:are|is)\s+)?(?:the\s+)?(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies))"
+            r"(?:\s+(?:are|is|found|detected|identified|extracted|in\s+the\s+(?:text|sentence)))*"
+            r"|(?:以下是)?(?:答案|回答|输出|輸出|结果|結果|实体|實體|エンティティ)(?:如下|有)?")
 _CJK_NO_ENTITIES = (r"(?:没有|沒有|无|無|未(?:发现|發現|找到|识别|識別)(?:到)?)(?:任何)?(?:命名)?(?:实体|實體)"  # 没有实体, 未发现实体
                     r"|(?:実体|エンティティ|固有表現)(?:は)?(?:なし|ありません)")  # エンティティはありません
 _NONE_ANSWER = re.compile(
@@ -251,11 +254,13 @@ class _Heading:
 
 
 _LINE_HEADER = re.compile(r"^[*_]*(?P<word>" + _LEAD_IN + r")\s*[*_]*\s*:\s*[*_]*\s*(?=\S)", re.I)
+_INTERJECTION = re.compile(r"^(?:sure|okay|ok|certainly|of course)\s*[!.,]\s*(?=\S)", re.I)  # "Sure! Paris (LOC)"
 
 
 def _without_header(line: str, resolve: "LabelResolver") -> str:
-    """The line without a lead-in like ``Entities:`` or ``**Answer:**`` before its items, which would
+    """The line without a lead-in like ``Entities:``, ``**Answer:**`` or ``Sure!`` before its items, which would
     otherwise open the first mention ("Entities: Paris (LOC)" read as a mention "Entities: Paris")."""
+    line = _INTERJECTION.sub("", line)
     m = _LINE_HEADER.match(line)
     return line[m.end():] if m and resolve(m.group("word")) is None else line
 

@@ -52,6 +52,12 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("LOC=Paris\nPER = Anna", [("Paris", "LOC"), ("Anna", "PER")]),
     ("PER=Anna, LOC=Paris", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Anna -- PER", [("Anna", "PER")]),
+    # a lead-in sentence before the first item is not part of its mention (before: "The entities are: Anna")
+    ("The entities are: Anna (PER) and Paris (LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Here are the named entities found: Anna (PER), Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Sure! Anna (PER), Paris (LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("The entities are: none", []),
+    ("Result Holdings: ORG", [("Result Holdings", "ORG")]),  # a mention that starts like a lead-in keeps it
 ])
 def test_plain_text_lists_and_none_answers_are_understood(answer, expected):
     assert_read_or_reasked(answer, expected)
