@@ -254,13 +254,16 @@ class _Heading:
 
 
 _LINE_HEADER = re.compile(r"^[*_]*(?P<word>" + _LEAD_IN + r")\s*[*_]*\s*:\s*[*_]*\s*(?=\S)", re.I)
+# the same lead-in as a sentence with no colon: "The named entities in the text are Anna (PER) and ..."
+_PROSE_LEAD_IN = re.compile(r"^(?:the\s+)?(?:named\s+)?entit(?:y|ies)(?:\s+in\s+the\s+(?:text|sentence))?"
+                            r"\s+(?:are|is|include|includes)\s+(?=\S)", re.I)
 _INTERJECTION = re.compile(r"^(?:sure|okay|ok|certainly|of course)\s*[!.,]\s*(?=\S)", re.I)  # "Sure! Paris (LOC)"
 
 
 def _without_header(line: str, resolve: "LabelResolver") -> str:
     """The line without a lead-in like ``Entities:``, ``**Answer:**`` or ``Sure!`` before its items, which would
     otherwise open the first mention ("Entities: Paris (LOC)" read as a mention "Entities: Paris")."""
-    line = _INTERJECTION.sub("", line)
+    line = _PROSE_LEAD_IN.sub("", _INTERJECTION.sub("", line))
     m = _LINE_HEADER.match(line)
     return line[m.end():] if m and resolve(m.group("word")) is None else line
 

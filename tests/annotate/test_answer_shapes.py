@@ -56,6 +56,7 @@ def test_other_key_names_and_reasoning_blocks(answer):
     ("The entities are: Anna (PER) and Paris (LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Here are the named entities found: Anna (PER), Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),
     ("Sure! Anna (PER), Paris (LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("The named entities in the text are Anna (PER) and Paris (LOC).", [("Anna", "PER"), ("Paris", "LOC")]),
     ("The entities are: none", []),
     ("Result Holdings: ORG", [("Result Holdings", "ORG")]),  # a mention that starts like a lead-in keeps it
 ])
