@@ -365,6 +365,11 @@ def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | No
         current[key] = m.group("value").strip(_MARKUP)
     if current:
         records.append(current)
+    return _record_pairs(records, resolve)
+
+
+def _record_pairs(records: list[dict[str, str]], resolve: "LabelResolver") -> list[list[str]] | None:
+    """The records' ``[mention, label]`` items, or None when none of them names one of the user's labels."""
     pairs = [_item_pair(r, resolve) for r in records]
     items = [[mention, label] for mention, label in pairs if mention and label]
     return items if any(resolve(label) is not None for _, label in items) else None
@@ -394,9 +399,7 @@ def xml_record_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         current[key] = html.unescape(m.group(2)).strip()
     if current:
         records.append(current)
-    pairs = [_item_pair(r, resolve) for r in records]
-    items = [[mention, label] for mention, label in pairs if mention and label]
-    return items if any(resolve(label) is not None for _, label in items) else []
+    return _record_pairs(records, resolve) or []
 
 
 _MAX_LINE = 500  # characters of one "mention: label" line; a longer line is prose
@@ -423,7 +426,8 @@ def _several_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
 
 def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     """``Paris (LOC)``, else ``Paris: LOC`` / ``LOC: Paris, Rome``, else ``Paris (LOC) - a city``, else
-    ``[LOC] Paris``, else ``Paris B-LOC``, else ``Paris, LOC``: a bracket that names no label is the mention's own ("ORG: Acme (Tokyo)")."""
+    ``[LOC] Paris``, else ``Paris B-LOC``, else ``Paris, LOC``: a bracket that names no label is the mention's
+    own ("ORG: Acme (Tokyo)")."""
     for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE, _LABEL_FIRST_LINE, _COLUMN_LINE):
         if found := _line_match_items(pattern.match(line), resolve):
             return found
@@ -480,8 +484,8 @@ _PIPE_TAG = re.compile(r"\[([^\[\]|]+)\|([^\[\]|]+)\]")  # "[Anna|PER]" (also "[
 def _inline_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     """``[mention, label]`` items from a sentence re-written with inline tags, another way models
     ignore the format: ``<PER>Anna</PER> flew to <LOC>Paris</LOC>``, ``<entity type="LOC">Paris</entity>``,
-    ``[Anna](PER)``, ``[PER Anna]`` (CoNLL's bracket notation) or ``[Anna|PER]``, in answer order. Only tags that name a user label count, so HTML or links in
-    prose are not read as entities."""
+    ``[Anna](PER)``, ``[PER Anna]`` (CoNLL's bracket notation) or ``[Anna|PER]``, in answer order. Only
+    tags that name a user label count, so HTML or links in prose are not read as entities."""
     tagged = [(m.start(), m.group(2), m.group(1)) for m in _XML_TAG.finditer(answer)]
     tagged += [(m.start(), m.group(3), m.group(2)) for m in _XML_ATTR_TAG.finditer(answer)]
     tagged += [(m.start(), m.group(1), m.group(2)) for m in _MD_LINK.finditer(answer)]
