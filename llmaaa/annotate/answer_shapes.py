@@ -200,7 +200,7 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
         found = (_tuple_items(line, resolve) or _slash_tagged_items(line, resolve)
                  or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
                  or _several_items(line, resolve) or _one_line_items(line, resolve)  # no "mention (LABEL)" line
-                 or heading.items(line, resolve))
+                 or _copula_items(line, resolve) or heading.items(line, resolve))
         if (len(found) == 1 and previous is not None and continues_mention(found[0][1], resolve)
                 and resolve(found[0][1]) == resolve(previous[1])):
             previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
@@ -438,6 +438,42 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
         csv and csv.group("a").strip(_MARKUP) and resolve(csv.group("b").strip(_MARKUP + ".")) is not None) else []
 
 
+# one clause "Anna is a PER", "Paris is a location entity", "张伟是人名": a mention, "is", a label, then the clause's end
+_COPULA = re.compile(
+    r"\s*(?:(?:and|also)\s+)?(?P<a>[^.;,:。；，：]+?)"
+    r"(?:\s+is\s+(?:(?:an?|the)\s+)?(?:(?:named\s+)?entity\s+of\s+(?:type\s+)?)?|\s*是(?:一个|一個|一家|一位)?)"
+    r"[*\"'`“”]*(?P<b>[^\s.;,:*\"'`“”。；，：]+)[*\"'`“”]*(?:\s+(?:entity|type|label))?"
+    r"\s*(?:[.;,。；，]+|$|(?=\s+and\s))", re.I)
+# subjects that say something of the answer, not of a mention: "The answer is PER" must still be re-asked
+_NOT_A_MENTION = re.compile(r"^(?:it|this|that|there|here|(?:the|its|my)\s+(?:answer|entity|label|type|result|category|"
+                            r"tag|class|output)s?|答案|类型|類型)$", re.I)
+
+
+_HEDGE = re.compile(r"^\s*(?:I\s+(?:think|believe|guess|would\s+say)|in\s+my\s+(?:opinion|view))(?:\s+that)?,?\s+", re.I)
+
+
+def _copula_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
+    """Items of a line of prose naming each mention's type: ``Anna is a PER. Paris is a LOC.``, ``Anna is a
+    person and Paris is a location``, ``张伟是人名，北京是地点``.
+
+    Taken only when the whole line is such clauses and every one names a user label, so "Paris is a
+    city" or an explanation ("Paris is a LOC because ...") is no item, and a line whose subject is the
+    answer itself ("The answer is PER") is re-asked rather than read as a mention "The answer".
+    """
+    items: list[list[str]] = []
+    pos = 0
+    while pos < len(line):
+        m = _COPULA.match(line, pos)
+        if not m or m.end() == pos:
+            return []
+        mention, label = _HEDGE.sub("", m.group("a")).strip(_MARKUP), m.group("b")
+        if not mention or resolve(label) is None or _NOT_A_MENTION.match(mention):
+            return []
+        items.append([mention, label])
+        pos = m.end()
+    return items
+
+
 def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> list[list[str]]:
     if not m:
         return []
@@ -532,7 +568,19 @@ def _pick_label(item: dict, resolve: LabelResolver) -> Any:
     """The item's type: the first type key whose value names a user label, else the first type key.
 
     ``{"text": "Paris", "label": "LOC", "type": "entity"}``: "type" is the item's kind, "label" its type.
+    A type given as an object (``{"type": {"id": 3, "name": "PER"}}``, a schema-minded model's) is its name.
     """
-    folded = {str(k).casefold(): _single(v) for k, v in item.items()}
+    folded = {str(k).casefold(): _label_name(_single(v)) for k, v in item.items()}
     present = [folded[k] for k in _TYPE_KEYS if k in folded]
     return next((v for v in present if isinstance(v, str) and resolve(v) is not None), present[0] if present else None)
+
+
+_LABEL_NAME_KEYS = ("name", "label", "type", "value", "tag")
+
+
+def _label_name(value: Any) -> Any:
+    """A type written as an object (``{"name": "PER"}``, ``{"id": 3, "label": "PER"}``): its name, else ``value``."""
+    if isinstance(value, dict):
+        name = _single(_pick(value, _LABEL_NAME_KEYS))
+        return name if isinstance(name, str) else value
+    return value

@@ -15,13 +15,20 @@ def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
     return {l.casefold(): l for l in labels}
 
 
-# Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC).
+# Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC), also in
+# the language of the text: a model asked in English about a Chinese or Spanish sentence often answers "地点：東京"
+# or "Lugar: Madrid"
 _LABEL_FAMILIES = (
-    frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname"}),
-    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity"}),
+    frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname",
+               "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}),
+    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity",
+               "地点", "地點", "地名", "位置", "地理位置", "地区", "地區", "場所", "lugar", "ubicación", "lieu",
+               "ort", "luogo", "localização"}),
     frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
-               "institution"}),
-    frozenset({"misc", "miscellaneous", "other"}),
+               "institution", "组织", "組織", "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "公司",
+               "会社", "organización", "organizzazione", "organização", "empresa", "unternehmen"}),
+    frozenset({"misc", "miscellaneous", "other", "其他", "其它", "杂项", "雜項", "その他", "otro", "otros",
+               "autre", "sonstiges"}),
 )
 _BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)", re.I)  # "B-PER", "i-per"
 

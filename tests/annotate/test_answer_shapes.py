@@ -387,3 +387,23 @@ CJK_LABELS = ("人名", "地名", "机构名")
 ])
 def test_answers_written_in_chinese_and_japanese(answer, expected):
     assert parse_ner_answer(answer, CJK_LABELS) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("Anna is a PER. Paris is a LOC.", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Anna is a person and Paris is a location.", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("Procter and Gamble is an ORG.", [("Procter and Gamble", "ORG")]),  # "and" inside a mention stays
+    ('"Anna Smith" is a **PER** entity.\nZoë is an entity of type PER', [("Anna Smith", "PER"), ("Zoë", "PER")]),
+    ("1. Anna is a PER\n2. Paris is a LOC", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("I think Anna is a person.", [("Anna", "PER")]),  # the hedge is not part of the mention
+    ("张伟是人名，北京是地点。", [("张伟", "PER"), ("北京", "LOC")]),
+    # re-asked: a clause that names no label, an explanation after the label, the answer as the subject
+    ("Anna is a PER and Paris is a city.", None),
+    ("Paris is a LOC because it is a city.", None),
+    ("The answer is PER", None),
+    ("答案是人名", None),
+])
+def test_prose_that_names_each_mentions_type_is_read(answer, expected):
+    """"Anna is a PER." was re-asked before; the subject of each clause is the mention (its left edge is the
+    clause's start, unlike a sentence echoed with inline labels), and every clause must name a user label."""
+    assert_read_or_reasked(answer, expected)

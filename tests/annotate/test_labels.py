@@ -28,6 +28,29 @@ def test_label_synonyms_map_only_when_one_user_label_is_of_that_kind():
                             ("LOC", "COUNTRY")) == [("Oslo", "LOC"), ("Peru", "COUNTRY")]
 
 
+def test_label_synonyms_in_the_language_of_the_text_map_to_the_users_labels():
+    # a model asked in English about a Chinese or Spanish sentence often names the type in that language
+    assert parse_ner_answer("地点：東京\n人名：张伟", LABELS) == [("東京", "LOC"), ("张伟", "PER")]
+    assert parse_ner_answer("东京（地点）、阿里巴巴（公司）", LABELS) == [("东京", "LOC"), ("阿里巴巴", "ORG")]
+    assert parse_ner_answer('[{"span": "Madrid", "type": "Lugar"}, {"span": "Ana", "type": "Persona"},'
+                            ' {"span": "Renault", "type": "Organisation"}]', LABELS) == [
+        ("Madrid", "LOC"), ("Ana", "PER"), ("Renault", "ORG")]
+    assert parse_ner_answer('[{"span": "ソニー", "type": "組織名"}]', LABELS) == [("ソニー", "ORG")]
+    # the user's own Chinese labels are taken as they are, and the English names map to them
+    assert parse_ner_answer('[{"span": "東京", "type": "地名"}, {"span": "张伟", "type": "PERSON"}]',
+                            ("人名", "地名")) == [("東京", "地名"), ("张伟", "人名")]
+    # two user labels of the place kind: 地点 is ambiguous and dropped
+    stats = ParseStats()
+    assert parse_ner_answer('[{"span": "東京", "type": "地点"}]', ("地名", "位置"), stats) == []
+    assert stats.unknown_labels == {"地点": 1}
+
+
+def test_a_type_given_as_an_object_is_read_by_its_name():
+    answer = ('[{"span": "Anna", "type": {"name": "PER"}}, {"text": "Paris", "label": {"id": 2, "label": "LOC"}},'
+              ' {"span": "Acme", "type": {"id": 3, "name": "Organization", "color": "#f00"}}]')
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC"), ("Acme", "ORG")]
+
+
 def test_label_case_is_fixed_and_unknown_labels_are_dropped_and_counted():
     stats = ParseStats()
     out = parse_ner_answer('[{"span": "Paris", "type": "loc"}, {"span": "Monday", "type": "DATE"},'

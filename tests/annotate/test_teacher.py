@@ -47,13 +47,13 @@ def test_fenced_prose_wrong_case_repeated_and_unknown_labels(tmp_path):
 
 
 def test_invalid_json_then_valid_on_reask():
-    with ScriptedOpenAI(["I think Anna is a person.", '[{"span": "Anna", "type": "PER"}]']) as llm:
+    with ScriptedOpenAI(["I think Anna might be a person.", '[{"span": "Anna", "type": "PER"}]']) as llm:
         t = teacher(llm)
         [out] = t.annotate([PARIS])
         second = llm.requests[1]["messages"]
     assert labeled(out) == [("Anna", "PER")]
     assert out.annotation["reasks"] == 1 and t.last_summary.reasks == 1
-    assert second[-2] == {"role": "assistant", "content": "I think Anna is a person."}
+    assert second[-2] == {"role": "assistant", "content": "I think Anna might be a person."}
     assert "could not be used" in second[-1]["content"] and "JSON" in second[-1]["content"]
 
 
