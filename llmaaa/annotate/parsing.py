@@ -216,6 +216,8 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     token = text.strip().strip("`\"'.:").strip()
     if token in ("NA", "N.A.", "na"):  # the null label of DocRED / NYT-style data, answered as learned
         return NO_RELATION
+    if token.casefold() in _OTHER_ANSWERS and token.casefold() not in lookup:
+        return NO_RELATION  # SemEval's "Other", "Neither" of a yes/no-minded model: no relation the user has
     normed = {_norm_label(_nfkc(c)): c for c in classes}
     first_line = text.strip().split("\n", 1)[0].strip("`\"'.:* ")
     first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"
@@ -244,6 +246,10 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
 
 
+# a whole answer that names no relation of the user's: SemEval-2010's catch-all "Other" and its kin; only when the
+# user has no label of that name, and only as the whole answer ("Other: Work_For" is still read for its label)
+_OTHER_ANSWERS = frozenset({"other", "others", "other relation", "neither", "no label", "none of them",
+                            "none of these", "none of the above", "其他", "其它", "その他"})
 # a Chinese or Japanese model's "none": the words alone ("无", "なし"), and phrases found inside a sentence with no
 # spaces around them ("二者无关", "無関係です"), where \b never holds
 _CJK_NONE = "无|無|没有|沒有|なし"

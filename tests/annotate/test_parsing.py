@@ -154,3 +154,15 @@ def test_degenerate_answers_are_refused_without_a_quadratic_scan():
     for answer in ("a" + " " * 20000 + "b", "'\\" * 10000, "[" + "'\\" * 10000 + "]", '["\\' * 8000):
         with pytest.raises(AnswerError):
             parse_ner_answer(answer, LABELS)
+
+
+@pytest.mark.parametrize("answer,labels,label", [
+    ("Other", ("Work_For", "Live_In"), NO_RELATION),  # SemEval-2010's catch-all (before: re-asked)
+    ("Neither.", ("Work_For", "Live_In"), NO_RELATION),
+    ('{"relation": "other"}', ("Work_For", "Live_In"), NO_RELATION),
+    ("其他", ("任职于", "位于"), NO_RELATION),
+    ("Other", ("Other", "Cause-Effect"), "Other"),  # the user's own label of that name wins
+    ("Other: Work_For", ("Work_For", "Live_In"), "Work_For"),  # only the whole answer means "none"
+])
+def test_a_catch_all_answer_is_no_relation_unless_it_is_the_users_label(answer, labels, label):
+    assert parse_re_answer(answer, labels) == label
