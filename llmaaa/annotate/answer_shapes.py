@@ -438,11 +438,12 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
         csv and csv.group("a").strip(_MARKUP) and resolve(csv.group("b").strip(_MARKUP + ".")) is not None) else []
 
 
-# one clause "Anna is a PER", "Paris is a location entity", "张伟是人名": a mention, "is", a label, then the clause's end
+# one clause "Anna is a PER", "Paris is a location entity", "张伟是人名", "東京は地名です": a mention, "is", a label,
+# then the clause's end
 _COPULA = re.compile(
     r"\s*(?:(?:and|also)\s+)?(?P<a>[^.;,:。；，：]+?)"
-    r"(?:\s+is\s+(?:(?:an?|the)\s+)?(?:(?:named\s+)?entity\s+of\s+(?:type\s+)?)?|\s*是(?:一个|一個|一家|一位)?)"
-    r"[*\"'`“”]*(?P<b>[^\s.;,:*\"'`“”。；，：]+)[*\"'`“”]*(?:\s+(?:entity|type|label))?"
+    r"(?:\s+is\s+(?:(?:an?|the)\s+)?(?:(?:named\s+)?entity\s+of\s+(?:type\s+)?)?|\s*是(?:一个|一個|一家|一位)?|\s*は)"
+    r"[*\"'`“”「」]*(?P<b>[^\s.;,:*\"'`“”「」。；，：]+?)[*\"'`“”「」]*(?:\s+(?:entity|type|label)|です|である|だ)?"
     r"\s*(?:[.;,。；，]+|$|(?=\s+and\s))", re.I)
 # subjects that say something of the answer, not of a mention: "The answer is PER" must still be re-asked
 _NOT_A_MENTION = re.compile(r"^(?:it|this|that|there|here|(?:the|its|my)\s+(?:answer|entity|label|type|result|category|"

@@ -397,6 +397,8 @@ def test_answers_written_in_chinese_and_japanese(answer, expected):
     ("1. Anna is a PER\n2. Paris is a LOC", [("Anna", "PER"), ("Paris", "LOC")]),
     ("I think Anna is a person.", [("Anna", "PER")]),  # the hedge is not part of the mention
     ("张伟是人名，北京是地点。", [("张伟", "PER"), ("北京", "LOC")]),
+    ("東京は地名です。ソニーは組織名です。", [("東京", "LOC"), ("ソニー", "ORG")]),
+    ("この文にはエンティティはありません。", []),  # は in prose is no clause: the "none" reading still holds
     # re-asked: a clause that names no label, an explanation after the label, the answer as the subject
     ("Anna is a PER and Paris is a city.", None),
     ("Paris is a LOC because it is a city.", None),
