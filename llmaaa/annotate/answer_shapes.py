@@ -23,8 +23,10 @@ from llmaaa.annotate.labels import LabelResolver
 _LEAD_IN = (r"(?:here\s+(?:are|is)\s+)?(?:the\s+)?(?:final\s+)?(?:answers?|outputs?|results?|(?:named\s+)?entit(?:y|ies))"
             r"(?:\s+(?:are|is|found|detected|identified|extracted|in\s+the\s+(?:text|sentence)))*"
             r"|(?:以下是)?(?:答案|回答|输出|輸出|结果|結果|实体|實體|エンティティ)(?:如下|有)?")
-_CJK_NO_ENTITIES = (r"(?:没有|沒有|无|無|未(?:发现|發現|找到|识别|識別)(?:到)?)(?:任何)?(?:命名)?(?:实体|實體)"  # 没有实体, 未发现实体
-                    r"|(?:実体|エンティティ|固有表現)(?:は)?(?:なし|ありません)")  # エンティティはありません
+# "no entities" in Chinese and Japanese, also after "in this sentence" (该句子中没有实体, この文にはエンティティはありません)
+_CJK_IN_THE_TEXT = r"(?:(?:该|該|这|這|此)?(?:句子|文本|句|文)(?:中|里|裡)?|(?:この|その)?(?:文|文章|テキスト)(?:の中)?には)?"
+_CJK_NO_ENTITIES = (_CJK_IN_THE_TEXT + r"(?:(?:没有|沒有|无|無|未(?:发现|發現|找到|识别|識別)(?:到)?)(?:任何)?(?:命名)?(?:实体|實體)"
+                    r"|(?:実体|エンティティ|固有表現)(?:は)?(?:なし|ありません))")  # 没有实体, エンティティはありません
 _NONE_ANSWER = re.compile(
     r"^\W*(?:(?:" + _LEAD_IN + r")\s*[:：]\W*)?"  # "Answer: none", "实体：无"
     r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?|无|無|没有|沒有|なし"
