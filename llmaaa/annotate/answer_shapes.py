@@ -11,6 +11,7 @@ entity object, so this module reads parsed values only and never imports ``jsonr
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any, Sequence
 
@@ -59,6 +60,12 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
     if isinstance(data, dict):
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
             return [data]
+        data = {k: _decoded(v) for k, v in data.items()}  # {"entities": "[{\"span\": ...}]"}: JSON sent as a string
+        if len(core := {k: v for k, v in data.items() if str(k).casefold() not in _META_KEYS or resolve(str(k)) is not None}) < len(data) and core:
+            return _as_items(core, resolve)  # {"Anna": "PER", "explanation": "..."}: the note is no mention
+        if (all(isinstance(v, dict) and _pick(v, _SPAN_KEYS) is None and isinstance(_pick_label(v, resolve), str)
+                for v in data.values()) and data and not any(resolve(str(k)) is not None for k in data)):
+            return [{"span": k, "type": _pick_label(v, resolve)} for k, v in data.items()]  # {"Anna": {"type": "PER"}}
         wrapped = _wrapped_list(data)
         if wrapped is not None and not (len(data) == 1 and (key := str(next(iter(data)))).casefold() not in _WRAPPER_KEYS
                                         and resolve(key) is not None):
@@ -84,6 +91,22 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
         if len(nested) == 1:
             return nested[0]
     raise AnswerError('expected a JSON list of objects like [{"span": "...", "type": "..."}]')
+
+
+# keys of a model's remarks beside its answer ({"Anna": "PER", "explanation": "..."}), never a mention or a label
+_META_KEYS = frozenset({"explanation", "explanations", "reasoning", "reason", "rationale", "note", "notes", "comment",
+                        "comments", "confidence", "thoughts", "thought", "analysis", "justification"})
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON list or object a model sent as a string (``"[{\"span\": ...}]"``), parsed; anything else as it is."""
+    if isinstance(value, str) and value.strip()[:1] in "[{" and value.strip()[-1:] in "]}":
+        try:
+            inner = json.loads(value)
+        except ValueError:
+            return value
+        return inner if isinstance(inner, (list, dict)) else value
+    return value
 
 
 # keys under which a model wraps the entity list next to other keys ({"entities": [], "count": 0})

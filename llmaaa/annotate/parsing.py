@@ -11,6 +11,7 @@ either. Everything we can repair without guessing is repaired; what cannot be is
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any, Sequence
@@ -25,7 +26,8 @@ from llmaaa.data.schema import NO_RELATION
 
 
 _SEPARATORS = ",;:*，、；：。！？"  # CJK stops never end a name
-_BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】", "“”", "‘’")
+# German „…“, French «…» and Japanese 『…』 quotes too: a model quoting a mention in the text's own style
+_BRACKETS = ("()", "[]", "{}", "「」", "《》", "（）", "【】", "“”", "‘’", "„“", "„”", "‚‘", "«»", "»«", "‹›", "『』", "〈〉")
 _QUOTES = "\"'`"
 
 
@@ -43,9 +45,9 @@ def trim_mention(mention: str) -> str:
         for o, c in _BRACKETS:
             if m[:1] == o and m[-1:] == c and m[1:-1].count(o) == m[1:-1].count(c):
                 m = m[1:-1]
-            elif m[-1:] == c and m.count(c) > m.count(o):
-                m = m[:-1]
-            elif m[:1] == o and m.count(o) > m.count(c):
+            elif m[-1:] == c and m.count(c) > sum(m.count(o2) for o2, c2 in _BRACKETS if c2 == c):
+                m = m[:-1]  # every opener of that closer counts: "„" and "“" both open "”"
+            elif m[:1] == o and m.count(o) > sum(m.count(c2) for o2, c2 in _BRACKETS if o2 == o):
                 m = m[1:]
         for q in _QUOTES:  # '"Weird Al" Yankovic' keeps its quotes; '"Paris"' and 'Paris"' lose them
             if len(m) > 1 and m[0] == q == m[-1]:
@@ -75,6 +77,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
 
     Items come before the "none" reading: "There are no entities of type PER.\nParis: LOC" lists Paris.
     """
+    answer = _unquoted(answer)
     plain = strip_reasoning(answer).strip().translate(PLAIN_PUNCTUATION)
     listed = _label_list_lines(plain, resolve)
     if listed is not None:
@@ -88,6 +91,22 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
         if _NONE_ANSWER.match(plain) or _none_per_label(plain, resolve):
             return []  # "None." / "No entities found" / "LOC: None" per label: a small model's way of saying []
         raise
+
+
+def _unquoted(answer: str) -> str:
+    """The answer inside a whole answer sent as one JSON string (``"[{\"span\": \"Anna\", ...}]"``), else ``answer``.
+
+    Some APIs and agents return the model's JSON encoded once more; its escaped quotes parse as nothing.
+    """
+    text = strip_reasoning(answer).strip()
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            return answer
+        if isinstance(inner, str) and inner.strip()[:1] in "[{":
+            return inner
+    return answer
 
 
 def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:

@@ -409,3 +409,27 @@ def test_prose_that_names_each_mentions_type_is_read(answer, expected):
     """"Anna is a PER." was re-asked before; the subject of each clause is the mention (its left edge is the
     clause's start, unlike a sentence echoed with inline labels), and every clause must name a user label."""
     assert_read_or_reasked(answer, expected)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # JSON sent once more as a JSON string, whole or under a wrapper key (before: re-asked)
+    ('"[{\\"span\\": \\"Anna\\", \\"type\\": \\"PER\\"}]"', [("Anna", "PER")]),
+    ('{"entities": "[{\\"span\\": \\"Paris\\", \\"type\\": \\"LOC\\"}]"}', [("Paris", "LOC")]),
+    # a remark beside a mention-keyed or label-keyed object is no mention (before: re-asked / an unknown label)
+    ('{"Anna": "PER", "Paris": "LOC", "explanation": "Anna is a person."}', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('{"PER": ["Anna"], "notes": "one person", "confidence": 0.9}', [("Anna", "PER")]),
+    # mentions keyed to an object holding their type (before: re-asked)
+    ('{"Anna": {"type": "PER", "confidence": 0.9}, "Paris": {"label": "LOC"}}', [("Anna", "PER"), ("Paris", "LOC")]),
+    # mentions in the quotes of the text's language lose them, as “Paris” does
+    ('[{"span": "„Anna“", "type": "PER"}, {"span": "«Paris»", "type": "LOC"}, {"span": "『東京』", "type": "LOC"}]',
+     [("Anna", "PER"), ("Paris", "LOC"), ("東京", "LOC")]),
+    ('{"Anna": "PER", "note": "not JSON"}', [("Anna", "PER")]),
+    ('{"text": "\\"not json\\"", "comment": "x"}', None),  # nothing names a label: still re-asked
+])
+def test_json_sent_as_a_string_remarks_and_mention_keyed_objects(answer, expected):
+    assert_read_or_reasked(answer, expected)
+
+
+def test_a_user_label_named_like_a_remark_is_still_a_label():
+    assert parse_ner_answer('{"Comment": ["great product"], "PRODUCT": ["Kindle"]}', ("Comment", "PRODUCT")) == [
+        ("great product", "Comment"), ("Kindle", "PRODUCT")]
