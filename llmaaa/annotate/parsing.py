@@ -229,6 +229,8 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
         return NO_RELATION
     if isinstance(data, dict):  # the relation's own key first: {"head": "Anna", "tail": "IBM", "relation": "Work_For"}
         value = _pick(data, _RELATION_KEYS)
+        if isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value):
+            return NO_RELATION  # {"relation": ""} / {"relation": []}: the relation key given no relation
         text = str(value if value is not None else next(iter(data.values()), "")) if data else ""
     elif isinstance(data, list) and data:  # ["Work_For"], or a triple ["Anna", "Work_For", "IBM"]
         text = " ".join(map(str, data))
@@ -265,10 +267,11 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
 
 
-# a whole answer that names no relation of the user's: SemEval-2010's catch-all "Other" and its kin; only when the
+# a whole answer that names no relation of the user's: SemEval-2010's catch-all "Other" and its kin, a bare "No"
+# (asked for a label, a yes/no-minded model answers whether one holds); only when the
 # user has no label of that name, and only as the whole answer ("Other: Work_For" is still read for its label)
 _OTHER_ANSWERS = frozenset({"other", "others", "other relation", "neither", "no label", "none of them",
-                            "none of these", "none of the above", "其他", "其它", "その他"})
+                            "none of these", "none of the above", "no", "not applicable", "其他", "其它", "その他"})
 # a Chinese or Japanese model's "none": the words alone ("无", "なし"), and phrases found inside a sentence with no
 # spaces around them ("二者无关", "無関係です"), where \b never holds
 _CJK_NONE = "无|無|没有|沒有|なし"

@@ -163,6 +163,17 @@ def test_degenerate_answers_are_refused_without_a_quadratic_scan():
     ("其他", ("任职于", "位于"), NO_RELATION),
     ("Other", ("Other", "Cause-Effect"), "Other"),  # the user's own label of that name wins
     ("Other: Work_For", ("Work_For", "Live_In"), "Work_For"),  # only the whole answer means "none"
+    ("No.", ("Work_For", "Live_In"), NO_RELATION),  # a yes/no-minded model's "none"
+    ("No, Work_For.", ("Work_For", "Live_In"), "Work_For"),
+    ("Not applicable", ("Work_For", "Live_In"), NO_RELATION),
+    ('{"relation": ""}', ("Work_For", "Live_In"), NO_RELATION),  # the relation key given nothing
+    ('{"head": "Anna", "tail": "IBM", "relation": []}', ("Work_For", "Live_In"), NO_RELATION),
 ])
 def test_a_catch_all_answer_is_no_relation_unless_it_is_the_users_label(answer, labels, label):
     assert parse_re_answer(answer, labels) == label
+
+
+@pytest.mark.parametrize("answer", ["Yes", "Yes.", '""', "unknown"])
+def test_an_answer_that_names_neither_a_label_nor_none_is_re_asked(answer):
+    with pytest.raises(AnswerError):
+        parse_re_answer(answer, ("Work_For", "Live_In"))
