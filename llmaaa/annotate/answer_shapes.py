@@ -454,8 +454,9 @@ def _one_line_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     ``[LOC] Paris``, else ``Paris B-LOC``, else ``Paris, LOC``: a bracket that names no label is the mention's
     own ("ORG: Acme (Tokyo)")."""
     for pattern in (_PAREN_LINE, _PAIR_LINE, _NOTED_PAREN_LINE, _LABEL_FIRST_LINE, _COLUMN_LINE):
-        if found := _line_match_items(pattern.match(line), resolve):
-            return found
+        if (found := _line_match_items(pattern.match(line), resolve)) and not (
+                pattern is _PAREN_LINE and _line_match_items(_PAIR_LINE.match(found[0][0]), resolve)):
+            return found  # "Anna: PER (Person)" is "Anna: <a label with a note>", not a mention "Anna: PER"
     if outside := _COLUMN_OUTSIDE.match(line):  # an unknown label to the caller, as "saw<TAB>O" is
         return [[outside.group("a"), "O"]]
     csv = _CSV_LINE.match(line)  # only the mention-then-label order: "LOC, Paris" could be a list of two

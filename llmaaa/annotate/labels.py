@@ -23,10 +23,12 @@ _LABEL_FAMILIES = (
                "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}),
     frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity",
                "地点", "地點", "地名", "位置", "地理位置", "地区", "地區", "場所", "lugar", "ubicación", "lieu",
-               "ort", "luogo", "localização"}),
+               "ort", "luogo", "localização", "ubicacion", "localizacao", "localisation", "localización",
+               "localizacion", "lieux", "地理"}),
     frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
                "institution", "组织", "組織", "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "公司",
-               "会社", "organización", "organizzazione", "organização", "empresa", "unternehmen"}),
+               "会社", "organización", "organizzazione", "organização", "empresa", "unternehmen", "机构名", "機構名",
+               "组织机构名", "organizacion", "organizacao", "entreprise", "société", "societe"}),
     frozenset({"misc", "miscellaneous", "other", "其他", "其它", "杂项", "雜項", "その他", "otro", "otros",
                "autre", "sonstiges"}),
 )
@@ -54,6 +56,27 @@ def _stem_label(label: str) -> str:
     return "".join(out)
 
 
+_LABEL_NOTE = re.compile(r"^\s*(?P<label>[^()\[\]（）]+?)\s*[(\[（](?P<note>[^()\[\]（）]+)[)\]）]\s*$")
+_LABEL_FIELD = re.compile(r"^\s*(?:entity[\s_]+)?(?:type|label|category|tag|class)\s*[:=：]\s*(?P<label>.+)$", re.I)
+
+
+def _label_variants(raw: str) -> list[str]:
+    """What else a label written with extras may be: the label before a note ("PER (a person's name)",
+    "Person (PER)"), a field's value ("type: PER"), the singular of a plural ("DRUGS", "Diseases",
+    "places"). Each is still resolved only when unambiguous."""
+    out = []
+    if m := _LABEL_NOTE.match(raw):
+        out.append(m.group("label"))  # not the note: "Paris (LOC)" is a mention with its label, not a label
+    if m := _LABEL_FIELD.match(raw):
+        out.append(m.group("label"))
+    word = raw.strip()
+    if len(word) > 3 and word[-1:] in "sS":
+        if word[-3:].casefold() == "ies":
+            out.append(word[:-3] + "y")
+        out += [word[:-1]] + ([word[:-2]] if word[-2:].casefold() == "es" else [])
+    return out
+
+
 class LabelResolver:
     """The user's label an LLM meant: exact (any case), then ignoring BIO prefixes and separators,
     then a common synonym ("PERSON", "Organisation", "GPE") when exactly one user label is of that kind.
@@ -75,6 +98,16 @@ class LabelResolver:
                 self.family[fam] = members[0]
 
     def __call__(self, raw: str) -> str | None:
+        hit = self._resolve(raw)
+        if hit is not None or not isinstance(raw, str):
+            return hit
+        for variant in _label_variants(raw):  # "PER (a person's name)", "Person (PER)", "type: PER", "DRUGS"
+            hit = self._resolve(variant)
+            if hit is not None:
+                return hit
+        return None
+
+    def _resolve(self, raw: str) -> str | None:
         hit = self.exact.get(raw.strip().casefold())
         if hit is not None:
             return hit

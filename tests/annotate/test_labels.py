@@ -57,3 +57,24 @@ def test_label_case_is_fixed_and_unknown_labels_are_dropped_and_counted():
                            ' {"span": "Bob", "type": "Per"}]', LABELS, stats)
     assert out == [("Paris", "LOC"), ("Bob", "PER")]
     assert stats.unknown_labels == {"DATE": 1}
+
+
+def test_a_label_written_with_a_note_a_field_name_or_as_a_plural_is_the_label():
+    # before: every entity dropped as an unknown label, and the answer taken as "no entities"
+    answer = ('[{"span": "Anna", "type": "PER (a person\'s name)"}, {"span": "Paris", "type": "Location (city)"},'
+              ' {"span": "Acme", "type": "type: ORG"}]')
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC"), ("Acme", "ORG")]
+    assert parse_ner_answer('{"DRUGS": ["aspirin"], "Diseases": ["flu"]}', ("DRUG", "DISEASE")) == [
+        ("aspirin", "DRUG"), ("flu", "DISEASE")]
+    assert parse_ner_answer('{"people": ["Anna"], "places": ["Paris"]}', LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
+    assert parse_ner_answer("- Anna: PER (Person)\n- Paris: LOC (capital of France)", LABELS) == [
+        ("Anna", "PER"), ("Paris", "LOC")]
+    # a mention with its label in brackets stays a mention, not a label
+    assert parse_ner_answer('["Paris (LOC)"]', LABELS) == [("Paris", "LOC")]
+
+
+def test_label_synonyms_without_accents_and_for_chinese_organisation_labels():
+    assert parse_ner_answer('[{"span": "Madrid", "type": "Ubicacion"}, {"span": "Renault", "type": "Entreprise"}]',
+                            LABELS) == [("Madrid", "LOC"), ("Renault", "ORG")]
+    assert parse_ner_answer('[{"span": "阿里巴巴", "type": "ORG"}, {"span": "腾讯", "type": "组织"}]',
+                            ("人名", "地名", "机构名")) == [("阿里巴巴", "机构名"), ("腾讯", "机构名")]
