@@ -227,7 +227,7 @@ def _split_lists(text: str, mentions: Sequence[tuple[str, str]], scores: list[fl
     out_m: list[tuple[str, str]] = []
     out_s: list[float | None] = []
     for (mention, label), score in zip(mentions, scores):
-        parts = [p for p in _LIST_SEPARATOR.split(mention.strip()) if p]
+        parts = _list_parts(text, mention.strip(), folded)
         if (len(parts) > 1 and not find_occurrences(text, mention, folded)[0]
                 and all(find_occurrences(text, p, folded)[0] for p in parts)):
             out_m += [(p, label) for p in parts]
@@ -236,6 +236,26 @@ def _split_lists(text: str, mentions: Sequence[tuple[str, str]], scores: list[fl
             out_m.append((mention, label))
             out_s.append(score)
     return out_m, out_s
+
+
+def _list_parts(text: str, mention: str, folded: "FoldedText") -> list[str]:
+    """The names of a list crammed into one mention, the longest run of parts the text holds taken as one:
+    "Washington, D.C., Paris" is "Washington, D.C." and "Paris" where the text writes "Washington, D.C."."""
+    parts, seps = _LIST_SEPARATOR.split(mention), _LIST_SEPARATOR.findall(mention)  # seps[k] joins parts k, k+1
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        j = len(parts) - 1
+        while j > i and not find_occurrences(text, _joined(parts, seps, i, j), folded)[0]:
+            j -= 1
+        if piece := _joined(parts, seps, i, j).strip():
+            out.append(piece)
+        i = j + 1
+    return out
+
+
+def _joined(parts: Sequence[str], seps: Sequence[str], i: int, j: int) -> str:
+    return parts[i] + "".join(seps[k] + parts[k + 1] for k in range(i, j))
 
 
 def _resolve_overlaps(candidates: list[tuple[int, int, str, int]], stats: ParseStats,

@@ -187,7 +187,10 @@ def _empty_value(v: Any) -> bool:
 # The full-width punctuation of a CJK answer ("LOC：東京，大阪", "东京（LOC）") as the ASCII the plain-text readings
 # split on; a mention that keeps one still aligns, since alignment folds full width ("（" and "(" alike).
 PLAIN_PUNCTUATION = str.maketrans("：，；（）｜【】", ":,;()|[]")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# a list item's marker: "- ", "1. ", "2) ", and the ones CJK lists and chatty models use with no space after them
+# ("・東京", "1、张伟", "①", "➤ Anna", "👤 Anna"); "1.5 million" keeps its number
+_BULLET = re.compile(r"^\s*(?:(?:[-*•+]|\d+[.)])\s+|\d+[、．]\s*|[・●○◦▪▫■□▸▹►▶➤➢→⇒✓✔✅☑👉🔹🔸⭐①-⑳]\ufe0f?\s*"
+                     r"|[\U0001F300-\U0001FAFF]\ufe0f?\s+)")
 _PAIR_LINE = re.compile(r"^(?P<a>.+?)\s*(?::|->|=>|→|=|\s(?:[-–—]|--+)\s|\||\t)\s*(?P<b>.+?)\s*$")
 _PAREN_LINE = re.compile(r"^(?P<a>.+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]][\s.。]*$")
 _NOTED_PAREN_LINE = re.compile(r"^(?P<a>[^()\[\]]+?)\s*[(\[](?P<b>[^()\[\]]+)[)\]]\s*[-–—:]+\s+[^()\[\]]*$")  # "Paris (LOC) - a city"
@@ -210,6 +213,9 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     records = _record_items(answer, resolve)
     if records is not None:
         return records
+    table = _table_items(answer, resolve)
+    if table is not None:
+        return table
     items: list[list[str]] = []
     previous: list[str] | None = None  # the one item of the line before, which an ``I-`` tag continues
     heading = _Heading()
@@ -360,6 +366,45 @@ _NEXT_KEY = re.compile(r"\s*[,;|]\s*(?=[*_]*(?:" + "|".join(re.escape(k).replace
                        + r")[*_]*\s*[:=])", re.I)
 
 
+_TABLE_RULE = re.compile(r"^:?-{2,}:?$")
+
+
+def _table_cells(line: str) -> list[str] | None:
+    line = line.strip()
+    if not (line.startswith("|") and line.endswith("|")) or line.count("|") < 3:
+        return None
+    return [cell.strip().strip(_MARKUP) for cell in line[1:-1].split("|")]
+
+
+def _table_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | None:
+    """Items of a markdown table of three or more columns, or None when the answer has none::
+
+        | # | Entity | Type | Why        |
+        |---|--------|------|------------|
+        | 1 | Paris  | LOC  | a capital  |
+
+    The header names the mention and type columns (the keys of the JSON shapes: "Entity", "Entity
+    type", "Label"); with no header, a row's one cell that is a user label is the type and the first
+    other cell that is no row number the mention. Two-column tables read as ``mention | label`` lines.
+    """
+    rows = [cells for line in answer.splitlines() if (cells := _table_cells(line)) is not None
+            and not all(_TABLE_RULE.match(c.replace(" ", "")) for c in cells)]
+    if not rows or max(len(r) for r in rows) < 3:
+        return None
+    names = [re.sub(r"\s+", "_", c.casefold()) for c in rows[0]]
+    type_col = next((i for i, n in enumerate(names) if n in _TYPE_KEYS), None)
+    span_col = next((i for i, n in enumerate(names) if n in _SPAN_KEYS and i != type_col), None)
+    items: list[list[str]] = []
+    if type_col is not None and span_col is not None and not any(resolve(c) is not None for c in rows[0]):
+        return [[r[span_col], r[type_col]] for r in rows[1:] if len(r) > max(span_col, type_col) and r[span_col]]
+    for r in rows:
+        hits = [i for i, c in enumerate(r) if c and resolve(c) is not None]
+        mentions = [c for i, c in enumerate(r) if c and i not in hits and not re.fullmatch(r"#?\d+[.)]?", c)]
+        if len(hits) == 1 and mentions:
+            items.append([mentions[0], r[hits[0]]])
+    return items or None
+
+
 def _record_items(answer: str, resolve: "LabelResolver") -> list[list[str]] | None:
     """Items of an answer written as YAML-like records, one key per line, or None when it is not one::
 
@@ -501,6 +546,24 @@ def _copula_items(line: str, resolve: "LabelResolver") -> list[list[str]]:
     return items
 
 
+# what follows a name after a comma and is no name of its own: "Martin Luther King, Jr.", "Acme, Inc.", "Washington, D.C."
+_NAME_SUFFIX = re.compile(r"^(?:jr|sr|inc|ltd|llc|llp|lp|co|corp|plc|gmbh|ag|sa|nv|bv|spa|pty|d\.\s?c|ii|iii|iv|esq"
+                          r"|ph\.?\s?d|m\.?\s?d)\.?$", re.I)
+
+
+def split_listed(mentions: str) -> list[str]:
+    """The names of a ``LABEL: a, b; c`` list, a suffix after a comma kept with its name ("Acme, Inc.")."""
+    out: list[str] = []
+    for part in re.split(r"([,;、])", mentions):
+        if part in (",", ";", "、"):
+            continue
+        if out and part.strip() and _NAME_SUFFIX.match(part.strip()):
+            out[-1] = f"{out[-1]},{part}"
+        else:
+            out.append(part)
+    return out
+
+
 def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> list[list[str]]:
     if not m:
         return []
@@ -509,7 +572,7 @@ def _line_match_items(m: "re.Match[str] | None", resolve: "LabelResolver") -> li
         return [[a, b]]
     if a and b and resolve(a) is not None:  # LOC: Paris, Rome / ORG: ==NONE== (spacy-llm's marker); the
         mentions = m.group("b").strip(_MARKUP)  # full stop is the mention's to lose ("Rome.") or keep ("Foo Ltd.")
-        return [[m_, a] for mention in re.split(r"[,;、]", mentions)
+        return [[m_, a] for mention in split_listed(mentions)
                 if (m_ := mention.strip(_MARKUP)) and not _empty_value(m_.strip("=-–—"))]
     return []
 
@@ -573,13 +636,14 @@ def _item_pair(item: Any, resolve: LabelResolver) -> tuple[Any, Any]:
         mention, label = _pick(item, _SPAN_KEYS), _pick_label(item, resolve)
         if isinstance(mention, dict):  # a Label Studio result: {"type": "labels", "value": {"text": ..., "labels": [...]}}
             return _item_pair(mention, resolve)
-        if label is None and isinstance(mention, str) and resolve(mention) is not None:
-            # {"entity": "B-LOC", "word": "Paris"}: the Hugging Face pipeline's per-token output keeps the label
-            # under "entity", one of the mention keys; the mention is then another mention key's value
-            others = [v for k, v in item.items() if str(k).casefold() in _SPAN_KEYS and isinstance(v, str)
-                      and v is not mention and resolve(v) is None]
-            if others:
-                mention, label = others[0], mention
+        if label is None:
+            # {"entity": "B-LOC", "word": "Paris"} (the Hugging Face pipeline's per-token output), {"text": "Anna",
+            # "entity": "PER"}: the label sits under one of the mention keys, the mention under another
+            values = [v for k, v in item.items() if str(k).casefold() in _SPAN_KEYS and isinstance(v, str)]
+            labels = [v for v in values if resolve(v) is not None]
+            others = [v for v in values if resolve(v) is None]
+            if len(labels) == 1 and others:
+                mention, label = others[0], labels[0]
         if mention is None and label is None and len(item) == 1:  # [{"PER": "Anna"}, {"LOC": "Paris"}]
             (label, mention), positional = next(iter(item.items())), True
     elif isinstance(item, (list, tuple)) and len(item) == 2:  # [["Anna", "PER"], ...]: the pair is clear

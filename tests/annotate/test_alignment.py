@@ -177,3 +177,10 @@ def test_a_name_with_a_comma_or_ampersand_stays_whole_and_a_half_found_list_is_d
     stats = ParseStats()
     assert align_mentions("Anna met Bob.", [("Anna, Carl", "PER")], stats) == []
     assert stats.not_in_text == 1
+
+
+def test_a_crammed_list_keeps_a_name_with_a_comma_whole():
+    # {"LOC": "Washington, D.C., Paris"}: before, three spans, "D.C." a place of its own
+    text = "From Washington, D.C. to Paris, then to Acme, Inc. and Bob."
+    spans = align_mentions(text, [("Washington, D.C., Paris", "LOC"), ("Acme, Inc., Bob", "ORG")])
+    assert [text[s.start:s.end] for s in spans] == ["Washington, D.C.", "Paris", "Acme, Inc.", "Bob"]

@@ -433,3 +433,29 @@ def test_json_sent_as_a_string_remarks_and_mention_keyed_objects(answer, expecte
 def test_a_user_label_named_like_a_remark_is_still_a_label():
     assert parse_ner_answer('{"Comment": ["great product"], "PRODUCT": ["Kindle"]}', ("Comment", "PRODUCT")) == [
         ("great product", "Comment"), ("Kindle", "PRODUCT")]
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # list markers with no space after them, as CJK lists write them, and emoji or arrow bullets (before: the marker
+    # stayed in the mention, which no text holds)
+    ("・東京（LOC）\n・トヨタ（ORG）", [("東京", "LOC"), ("トヨタ", "ORG")]),
+    ("1、张伟：PER\n2、北京：LOC", [("张伟", "PER"), ("北京", "LOC")]),
+    ("① Anna: PER\n② Paris: LOC", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("👤 Anna (PER)\n📍 Paris (LOC)", [("Anna", "PER"), ("Paris", "LOC")]),
+    ("✅ Anna - PER\n➤ Paris: LOC", [("Anna", "PER"), ("Paris", "LOC")]),
+    # markdown tables of three or more columns, by their header or by the one cell that is a label (before: re-asked)
+    ("| Entity | Type | Explanation |\n|---|---|---|\n| Anna | PER | a person |\n| Paris | LOC | a city |",
+     [("Anna", "PER"), ("Paris", "LOC")]),
+    ("| # | Entity | Type |\n|---|---|---|\n| 1 | Anna | PER |\n| 2 | New York | LOC |",
+     [("Anna", "PER"), ("New York", "LOC")]),
+    ("| Text | Entity Type | Start |\n|--|--|--|\n| Paris | LOC | 10 |", [("Paris", "LOC")]),
+    ("| 1 | Anna | PER |\n| 2 | Paris | LOC |", [("Anna", "PER"), ("Paris", "LOC")]),
+    # the label under a mention key, the mention under another (before: a malformed item, re-asked)
+    ('[{"text": "Anna", "entity": "PER"}, {"word": "Paris", "entity": "LOC", "score": 0.9}]',
+     [("Anna", "PER"), ("Paris", "LOC")]),
+    # a name's suffix after a comma stays with it in a "LABEL: a, b" list (before: "Jr." was a person of its own)
+    ("PER: Martin Luther King, Jr., Anna", [("Martin Luther King, Jr.", "PER"), ("Anna", "PER")]),
+    ("LOC: Washington, D.C., Paris\nORG: Acme, Inc.", [("Washington, D.C.", "LOC"), ("Paris", "LOC"), ("Acme, Inc.", "ORG")]),
+])
+def test_bullets_tables_label_under_a_mention_key_and_name_suffixes(answer, expected):
+    assert_read_or_reasked(answer, expected)
