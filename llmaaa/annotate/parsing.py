@@ -121,6 +121,17 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
             return [item for line in lines for item in _line_list(_loads(line), resolve)]
         except AnswerError:
             pass
+    before, revised = _revision(answer)
+    if revised is not None:  # "Draft: [...] Wait, Monday is no entity. Final answer: [...]": the model's last word
+        try:
+            items = _json_items(revised, resolve)
+        except AnswerError:
+            items = None
+        if items is not None and any(isinstance(label, str) and resolve(label) is not None
+                                     for label in (_item_pair(item, resolve)[1] for item in items)):
+            if not _ADDITION.match(revised):
+                return items
+            return _json_items(before, resolve) + items  # "Wait, I also missed: [...]": both lists
     first: list[Any] | None = None
     for value in json_candidates(answer):
         try:
@@ -135,6 +146,30 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
     if first is None:
         raise AnswerError('the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]')
     return first
+
+
+_REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed|ion)|revised|updated|wait|actually)\b",
+                       re.I)
+
+
+_ADDITION = re.compile(r"[\W\s]*(?:i\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b", re.I)
+
+
+def _revision(answer: str) -> tuple[str, str | None]:
+    """The text before and after the last "Final answer" / "Correction" / "Wait" that follows some JSON and
+    is followed by some, else ``(answer, None)``."""
+    text = strip_reasoning(answer)
+    first_json = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
+    last = None
+    for m in _REVISION.finditer(text):
+        head = text[: m.start()]
+        # after a closed JSON value and outside its strings: "Correction Corp" inside a span is no revision
+        if first_json >= 0 and m.start() > first_json and head.count('"') % 2 == 0 and head.rstrip()[-1:] not in "\"'":
+            if any(ch in head[first_json:] for ch in "]}"):
+                last = m
+    if last is None or not any(ch in text[last.end():] for ch in "[{"):
+        return answer, None
+    return text[: last.start()], text[last.end():]
 
 
 def _line_list(value: Any, resolve: LabelResolver) -> list[Any]:

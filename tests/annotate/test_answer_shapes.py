@@ -352,8 +352,17 @@ def test_label_studio_result_shapes_are_read(answer):
      [("Anna", "PER"), ("Paris", "LOC")]),
     ('["Anna", "PER"]\n["Paris", "LOC"]', [("Anna", "PER"), ("Paris", "LOC")]),
     ("[]\n[]", []),
-    # prose between two lists is a correction or an echo, not JSON Lines: the first list that names a label
-    ('[{"span": "Anna", "type": "PER"}]\nWait: [{"span": "Anna", "type": "ORG"}]', [("Anna", "PER")]),
+    # prose between two lists is not JSON Lines; after "Wait", "Correction" or "Final answer" the later list is the
+    # model's last word (before: the first list was read)
+    ('[{"span": "Anna", "type": "PER"}]\nWait: [{"span": "Anna", "type": "ORG"}]', [("Anna", "ORG")]),
+    ('Draft: [{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}]\nWait, Monday is a date, not a '
+     'named entity. Final answer:\n[{"span": "Anna", "type": "PER"}]', [("Anna", "PER")]),
+    ('[{"span": "Anna", "type": "PER"}]\nWait, I missed one: [{"span": "Paris", "type": "LOC"}]',
+     [("Anna", "PER"), ("Paris", "LOC")]),  # an addition, not a replacement
+    # a marker word inside a mention is no revision
+    ('[{"span": "Correction Corp", "type": "ORG"}, {"span": "Paris", "type": "LOC"}]',
+     [("Correction Corp", "ORG"), ("Paris", "LOC")]),
+    ('[{"span": "Anna", "type": "PER"}]\nThis is the correct answer.', [("Anna", "PER")]),
 ])
 def test_one_json_list_per_line_reads_every_line(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
