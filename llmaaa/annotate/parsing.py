@@ -23,6 +23,7 @@ from llmaaa.annotate.answer_shapes import (PLAIN_PUNCTUATION, _MARKUP, _NONE_ANS
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS
 
 
 _SEPARATORS = ",;:*，、；：。！？"  # CJK stops never end a name
@@ -275,7 +276,7 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     if token.casefold() in _OTHER_ANSWERS and token.casefold() not in lookup:
         return NO_RELATION  # SemEval's "Other", "Neither" of a yes/no-minded model: no relation the user has
     normed = {_norm_label(_nfkc(c)): c for c in classes}
-    first_line = text.strip().split("\n", 1)[0].strip("`\"'.:* ")
+    first_line = _RE_LEAD_IN.sub("", text.strip().split("\n", 1)[0]).strip("`\"'.:* ")
     first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"
     for candidate in (token, first_line):  # "Work_For\n\nExplanation: ... located in ...": the label, then prose
         if candidate.casefold() in lookup:
@@ -292,6 +293,13 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     written = [c for c in found if _writes_label(text, c)]
     if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston": the label, then prose
         return written[0]
+    cued = [c for c in found if _cued(text, c)]
+    if len(found) > 1 and len(cued) == 1:  # "Work_For is wrong; the correct relation is Live_In"
+        return cued[0]
+    if (len(found) == 1 and not written and re.search(r"[\s_-]", found[0]) and len(text.split()) > 6
+            and not cued):  # "Anna lives in Boston, which is located in Massachusetts": prose that says
+        raise AnswerError(  # "located in", not an answer that names Located_In
+            f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
     if len(found) > 1:
         raise AnswerError(f"the answer names {', '.join(found)}; answer with exactly one of these labels and "
                           f"nothing else: {', '.join(classes)}")
@@ -313,11 +321,24 @@ _CJK_NONE = "无|無|没有|沒有|なし"
 _CJK_NONE_PHRASES = "无关系|無關係|無関係|関係なし|没有关系|沒有關係|无关|無關|無関"
 _LEADING_NONE = re.compile(r"[\s\"'`*]*(?:(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
                            + r")\b|" + _CJK_NONE_PHRASES + r")(?![\s_-]*(of|other|but|except)\b)", re.I)
-_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
+_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?(?:(?:direct|explicit|clear|obvious|apparent|such|known|stated|meaningful)\s+)?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
                                 + r")\b|" + _CJK_NONE_PHRASES, re.I)
 # words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
-_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$",
-                      re.I)
+_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$"
+                      r"|(?:不是|并非|並非|不|非|没有|沒有|無|无)(?:是)?$", re.I)
+
+
+# "Relation: Located_In" as the answer's first line, the label after its lead-in
+_RE_LEAD_IN = re.compile(r"^\W*(?:(?:the\s+)?(?:final\s+)?(?:relation(?:ship)?(?:\s+type)?|answer|label|output)\s*[:：]\s*)", re.I)
+# the phrases that give the label as the answer in prose: "the correct relation is Live_In", "answer: Work_For"
+_ANSWER_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(?:is|would\s+be|=|->)|[:：])\s*[*\"'`]*$",
+                         re.I)
+
+
+def _cued(text: str, label: str) -> bool:
+    """Whether ``label`` appears right after a phrase that gives it as the answer ("the relation is ...")."""
+    pattern = r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(label))))
+    return any(_ANSWER_CUE.search(text[: m.start()]) for m in re.finditer(pattern, text, re.I))
 
 
 def _nfkc(s: str) -> str:
@@ -340,7 +361,9 @@ def _named_labels(text: str, classes: Sequence[str]) -> list[str]:
     """
     hits = []
     for c in classes:
-        pattern = r"(?<![\w])" + r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c)))) + r"(?![\w])"
+        body = r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c))))
+        # a label in a script with no spaces has no word boundary around it: "两者的关系是位于"
+        pattern = body if NO_SPACE_SCRIPTS.match(c[:1] or " ") else r"(?<![\w])" + body + r"(?![\w])"
         hits += [(m.start(), m.end(), c) for m in re.finditer(pattern, text, re.I)]
     out: list[str] = []
     for s, e, c in sorted(hits):

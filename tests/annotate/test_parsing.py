@@ -177,3 +177,32 @@ def test_a_catch_all_answer_is_no_relation_unless_it_is_the_users_label(answer, 
 def test_an_answer_that_names_neither_a_label_nor_none_is_re_asked(answer):
     with pytest.raises(AnswerError):
         parse_re_answer(answer, ("Work_For", "Live_In"))
+
+
+@pytest.mark.parametrize("answer,label", [
+    # the label after a lead-in on the first line, prose after it (before: re-asked, "Live_In" also named)
+    ("Relation: Located_In\nExplanation: being in Boston does not imply Live_In.", "Located_In"),
+    # a correction names the label it rejects and the one it means (before: re-asked)
+    ("Work_For is incorrect; the correct relation is Live_In.", "Live_In"),
+    ("There is no direct relation; Anna merely visited Boston.", NO_RELATION),
+    ("The relation is located in.", "Located_In"),
+])
+def test_re_answers_in_english_prose(answer, label):
+    assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == label
+
+
+def test_prose_that_only_uses_a_labels_words_is_re_asked_not_read_as_that_label():
+    # before: Located_In, from "located in" in a sentence that describes Boston
+    with pytest.raises(AnswerError):
+        parse_re_answer("Anna lives in Boston, which is located in Massachusetts.", ("Work_For", "Live_In", "Located_In"))
+
+
+@pytest.mark.parametrize("answer,label", [("两者的关系是位于", "位于"), ("他们之间是任职于关系。", "任职于"), ("关系是：位于", "位于")])
+def test_a_chinese_label_inside_chinese_prose_is_named(answer, label):
+    # Chinese has no spaces, so the label has no word boundary around it (before: re-asked)
+    assert parse_re_answer(answer, ("任职于", "位于")) == label
+
+
+def test_a_negated_chinese_label_is_not_named():
+    with pytest.raises(AnswerError):
+        parse_re_answer("两者不是位于关系", ("任职于", "位于"))
