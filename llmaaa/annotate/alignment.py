@@ -15,8 +15,8 @@ Unicode normalization, full width and typographic quotes/dashes (NFD text vs an 
 "Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
 accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is
 always mapped back to the user's exact characters. In scripts written with spaces a match must
-sit on word boundaries ("US" never matches inside "USA"), while in CJK (and Thai) text, which has
-no spaces, any position is allowed. Overlapping spans: the longer wins;
+sit on word boundaries ("US" never matches inside "USA"; an Arabic one-letter proclitic such as "و" may
+precede it), while in CJK (and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins;
 the same span with two types keeps the first listed (a counted conflict).
 """
 
@@ -46,12 +46,22 @@ def _attached(ch: str) -> bool:
     return unicodedata.category(ch)[0] == "M" or ch in (_ZWJ, _VS16) or "\U0001f3fb" <= ch <= "\U0001f3ff"
 
 
+_ARABIC_PROCLITICS = "وفبلك"  # "and", "so", "in/with", "for/to", "like", written onto the next word
+
+
+def _proclitic(text: str, start: int) -> bool:
+    """Whether ``text[start - 1]`` is an Arabic one-letter proclitic at a word's start ("ولندن" is "و" +
+    "لندن"): the name after it is a word of its own, as the LLM (and Arabic NER data) write it."""
+    return (text[start - 1] in _ARABIC_PROCLITICS and "\u0600" <= text[start] <= "\u06ff"
+            and (start == 1 or not _wordy(text[start - 2])))
+
+
 def _on_boundaries(text: str, start: int, end: int) -> bool:
     if _attached(text[start]):
         return False
     if end < len(text) and _attached(text[end]):  # "👍" in "👍🏽", "राम" in "रामायण", "Jose" in NFD "José"
         return False
-    if start > 0 and _wordy(text[start]) and _wordy(text[start - 1]):
+    if start > 0 and _wordy(text[start]) and _wordy(text[start - 1]) and not _proclitic(text, start):
         return False
     if end < len(text) and _wordy(text[end - 1]) and _wordy(text[end]):
         return False

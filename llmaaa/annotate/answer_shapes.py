@@ -59,6 +59,10 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
         return data
     if isinstance(data, dict):
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
+            inner = [v for k, v in data.items() if str(k).casefold() in _WRAPPER_KEYS and isinstance(v, list)]
+            label = _pick_label(data, resolve)
+            if len(inner) == 1 and not (isinstance(label, str) and resolve(label) is not None):
+                return inner[0]  # {"text": "<the sentence>", "type": "NER", "entities": [...]}: an envelope
             return [data]
         data = {k: _decoded(v) for k, v in data.items()}  # {"entities": "[{\"span\": ...}]"}: JSON sent as a string
         if len(core := {k: v for k, v in data.items() if str(k).casefold() not in _META_KEYS or resolve(str(k)) is not None}) < len(data) and core:

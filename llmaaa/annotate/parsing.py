@@ -184,6 +184,29 @@ def _line_list(value: Any, resolve: LabelResolver) -> list[Any]:
 _LABEL_LIST_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(?P<label>[^:\[\]{}]+?)\s*:\s*(?P<list>\[.*\])\s*,?\s*$")
 
 
+_FENCE_LINE = re.compile(r"^\s*```[\w-]*\s*$")
+
+
+def _joined_label_blocks(answer: str) -> list[str]:
+    """The answer's lines, a label heading joined with the JSON list under it (fences dropped)::
+
+        **Persons:**            ->  **Persons:** ["Anna"]
+        ```json
+        ["Anna"]
+        ```
+    """
+    lines = [line for line in answer.splitlines() if not _FENCE_LINE.match(line)]
+    out: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if (stripped.startswith("[") and out and out[-1].rstrip().rstrip("*_").endswith((":", "："))
+                and "[" not in out[-1]):
+            out[-1] = f"{out[-1].rstrip().strip('*_#').strip()} {stripped}"
+        elif stripped:
+            out.append(line)
+    return out
+
+
 def _label_list_lines(answer: str, resolve: LabelResolver) -> list[list[str]] | None:
     """``[mention, label]`` items of an answer written as ``LABEL: [mentions]`` lines, None for another answer.
 
@@ -193,7 +216,7 @@ def _label_list_lines(answer: str, resolve: LabelResolver) -> list[list[str]] | 
     if "{" in answer:
         return None
     found: list[list[str]] | None = None
-    for line in answer.splitlines():
+    for line in _joined_label_blocks(answer):
         m = _LABEL_LIST_LINE.match(line)
         label = m.group("label").strip(_MARKUP) if m else ""
         if not label or resolve(label) is None:

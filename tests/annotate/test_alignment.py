@@ -184,3 +184,12 @@ def test_a_crammed_list_keeps_a_name_with_a_comma_whole():
     text = "From Washington, D.C. to Paris, then to Acme, Inc. and Bob."
     spans = align_mentions(text, [("Washington, D.C., Paris", "LOC"), ("Acme, Inc., Bob", "ORG")])
     assert [text[s.start:s.end] for s in spans] == ["Washington, D.C.", "Paris", "Acme, Inc.", "Bob"]
+
+
+def test_an_arabic_name_after_a_one_letter_proclitic_is_found():
+    # "ولندن" is "and London", "بالقاهرة" "in Cairo": the LLM names the bare name (before: not in the text)
+    text = "زار أحمد باريس ولندن وبالقاهرة."
+    spans = align_mentions(text, [("لندن", "LOC"), ("بالقاهرة", "LOC"), ("باريس", "LOC")])
+    assert [text[s.start:s.end] for s in spans] == ["باريس", "لندن", "بالقاهرة"]
+    # deeper inside a word it is no match: in "كبريم" the "ب" before "ريم" does not start the word
+    assert align_mentions("جاء كبريم", [("ريم", "PER")]) == []

@@ -468,3 +468,20 @@ def test_a_user_label_named_like_a_remark_is_still_a_label():
 ])
 def test_bullets_tables_label_under_a_mention_key_and_name_suffixes(answer, expected):
     assert_read_or_reasked(answer, expected)
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # one list per label under its own heading, fenced or not (before: only the first list was read)
+    ('**Persons:**\n```json\n["Anna"]\n```\n**Locations:**\n```json\n["Berlin", "Paris"]\n```',
+     [("Anna", "PER"), ("Berlin", "LOC"), ("Paris", "LOC")]),
+    ('PER:\n["Anna"]\n\nLOC:\n["Paris"]', [("Anna", "PER"), ("Paris", "LOC")]),
+    ('### ORG:\n[]\n### LOC:\n["Paris"]', [("Paris", "LOC")]),
+])
+def test_one_json_list_per_label_heading(answer, expected):
+    assert_read_or_reasked(answer, expected)
+
+
+def test_an_envelope_with_the_sentence_and_a_task_type_is_read_by_its_entity_list():
+    # before: the envelope itself was one entity of the unknown type "NER", and the answer read as no entities
+    answer = '{"text": "Anna flew to Paris.", "type": "NER", "entities": [{"span": "Anna", "type": "PER"}]}'
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
