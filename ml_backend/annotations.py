@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ml_backend import sync
 from ml_backend.labeling import UnsupportedConfig
 from ml_backend.request import RequestError, is_id
-from ml_backend.results import unicode_problem
+from ml_backend.results import human_example, unicode_problem, unusable_gold
 
 if TYPE_CHECKING:
     from ml_backend.model import ProjectContext
@@ -80,10 +80,29 @@ def _store(ctx: ProjectContext, rows: Mapping[str, list[tuple]]) -> None:
 
 
 def record(ctx: ProjectContext, event: str, ann: Any, task: Any) -> dict[str, Any]:
-    """Record one created or updated annotation (see ``_annotation_row``)."""
+    """Record one created or updated annotation (see ``_annotation_row``); the answer warns when it cannot be
+    gold as it stands (no text to read, or no region with a label of the config)."""
     kind, row = _annotation_row(ctx, event, ann, task)
     _store(ctx, {kind: [row]})
-    return {"unreviewed": 1} if kind == UNREVIEWED else {}
+    if kind == UNREVIEWED:
+        return {"unreviewed": 1}
+    return {"warning": warning} if kind == GOLD and (warning := _gold_warning(ctx, row)) else {}
+
+
+def _gold_warning(ctx: ProjectContext, row: tuple) -> str | None:
+    ann_id, _, result, text, _ = row
+    try:
+        schema = ctx.schema
+    except (RequestError, UnsupportedConfig):
+        return None
+    if text is None:
+        return (f"annotation {ann_id}: the task has no text in data[{schema.value_key!r}]; recorded, used as gold "
+                "once the task's text is known")
+    n = unusable_gold(human_example(row[1], text, result, schema), result, schema)
+    if n:
+        return (f"annotation {ann_id}: none of its {n} region(s) has a label of the config "
+                f"({', '.join(schema.entity_labels)}); recorded, not used as gold")
+    return None
 
 
 def record_bulk(ctx: ProjectContext, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class BackendConfig:
     basic_auth_pass: str | None = None
     predict_on_demand: str = "student"  # student | llm | none
     predict_llm_max_tasks: int = 4
+    # on-demand LLM answers not back in this many seconds are per-task errors (Label Studio drops the whole batch at
+    # 100 s); the calls finish in the background and their predictions are stored for the next /predict
+    predict_llm_deadline_s: float = 80.0
     student_relations: bool = False  # queue predictions from the RE student too (scores every entity pair: slow)
     run_jobs: bool = True  # false: record and queue only (no background rounds), e.g. to inspect a state
     max_text_chars: int = 100_000  # longer texts get a per-task error on demand (stored predictions still served)
@@ -76,6 +79,8 @@ class BackendConfig:
             problems.append(f"SAMPLER={self.sampler!r}: choose one of {', '.join(available())}")
         if self.predict_on_demand not in PREDICT_MODES:
             problems.append(f"PREDICT_ON_DEMAND={self.predict_on_demand!r}: choose one of {', '.join(PREDICT_MODES)}")
+        if not self.predict_llm_deadline_s > 0:
+            problems.append(f"PREDICT_LLM_DEADLINE_S={self.predict_llm_deadline_s}: must be above 0")
         for name in ("train_threshold", "llm_batch", "max_text_chars"):
             if getattr(self, name) < 1:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")

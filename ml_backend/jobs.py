@@ -32,7 +32,8 @@ from llmaaa.data.schema import Example
 from llmaaa.tracebacks import traceback_text
 
 from ml_backend.engine import Students, publish
-from ml_backend.results import asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem
+from ml_backend.results import (asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem,
+                                unusable_gold)
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, gold_annotation, made_from_prediction_unopened,
                              prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
@@ -155,6 +156,7 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
 def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     """One round for ``ctx``'s project; returns the detail recorded with the job and the round."""
     cfg, st, schema, engine = ctx.config, ctx.state, ctx.schema, ctx.engine
+    config = schema.config_hash  # the config this round's predictions are written for
     t0 = time.perf_counter()
     detail: dict[str, Any] = {"reason": job.get("reason")}
     ls = None
@@ -170,7 +172,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
 
     texts = st.tasks()
     gold_rows = st.annotations()
-    gold = [human_example(a["task_id"], a["text"], a["result"], schema) for a in gold_rows]
+    gold = [ex for a in gold_rows if not unusable_gold(ex := human_example(a["task_id"], a["text"], a["result"], schema),
+                                                       a["result"], schema)]
+    if len(gold) < len(gold_rows):
+        detail["gold_unusable"] = len(gold_rows) - len(gold)
+        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config: kept, not "
+                    "used as gold", st.project_id, len(gold_rows) - len(gold))
     human = {a["task_id"] for a in gold_rows}
     # an edited task, or one labeled before a label was added to the config, is labeled again
     llm = {int(ex.id): ex for ex in map(Example.from_dict, st.llm_labels(current=True))
@@ -263,7 +270,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
             except Exception as e:
                 detail["prune_error"] = f"{type(e).__name__}: {e}"[:300]
                 log.warning("project %s: deleting old prediction versions failed: %s", st.project_id, e)
-    st.save_predictions(bodies)
+    st.save_predictions(bodies, config)
     if detail.get("trained") and students is not None:
         publish(students, st.dir / "models", version)
         st.set_meta("student_version", version)

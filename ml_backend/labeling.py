@@ -205,7 +205,7 @@ class SchemaCache:
         self._lock = threading.Lock()
 
     def get(self, xml: str) -> LabelingSchema:
-        key = config_hash(xml) if isinstance(xml, str) else ""
+        key = config_hash(xml) if isinstance(xml, str) else f"<{type(xml).__name__}>"  # each type its own error
         with self._lock:
             hit = self._items.get(key)
         if hit is None:

@@ -173,17 +173,21 @@ class LLMaAABackend:
             raise RequestError(str(e)) from e
         out: list[dict[str, Any] | str | None] = [None] * len(tasks)
         seen, todo = [], []
+        texts: dict[int, str] = {}
         for i, task in enumerate(tasks):
             try:
                 if not isinstance(task, Mapping) or not is_id(task.get("id")):
                     raise TaskError("task has no integer 'id'")
                 text = task_text(task, schema)
+                if texts.setdefault(task["id"], text) != text:  # one id, two texts: whose spans would it get?
+                    raise TaskError(f"task id {task['id']} is repeated in this batch with another text")
                 seen.append((task["id"], text, task.get("data")))
                 todo.append((i, task["id"], text, task.get("data")))
             except TaskError as e:
                 log.warning("predict: task %d of the batch: %s", i, e)
                 out[i] = {"error": str(e)}
-        stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo})
+        config = schema.config_hash
+        stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo}, config)
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:
@@ -196,11 +200,12 @@ class LLMaAABackend:
         if seen:
             ctx.state.upsert_tasks(seen)
         if missing:
-            for i, body_ in self._on_demand(ctx, schema, missing).items():
+            for i, body_ in self._on_demand(ctx, schema, missing, config).items():
                 out[i] = body_
         return [o if o is not None else {"detail": "no prediction yet for this task (no stored prediction, no student)"} for o in out]
 
-    def _on_demand(self, ctx: ProjectContext, schema: LabelingSchema, missing: list[tuple[int, int, str, Any]]) -> dict[int, dict]:
+    def _on_demand(self, ctx: ProjectContext, schema: LabelingSchema, missing: list[tuple[int, int, str, Any]],
+                   config: str) -> dict[int, dict]:
         mode = self.config.predict_on_demand
         if mode == "llm" and ctx.state.llm_paused() and ctx.students() is not None:
             mode = "student"  # STOP_AFTER_MATCHED: the student has caught up, on-demand calls stop too
@@ -210,31 +215,67 @@ class LLMaAABackend:
         out: dict[int, dict] = {i: {"error": f"text is empty or longer than {limit} chars (MAX_TEXT_CHARS)"}
                                 for i, *_ in missing if i not in kept}
         version = ctx.state.current_version or f"{self.config.model_version_prefix}-0"
+
+        def store(preds: list, source: str) -> dict[int, dict]:
+            li, rows, bodies = ctx.interface(), [], {}
+            for (i, _), ex in zip(ok, preds):
+                if ex.failed:
+                    bodies[i] = {"error": str(ex.annotation.get("error"))[:300]}
+                    continue
+                bodies[i] = body = prediction_for(ex, schema, li, version=version)
+                rows.append((int(ex.id), version, source, body["score"], body))
+            ctx.state.save_predictions(rows, config)
+            return bodies
+
         try:
             if mode == "student" and (students := ctx.students()) is not None:
-                preds = students.predict([ex for _, ex in ok])
-                source = "student"
+                out.update(store(students.predict([ex for _, ex in ok]), "student"))
             elif mode == "llm" and ok:
                 ok = ok[: self.config.predict_llm_max_tasks]
-                preds = ctx.engine.annotate([ex for _, ex in ok], None)  # the demos the teacher already has
-                source = "llm"
-            else:
-                return out
+                out.update(self._llm_on_demand(ctx, ok, store))
         except Exception as e:  # a dead LLM or a broken model: per-task errors, never a 500
             log.error("predict on demand failed for project %s: %s", ctx.state.project_id, e)
             out.update({i: {"error": f"prediction failed: {type(e).__name__}: {e}"[:300]} for i, _ in ok})
-            return out
-        li = ctx.interface()
-        rows = []
-        for (i, _), ex in zip(ok, preds):
-            if ex.failed:
-                out[i] = {"error": str(ex.annotation.get("error"))[:300]}
-                continue
-            body = prediction_for(ex, schema, li, version=version)
-            out[i] = body
-            rows.append((int(ex.id), version, source, body["score"], body))
-        ctx.state.save_predictions(rows)
         return out
+
+    def _llm_on_demand(self, ctx: ProjectContext, ok: list[tuple[int, Any]], store: Any) -> dict[int, dict]:
+        """The teacher's predictions for ``ok``, or per-task errors once ``predict_llm_deadline_s`` has passed.
+
+        A slow or hung LLM (each call may take ``LLM_TIMEOUT_S`` times its retries) must not hold the request
+        past Label Studio's 100 s, which would drop the whole batch. The calls go on in a thread; answers that
+        come late are stored all the same (and cached by the teacher), so the next /predict serves them.
+        """
+        deadline = self.config.predict_llm_deadline_s
+        lock, done = threading.Lock(), threading.Event()
+        state: dict[str, Any] = {"late": False}
+
+        def work() -> None:
+            try:
+                preds = ctx.engine.annotate([ex for _, ex in ok], None)  # the demos the teacher already has
+                with lock:
+                    state["preds"] = preds
+                    if state["late"]:
+                        store(preds, "llm")
+                        log.info("project %s: %d late on-demand LLM prediction(s) stored", ctx.state.project_id, len(ok))
+            except Exception as e:
+                state["error"] = e
+                if state["late"]:
+                    log.error("predict on demand failed late for project %s: %s", ctx.state.project_id, e)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="predict-llm", daemon=True).start()
+        finished = done.wait(deadline)
+        with lock:
+            if not finished and "preds" not in state:
+                state["late"] = True
+                log.warning("project %s: the LLM did not answer %d on-demand task(s) within %s s "
+                            "(PREDICT_LLM_DEADLINE_S)", ctx.state.project_id, len(ok), deadline)
+                return {i: {"error": f"the LLM did not answer within {deadline:g} s (PREDICT_LLM_DEADLINE_S); "
+                                     "the prediction is stored when it does"} for i, _ in ok}
+        if "error" in state:
+            raise state["error"]
+        return store(state["preds"], "llm")
 
     # -- fit (webhooks) -----------------------------------------------------------------------------
     def fit(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,20 @@ def human_example(task_id: int | str, text: str, results: Any, schema: LabelingS
     return results_to_example(Example(str(task_id), text), results, schema, source="human")
 
 
+def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> int:
+    """How many span regions the annotator drew on the served text when none of them became a label of the
+    config, else 0.
+
+    Such an annotation (every region's label removed from or renamed in the config, or offsets outside
+    the text) is no "this text has no entities": trained on, it would teach the student that the
+    spans the annotator marked are ``O``. It is kept (never lost), but not used as gold.
+    """
+    if ex.entities or not isinstance(results, list):
+        return 0
+    return sum(1 for r in results if isinstance(r, Mapping) and r.get("type") == "labels"
+               and (r.get("from_name") == schema.from_name or r.get("to_name") == schema.to_name))
+
+
 def _first_label(labels: Any, mapping: Any) -> str | None:
     """The config label of a region's ``labels`` list; None for any other shape (a stored annotation is
     read at every round, export and report: one malformed region must cost only itself)."""

@@ -69,6 +69,9 @@ class ProjectState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        if "config" not in {r[1] for r in self._db.execute("PRAGMA table_info(predictions)")}:
+            # state from before predictions recorded their label config: those rows count as current
+            self._db.execute("ALTER TABLE predictions ADD COLUMN config TEXT")
 
     # -- plumbing --------------------------------------------------------------------------
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -246,11 +249,14 @@ class ProjectState:
         return {r["task_id"]: r["round"] for r in self._q("SELECT task_id, round FROM llm_labels WHERE error IS NULL")}
 
     # -- predictions -----------------------------------------------------------------------
-    def save_predictions(self, items: Iterable[tuple[int, str, str, float | None, Mapping[str, Any]]]) -> None:
-        """``(task_id, version, source, score, body)``; body is the /predict element served for the task."""
+    def save_predictions(self, items: Iterable[tuple[int, str, str, float | None, Mapping[str, Any]]],
+                         config: str | None = None) -> None:
+        """``(task_id, version, source, score, body)``; body is the /predict element served for the task, written
+        for the label config whose ``config_hash`` is ``config`` (its from_name, to_name and labels)."""
         now = time.time()
-        self._many("INSERT OR REPLACE INTO predictions(task_id, version, source, score, body, created_at) VALUES (?,?,?,?,?,?)",
-                   [(int(t), v, s, sc, json.dumps(b, ensure_ascii=False), now) for t, v, s, sc, b in items])
+        self._many("INSERT OR REPLACE INTO predictions(task_id, version, source, score, body, created_at, config) "
+                   "VALUES (?,?,?,?,?,?,?)",
+                   [(int(t), v, s, sc, json.dumps(b, ensure_ascii=False), now, config) for t, v, s, sc, b in items])
 
     def predictions_for(self, task_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not task_ids:
@@ -259,19 +265,21 @@ class ProjectState:
         rows = self._q(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})", [int(t) for t in task_ids])
         return {r["task_id"]: json.loads(r["body"]) for r in rows}
 
-    def prediction_json_for(self, texts: Mapping[int, str]) -> dict[int, str]:
+    def prediction_json_for(self, texts: Mapping[int, str], config: str | None = None) -> dict[int, str]:
         """The stored /predict elements as the JSON text written with them (the hot read path), by task id.
 
         Only for tasks whose recorded text is ``texts[id]``: a task Label Studio sends with another
-        text was edited, and its prediction's offsets point into the old one.
+        text was edited, and its prediction's offsets point into the old one. With ``config``, only those
+        written for that label config: after the config is edited, a stored body may name a control, an
+        object or a label the project no longer has (Label Studio rejects the whole batch then).
         """
         if not texts:
             return {}
         marks = ",".join("?" * len(texts))
         with self._lock:
-            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text FROM predictions p JOIN tasks t ON t.id = p.task_id "
-                                    f"WHERE p.task_id IN ({marks})", [int(t) for t in texts]).fetchall()
-        return {r[0]: r[1] for r in rows if r[2] == texts[r[0]]}
+            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config FROM predictions p JOIN tasks t "
+                                    f"ON t.id = p.task_id WHERE p.task_id IN ({marks})", [int(t) for t in texts]).fetchall()
+        return {r[0]: r[1] for r in rows if r[2] == texts[r[0]] and (config is None or r[3] in (None, config))}
 
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""

@@ -161,6 +161,29 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
         assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
 
 
+def test_an_annotation_whose_regions_have_no_label_of_the_config_is_not_trained_on_as_gold(make_app, quick_training):
+    """Used as gold, it would say its text has no entity, and teach the student that the marked span is O."""
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, min_train_labels=3, train_threshold=3, teacher_k=2)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS)], NER))
+        c.post("/setup", json=setup_body(NER))
+        wait_idle(st)
+        picked = {int(r["task_id"]) for r in st.queue_head(3)}
+        rest = [i for i in range(6) if 100 + i not in picked]
+        for k, i in enumerate(rest[:3]):
+            text, name = TEXTS[i], PEOPLE[i]
+            label = "Wizard" if k == 0 else "PER"
+            res = [region("h", text.index(name), text.index(name) + len(name), name, label)]
+            c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 900 + k, 100 + i, text, res, NER))
+        time.sleep(0.3)
+        last = wait_idle(st)[0]
+    assert last["status"] == "done", last
+    assert last["detail"]["trained"]["gold"] == 2 and last["detail"]["gold_unusable"] == 1
+    assert len(st.annotations()) == 3  # kept all the same
+
+
 def test_a_long_document_gets_llm_spans_from_every_piece_at_its_own_offsets(make_app, quick_training, monkeypatch):
     monkeypatch.setenv("LLM_MAX_CHARS", "300")
     doc = " ".join(TEXTS * 8)  # ~1,000 chars: several pieces, every name several times

@@ -241,6 +241,31 @@ def test_a_label_config_edited_in_label_studio_is_used_at_once(make_app):
     assert ctx.label_config == NER  # the served config stays
 
 
+def test_a_prediction_stored_under_an_old_label_config_is_not_served_under_the_new_one(make_app):
+    """Before: the stored body went out with the old from_name, to_name and labels, which the edited project no
+    longer has (Label Studio then rejects the whole batch). Now it is predicted again for the new config."""
+    from label_studio_sdk.label_interface import LabelInterface
+    from openai_stub import ScriptedOpenAI
+
+    new = ('<View><Labels name="ner" toName="body"><Label value="Person"/><Label value="City"/></Labels>'
+           '<Text name="body" value="$text"/></View>')
+    task = ls_task(1, "Anna lives in Oslo .")
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}, {"span": "Oslo", "type": "LOC"}]',
+                         '[{"span": "Anna", "type": "Person"}, {"span": "Oslo", "type": "City"}]']) as llm:
+        app = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", teacher_k=0, run_jobs=False)
+        c = app.test_client()
+        [old] = c.post("/predict", json=predict_body([task], NER)).json["results"]
+        assert {r["from_name"] for r in old["result"]} == {"label"}
+        c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": new}})
+        [fresh] = c.post("/predict", json=predict_body([task], new)).json["results"]
+        [again] = c.post("/predict", json=predict_body([task], new)).json["results"]
+        assert len(llm.requests) == 2  # asked once per config, then served from the store
+    assert [(r["from_name"], r["to_name"], r["value"]["labels"]) for r in fresh["result"]] == [
+        ("ner", "body", ["Person"]), ("ner", "body", ["City"])]
+    assert not LabelInterface(new).validate_prediction({"result": fresh["result"]}, return_errors=True)
+    assert again == fresh
+
+
 def test_threshold_and_start_training_queue_one_round(make_app):
     app = make_app(train_threshold=2, run_jobs=False)  # keep the job queued so the test can see it
     c = app.test_client()
@@ -450,3 +475,86 @@ def test_bad_input_found_by_review_gets_a_clear_answer_and_costs_only_itself(mak
     assert r.status_code == 201 and r.json["annotations_deleted"] == 0 and "without an annotation id" in r.json["ignored"]
     r = c.post("/setup", json=setup_body(NER, project="1000000000000000000000000000000.17"))
     assert r.status_code == 400 and "not a Label Studio project id" in r.json["error"]
+
+
+def test_state_written_before_predictions_recorded_their_config_opens_and_serves(tmp_path):
+    """A MODEL_DIR from an earlier version (no ``config`` column): opened, migrated, its predictions still served."""
+    import sqlite3
+
+    from ml_backend.state import ProjectState
+
+    d = tmp_path / "7"
+    d.mkdir()
+    db = sqlite3.connect(d / "state.db")
+    db.executescript("CREATE TABLE predictions (task_id INTEGER PRIMARY KEY, version TEXT NOT NULL, source TEXT NOT NULL,"
+                     " score REAL, body TEXT NOT NULL, created_at REAL);"
+                     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, text TEXT NOT NULL, data TEXT, seen_at REAL);"
+                     "INSERT INTO tasks VALUES (1, 'Anna .', NULL, 0);"
+                     "INSERT INTO predictions VALUES (1, 'v1', 'llm', 0.5, '{\"result\": []}', 0);")
+    db.commit()
+    db.close()
+    st = ProjectState(tmp_path, 7)
+    assert st.prediction_json_for({1: "Anna ."}, "abc") == {1: '{"result": []}'}
+    st.save_predictions([(1, "v2", "llm", 0.4, {"result": [], "score": 0.4})], "def")
+    assert st.prediction_json_for({1: "Anna ."}, "abc") == {}  # written for another config
+    assert json.loads(st.prediction_json_for({1: "Anna ."}, "def")[1])["score"] == 0.4
+
+
+def test_a_task_id_repeated_with_another_text_in_one_batch_is_a_per_task_error(make_app):
+    """Before: both got the spans of the last text, so the first task's offsets pointed into the wrong text."""
+    from openai_stub import ScriptedOpenAI
+
+    with ScriptedOpenAI(['[{"span": "Bob", "type": "PER"}]']) as llm:
+        app = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", teacher_k=0, run_jobs=False)
+        r = app.test_client().post("/predict", json=predict_body(
+            [ls_task(41, "Bob is in Rome today ."), ls_task(41, "Anna lives in Oslo ."), ls_task(41, "Bob is in Rome today .")],
+            NER))
+    first, second, third = r.json["results"]
+    assert [x["value"]["text"] for x in first["result"]] == ["Bob"] and third == first
+    assert "repeated in this batch" in second["error"]
+
+
+def test_an_annotation_with_no_usable_region_is_kept_but_named_and_not_gold(make_app):
+    """Before: answered "ok" and used as gold with no entities, teaching the student that the marked spans are O."""
+    from ml_backend.results import human_example, unusable_gold
+
+    app = make_app(train_threshold=100, run_jobs=False)
+    c = app.test_client()
+    c.post("/setup", json=setup_body(NER))
+    ctx = app.extensions["llmaaa"].context("1")
+    wizard = [region("a", 0, 4, "Anna", "Wizard")]
+    r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 7, 1, "Anna lives in Oslo .", wizard, NER))
+    assert r.status_code == 201 and "none of its 1 region(s) has a label of the config" in r.json["warning"]
+    assert [a["annotation_id"] for a in ctx.state.annotations()] == [7]  # recorded all the same
+    assert unusable_gold(human_example(1, "Anna lives in Oslo .", wizard, ctx.schema), wizard, ctx.schema) == 1
+    # an annotation with no region says "no entities" and is gold; so is one with a usable region beside a bad one
+    for result in ([], [*wizard, region("b", 14, 18, "Oslo", "LOC")]):
+        r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 8, 2, "Anna lives in Oslo .", result, NER))
+        assert "warning" not in r.json
+        assert not unusable_gold(human_example(2, "Anna lives in Oslo .", result, ctx.schema), result, ctx.schema)
+    # a task whose data lacks the config's text field: recorded, and the answer says why it is not used yet
+    event = annotation_event("ANNOTATION_CREATED", 9, 3, "x", [region("a", 0, 1, "x", "PER")], NER)
+    event["task"]["data"] = {"sentence": "x"}
+    r = c.post("/webhook", json=event)
+    assert r.status_code == 201 and "has no text in data['text']" in r.json["warning"]
+
+
+def test_a_slow_llm_on_demand_answers_within_the_deadline_and_stores_the_late_prediction(make_app):
+    """Before: /predict waited for every retry of a hung LLM (minutes), past Label Studio's 100 s, which then
+    dropped the whole batch. Now the tasks get an error at PREDICT_LLM_DEADLINE_S, and the late answer is kept."""
+    from openai_stub import Reply, ScriptedOpenAI
+
+    task = ls_task(1, "Anna lives in Oslo .")
+    with ScriptedOpenAI([Reply('[{"span": "Anna", "type": "PER"}]', delay=2.0)]) as llm:
+        app = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", teacher_k=0, run_jobs=False,
+                       predict_llm_deadline_s=0.5)
+        c = app.test_client()
+        [first] = c.post("/predict", json=predict_body([task], NER)).json["results"]
+        assert "PREDICT_LLM_DEADLINE_S" in first["error"]  # answered before the LLM did
+        st = app.extensions["llmaaa"].context("1").state
+        deadline = time.monotonic() + 30
+        while not st.predictions_for([1]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [later] = c.post("/predict", json=predict_body([task], NER)).json["results"]
+        assert len(llm.requests) == 1  # served from the store: the LLM is not asked twice
+    assert [r["value"]["text"] for r in later["result"]] == ["Anna"]
