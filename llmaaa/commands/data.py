@@ -10,6 +10,7 @@ from llmaaa.commands.checks import check_label_overlap, require_examples
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.readers import (
     DATASETS,
+    DETECT,
     SPLITS,
     DatasetNotFound,
     FormatError,
@@ -38,7 +39,7 @@ def _load(args: argparse.Namespace) -> list[Example]:
         return list(require_examples(read_jsonl(args.input), args.input, "--input"))
     scheme = "iob2" if args.source == "conll2003" else args.scheme
     return read_conll(args.input, scheme=scheme, token_sep=args.token_sep, tag_column=args.tag_column,
-                      id_prefix=args.split)
+                      token_column=args.token_column, id_prefix=args.split)
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -82,8 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--output", required=True, help="output file (.jsonl, or .conll/.txt/.bmes for CoNLL columns)")
     c.add_argument("--to", choices=("jsonl", "conll"), help="output format (default: from the --output extension)")
     c.add_argument("--scheme", default="iob2", choices=SCHEMES, help="tag scheme of a conll input / conll output")
-    c.add_argument("--token-sep", default=" ", help='separator joining tokens into text ("" for char-level Chinese)')
+    c.add_argument("--token-sep", default=DETECT,
+                   help='separator joining tokens into text (default: from the tokens, none for Chinese/Japanese; " ", "")')
     c.add_argument("--tag-column", type=int, default=-1, help="column holding the tag (default: last)")
+    c.add_argument("--token-column", type=int, default=None,
+                   help="column holding the token (default: the first, or the second after a 1, 2, 3 ID column)")
     c.add_argument("--split", help="split name used in example ids (default: from the file name)")
     c.add_argument("--data-dir", help="folder holding conll2003/ and conll04/ (default: $LLMAAA_DATA_DIR or ../shared/data)")
     c.set_defaults(func=_convert)

@@ -11,6 +11,7 @@ their tokens joined by ``scripts.token_separator``):
   ``from_id``/``to_id``/``type`` naming entity ids;
 - Prodigy ``spans`` and spaCy ``doc.to_json()`` ``ents`` (``{start, end, label}``), Prodigy relations
   (``head_span``/``child_span``); records answered ``reject`` or ``ignore`` are not gold and skipped;
+- Label Studio's JSON-MIN export: ``"label"`` (the control's name) ``[{start, end, text, labels: [...]}]``;
 - Hugging Face token classification: ``tokens`` + ``ner_tags`` (or ``tags``) as tag names.
 
 A record in our own schema is never changed. A shape that is only half there (a doccano label
@@ -32,6 +33,7 @@ DOCCANO_RELATIONS = "doccano relations (entities with start_offset/end_offset)"
 PRODIGY = "Prodigy (spans)"
 SPACY = "spaCy (ents)"
 HUGGING_FACE = "Hugging Face (tokens + {key})"
+LABEL_STUDIO_MIN = "Label Studio JSON-MIN (label: [{start, end, labels}])"
 
 _NOT_GOLD = ("reject", "ignore")
 Converter = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -75,6 +77,8 @@ def _formats(record: Mapping[str, Any]) -> list[tuple[str, Converter]]:
     found: list[tuple[str, Converter]] = []
     if _doccano_keys(record):
         found.append((DOCCANO, _doccano))
+    if _ls_min_keys(record):
+        found.append((LABEL_STUDIO_MIN, _ls_min))
     if "spans" in record or ("ents" not in record and _prodigy_relations(record.get("relations"))):
         found.append((PRODIGY, _span_objects))
     if "ents" in record:
@@ -123,6 +127,30 @@ def _doccano(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
         entities.append({"start": item[0], "end": item[1], "label": item[2]})
     _no_relations(record, DOCCANO, ex_id)
     return {**_without(record, key), "entities": entities}
+
+
+# Label Studio JSON-MIN --------------------------------------------------------------------------
+
+def _ls_min_keys(record: Mapping[str, Any]) -> list[str]:
+    """Keys holding Label Studio region objects (``{"start", "end", "labels": [...]}``): JSON-MIN names the
+    key after the ``<Labels>`` control, "label" by default."""
+    return [k for k, v in record.items() if isinstance(v, list) and v and all(
+        isinstance(x, Mapping) and "start" in x and "end" in x and isinstance(x.get("labels"), list) for x in v)]
+
+
+def _ls_min(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
+    keys = _ls_min_keys(record)
+    if len(keys) > 1:
+        raise SchemaError(f"{_context(LABEL_STUDIO_MIN, ex_id)} it has regions under {keys!r}; keep one control")
+    entities = []
+    for r in record[keys[0]]:
+        if not (_is_int(r["start"]) and _is_int(r["end"]) and len(r["labels"]) == 1 and isinstance(r["labels"][0], str)):
+            raise SchemaError(f"{_context(LABEL_STUDIO_MIN, ex_id)} region {dict(r)!r} has no integer start and end "
+                              "and one label")
+        entities.append({"start": r["start"], "end": r["end"], "label": r["labels"][0],
+                         **({"text": r["text"]} if isinstance(r.get("text"), str) else {})})
+    _no_relations(record, LABEL_STUDIO_MIN, ex_id)
+    return {**_without(record, keys[0]), "entities": entities}
 
 
 # doccano relation export ---------------------------------------------------------------------
@@ -228,7 +256,14 @@ def _tag_key(record: Mapping[str, Any]) -> str | None:
         return None
     if "ner_tags" in record:
         return "ner_tags"
-    return "tags" if "tags" in record and "text" not in record else None
+    if "tags" not in record:
+        return None
+    tags = record["tags"]  # beside a text, "tags" may be topics; it is read only when it is one BIO tag per token
+    if "text" not in record or (isinstance(tags, list) and len(tags) == len(record["tokens"]) and tags
+                                and all(isinstance(t, str) and (t == "O" or t[:2] in ("B-", "I-", "E-", "S-", "L-", "U-"))
+                                        for t in tags)):
+        return "tags"
+    return None
 
 
 def _tokens_and_tags(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
@@ -257,12 +292,12 @@ def _tokens_and_tags(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
             "tokens": [list(o) for o in offsets]}
 
 
-def _separator(record: Mapping[str, Any], tokens: Sequence[str], ctx: str) -> str:
+def _separator(record: Mapping[str, Any], tokens: Sequence[str], ctx: str) -> str | None:
     """How the tokens make the text: ``token_separator``, or the one that gives a ``text`` the record has."""
     if "text" not in record:
         return token_separator(tokens)
-    for sep in (" ", ""):
-        if sep.join(tokens) == record["text"]:
+    for sep in (" ", "", None):
+        if join_tokens(tokens, sep)[0] == record["text"]:
             return sep
     raise SchemaError(f"{ctx} its 'text' is not its tokens joined by spaces (or without), so the tags cannot "
                       "be placed in it; drop 'text' (the tokens make the text) or give 'entities' with offsets")

@@ -44,6 +44,11 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     for lineno, line in iter_lines(path, JsonlError):  # a BOM from Windows tools is dropped
         if not line.strip():
             continue
+        if not examples and not seen and line.lstrip().startswith("["):
+            raise JsonlError(f"{path}:{lineno}: the file is one JSON array, not JSON Lines (one object per line): "
+                             "convert a Label Studio 'JSON' export with `python -m ml_backend convert --config "
+                             "CONFIG.xml --input FILE --output gold.jsonl`, a CoNLL04/SpERT file with "
+                             "`llmaaa convert --from conll04 --input FILE --output FILE.jsonl`")
         try:
             default_id = f"{path.stem}-{len(examples)}"
             record = as_schema(json.loads(line), default_id=default_id)

@@ -14,10 +14,12 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from llmaaa.config import from_env
 from llmaaa.data.schema import Example, Relation, SchemaError, Span
+from llmaaa.data.scripts import token_separator
 from llmaaa.data.tags import TagError, check_scheme, join_tokens, split_tag, tags_to_token_spans, token_spans_to_tags
 from llmaaa.data.textfile import iter_lines
 
@@ -54,54 +56,103 @@ def _split_name(path: Path) -> str:
     return last if last in (*SPLITS, "valid") else stem
 
 
-def _make_example(ex_id: str, tokens: Sequence[str], token_spans: Iterable[tuple[int, int, str]], sep: str,
+def _make_example(ex_id: str, tokens: Sequence[str], token_spans: Iterable[tuple[int, int, str]], sep: str | None,
                   **extra: Any) -> Example:
     text, offsets = join_tokens(tokens, sep)
     entities = tuple(Span(offsets[s][0], offsets[e - 1][1], label) for s, e, label in token_spans)
     return Example(ex_id, text, entities, extra={"tokens": [list(o) for o in offsets], **extra})
 
 
-def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, token_sep: str = " ",
-               id_prefix: str | None = None) -> list[Example]:
+DETECT = "detect"  # ``read_conll``'s token_sep default: from the file's tokens (``scripts.token_separator``)
+
+
+def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, token_sep: str | None = DETECT,
+               id_prefix: str | None = None, token_column: int | None = None) -> list[Example]:
     """Read a CoNLL-style column file: one ``TOKEN ... TAG`` line per token, blank line between sentences.
 
     Works for CoNLL-2003 (``TOKEN POS CHUNK NER``; ``-DOCSTART-`` lines are dropped), two-column
-    ``tok tag`` files and BMES files (``scheme="bmes"``, ``token_sep=""`` for char-level Chinese).
-    Columns are split on spaces and tabs (on tabs only in a line that has one); the token is the
-    first column, the tag ``tag_column``. An empty file, a bad tag or a missing tag column is a
-    ``FormatError`` naming the file and line.
+    ``tok tag`` files and BMES files (``scheme="bmes"``). Columns are split on spaces and tabs (on tabs
+    only in a line that has one); the token is column ``token_column`` (default: the first, or the
+    second when the first numbers the tokens 1, 2, 3, ... as CoNLL-U-derived files do), the tag
+    ``tag_column``. Comment lines before a sentence (``# text = ...``, ``# sent_id = 3``) are skipped.
+    ``token_sep`` joins the tokens into the text; by default it is read from the file's tokens: none
+    for char-level Chinese, none between CJK/kana words ("東京に住む"), else a space. An empty file,
+    a bad tag, a missing tag column or a line with more space-separated columns than the file's
+    others (a token with a space in it, which would lose its second word) is a ``FormatError``
+    naming the file and line.
     """
     path = Path(path)
     scheme = check_scheme(scheme)
     prefix = id_prefix if id_prefix is not None else _split_name(path)
-    sentences: list[tuple[list[str], list[str], int]] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    first_line = 0
+    blocks: list[list[tuple[int, list[str], bool]]] = []  # per sentence: (line, columns, had a tab)
+    block: list[tuple[int, list[str], bool]] = []
     for lineno, line in iter_lines(path, FormatError):
         cols = _columns(line)
         if not cols or cols[0] == "-DOCSTART-":
-            if tokens:
-                sentences.append((tokens, tags, first_line))
-            tokens, tags = [], []
+            if block:
+                blocks.append(block)
+            block = []
             continue
-        if not tokens:
-            first_line = lineno
-        tokens.append(cols[0])
-        tags.append(_tag(cols, tag_column, f"{path}:{lineno}"))
-    if tokens:
-        sentences.append((tokens, tags, first_line))
-    if not sentences:
+        if not block and _is_comment(line, cols, tag_column):
+            continue
+        block.append((lineno, cols, "\t" in line))
+    if block:
+        blocks.append(block)
+    if not blocks:
         raise FormatError(f"{path}: no sentences (the file is empty or holds only blank and -DOCSTART- lines)")
+    tok_col = token_column if token_column is not None else _token_column(blocks)
+    _check_column_counts(path, blocks)
+    sentences = [([cols[tok_col] if tok_col < len(cols) else "" for _, cols, _ in b],
+                  [_tag(cols, tag_column, f"{path}:{n}") for n, cols, _ in b], b[0][0]) for b in blocks]
+    sep = token_separator([t for toks, _, _ in sentences for t in toks]) if token_sep == DETECT else token_sep
     examples = []
     for i, (toks, tgs, lineno) in enumerate(sentences):
         try:
             spans = tags_to_token_spans(tgs, scheme)
         except TagError as e:
             raise FormatError(f"{path}:{lineno}: {e}") from e
-        examples.append(_make_example(f"{prefix}-{i}", toks, spans, token_sep))
+        examples.append(_make_example(f"{prefix}-{i}", toks, spans, sep))
     log.info("read %d sentences from %s", len(examples), path)
     return examples
+
+
+# a CoNLL-U style comment: "# text = ...", "# sent_id = 3", "#id: 12"
+_COMMENT = re.compile(r"^#+\s*[\w.\-]+\s*[=:]")
+
+
+def _is_comment(line: str, cols: list[str], tag_column: int) -> bool:
+    """A ``#`` line before a sentence's first token that is no ``TOKEN ... TAG`` line of its own: a CoNLL-U
+    key (``# text = Send an e-mail``, whose last word would pass for the tag ``e-mail``) or a line whose tag
+    column is no tag (GermEval's ``#<TAB>http://...``). ``#<TAB>O`` (a hashtag token) stays a token."""
+    if not line.startswith("#"):
+        return False
+    if _COMMENT.match(line):
+        return True
+    try:
+        split_tag(cols[tag_column])
+    except (IndexError, TagError):
+        return True
+    return len(cols) < 2
+
+
+def _token_column(blocks: Sequence[Sequence[tuple[int, list[str], bool]]]) -> int:
+    """1 when every sentence's first column counts its tokens 1, 2, 3, ... (an ID column), else 0."""
+    for b in blocks:
+        if len(b[0][1]) < 3 or any(cols[0] != str(k + 1) for k, (_, cols, _) in enumerate(b)):
+            return 0
+    return 1
+
+
+def _check_column_counts(path: Path, blocks: Sequence[Sequence[tuple[int, list[str], bool]]]) -> None:
+    """A space-separated line with more columns than the file's others: ``New York B-LOC`` in a two-column
+    file would read as the token "New" (and lose "York"); tab-separated lines keep such tokens whole."""
+    counts = Counter(len(cols) for b in blocks for _, cols, tab in b)
+    usual = counts.most_common(1)[0][0]
+    for b in blocks:
+        for lineno, cols, tab in b:
+            if not tab and len(cols) > usual:
+                raise FormatError(f"{path}:{lineno}: {len(cols)} columns where the file's lines have {usual} "
+                                  f"({' '.join(cols)!r}: a token with a space in it?); separate the columns with tabs")
 
 
 _COLUMN_SEP = re.compile(r"[ \t]+")
@@ -138,8 +189,18 @@ def _tag(cols: list[str], tag_column: int, where: str) -> str:
         raise FormatError(f"{where}: no tag column {tag_column} in a line of {len(cols)} columns "
                           f"{' '.join(cols)!r}; pass the tag column (0-based, -1 = last)") from None
     except TagError as e:
-        raise FormatError(f"{where}: {e}") from None
+        other = next((k for k, c in enumerate(cols[1:], 1) if _is_tag(c)), None)
+        hint = f"; the tag looks like column {other} (pass it as the tag column, 0-based)" if other is not None else ""
+        raise FormatError(f"{where}: {e}{hint}") from None
     return tag
+
+
+def _is_tag(col: str) -> bool:
+    try:
+        split_tag(col)
+    except TagError:
+        return False
+    return col == "O" or "-" in col or "_" in col
 
 
 def read_conll04(path: str | Path, *, id_prefix: str | None = None) -> list[Example]:
@@ -152,23 +213,41 @@ def read_conll04(path: str | Path, *, id_prefix: str | None = None) -> list[Exam
     """
     path = Path(path)
     prefix = id_prefix if id_prefix is not None else _split_name(path)
+    lines = [line for _, line in iter_lines(path, FormatError)]
     try:
-        records = json.loads("".join(line for _, line in iter_lines(path, FormatError)))
+        records = json.loads("".join(lines))
     except json.JSONDecodeError as e:
-        raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+        try:  # one record per line (JSON Lines), as some SpERT-style exports write them
+            records = [json.loads(line) for line in lines if line.strip()]
+        except json.JSONDecodeError:
+            raise FormatError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+    if not isinstance(records, list) or not records:
+        raise FormatError(f"{path}: no sentences (expected a JSON list of CoNLL04 records, got "
+                          f"{json.dumps(records)[:60]})")
+    # SciERC/DyGIE-style files end entities inclusively: a one-token entity is {"start": 3, "end": 3}, which an
+    # exclusive end never has (read as exclusive, its end - 1 indexed the token before, or the sentence's last)
+    inclusive = any(isinstance(r, dict) and isinstance(e, dict) and e.get("start") == e.get("end")
+                    for r in records for e in (r.get("entities") or []))
+    if inclusive:
+        log.warning("%s: entities with start == end: reading entity ends as inclusive (the last token's index)", path)
     examples = []
     for i, rec in enumerate(records):
         try:
-            examples.append(_conll04_example(f"{prefix}-{i}", rec))
+            examples.append(_conll04_example(f"{prefix}-{i}", rec, inclusive))
         except (KeyError, IndexError, TypeError, TagError, SchemaError) as e:
             raise FormatError(f"{path}: sentence {i} is not a CoNLL04 record ({type(e).__name__}: {e})") from e
     log.info("read %d sentences from %s", len(examples), path)
     return examples
 
 
-def _conll04_example(ex_id: str, rec: dict[str, Any]) -> Example:
+def _conll04_example(ex_id: str, rec: dict[str, Any], inclusive: bool = False) -> Example:
     if "entities" in rec:
-        found = [(e["start"], e["end"], e["type"]) for e in rec["entities"]]
+        found = [(e["start"], e["end"] + int(inclusive), e["type"]) for e in rec["entities"]]
+        n = len(rec["tokens"])
+        bad = next(((s, e) for s, e, _ in found if not (isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= n)),
+                   None)
+        if bad is not None:
+            raise SchemaError(f"entity tokens [{bad[0]}, {bad[1]}) are not within its {n} tokens")
     else:
         found = tags_to_token_spans(rec["tags"], "bilou")
     order = sorted(range(len(found)), key=lambda k: found[k][:2])

@@ -157,7 +157,7 @@ class Example:
             id=str(ex_id),
             text=d["text"],
             entities=tuple(Span.from_dict(s) for s in entity_dicts),
-            relations=tuple(Relation.from_dict(r) for r in _objects(d, "relations", ex_id)),
+            relations=tuple(Relation.from_dict(_by_entity_id(r, entity_dicts)) for r in _objects(d, "relations", ex_id)),
             extra=extra,
         )
         for span, given in zip(ex.entities, entity_dicts):
@@ -172,6 +172,22 @@ def _objects(d: Mapping[str, Any], key: str, ex_id: Any) -> list[Mapping[str, An
         raise SchemaError(f"example {ex_id!r}: {key!r} must be a list of objects like "
                           f"{{'start': 0, 'end': 5, 'label': 'X'}}, got {items!r}"[:300])
     return items
+
+
+def _by_entity_id(r: Mapping[str, Any], entities: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """A relation whose ``head``/``tail`` name entity ``id``s (brat's "T1", or 1, 2, 3) as entity indexes.
+
+    Only when every entity has a distinct id and both ends are among them: a file that numbers its
+    entities from 1 would otherwise have each relation read one entity off, silently.
+    """
+    ids = [e.get("id") for e in entities]
+    if not entities or any(i is None for i in ids) or len({str(i) for i in ids}) < len(ids):
+        return r
+    index = {str(i): k for k, i in enumerate(ids)}
+    head, tail = r.get("head"), r.get("tail")
+    if head is None or tail is None or str(head) not in index or str(tail) not in index:
+        return r
+    return {**r, "head": index[str(head)], "tail": index[str(tail)]}
 
 
 def _index(d: Mapping[str, Any], key: str, what: str) -> int:

@@ -22,12 +22,29 @@ def _one_character(token: str) -> bool:
     return bool(token) and all(unicodedata.category(ch)[0] == "M" for ch in token[1:])
 
 
-def token_separator(tokens: Sequence[str]) -> str:
-    """``""`` for char-level tokens of a text written without spaces, else ``" "``.
+# scripts whose words are written without spaces between them, Hangul left out: Korean word tokens ("서울 에")
+# are separated by spaces in the text
+_TIGHT = re.compile("[\u0e00-\u0e7f\u0e80-\u0eff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                    "\uff00-\uffef\U00020000-\U0002ffff]")
+AUTO = None  # ``token_separator``'s answer for mixed word-level tokens: a space only between two spaced words
+
+
+def token_separator(tokens: Sequence[str]) -> str | None:
+    """``""`` for char-level tokens of a text written without spaces, ``AUTO`` (None) for word-level
+    tokens of such a text ("東京 に 住む", "我 在 北京 2008 年"), else ``" "``.
 
     Char-level means every token is one character; digits, Latin letters and punctuation
     ("1998年", "，") are allowed beside the CJK/Thai ones, as char-level Chinese files hold them.
+    ``AUTO`` puts a space only between two tokens that both touch it with a spaced script
+    ("我爱New York"), see ``between``.
     """
     if tokens and all(_one_character(t) for t in tokens) and any(NO_SPACE_SCRIPTS.match(t) for t in tokens):
         return ""
+    if any(_TIGHT.search(t) for t in tokens):
+        return AUTO
     return " "
+
+
+def between(left: str, right: str) -> str:
+    """The separator ``AUTO`` puts between two tokens: none where either side is CJK, kana or Thai."""
+    return "" if not left or not right or _TIGHT.match(left[-1]) or _TIGHT.match(right[0]) else " "

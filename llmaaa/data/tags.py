@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from llmaaa.data.scripts import between
+
 SCHEMES = ("iob1", "iob2", "bio", "bilou", "bioes", "bmes")
 
 _NORMAL = {"B": "B", "I": "I", "M": "I", "E": "E", "L": "E", "S": "S", "U": "S", "O": "O"}
@@ -118,17 +120,23 @@ def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
     return token_spans_to_tags(tags_to_token_spans(tags, source), len(tags), target)
 
 
-def join_tokens(tokens: Sequence[str], sep: str = " ") -> tuple[str, list[tuple[int, int]]]:
+def join_tokens(tokens: Sequence[str], sep: str | None = " ") -> tuple[str, list[tuple[int, int]]]:
     """Join tokens with ``sep`` and return the text with each token's exact ``(start, end)`` char offsets.
 
     Offsets are code-point indices, so ``text[start:end] == token`` for accents and emoji alike;
-    ``sep=""`` is for char-level data (Chinese BMES files) where tokens are characters.
+    ``sep=""`` is for char-level data (Chinese BMES files) where tokens are characters; ``sep=None``
+    (``scripts.AUTO``) is for word-level tokens of Chinese or Japanese text, joined without spaces
+    except between two words of a spaced script ("我爱New York").
     """
     offsets: list[tuple[int, int]] = []
+    parts: list[str] = []
     pos = 0
     for k, tok in enumerate(tokens):
         if k:
-            pos += len(sep)
+            gap = sep if sep is not None else between(tokens[k - 1], tok)
+            parts.append(gap)
+            pos += len(gap)
         offsets.append((pos, pos + len(tok)))
+        parts.append(tok)
         pos += len(tok)
-    return sep.join(tokens), offsets
+    return "".join(parts), offsets

@@ -296,3 +296,48 @@ def test_cli_scores_a_doccano_gold_file_against_our_predictions(tmp_path):
     out = json.loads(r.stdout)
     assert (out["tp"], out["fp"], out["fn"]) == (4, 1, 1)
     assert f"as {DOCCANO}" in r.stderr
+
+
+# found by reviewing user-brought files (each was read with no entities, or the wrong relation, silently) --------
+
+def test_label_studio_json_min_regions_are_entities():
+    from llmaaa.data.formats import LABEL_STUDIO_MIN
+
+    ex, fmt = read({"id": 1, "text": "John lives in Paris",
+                    "label": [{"start": 0, "end": 4, "text": "John", "labels": ["PER"]},
+                              {"start": 14, "end": 19, "text": "Paris", "labels": ["LOC"]}]})
+    assert fmt == LABEL_STUDIO_MIN and mentions(ex) == [("John", "PER"), ("Paris", "LOC")]
+    with pytest.raises(SchemaError, match="one label"):
+        read({"text": "John", "label": [{"start": 0, "end": 4, "labels": ["PER", "ORG"]}]})
+
+
+def test_tokens_and_bio_tags_beside_a_text_are_read_and_topic_tags_are_not():
+    ex, _ = read({"text": "John Smith flew", "tokens": ["John", "Smith", "flew"], "tags": ["B-PER", "I-PER", "O"]})
+    assert mentions(ex) == [("John Smith", "PER")]
+    ex, fmt = read({"text": "a post", "tokens": ["a", "post"], "tags": ["sports", "news"]})
+    assert fmt is None and ex.entities == () and ex.extra["tags"] == ["sports", "news"]
+
+
+def test_chinese_and_japanese_word_tokens_are_joined_without_spaces():
+    ex, _ = read({"tokens": ["我", "在", "北京", "2008", "年"], "ner_tags": ["O", "O", "B-LOC", "O", "O"]})
+    assert ex.text == "我在北京2008年" and mentions(ex) == [("北京", "LOC")]
+    ex, _ = read({"tokens": ["東京", "に", "住む"], "ner_tags": ["B-LOC", "O", "O"]})
+    assert ex.text == "東京に住む"
+
+
+@pytest.mark.parametrize("ids,head,tail", [(["T1", "T2", "T3"], "T1", "T2"), ([1, 2, 3], 1, 2)])
+def test_relations_that_name_entity_ids_join_those_entities(ids, head, tail):
+    # before: 1 and 2 were read as list positions, so the relation joined IBM and NY instead of John and IBM
+    text = "John works at IBM in NY"
+    spans = [(0, 4, "PER"), (14, 17, "ORG"), (21, 23, "LOC")]
+    ex = Example.from_dict({"id": "x", "text": text,
+                            "entities": [{"id": i, "start": s, "end": e, "label": l} for i, (s, e, l) in zip(ids, spans)],
+                            "relations": [{"head": head, "tail": tail, "label": "works_for"}]})
+    assert [(ex.mention(ex.entities[r.head]), ex.mention(ex.entities[r.tail])) for r in ex.relations] == [("John", "IBM")]
+
+
+def test_a_json_array_file_says_how_to_convert_it(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"id": 1, "data": {"text": "a"}, "annotations": []}], indent=2), encoding="utf-8")
+    with pytest.raises(JsonlError, match=r"one JSON array, not JSON Lines.*ml_backend convert"):
+        read_jsonl(path)

@@ -229,3 +229,61 @@ def test_tokens_never_split_a_letter_from_its_marks_nor_an_emoji_from_its_modifi
     }
     for text, tokens in cases.items():
         assert [text[s:e] for s, e in tokenize(text)] == tokens, text
+
+
+@pytest.mark.parametrize("content,text,expected", [
+    # Chinese one character per line, no token separator given (before: "中 国 很 大")
+    ("中 B-LOC\n国 I-LOC\n很 O\n大 O\n", "中国很大", [("中国", "LOC")]),
+    # Japanese words: no spaces between CJK/kana words, a space between two Latin words
+    ("東京\tB-LOC\nに\tO\n住む\tO\n\n我\tO\n爱\tO\nNew\tB-LOC\nYork\tI-LOC\n", "東京に住む", [("東京", "LOC")]),
+    # CoNLL-U comment lines before a sentence (before: "# text = Send an e-mail" was a token tagged "e-mail")
+    ("# sent_id = 1\n# text = Send an e-mail\nSend O\nAnna B-PER\n", "Send Anna", [("Anna", "PER")]),
+    # a hashtag token tagged O is still a token
+    ("# O\nparty O\n", "# party", []),
+    # an ID column 1, 2, 3 before the token (before: the text was "1 2 3")
+    ("1\tJohn\tB-PER\n2\tlives\tO\n3\tin\tO\n4\tParis\tB-LOC\n", "John lives in Paris", [("John", "PER"), ("Paris", "LOC")]),
+])
+def test_conll_files_of_other_languages_and_layouts(tmp_path, content, text, expected):
+    path = tmp_path / "data.conll"
+    path.write_text(content, encoding="utf-8")
+    exs = read_conll(path)
+    assert exs[0].text == text and mentions(exs[0]) == expected
+    if "New" in content:
+        assert exs[1].text == "我爱New York" and mentions(exs[1]) == [("New York", "LOC")]
+
+
+def test_a_space_separated_token_with_a_space_is_an_error_not_a_lost_word(tmp_path):
+    path = tmp_path / "sp.conll"
+    path.write_text("John B-PER\nlives O\nin O\nNew York B-LOC\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"sp.conll:4: 3 columns where the file's lines have 2"):
+        read_conll(path)
+
+
+def test_a_tag_in_another_column_is_pointed_at(tmp_path):
+    path = tmp_path / "uner.conll"
+    path.write_text("1\tJohn\tB-PER\t-\t-\n2\truns\tO\t-\t-\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"the tag looks like column 2"):
+        read_conll(path)
+    assert mentions(read_conll(path, tag_column=2)[0]) == [("John", "PER")]
+
+
+def test_conll04_records_with_inclusive_entity_ends_json_lines_or_none_at_all(tmp_path):
+    # SciERC/DyGIE-style inclusive ends (before: "John" at [0, 0] became the whole sentence)
+    path = tmp_path / "incl.json"
+    path.write_text('[{"tokens": ["John", "works", "at", "IBM"], "entities": [{"type": "Peop", "start": 0, "end": 0},'
+                    ' {"type": "Org", "start": 3, "end": 3}], "relations": [{"type": "Work_For", "head": 0, "tail": 1}]}]',
+                    encoding="utf-8")
+    [ex] = read_conll04(path)
+    assert mentions(ex) == [("John", "Peop"), ("IBM", "Org")] and ex.relations[0].label == "Work_For"
+    lines = tmp_path / "lines.json"  # one record per line (before: "not valid JSON (Extra data)")
+    lines.write_text('{"tokens": ["IBM", "hired", "John"], "entities": [{"type": "Org", "start": 0, "end": 1}]}\n'
+                     '{"tokens": ["Oslo"], "entities": [{"type": "Loc", "start": 0, "end": 1}]}\n', encoding="utf-8")
+    assert [mentions(e) for e in read_conll04(lines)] == [[("IBM", "Org")], [("Oslo", "Loc")]]
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]", encoding="utf-8")
+    with pytest.raises(FormatError, match="no sentences"):
+        read_conll04(empty)
+    out_of_range = tmp_path / "oor.json"
+    out_of_range.write_text('[{"tokens": ["a", "b"], "entities": [{"type": "Org", "start": 1, "end": 5}]}]', encoding="utf-8")
+    with pytest.raises(FormatError, match=r"sentence 0 .* \[1, 5\) are not within its 2 tokens"):
+        read_conll04(out_of_range)
