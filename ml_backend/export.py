@@ -10,7 +10,7 @@ writes, from the backend's own state (no Label Studio call, so it works after La
                          trained with reweighting, the LLM label's ``weight`` / ``relation_weight``
     dataset.conll        the same examples as CoNLL: ``TOKEN<TAB>TAG`` lines (IOB2), a blank line between
                          examples. A tab, not a space, because a label may hold a space (``B-Person Name``);
-                         ``llmaaa.data.readers.read_conll`` reads it back (``token_sep=""`` for Chinese text).
+                         ``llmaaa.data.readers.read_conll`` reads it back (Chinese text without spaces, as it was).
                          CoNLL cannot hold the text's own spacing, relations or overlapping spans: the exact
                          text and offsets are in ``dataset.jsonl``
     learning_curve.json  one record per round: version, labels by source, training metrics

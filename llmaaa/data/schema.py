@@ -162,6 +162,8 @@ class Example:
         )
         for span, given in zip(ex.entities, entity_dicts):
             _check_mention(ex, span, given.get("text"))
+        if ex.entities and not any(isinstance(g.get("text"), str) for g in entity_dicts):
+            _check_units(ex)
         return ex.validate()
 
 
@@ -204,6 +206,42 @@ def _index(d: Mapping[str, Any], key: str, what: str) -> int:
         return int(value)
     except ValueError:
         raise SchemaError(f"{what} {dict(d)!r}: {key!r} must be an integer, got {value!r}") from None
+
+
+def _ragged(text: str, start: int, end: int) -> bool:
+    """A span that cuts a word or starts/ends on whitespace: how offsets in the wrong unit land."""
+    if not (0 <= start < end <= len(text)):
+        return True
+    piece = text[start:end]
+    return (piece != piece.strip() or (start > 0 and text[start - 1].isalnum() and text[start].isalnum())
+            or (end < len(text) and text[end - 1].isalnum() and text[end].isalnum()))
+
+
+def _unit_offsets(text: str, encoding: str, width: int) -> dict[int, int]:
+    """Code-point index of each offset counted in ``encoding`` units of ``width`` bytes."""
+    out, pos = {0: 0}, 0
+    for i, ch in enumerate(text):
+        pos += len(ch.encode(encoding)) // width
+        out[pos] = i + 1
+    return out
+
+
+def _check_units(ex: Example) -> None:
+    """Offsets with no mention text to check them by: when the text has characters that UTF-16 or UTF-8
+    counts differently and the spans land ragged as code points but clean in one of those units, the file
+    counted in those units (JavaScript, Java, Rust tools); raise rather than label the wrong characters."""
+    text = ex.text
+    if text.isascii() or not any(_ragged(text, s.start, s.end) for s in ex.entities):
+        return
+    for name, encoding, width in (("UTF-16 units", "utf-16-le", 2), ("UTF-8 bytes", "utf-8", 1)):
+        units = _unit_offsets(text, encoding, width)
+        if all(s.start in units and s.end in units and not _ragged(text, units[s.start], units[s.end])
+               for s in ex.entities):
+            s = next(s for s in ex.entities if _ragged(text, s.start, s.end))
+            raise SchemaError(f"example {ex.id!r}: entity [{s.start}, {s.end}) {s.label!r} selects "
+                              f"{text[s.start:s.end]!r}; the offsets look counted in {name} "
+                              f"({text[units[s.start]:units[s.end]]!r} there): llmaaa counts code points "
+                              "(Python string indices)")
 
 
 def _check_mention(ex: Example, span: Span, given: Any) -> None:

@@ -57,6 +57,8 @@ def split_tag(tag: str) -> tuple[str, str]:
     norm = _NORMAL.get(prefix.upper())
     if norm is None or norm == "O":
         raise TagError(f"tag {tag!r} has no B/I/M/E/L/S/U prefix; expected e.g. 'B-PER' or 'O'")
+    if not label.strip():  # untyped B/I/O (keyphrase data): the entities would get the label ""
+        raise TagError(f"tag {tag!r} names no entity type; write typed tags such as 'B-KEY' / 'I-KEY'")
     return norm, label
 
 

@@ -341,3 +341,20 @@ def test_a_json_array_file_says_how_to_convert_it(tmp_path):
     path.write_text(json.dumps([{"id": 1, "data": {"text": "a"}, "annotations": []}], indent=2), encoding="utf-8")
     with pytest.raises(JsonlError, match=r"one JSON array, not JSON Lines.*ml_backend convert"):
         read_jsonl(path)
+
+
+@pytest.mark.parametrize("record,unit", [
+    ({"text": "Nice 😀 trip to Paris and Rome", "label": [[16, 21, "LOC"], [26, 30, "LOC"]]}, "UTF-16 units"),
+    ({"text": "Café René in Zürich", "entities": [{"start": 15, "end": 22, "label": "LOC"}]}, "UTF-8 bytes"),
+])
+def test_offsets_counted_in_utf16_or_bytes_without_mention_text_are_an_error(record, unit):
+    # before: "aris " and "ome" labelled LOC with no warning (the mention text that would show it was absent)
+    with pytest.raises(SchemaError, match=f"look counted in {unit}"):
+        read(record)
+
+
+def test_clean_code_point_offsets_after_an_emoji_and_a_sloppy_span_are_kept():
+    ex, _ = read({"text": "Nice 😀 trip to Paris", "label": [[15, 20, "LOC"]]})
+    assert mentions(ex) == [("Paris", "LOC")]
+    ex, _ = read({"text": "Zoë met Anna ", "label": [[8, 13, "PER"]]})  # a trailing space, not another unit
+    assert mentions(ex) == [("Anna ", "PER")]

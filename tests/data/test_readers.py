@@ -287,3 +287,10 @@ def test_conll04_records_with_inclusive_entity_ends_json_lines_or_none_at_all(tm
     out_of_range.write_text('[{"tokens": ["a", "b"], "entities": [{"type": "Org", "start": 1, "end": 5}]}]', encoding="utf-8")
     with pytest.raises(FormatError, match=r"sentence 0 .* \[1, 5\) are not within its 2 tokens"):
         read_conll04(out_of_range)
+
+
+def test_untyped_bio_tags_are_an_error_not_entities_labelled_with_nothing(tmp_path):
+    path = tmp_path / "kp.conll"
+    path.write_text("deep B\nlearning I\nrocks O\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"kp.conll:1: tag 'B' names no entity type"):
+        read_conll(path)
