@@ -30,7 +30,7 @@ class Reply:
     text: str = ""
     status: int = 200
     delay: float = 0.0  # seconds on top of the server latency
-    body: str | None = None  # raw response body (e.g. invalid JSON), overrides text
+    body: str | bytes | None = None  # raw response body (e.g. invalid JSON, or bytes that are not UTF-8), overrides text
     prompt_tokens: int | None = None  # default: a word count of the prompt
     completion_tokens: int | None = None
     # [(token, logprob), ...] spelling ``text``: sent as ``choices[0].logprobs`` when the request asks
@@ -87,8 +87,8 @@ class ScriptedOpenAI:
             def log_message(self, *a: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
-                data = body.encode("utf-8")
+            def _send(self, status: int, body: str | bytes, headers: dict[str, str] | None = None) -> None:
+                data = body if isinstance(body, bytes) else body.encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

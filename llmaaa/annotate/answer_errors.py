@@ -18,11 +18,17 @@ class AnswerError(ValueError):
 
 
 class TruncatedAnswer(AnswerError):
-    """An answer the server cut off at ``max_tokens`` (``finish_reason="length"``) inside its JSON.
+    """An answer the server cut off (``finish_reason`` "length", "content_filter", ...) before it ended.
 
     What parses of it is a prefix: the entities after the cut were never written, so taking it would
-    pass part of a text's entities off as all of them.
+    pass part of a text's entities off as all of them. ``futile``: asking again at the same cap ends
+    the same way (the cut fell inside the model's reasoning), so the answer is not re-asked.
     """
+
+    def __init__(self, message: str, *, futile: bool = False, hint: str = "") -> None:
+        super().__init__(message)
+        self.futile = futile
+        self.hint = hint  # for the user, in the recorded error; not for the model, in the re-ask
 
 
 class UnalignedAnswer(AnswerError):

@@ -9,6 +9,7 @@ short, user-readable reason on the example instead of a stack trace.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import httpx
 import openai
 
 from llmaaa.annotate.confidence import TokenLogprobs, token_offsets
@@ -71,11 +73,13 @@ class LLMError(RuntimeError):
     ``retry_after``: the seconds the server asked us to wait (HTTP ``Retry-After``), when it said.
     """
 
-    def __init__(self, reason: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False, retry_after: float | None = None,
+                 overloaded: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.overloaded = overloaded  # a 429 or 5xx: the server wants fewer requests, from every caller
 
 
 MAX_RETRY_AFTER_S = 120.0  # a longer wait is the server saying "not now": fail the request instead
@@ -109,10 +113,35 @@ class Completion:
     logprobs: TokenLogprobs | None = None
 
 
+def error_text(e: Exception) -> str:
+    """What an error response says, whatever its shape: OpenAI's ``{"error": {"message"}}``, TGI's
+    ``{"error": "..."}``, FastAPI's ``{"detail": "..."}``, vLLM's ``{"message": ...}``, or plain text. The SDK's
+    ``message`` is only "Error code: 400" for the shapes it does not know."""
+    body = getattr(e, "body", None)
+    parts = [str(getattr(e, "message", "") or "")]
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        inner = inner.get("message", inner) if isinstance(inner, dict) else inner
+        parts.append(str(body.get("detail") or body.get("message") or inner or ""))
+    elif isinstance(body, str):
+        parts.append(body)
+    response = getattr(e, "response", None)
+    if not any(len(p) > len("Error code: 000") for p in parts) and response is not None:
+        try:
+            parts.append(response.text[:300])
+        except Exception:  # a streamed or unreadable body: what we have is all there is
+            pass
+    text = " ".join(p for p in dict.fromkeys(parts) if p and not p.startswith("Error code:"))
+    return " ".join((text or parts[0]).split())[:300]
+
+
 def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
     if isinstance(e, openai.APITimeoutError):
         return LLMError(f"timeout after {cfg.timeout_s:g} s", retryable=True)
     if isinstance(e, openai.APIConnectionError):
+        if isinstance(e.__cause__, (httpx.ReadError, httpx.RemoteProtocolError)):
+            return LLMError(f"the LLM server at {cfg.base_url} closed the connection before its answer was complete "
+                            f"({e.__cause__})", retryable=True)
         return LLMError(f"cannot connect to {cfg.base_url} ({e.__cause__ or e}); is the LLM server running?",
                         retryable=True)
     if isinstance(e, openai.RateLimitError):
@@ -122,15 +151,17 @@ def _classify(e: Exception, cfg: LLMConfig) -> LLMError:
         if inner.get("code") == "insufficient_quota" or inner.get("type") == "insufficient_quota":
             return LLMError(f"HTTP 429 from the LLM server: {detail}; the account's quota is used up: check "
                             f"billing for {cfg.base_url}")  # waiting does not help
-        return LLMError(f"rate limited (HTTP 429): {detail}", retryable=True, retry_after=_retry_after(e))
+        return LLMError(f"rate limited (HTTP 429): {detail}", retryable=True, retry_after=_retry_after(e),
+                        overloaded=True)
     if isinstance(e, openai.APIStatusError):
         status = e.status_code
-        msg = f"HTTP {status} from the LLM server: {str(e.message)[:200]}"
+        msg = f"HTTP {status} from the LLM server: {error_text(e)[:200]}"
         if status in (401, 403):
             msg += "; check the API key (LLM_API_KEY or OPENAI_API_KEY)"
         elif status == 404:
             msg += f"; check the model name {cfg.model!r} and base URL {cfg.base_url}"
-        return LLMError(msg, retryable=status >= 500 or status in (408, 409), retry_after=_retry_after(e))
+        return LLMError(msg, retryable=status >= 500 or status in (408, 409), retry_after=_retry_after(e),
+                        overloaded=status >= 500)
     return LLMError(f"{type(e).__name__}: {e}")
 
 
@@ -161,6 +192,9 @@ class ChatClient:
         self.logprobs = cfg.logprobs if logprobs is None else logprobs
         self._client: openai.AsyncOpenAI | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._refused: set[str] = set()  # parameters the server refused: "max_tokens" (renamed), "temperature"
+        self._paused_until = 0.0  # event-loop time before which no request is sent (a 429 / 5xx pauses them all)
+        self._fatal: LLMError | None = None  # a bad key or model: every later request would fail the same way
 
     def params(self, max_tokens: int | None = None) -> dict[str, Any]:
         """Sampling parameters sent with a request (and part of the cache key)."""
@@ -191,7 +225,12 @@ class ChatClient:
         if self.logprobs:  # not a sampling parameter: not in params(), so not in the cache key
             body.update(logprobs=True, top_logprobs=1)  # llama.cpp sends none without top_logprobs
         try:
-            resp = await self._post(body)
+            async with asyncio.timeout(self.cfg.timeout_s):  # whole request: a trickling server must not hang it
+                raw = await self._post(body)
+        except TimeoutError:
+            raise LLMError(f"timeout after {self.cfg.timeout_s:g} s", retryable=True) from None
+        try:  # a stray invalid byte costs that character, not the paid answer
+            resp = json.loads(raw.content.decode("utf-8", errors="replace"))
         except ValueError:  # HTTP 200 with a body that is not JSON: a web UI or a proxy's page, not the API
             raise LLMError(f"non-JSON answer from the LLM server; is {self.cfg.base_url} the OpenAI-compatible "
                            "API (usually ending in /v1)?") from None
@@ -202,31 +241,65 @@ class ChatClient:
             finish = choice.get("finish_reason")
             text = _content_text(message.get("content"))
             logprobs = token_offsets(text, (choice.get("logprobs") or {}).get("content"))
-            return Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                              str(finish) if finish else None, logprobs)
+            prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise LLMError(f"the LLM server sent no chat completion: {str(resp)[:200]}", retryable=True) from None
+        if not text.strip() and message.get("tool_calls"):
+            raise LLMError("the model answered with a tool call, not text; use a chat model without tools for labeling")
+        if not prompt and not completion:  # no usage sent: estimated (~4 bytes a token) so budgets still hold
+            prompt = sum(len(str(m.get("content", "")).encode("utf-8")) for m in messages) // 4 + 1
+            completion = len(text.encode("utf-8")) // 4 + 1
+        return Completion(text, prompt, completion, str(finish) if finish else None, logprobs)
 
-    async def _post(self, body: dict[str, Any]) -> Any:
-        """POST a chat completion; a server that refuses log-probabilities is asked again without them.
+    def _adapted(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` without the parameters this server refused (learned from earlier requests)."""
+        body = dict(body)
+        if "max_tokens" in self._refused and "max_tokens" in body:
+            body["max_completion_tokens"] = body.pop("max_tokens")
+        if "temperature" in self._refused:
+            body.pop("temperature", None)
+        if not self.logprobs:
+            body.pop("logprobs", None)
+            body.pop("top_logprobs", None)
+        return body
 
-        Some models (OpenAI's reasoning models, several proxies) answer 400 to ``logprobs``; the labels
-        matter more than their confidence, so the question is asked again at once (a refused request
-        is not billed) and this client stops asking for them.
+    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """POST a chat completion; a parameter the server refuses is dropped and the question asked again.
+
+        Some models (OpenAI's reasoning models, several proxies) answer 400 to ``logprobs`` (the labels
+        matter more than their confidence), to ``max_tokens`` (they take ``max_completion_tokens``) or to
+        any ``temperature`` but their own; the question is asked again at once (a refused request is not
+        billed) and this client stops sending it. The raw response comes back, so that an invalid byte in
+        it is decoded as a replacement character instead of losing the paid answer.
         """
         assert self._client is not None
-        try:
-            return await self._client.post("/chat/completions", body=body, cast_to=dict)
-        except openai.APIStatusError as e:
-            # what this request sent, not the flag: requests in flight when another one learned of the
-            # refusal were sent with log-probabilities and must be asked again too
-            if not ("logprobs" in body and e.status_code in (400, 422) and "logprob" in str(e.message).lower()):
-                raise
-            log.warning("the LLM server refuses log-probabilities (%s); asking without them, labels get no confidence",
-                        str(e.message)[:200])
-            self.logprobs = False
-            body = {k: v for k, v in body.items() if k not in ("logprobs", "top_logprobs")}
-            return await self._client.post("/chat/completions", body=body, cast_to=dict)
+        for _ in range(4):
+            sent = self._adapted(body)
+            try:
+                return await self._client.post("/chat/completions", body=sent, cast_to=httpx.Response)
+            except openai.APIStatusError as e:
+                # what this request sent, not the flags: requests in flight when another one learned of the
+                # refusal were sent with the parameter and must be asked again too
+                refused = self._refused_parameter(e, sent) if e.status_code in (400, 422) else None
+                if refused is None:
+                    raise
+                log.warning("the LLM server refuses %s (%s); asking without it", refused, error_text(e)[:200])
+                if refused == "logprobs":
+                    self.logprobs = False
+                else:
+                    self._refused.add(refused)
+        raise LLMError("the LLM server refused every variant of the request's parameters")
+
+    @staticmethod
+    def _refused_parameter(e: openai.APIStatusError, sent: dict[str, Any]) -> str | None:
+        text = error_text(e).lower()
+        if "logprobs" in sent and "logprob" in text:
+            return "logprobs"
+        if "max_tokens" in sent and ("max_completion_tokens" in text or "'max_tokens'" in text):
+            return "max_tokens"
+        if "temperature" in sent and "temperature" in text and ("unsupported" in text or "not support" in text):
+            return "temperature"
+        return None
 
     async def complete(self, messages: Sequence[dict[str, str]], *, gate: Callable[[], None] | None = None,
                        max_tokens: int | None = None) -> Completion:
@@ -236,10 +309,17 @@ class ChatClient:
         there (the teacher's budget check) stops the request without sending it.
         """
         assert self._sem is not None, "use `async with ChatClient(cfg) as client`"
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             async with self._sem:
+                # a rate limit or an overloaded server pauses every request, not only the one that was told: else
+                # the queued ones take the freed slots and the server sees the same flood, each retry spent on it
+                while (wait := self._paused_until - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 try:
+                    if self._fatal is not None:
+                        raise LLMError(self._fatal.reason)
                     if gate is not None:
                         gate()
                     return await self._once(messages, max_tokens)
@@ -247,6 +327,8 @@ class ChatClient:
                     err = e
                 except openai.OpenAIError as e:
                     err = _classify(e, self.cfg)
+                    if isinstance(e, openai.APIStatusError) and e.status_code in (401, 403, 404):
+                        self._fatal = err  # a bad key or model name: the rest fail at once, unsent
             if not err.retryable or attempt >= self.cfg.max_retries:
                 if attempt:
                     raise LLMError(f"{err.reason} (after {attempt + 1} tries)") from None
@@ -256,6 +338,8 @@ class ChatClient:
                 if err.retry_after > MAX_RETRY_AFTER_S:
                     raise LLMError(f"{err.reason} (the server asks to wait {err.retry_after:.0f} s)") from None
                 delay = max(delay, err.retry_after)
+            if err.overloaded:
+                self._paused_until = max(self._paused_until, loop.time() + delay)
             log.debug("retrying in %.2f s: %s", delay, err.reason)
             attempt += 1
             await asyncio.sleep(delay)  # outside the semaphore: a backing-off request frees its slot

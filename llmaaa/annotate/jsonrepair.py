@@ -121,6 +121,15 @@ def strip_reasoning(answer: str) -> str:
     return answer[ends[-1].end():] if ends else answer
 
 
+_THINK_OPEN = re.compile(r"<(think|thinking|reasoning)>", re.I)
+
+
+def reasoning_open(answer: str) -> bool:
+    """Whether ``answer`` opens a reasoning block it never closes (cut off while the model was thinking)."""
+    opened = list(_THINK_OPEN.finditer(answer)) if "<" in answer else []
+    return bool(opened) and not re.search(rf"</{opened[-1].group(1)}>", answer[opened[-1].end():], re.I)
+
+
 def reasoning_end(answer: str) -> int:
     """Where the answer proper starts: after the last closing reasoning tag (0 when there is none)."""
     ends = list(_THINK_END.finditer(answer)) if "<" in answer else []

@@ -26,7 +26,7 @@ from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
 from llmaaa.annotate.confidence import item_scores, label_score
 from llmaaa.annotate.estimate import Estimate
-from llmaaa.annotate.jsonrepair import json_closed
+from llmaaa.annotate.jsonrepair import json_closed, reasoning_open
 from llmaaa.annotate.parsing import parse_ner_answer, parse_re_answer
 from llmaaa.annotate.pricing import Budget, PriceTable
 from llmaaa.annotate.prompts import PromptBuilder, re_demo_pair
@@ -38,6 +38,24 @@ from llmaaa.data.segment import crop, crop_pair, segments
 from llmaaa.tracebacks import traceback_text
 
 log = logging.getLogger(__name__)
+
+# how a server says an answer ended on its own; anything else ("length", "content_filter", ...) cut it off
+_FINISHED = (None, "stop", "eos", "eos_token", "end_turn", "stop_sequence")
+
+
+def cut_off(comp: Completion, task: str) -> str | None:
+    """Why ``comp`` is no complete answer: ``"reasoning"`` (cut inside an unclosed ``<think>``, or nothing but
+    reasoning came back), ``"json"`` (an NER answer cut inside its JSON), or None. A cut-off answer is not
+    read as complete; it is cached like any paid answer (the cap is part of the cache key, so raising it
+    asks again)."""
+    if comp.finish_reason in _FINISHED:
+        return None
+    if not comp.text.strip() or reasoning_open(comp.text):
+        return "reasoning"
+    if task == "ner" and not json_closed(comp.text):
+        return "json"
+    return None
+
 
 BUDGET_EXHAUSTED = "budget exhausted"
 RE_MAX_TOKENS = 32
@@ -311,12 +329,11 @@ class LLMTeacher:
                 self._check_not_cut_off(comp)
                 return parse(answer), comp
             except AnswerError as e:
-                if attempt == self.config.reasks:
+                if attempt == self.config.reasks or (isinstance(e, TruncatedAnswer) and e.futile):
                     if isinstance(e, UnalignedAnswer):
                         return e.fallback, comp
                     if isinstance(e, TruncatedAnswer):
-                        raise LLMError(f"truncated answer: {e} (a long list needs a larger LLM_MAX_TOKENS): "
-                                       f"{answer[:120]!r}") from None
+                        raise LLMError(f"truncated answer: {e}{e.hint}: {answer[:120]!r}") from None
                     raise LLMError(f"unparseable answer: {e}: {answer[:120]!r}") from None
                 usage.reasks += 1
                 summary.reasks += 1
@@ -328,15 +345,26 @@ class LLMTeacher:
         raise AssertionError("unreachable")
 
     def _check_not_cut_off(self, comp: Completion) -> None:
-        """Raise ``TruncatedAnswer`` for an NER answer cut off at ``max_tokens`` inside its JSON.
+        """Raise ``TruncatedAnswer`` for an answer the server cut off before it was complete.
 
-        The parser would salvage the objects before the cut and the example would pass as fully
-        annotated. An RE answer is the label first (its short cap cuts only the prose after it), and
-        an NER answer whose JSON closed before the cut lost nothing, so both are kept.
+        An NER answer stopped inside its JSON (at ``max_tokens``, by a content filter, ...): the parser
+        would salvage the objects before the cut and the example would pass as fully annotated. An
+        answer cut off inside its reasoning (``<think>`` never closed) holds no answer at all, and a
+        re-ask at the same cap ends the same way (``futile``). An RE answer is the label first (its short
+        cap cuts only the prose after it), and an NER answer whose JSON closed lost nothing: both kept.
         """
-        if self.task == "ner" and comp.finish_reason == "length" and not json_closed(comp.text):
-            raise TruncatedAnswer(f"the answer was cut off at max_tokens={self.max_tokens} before its JSON ended; "
-                                  "answer with only the JSON list, no explanation")
+        why = cut_off(comp, self.task)
+        if why == "reasoning":
+            raise TruncatedAnswer(f"the answer was cut off at max_tokens={self.max_tokens} inside its reasoning "
+                                  "(<think> never closed); raise LLM_MAX_TOKENS (RE: RE_MAX_TOKENS) or use a model "
+                                  "that does not reason first", futile=True)
+        if why == "json":
+            where = (f"at max_tokens={self.max_tokens}" if comp.finish_reason == "length"
+                     else f"by the server (finish_reason {comp.finish_reason!r})")
+            raise TruncatedAnswer(f"the answer was cut off {where} before its JSON ended; answer with only the JSON "
+                                  "list, no explanation",
+                                  hint=" (a long list needs a larger LLM_MAX_TOKENS)" if comp.finish_reason == "length"
+                                  else "")
 
     def _check_budget(self) -> None:
         if self.budget.exhausted:
@@ -360,7 +388,7 @@ class LLMTeacher:
         usage.cost += cost
         # an empty answer (a glitch, a refusal, everything in reasoning_content or a tool call) is paid for but
         # not kept: replayed from the cache it would fail this prompt for ever, even on a healthy server
-        if self.cache is not None and comp.text.strip():
+        if self.cache is not None and comp.text.strip():  # a cut-off one is kept: the same cap cuts it again
             self.cache.put(key, comp, self.config.model, sum(len(m["content"].encode("utf-8")) for m in messages),
                            self.task)
         return comp

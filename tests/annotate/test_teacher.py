@@ -451,3 +451,102 @@ def test_an_empty_answer_is_not_cached_so_a_healthy_server_is_asked_again(tmp_pa
         [out] = teacher(llm, cache=tmp_path / "c.sqlite", reasks=0).annotate([PARIS])
         assert len(llm.requests) == 1
     assert labeled(out) == [("Anna", "PER")]
+
+
+# --- found by reviewing how real OpenAI-compatible servers answer ---------------------------------------------
+
+
+def test_a_rate_limit_pauses_every_request_instead_of_letting_the_queue_flood_the_server():
+    """Before: a backing-off request freed its slot, so the queued ones took it: 300 examples sent 1,200 requests
+    into a 429 and all failed. Now the first 429 pauses the client; the server sees one wave, then the answers."""
+    start = time.monotonic()
+
+    def limited(req, n):
+        return Reply(status=429, headers={"Retry-After": "1"}) if time.monotonic() - start < 0.8 else \
+            Reply('[{"span": "Anna", "type": "PER"}]')
+
+    exs = [Example(f"e{i}", f"Anna met person {i}.") for i in range(40)]
+    with ScriptedOpenAI(limited) as llm:
+        out = teacher(llm, concurrency=8, backoff_s=0.05).annotate(exs)
+        sent = len(llm.requests)
+    assert not any(e.failed for e in out)
+    assert sent <= 40 + 2 * 8  # each example once, plus at most the waves the limit turned away
+
+
+def test_a_bad_key_fails_the_rest_at_once_unsent():
+    exs = [Example(f"e{i}", f"Anna met person {i}.") for i in range(10)]
+    with ScriptedOpenAI([Reply(status=401, body='{"error": {"message": "Incorrect API key"}}')]) as llm:
+        out = teacher(llm, concurrency=1).annotate(exs)
+        assert len(llm.requests) == 1
+    assert all(e.failed and "check the API key" in e.annotation["error"] for e in out)
+
+
+@pytest.mark.parametrize("refusal", [
+    '{"error": "Input validation error: `logprobs` is not supported"}',  # TGI
+    '{"detail": "logprobs is not supported"}',  # FastAPI servers
+    "logprobs not supported",  # plain text
+])
+def test_a_logprobs_refusal_in_any_body_shape_is_asked_again_without_them(refusal):
+    def server(req, n):
+        return Reply(status=400, body=refusal) if req.get("logprobs") else Reply('[{"span": "Anna", "type": "PER"}]')
+
+    with ScriptedOpenAI(server) as llm:
+        [out] = teacher(llm).annotate([PARIS])
+    assert labeled(out) == [("Anna", "PER")] and not out.failed
+
+
+def test_a_model_that_takes_max_completion_tokens_and_no_temperature_is_asked_again_with_them():
+    """OpenAI's reasoning models refuse max_tokens and a temperature other than their own (before: every example
+    failed with the 400)."""
+    def server(req, n):
+        if "max_tokens" in req:
+            return Reply(status=400, body='{"error": {"message": "Unsupported parameter: \'max_tokens\' is not supported '
+                                          'with this model. Use \'max_completion_tokens\' instead."}}')
+        if "temperature" in req:
+            return Reply(status=400, body='{"error": {"message": "Unsupported value: \'temperature\' does not support 0 '
+                                          'with this model."}}')
+        return Reply('[{"span": "Anna", "type": "PER"}]')
+
+    with ScriptedOpenAI(server) as llm:
+        [out] = teacher(llm, max_tokens=64).annotate([PARIS])
+        last = llm.requests[-1]
+    assert labeled(out) == [("Anna", "PER")]
+    assert last["max_completion_tokens"] == 64 and "temperature" not in last
+
+
+def test_an_answer_cut_by_a_content_filter_inside_its_json_is_not_a_complete_annotation():
+    cut = '[{"span": "Anna", "type": "PER"}, {"span": "Par'  # before: read as Anna alone, Paris lost silently
+    with ScriptedOpenAI([Reply(body=_completion_body(cut, "content_filter"))]) as llm:
+        [out] = teacher(llm, reasks=0).annotate([PARIS])
+    assert out.failed and "cut off by the server (finish_reason 'content_filter')" in out.annotation["error"]
+
+
+def test_a_relation_answer_cut_inside_its_reasoning_fails_at_once_with_the_reason():
+    """Before: re-asked at the same cap (paid twice for the same cut) and recorded as "unparseable"."""
+    rl = LabelSet(("PER", "ORG"), ("Work_For",))
+    ex = Example("r1", "Anna works for IBM .", (Span(0, 4, "PER"), Span(15, 18, "ORG")))
+    thinking = "<think>Anna works for IBM so the relation is Work_For, but maybe"
+    with ScriptedOpenAI([Reply(body=_completion_body(thinking, "length"))]) as llm:
+        [out] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="stub-model", backoff_s=0.01), rl,
+                           task="re").annotate([ex])
+        assert len(llm.requests) == 2  # one per ordered pair, no re-ask
+    assert out.failed and "inside its reasoning" in out.annotation["error"] and "RE_MAX_TOKENS" in out.annotation["error"]
+
+
+def test_an_invalid_byte_costs_a_character_not_the_paid_answer_and_missing_usage_is_estimated():
+    body = ('{"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": '
+            '"[{\\"span\\": \\"Anna\\", \\"type\\": \\"PER\\", \\"note\\": \\"x').encode() + b"\xff" + b'\\"}]"}}]}'
+    with ScriptedOpenAI([Reply(body=body)]) as llm:  # bytes: the \xff goes out as it is, not UTF-8 encoded
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+    assert labeled(out) == [("Anna", "PER")]
+    assert t.last_summary.prompt_tokens > 0 and t.last_summary.completion_tokens > 0  # no usage sent: estimated
+
+
+def test_a_tool_call_instead_of_text_says_so():
+    body = json.dumps({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function",
+                                                               "function": {"name": "ner", "arguments": "{}"}}]}}]})
+    with ScriptedOpenAI([Reply(body=body)]) as llm:
+        [out] = teacher(llm).annotate([PARIS])
+    assert out.failed and "tool call" in out.annotation["error"]
