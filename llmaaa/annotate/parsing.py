@@ -2,7 +2,8 @@
 
 The teacher asks for the paper's formats: NER, a JSON list ``[{"span": "...", "type": "LABEL"}]``;
 RE, the relation label alone. An NER answer is read as ``LABEL: [...]`` lines, else as JSON
-(``jsonrepair``), else as a plain-text list or inline tags (``answer_shapes``), else as "None";
+(``jsonrepair``, ``answer_shapes``), else as records, a plain-text list or inline tags (``answer_records``,
+``answer_lines``), else as "None";
 labels are resolved by ``labels.LabelResolver`` and each mention loses the punctuation it was copied
 with (``alignment`` then maps it to exact offsets). An RE answer that names two labels is not read as
 either. Everything we can repair without guessing is repaired; what cannot be is raised as
@@ -17,9 +18,10 @@ import unicodedata
 from typing import Any, Sequence
 
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
-from llmaaa.annotate.answer_shapes import (PLAIN_PUNCTUATION, _MARKUP, _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value,
-                                           _inline_items, _item_pair, _line_items, _none_per_label,
-                                           _one_line_items, _pick, continues_mention, xml_record_items)
+from llmaaa.annotate.answer_lines import (PLAIN_PUNCTUATION, _inline_items, _line_items, _none_per_label, _one_line_items,
+                                          continues_mention, item_pair)
+from llmaaa.annotate.answer_records import _MARKUP, xml_record_items
+from llmaaa.annotate.answer_shapes import _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value, _pick
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
@@ -129,7 +131,7 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
         except AnswerError:
             items = None
         if items is not None and any(isinstance(label, str) and resolve(label) is not None
-                                     for label in (_item_pair(item, resolve)[1] for item in items)):
+                                     for label in (item_pair(item, resolve)[1] for item in items)):
             if not _ADDITION.match(revised):
                 return items
             return _json_items(before, resolve) + items  # "Wait, I also missed: [...]": both lists
@@ -140,7 +142,7 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
         except AnswerError:
             continue
         if any(isinstance(label, str) and resolve(label) is not None
-               for label in (_item_pair(item, resolve)[1] for item in items)):
+               for label in (item_pair(item, resolve)[1] for item in items)):
             return items
         if first is None:
             first = items
@@ -242,7 +244,7 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     malformed = []
     token = False  # whether the last item read was one token, which an "I-" token after it continues
     for item in items:
-        mention, label = _item_pair(item, resolve)
+        mention, label = item_pair(item, resolve)
         if not isinstance(mention, str) or not isinstance(label, str):
             malformed.append(item)  # one bad item costs that item, not the whole answer
             token = False
