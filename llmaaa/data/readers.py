@@ -103,7 +103,7 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
     tok_col = token_column if token_column is not None else _token_column(blocks)
     _check_column_counts(path, blocks)
     sentences = [([cols[tok_col] if tok_col < len(cols) else "" for _, cols, _ in b],
-                  [_tag(cols, tag_column, f"{path}:{n}") for n, cols, _ in b], b[0][0]) for b in blocks]
+                  [_tag(cols, tag_column, f"{path}:{n}", scheme) for n, cols, _ in b], b[0][0]) for b in blocks]
     sep = token_separator([t for toks, _, _ in sentences for t in toks]) if token_sep == DETECT else token_sep
     examples = []
     for i, (toks, tgs, lineno) in enumerate(sentences):
@@ -178,19 +178,23 @@ def _columns(line: str) -> list[str]:
     return _COLUMN_SEP.split(body.strip(" \t"))
 
 
-def _tag(cols: list[str], tag_column: int, where: str) -> str:
+def _tag(cols: list[str], tag_column: int, where: str, scheme: str = "iob2") -> str:
     """The tag column of a token line, checked here so a bad tag is reported at its own line."""
     if len(cols) < 2:
         raise FormatError(f"{where}: expected 'TOKEN ... TAG' columns, got {' '.join(cols)!r}")
     try:
         tag = cols[tag_column]
+        if scheme == "io":  # any tag is a label
+            return tag
         split_tag(tag)
     except IndexError:
         raise FormatError(f"{where}: no tag column {tag_column} in a line of {len(cols)} columns "
                           f"{' '.join(cols)!r}; pass the tag column (0-based, -1 = last)") from None
     except TagError as e:
         other = next((k for k, c in enumerate(cols[1:], 1) if _is_tag(c)), None)
-        hint = f"; the tag looks like column {other} (pass it as the tag column, 0-based)" if other is not None else ""
+        hint = (f"; the tag looks like column {other} (pass it as the tag column, 0-based)" if other is not None
+                else "; IO tags with no B-/I- prefix (PER, person-actor)? read them with the scheme 'io'"
+                if tag[:2].upper() not in ("B-", "I-", "E-", "S-", "L-", "U-", "M-") else "")
         raise FormatError(f"{where}: {e}{hint}") from None
     return tag
 

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 from llmaaa.data.scripts import between
 
-SCHEMES = ("iob1", "iob2", "bio", "bilou", "bioes", "bmes")
+SCHEMES = ("iob1", "iob2", "bio", "bilou", "bioes", "bmes", "io")
 
 _NORMAL = {"B": "B", "I": "I", "M": "I", "E": "E", "L": "E", "S": "S", "U": "S", "O": "O"}
 # Encoding prefixes per scheme: (begin, inside, end, single).
@@ -80,7 +80,8 @@ def _starts(prev: str, prev_label: str, cur: str, label: str) -> bool:
 
 def tags_to_token_spans(tags: Sequence[str], scheme: str = "iob2") -> list[TokenSpan]:
     """Entities ``(token_start, token_end_exclusive, label)`` in a tag sequence (lenient, see module doc)."""
-    check_scheme(scheme)
+    if check_scheme(scheme) == "io":
+        return _io_spans(tags)
     spans: list[TokenSpan] = []
     prev, prev_label, begin = "O", "", -1
     for i, tag in enumerate([*tags, "O"]):
@@ -94,6 +95,19 @@ def tags_to_token_spans(tags: Sequence[str], scheme: str = "iob2") -> list[Token
     return spans
 
 
+def _io_spans(tags: Sequence[str]) -> list[TokenSpan]:
+    """IO tags (``PER PER O LOC``, Few-NERD's ``person-actor``): a run of one label is one entity; the tag is the
+    label as it is (two entities of one label side by side cannot be told apart in IO, and are not)."""
+    spans: list[TokenSpan] = []
+    for i, tag in enumerate([*tags, "O"]):
+        label = "" if tag in ("O", "o", "") else tag
+        if spans and spans[-1][1] == i and spans[-1][2] == label:
+            spans[-1] = (spans[-1][0], i + 1, label)
+        elif label:
+            spans.append((i, i + 1, label))
+    return spans
+
+
 def token_spans_to_tags(spans: Iterable[TokenSpan], n: int, scheme: str = "iob2") -> list[str]:
     """Encode non-overlapping token spans as ``n`` tags; overlapping spans raise ``TagError``."""
     scheme = check_scheme(scheme)
@@ -104,7 +118,9 @@ def token_spans_to_tags(spans: Iterable[TokenSpan], n: int, scheme: str = "iob2"
             raise TagError(f"token span ({start}, {end}) {label!r} is outside a sentence of {n} tokens")
         if any(t != "O" for t in tags[start:end]):
             raise TagError(f"token span ({start}, {end}) {label!r} overlaps another entity; tags cannot nest")
-        if scheme == "iob1":
+        if scheme == "io":
+            tags[start:end] = [label] * (end - start)
+        elif scheme == "iob1":
             first = "B" if (start == last_end and label == last_label) else "I"
             tags[start:end] = [f"{first}-{label}"] + [f"I-{label}"] * (end - start - 1)
         else:

@@ -284,3 +284,16 @@ def test_conll04_records_with_inclusive_entity_ends_json_lines_or_none_at_all(tm
     out_of_range.write_text('[{"tokens": ["a", "b"], "entities": [{"type": "Org", "start": 1, "end": 5}]}]', encoding="utf-8")
     with pytest.raises(FormatError, match=r"sentence 0 .* \[1, 5\) are not within its 2 tokens"):
         read_conll04(out_of_range)
+
+
+def test_io_tags_are_read_with_the_io_scheme_and_the_bio_reader_says_so(tmp_path):
+    path = tmp_path / "io.conll"
+    path.write_text("Anna\tperson-actor\nSmith\tperson-actor\nflew\tO\nto\tO\nNew\tLOC\nYork\tLOC\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"io.conll:1: .*read them with the scheme 'io'"):
+        read_conll(path)
+    [ex] = read_conll(path, scheme="io")
+    assert mentions(ex) == [("Anna Smith", "person-actor"), ("New York", "LOC")]
+    out = tmp_path / "back.conll"
+    write_conll([ex], out, scheme="io", sep="\t")
+    assert mentions(read_conll(out, scheme="io")[0]) == mentions(ex)
+
