@@ -273,7 +273,9 @@ class ChatClient:
         it is decoded as a replacement character instead of losing the paid answer.
         """
         assert self._client is not None
-        for _ in range(4):
+        for attempt in range(4):
+            if attempt:
+                self.requests += 1  # a refused request is not billed, but it was sent
             sent = self._adapted(body)
             try:
                 return await self._client.post("/chat/completions", body=sent, cast_to=httpx.Response)
