@@ -51,7 +51,9 @@ def test_a_config_with_a_title_text_and_choices_beside_the_labels_is_served(make
            '<Labels name="ents" toName="body"><Label value="Person" hint="a named person"/><Label value="City"/></Labels>'
            '<Text name="body" value="$body"/>'
            '<Choices name="tone" toName="body"><Choice value="neutral"/><Choice value="odd"/></Choices></View>')
-    app = make_app(train_threshold=100)
+    # no background rounds: /setup queues the cold-start round, which, run before the webhook, counted the
+    # annotation as its own (new_human_labels 0; one fresh-clone run in ~20 hit that)
+    app = make_app(train_threshold=100, run_jobs=False)
     c = app.test_client()
     assert c.post("/setup", json=setup_body(xml)).status_code == 200
     body = "Zoë lives in Lyon ."
