@@ -52,7 +52,7 @@ def test_a_config_with_a_title_text_and_choices_beside_the_labels_is_served(make
            '<Text name="body" value="$body"/>'
            '<Choices name="tone" toName="body"><Choice value="neutral"/><Choice value="odd"/></Choices></View>')
     # no background rounds: /setup queues the cold-start round, which, run before the webhook, counted the
-    # annotation as its own (new_human_labels 0; one fresh-clone run in ~20 hit that)
+    # annotation as its own (new_human_labels 0; seen once, in a fresh-clone run on a quiet machine)
     app = make_app(train_threshold=100, run_jobs=False)
     c = app.test_client()
     assert c.post("/setup", json=setup_body(xml)).status_code == 200
