@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmaaa.data.schema import SchemaError
 from llmaaa.data.scripts import token_separator
-from llmaaa.data.tags import TagError, join_tokens, tags_to_token_spans
+from llmaaa.data.tags import TagError, join_tokens, split_tag, tags_to_token_spans
 
 DOCCANO = "doccano (label: [start, end, label])"
 DOCCANO_RELATIONS = "doccano relations (entities with start_offset/end_offset)"
@@ -260,10 +260,18 @@ def _tag_key(record: Mapping[str, Any]) -> str | None:
         return None
     tags = record["tags"]  # beside a text, "tags" may be topics; it is read only when it is one BIO tag per token
     if "text" not in record or (isinstance(tags, list) and len(tags) == len(record["tokens"]) and tags
-                                and all(isinstance(t, str) and (t == "O" or t[:2] in ("B-", "I-", "E-", "S-", "L-", "U-"))
-                                        for t in tags)):
+                                and all(isinstance(t, str) and _is_tag(t) for t in tags)):
         return "tags"
     return None
+
+
+def _is_tag(tag: str) -> bool:
+    """A tag ``tags.split_tag`` reads ("B-PER", "O"), not a topic ("sports")."""
+    try:
+        split_tag(tag)
+    except TagError:
+        return False
+    return True
 
 
 def _tokens_and_tags(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
