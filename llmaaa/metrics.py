@@ -56,7 +56,8 @@ def _pair(gold: Sequence[Example], pred: Sequence[Example]) -> tuple[list[tuple[
 
 
 def _score(
-    gold: Sequence[Example], pred: Sequence[Example], items: Callable[[Example], Iterable[tuple[Hashable, str]]]
+    gold: Sequence[Example], pred: Sequence[Example], items: Callable[[Example], Iterable[tuple[Hashable, str]]],
+    *, unscored: Callable[[Example], set] | None = None,
 ) -> dict[str, Any]:
     pairs, counts = _pair(gold, pred)
     tp: Counter[str] = Counter()
@@ -66,6 +67,8 @@ def _score(
         gold_set = set(items(g))
         # A missing or failed prediction is scored as empty: its gold items are all misses.
         pred_set = set() if p is None or p.failed else set(items(p))
+        if unscored is not None and (skip := unscored(g)):  # keys the gold example says nothing about
+            pred_set = {item for item in pred_set if item[0][:2] not in skip}
         for _, label in gold_set & pred_set:
             tp[label] += 1
         for _, label in pred_set - gold_set:
@@ -93,6 +96,13 @@ def _keyed_relations(ex: Example) -> Iterable[tuple[Hashable, Relation]]:
             yield ((head.start, head.end), (tail.start, tail.end), r.label), r
 
 
+def _unknown_span_pairs(ex: Example) -> set[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (head span, tail span) of the pairs ``ex`` leaves unknown (``Example.unlabeled_pairs``)."""
+    ents = ex.entities
+    return {((ents[h].start, ents[h].end), (ents[t].start, ents[t].end))
+            for h, t in ex.unlabeled_pairs if 0 <= h < len(ents) and 0 <= t < len(ents)}
+
+
 def _relation_items(ex: Example) -> Iterable[tuple[Hashable, str]]:
     return ((key, r.label) for key, r in _keyed_relations(ex))
 
@@ -116,9 +126,10 @@ def relation_prf(gold: Sequence[Example], pred: Sequence[Example]) -> dict[str, 
     (for the predicted label) and a false negative (for the gold one), the standard TACRED
     scoring; note that the LLMaAA reference ``MetricForRe`` counts it only as a false positive,
     which inflates its recall compared with these numbers. Missing and failed predictions are
-    handled as in ``entity_prf``.
+    handled as in ``entity_prf``. A predicted relation on a pair the gold example leaves unknown
+    (``Example.unlabeled_pairs``) is not scored.
     """
-    return _score(gold, pred, _relation_items)
+    return _score(gold, pred, _relation_items, unscored=_unknown_span_pairs)
 
 
 CONFIDENCE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

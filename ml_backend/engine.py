@@ -44,7 +44,9 @@ class Students:
             if res is not None:
                 save_model_version(res, path / name)
 
-    max_re_entities: int = 8  # RE scores every ordered pair: n(n-1) passes; an early student over-predicts spans
+    # RE scores every ordered pair: n(n-1) passes, and an early student over-predicts spans; spans a task
+    # brings are the user's, all of them asked about
+    max_re_entities: int = 8
 
     def predict(self, examples: Sequence[Example], *, relations: bool = True) -> list[Example]:
         examples = list(examples)
@@ -53,8 +55,8 @@ class Students:
         for i, ex in zip(todo, _model(self.ner).predict([examples[i] for i in todo]) if todo else []):
             out[i] = ex
         if self.re is not None and out:
-            idx = [i for i, ex in enumerate(out) if 2 <= len(ex.entities) <= self.max_re_entities
-                   and (relations or ex.extra.get("given_entities"))]
+            idx = [i for i, ex in enumerate(out) if len(ex.entities) >= 2 and (
+                ex.extra.get("given_entities") or (relations and len(ex.entities) <= self.max_re_entities))]
             if idx:
                 with_rel = _model(self.re).predict([out[i] for i in idx])
                 for i, r in zip(idx, with_rel):
@@ -85,6 +87,53 @@ def load_students(path: Path) -> Students:
 
 def strip(ex: Example) -> Example:
     return Example(ex.id, ex.text, extra={k: v for k, v in ex.extra.items() if k != "annotation"})
+
+
+def _with_relations(ex: Example, rel: Example | None, *, given: bool) -> Example:
+    """The entity example ``ex`` joined with the RE teacher's ``rel`` of the same task.
+
+    Given spans: the RE teacher's record is the provenance. Found spans: one record of both steps
+    (usage, repairs, the pairs left unknown). A failed relation step fails the whole task, its spans
+    kept and its error said: stored as a success with no relations, it would be served without
+    relations, teach the student that every pair is ``no_relation`` and never be asked again. A retry
+    costs only the relation questions (the entity answer is cached).
+    """
+    if rel is None:
+        return ex
+    if given:
+        return rel
+    record = _joined_record(ex.annotation or {}, rel.annotation or {})
+    if rel.failed:
+        record["error"] = f"relations: {(rel.annotation or {}).get('error')}"
+        return ex.with_labels(relations=(), annotation=record)
+    return ex.with_labels(relations=rel.relations, annotation=record)
+
+
+def _joined_record(ner: dict, rel: dict) -> dict:
+    """The NER teacher's provenance record with the RE step's cost, repairs and unknown pairs added."""
+    out = dict(ner)
+    usage = dict(ner.get("usage") or {})
+    for k, v in (rel.get("usage") or {}).items():
+        if isinstance(v, (int, float)):
+            usage[k] = (usage.get(k) or 0) + v
+    out["usage"] = usage
+    out["reasks"] = int(ner.get("reasks") or 0) + int(rel.get("reasks") or 0)
+    dropped = dict(ner.get("dropped") or {})
+    for k, v in (rel.get("dropped") or {}).items():
+        if isinstance(v, dict):
+            merged = dict(dropped.get(k) or {})
+            for label, n in v.items():
+                merged[label] = merged.get(label, 0) + n
+            dropped[k] = merged
+        else:
+            dropped[k] = (dropped.get(k) or 0) + (v or 0)
+    out["dropped"] = dropped
+    out["cached"] = bool(ner.get("cached")) and bool(rel.get("cached"))
+    out["relation_demo_ids"] = list(rel.get("demo_ids") or [])
+    for key in ("pairs_not_asked", "unlabeled_pairs"):
+        if rel.get(key):
+            out[key] = rel[key]
+    return out
 
 
 class Engine:
@@ -156,10 +205,7 @@ class Engine:
                 ok = [ex for ex in out if not ex.failed and len(ex.entities) >= 2]
                 if ok:
                     rel = {ex.id: ex for ex in self._teacher("re", gold).annotate(ok)}
-                    # given spans: the RE teacher's record is the provenance; found spans: keep the NER record
-                    out = [rel[ex.id] if ex.id in given and ex.id in rel
-                           else ex.with_labels(relations=rel[ex.id].relations) if ex.id in rel and not rel[ex.id].failed
-                           else ex for ex in out]
+                    out = [_with_relations(ex, rel.get(ex.id), given=ex.id in given) for ex in out]
             return out
 
     def estimate(self, examples: Sequence[Example], gold: Sequence[Example] | None) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from llmaaa.data.schema import Example
 from llmaaa.tracebacks import traceback_text
 
 from ml_backend.engine import Students, publish
-from ml_backend.results import (asked_fewer_labels, human_example, pool_example, prediction_for, unicode_problem,
-                                unusable_gold)
+from ml_backend.results import (TaskError, asked_fewer_labels, human_example, pool_example, prediction_for,
+                                unicode_problem, unusable_gold)
 from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, gold_annotation, made_from_prediction_unopened,
                              prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
@@ -199,8 +199,18 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         students = ctx.students()  # rank with the previous student, when there is one
 
     data = st.task_data()
-    pool = [pool_example(i, t, data.get(i), schema) for i, t in texts.items()
-            if i not in human and (i not in llm or llm[i].failed)]
+    pool, bad_tasks = [], {}
+    for i, t in texts.items():
+        if i not in human and (i not in llm or llm[i].failed):
+            try:
+                pool.append(pool_example(i, t, data.get(i), schema))
+            except TaskError as e:  # unusable given entities: that task waits for its data to be fixed
+                bad_tasks[i] = str(e)
+    if bad_tasks:
+        detail["tasks_with_bad_entities"] = {"count": len(bad_tasks), "first": [f"task {i}: {e}" for i, e
+                                                                                in list(bad_tasks.items())[:5]]}
+        log.warning("project %s: %d task(s) left out of the pool: %s", st.project_id, len(bad_tasks),
+                    "; ".join(detail["tasks_with_bad_entities"]["first"]))
     order, ranked_by = _rank(ctx, pool, students, train, n)
     picks = [pool[i] for i in order[: cfg.llm_batch]]
     stopped = _llm_stopped(ctx, detail.get("trained"))

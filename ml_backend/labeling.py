@@ -69,8 +69,11 @@ class LabelingSchema:
         return self.result_names.get(label, label)
 
     def map_relation(self, label: str) -> str | None:
-        low = str(label).strip().lower()
-        return next((r for r in self.relation_labels if r.lower() == low), None)
+        """The config's relation label for ``label`` (case-insensitive), its own exact name first."""
+        name = str(label).strip()
+        if name in self.relation_labels:
+            return name
+        return next((r for r in self.relation_labels if r.lower() == name.lower()), None)
 
 
 def config_hash(xml: str) -> str:

@@ -210,10 +210,16 @@ class LLMaAABackend:
         if mode == "llm" and ctx.state.llm_paused() and ctx.students() is not None:
             mode = "student"  # STOP_AFTER_MATCHED: the student has caught up, on-demand calls stop too
         limit = self.config.max_text_chars
-        ok = [(i, pool_example(t, x, d, schema)) for i, t, x, d in missing if len(x) <= limit and x.strip()]
-        kept = {i for i, _ in ok}
-        out: dict[int, dict] = {i: {"error": f"text is empty or longer than {limit} chars (MAX_TEXT_CHARS)"}
-                                for i, *_ in missing if i not in kept}
+        ok: list[tuple[int, Any]] = []
+        out: dict[int, dict] = {}
+        for i, t, x, d in missing:
+            if not x.strip() or len(x) > limit:
+                out[i] = {"error": f"text is empty or longer than {limit} chars (MAX_TEXT_CHARS)"}
+                continue
+            try:
+                ok.append((i, pool_example(t, x, d, schema)))
+            except TaskError as e:  # unusable given entities: this task's error, not the request's
+                out[i] = {"error": str(e)[:300]}
         version = ctx.state.current_version or f"{self.config.model_version_prefix}-0"
 
         def store(preds: list, source: str) -> dict[int, dict]:

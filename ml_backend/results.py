@@ -47,25 +47,41 @@ def unicode_problem(text: str) -> str | None:
 def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, ...] | None:
     """Spans a task brings in ``data["entities"]`` (``[{"start", "end", "label"}]``): relations-only tasks.
 
-    None when the task brings none (the backend then finds the spans itself); spans with a label
-    outside the config or offsets outside the text are dropped.
+    None when the task brings none (the backend then finds the spans itself). Label Studio's region shape
+    (``{"value": {"start", "end", "labels": [...]}}``) is read too, and an entity with its ``text`` is
+    re-aligned to it (offsets counted in UTF-16 units by a JavaScript tool). One entity the backend cannot
+    place or whose label is not in the config is a ``TaskError`` naming it: a dropped span would leave
+    all its pairs unasked, and a task with none left would pass for one labeled with no relations.
     """
     raw = data.get("entities") if isinstance(data, Mapping) else None
     if not isinstance(raw, list):
         return None
     spans = []
-    for d in raw:
+    for n, d in enumerate(raw):
+        v = d.get("value") if isinstance(d, Mapping) and isinstance(d.get("value"), Mapping) else d
+        if not isinstance(v, Mapping):
+            raise TaskError(f"data.entities[{n}] is not an object like {{\"start\": 0, \"end\": 4, \"label\": ...}}")
+        names = v.get("labels") if isinstance(v.get("labels"), list) else [v.get("label") or v.get("type")]
+        label = _first_label(names, schema.map_entity)
+        if label is None:
+            raise TaskError(f"data.entities[{n}]: label {names[0] if len(names) == 1 else names!r} is not a label of "
+                            f"the config ({', '.join(schema.entity_labels)})")
+        mention = v.get("text") if isinstance(v.get("text"), str) else None
         try:
-            start, end, label = int(d["start"]), int(d["end"]), schema.map_entity(d.get("label") or d.get("type"))
-        except (KeyError, TypeError, ValueError):
-            continue
-        if label and 0 <= start < end <= len(text):
-            spans.append(Span(start, end, label))
+            pos = align_region(text, int(v["start"]), int(v["end"]), mention)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise TaskError(f"data.entities[{n}] needs integer 'start' and 'end' (code points, end exclusive)") from None
+        if pos is None:
+            where = f"'{mention}' is not in the text" if mention else \
+                f"[{v['start']}, {v['end']}) is not inside the text of {len(text)} characters"
+            raise TaskError(f"data.entities[{n}]: {where}")
+        spans.append(Span(pos[0], pos[1], label))
     return tuple(spans)
 
 
 def pool_example(task_id: int | str, text: str, data: Any, schema: LabelingSchema) -> Example:
-    """The unlabeled example of a task (id = the Label Studio task id), with its given spans if any."""
+    """The unlabeled example of a task (id = the Label Studio task id), with its given spans if any
+    (``TaskError`` when one of them is unusable, see ``given_entities``)."""
     given = given_entities(data, text, schema)
     if given is None:
         return Example(str(task_id), text)
@@ -125,20 +141,29 @@ def align_region(text: str, start: int, end: int, mention: str | None) -> tuple[
 
 def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema: LabelingSchema,
                        **extra: Any) -> Example:
-    """``ex`` labeled by a Label Studio annotation's results (regions of other controls are ignored)."""
+    """``ex`` labeled by a Label Studio annotation's results (regions of other controls are ignored).
+
+    A relation drawn without a label the config has (Label Studio makes a relation first and asks for its
+    label after; a label since removed from the config) says "these two are related" without saying how:
+    with one relation label in the config it is that label, otherwise its pair is *unknown*, listed in
+    ``annotation["unlabeled_pairs"]`` (not trained on, not a ``no_relation`` demo, not scored) instead
+    of read as ``no_relation``. A ``"bi"`` relation holds in both directions.
+    """
     spans: list[Span] = []
     index_of: dict[str, int] = {}
-    rels: list[tuple[str, str, str]] = []
+    rels: list[tuple[str, str, str | None]] = []
     for r in results if isinstance(results, list) else ():
         if not isinstance(r, Mapping):
             continue
         if r.get("type") == "relation":
-            label = _first_label(r.get("labels"), schema.map_relation)
-            if label and r.get("from_id") and r.get("to_id"):
+            if schema.relation_labels and r.get("from_id") is not None and r.get("to_id") is not None:
                 head, tail = str(r["from_id"]), str(r["to_id"])
                 if r.get("direction") == "left":
                     head, tail = tail, head
+                label = _relation_label(r.get("labels"), schema)
                 rels.append((head, tail, label))
+                if r.get("direction") == "bi":
+                    rels.append((tail, head, label))
             continue
         if r.get("type") != "labels" or r.get("from_name") != schema.from_name:
             continue
@@ -155,8 +180,20 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
         if r.get("id") is not None:
             index_of[str(r["id"])] = len(spans)
         spans.append(Span(pos[0], pos[1], label))
-    relations = [Relation(index_of[h], index_of[t], lab) for h, t, lab in rels
-                 if h in index_of and t in index_of and index_of[h] != index_of[t]]
+    labeled: dict[tuple[int, int], str] = {}
+    unknown: set[tuple[int, int]] = set()
+    for h, t, lab in rels:
+        if h not in index_of or t not in index_of or index_of[h] == index_of[t]:
+            continue
+        pair = (index_of[h], index_of[t])
+        if lab is None:
+            unknown.add(pair)
+        else:
+            labeled.setdefault(pair, lab)  # one label per pair: the student's classes are exclusive
+    relations = [Relation(h, t, lab) for (h, t), lab in labeled.items()]
+    unknown -= set(labeled)
+    if unknown:
+        extra["annotation"] = {**(extra.get("annotation") or {}), "unlabeled_pairs": sorted(map(list, unknown))}
     return ex.with_labels(entities=spans, relations=relations, **extra)
 
 
@@ -184,11 +221,19 @@ def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> int:
 
 
 def _first_label(labels: Any, mapping: Any) -> str | None:
-    """The config label of a region's ``labels`` list; None for any other shape (a stored annotation is
-    read at every round, export and report: one malformed region must cost only itself)."""
-    if not isinstance(labels, list) or not labels or not isinstance(labels[0], str):
+    """The config label of a region's ``labels`` list (the first that is one); None for any other shape (a
+    stored annotation is read at every round, export and report: one malformed region must cost only itself)."""
+    if not isinstance(labels, list):
         return None
-    return mapping(labels[0])
+    return next((found for label in labels if isinstance(label, str) and (found := mapping(label))), None)
+
+
+def _relation_label(labels: Any, schema: LabelingSchema) -> str | None:
+    """A drawn relation's config label; an unlabeled one is the config's only relation label, if it has one."""
+    found = _first_label(labels, schema.map_relation)
+    if found is None and not labels and len(schema.relation_labels) == 1:
+        return schema.relation_labels[0]
+    return found
 
 
 def prediction_score(ex: Example) -> float | None:

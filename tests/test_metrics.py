@@ -119,3 +119,14 @@ def test_confidence_calibration_bins_precision_and_auroc():
     r = confidence_calibration(rel_gold, rel_pred, "re")
     assert (r["labels"], r["precision"], r["auroc"]) == (2, 0.5, 1.0)
     assert confidence_calibration(gold, [gold[0].with_labels(entities=())])["auroc"] is None  # nothing to rank
+
+
+def test_a_predicted_relation_on_a_pair_the_gold_leaves_unknown_is_not_scored():
+    """A human linked the pair without a label: any relation there is neither right nor wrong."""
+    ents = (Span(0, 4, "Peop"), Span(15, 18, "Org"), Span(22, 27, "Loc"))
+    gold = Example("1", "Anna works for IBM in Paris.", ents, (Relation(1, 2, "OrgBased_In"),),
+                   extra={"annotation": {"unlabeled_pairs": [[0, 1]]}})
+    pred = Example("1", gold.text, ents, (Relation(0, 1, "Work_For"), Relation(1, 2, "OrgBased_In"),
+                                          Relation(0, 2, "Live_In")))
+    m = relation_prf([gold], [pred])
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 1, 0)  # Live_In is a false positive; Work_For on (0, 1) is not counted

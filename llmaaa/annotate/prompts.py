@@ -163,7 +163,8 @@ def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> t
     """The one (head, tail, label) a demo sentence contributes to an RE prompt.
 
     Its first gold relation when it has one (so the prompt shows the labels in use), else its first
-    ordered entity pair as ``no_relation``; None for a sentence with fewer than two entities. With
+    ordered entity pair that is neither related nor unknown (``Example.unlabeled_pairs``) as
+    ``no_relation``; None when there is none (fewer than two entities). With
     ``relation_labels`` only relations with one of them count: a demo answering with a label the
     prompt does not list would teach an answer the parser must reject. Case differences are mapped.
     """
@@ -173,6 +174,8 @@ def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> t
             return ex, r.head, r.tail, r.label
         if r.label.casefold() in names:
             return ex, r.head, r.tail, names[r.label.casefold()]
-    if len(ex.entities) >= 2:
-        return ex, 0, 1, NO_RELATION
-    return None
+    unknown = ex.unlabeled_pairs  # a pair linked without a label is no example of "no relation"
+    related = {(r.head, r.tail) for r in ex.relations}
+    n = len(ex.entities)
+    return next(((ex, h, t, NO_RELATION) for h in range(n) for t in range(n)
+                 if h != t and (h, t) not in unknown and (h, t) not in related), None)

@@ -197,4 +197,5 @@ def _distinct(candidates: Sequence[Example], excluded: set[str], k: int) -> list
 
 def _same_demo(a: Example, b: Example) -> bool:
     """Whether two versions of a demo would give the same prompt (text and labels, not provenance)."""
-    return a.text == b.text and a.entities == b.entities and a.relations == b.relations
+    return (a.text == b.text and a.entities == b.entities and a.relations == b.relations
+            and a.unlabeled_pairs == b.unlabeled_pairs)

@@ -126,6 +126,20 @@ class Example:
         return self.extra.get("annotation")
 
     @property
+    def unlabeled_pairs(self) -> frozenset[tuple[int, int]]:
+        """Ordered entity pairs whose relation is unknown: the labeler did not ask (a long text's pair split
+        across pieces) or a human linked them without a label. Neither ``no_relation`` nor a relation: not
+        trained on, not a demo, not scored."""
+        listed = (self.annotation or {}).get("unlabeled_pairs") or ()
+        out = set()
+        for pair in listed if isinstance(listed, (list, tuple)) else ():
+            try:
+                out.add((int(pair[0]), int(pair[1])))
+            except (TypeError, ValueError, IndexError, KeyError):
+                continue
+        return frozenset(out)
+
+    @property
     def failed(self) -> bool:
         """True when a labeler tried and failed: its empty labels mean "unknown", not "none"."""
         ann = self.annotation

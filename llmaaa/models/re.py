@@ -61,13 +61,13 @@ def marker_tokens(labels: LabelSet, typed: bool) -> list[str]:
 
 
 def unlabeled_pairs(ex: Example) -> set[tuple[int, int]]:
-    """Pairs the labeler left unknown (the LLM was not asked: split across a long text's pieces).
+    """Pairs the labeler left unknown (``Example.unlabeled_pairs``: not asked, as a long text's pair split
+    across its pieces, or linked by a human without a label).
 
     Training skips them: a missing relation there means "not asked", and learning it as
     ``no_relation`` would teach the student that cross-sentence pairs never relate.
     """
-    listed = (ex.annotation or {}).get("unlabeled_pairs") or ()
-    return {(int(h), int(t)) for h, t in listed}
+    return set(ex.unlabeled_pairs)
 
 
 class ReModel:

@@ -54,8 +54,19 @@ def test_re_demo_pair_skips_relations_outside_the_projects_labels():
     demo = Example("d", "Anna works for IBM in Paris.", ents,
                    (Relation(0, 1, "Employed_By"), Relation(0, 2, "live_in")))
     assert re_demo_pair(demo, ("no_relation", "Work_For", "Live_In")) == (demo, 0, 2, "Live_In")
-    assert re_demo_pair(demo, ("no_relation", "Work_For")) == (demo, 0, 1, "no_relation")
+    # the first pair with no relation at all: (0, 1) and (0, 2) are related, under labels the prompt lacks
+    assert re_demo_pair(demo, ("no_relation", "Work_For")) == (demo, 1, 0, "no_relation")
     assert re_demo_pair(demo) == (demo, 0, 1, "Employed_By")  # no label set given: as stored
+
+
+def test_re_demo_pair_never_shows_an_unknown_pair_as_no_relation():
+    """A pair a human linked without a label is related somehow: as a "no_relation" demo it would teach
+    the LLM the opposite."""
+    ents = (Span(0, 4, "Peop"), Span(15, 18, "Org"))
+    demo = Example("d", "Anna works for IBM.", ents, extra={"annotation": {"unlabeled_pairs": [[0, 1]]}})
+    assert re_demo_pair(demo, ("no_relation", "Work_For")) == (demo, 1, 0, "no_relation")
+    both = Example("b", "Anna works for IBM.", ents, extra={"annotation": {"unlabeled_pairs": [[0, 1], [1, 0]]}})
+    assert re_demo_pair(both, ("no_relation", "Work_For")) is None
 
 
 def test_descriptions_with_line_breaks_braces_and_dollars_stay_on_their_label_line():

@@ -1,0 +1,148 @@
+"""Relations as Label Studio users draw them, and relation-only tasks that bring their spans (found by an RE review)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmaaa.data.schema import Example
+from ml_backend.labeling import parse_config
+from ml_backend.results import TaskError, given_entities, results_to_example
+
+from openai_stub import Reply, ScriptedOpenAI, last_user_message
+from tests.backend.conftest import NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
+from tests.backend.test_round import quick_training, scripted_teacher, wait_idle  # noqa: F401 (fixture)
+
+TEXT = "Anna works for Acme in Lima ."
+ANNA, ACME, LIMA = region("a", 0, 4, "Anna", "Peop"), region("b", 15, 19, "Acme", "Org"), region("c", 23, 27, "Lima", "Loc")
+ONE_RELATION = """<View>
+  <Relations><Relation value="Works at"/></Relations>
+  <Labels name="label" toName="text"><Label value="Peop"/><Label value="Org"/><Label value="Loc"/></Labels>
+  <Text name="text" value="$text"/>
+</View>"""
+RE_XML = (ROOT / "label_config" / "re.xml").read_text(encoding="utf-8")
+
+
+def rel(a: str, b: str, *labels: str, direction: str = "right", **kw) -> dict:
+    return {"from_id": a, "to_id": b, "type": "relation", "direction": direction, "labels": list(labels), **kw}
+
+
+def read(results: list, xml: str = NER_RE) -> Example:
+    return results_to_example(Example("1", TEXT), results, parse_config(xml), source="human")
+
+
+def triples(ex: Example) -> set[tuple[str, str, str]]:
+    return {(ex.mention(ex.entities[r.head]), ex.mention(ex.entities[r.tail]), r.label) for r in ex.relations}
+
+
+def test_an_unlabeled_relation_is_the_configs_only_relation_label():
+    """Label Studio draws a relation first and asks for its label after; with one label there is nothing to ask."""
+    ex = read([ANNA, ACME, rel("a", "b")], ONE_RELATION)
+    assert triples(ex) == {("Anna", "Acme", "Works at")} and not ex.unlabeled_pairs
+    without_key = {k: v for k, v in rel("a", "b").items() if k != "labels"}
+    assert triples(read([ANNA, ACME, without_key], ONE_RELATION)) == {("Anna", "Acme", "Works at")}
+
+
+def test_an_unlabeled_relation_among_several_labels_leaves_its_pair_unknown_not_no_relation():
+    for r in (rel("a", "b"), rel("a", "b", "Employed_By"), {**rel("a", "b"), "labels": None}):
+        ex = read([ANNA, ACME, LIMA, r, rel("a", "c", "Live_In")])
+        assert triples(ex) == {("Anna", "Lima", "Live_In")}, r
+        assert ex.unlabeled_pairs == {(0, 1)}, r
+
+
+def test_the_first_label_of_the_config_counts_and_bi_relations_hold_both_ways():
+    ex = read([ANNA, ACME, LIMA, rel("a", "b", "Employed_By", "Work_For"), rel("b", "c", "OrgBased_In", direction="left")])
+    assert triples(ex) == {("Anna", "Acme", "Work_For"), ("Lima", "Acme", "OrgBased_In")}
+    spouses = read([ANNA, region("d", 15, 19, "Acme", "Peop"), rel("a", "d", "Kill", direction="bi")])
+    assert triples(spouses) == {("Anna", "Acme", "Kill"), ("Acme", "Anna", "Kill")}
+    several = read([{**ANNA, "value": {**ANNA["value"], "labels": ["Planet", "Peop"]}}])
+    assert [s.label for s in several.entities] == ["Peop"]  # a region's first label the config has
+
+
+def test_a_labels_exact_name_wins_over_another_that_differs_in_case():
+    xml = NER_RE.replace('<Relation value="Kill"', '<Relation value="kill"/><Relation value="Kill"')
+    s = parse_config(xml)
+    assert s.map_relation("kill") == "kill" and s.map_relation("Kill") == "Kill" and s.map_relation("KILL") == "kill"
+
+
+def test_the_webhook_warns_of_a_relation_without_a_label(client):
+    client.post("/setup", json=setup_body(NER_RE))
+    r = client.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 5, 50, TEXT, [ANNA, ACME, rel("a", "b")]))
+    assert r.status_code == 201
+    assert "1 relation(s) without a relation label" in r.json["warning"]
+    labeled = annotation_event("ANNOTATION_CREATED", 6, 51, TEXT, [ANNA, ACME, rel("a", "b", "Work_For")])
+    assert "warning" not in client.post("/webhook", json=labeled).json
+
+
+def test_given_entities_in_label_studios_region_shape_or_utf16_offsets_are_read():
+    s = parse_config(RE_XML)
+    text = "😀😀 Anna works for Acme ."
+    ls_shaped = [{"value": {"start": 3, "end": 7, "labels": ["Peop"], "text": "Anna"}},
+                 {"start": 22, "end": 26, "label": "org", "text": "Acme"}]  # UTF-16 units: each emoji counts 2
+    spans = given_entities({"entities": ls_shaped}, text, s)
+    assert [(text[x.start:x.end], x.label) for x in spans] == [("Anna", "Peop"), ("Acme", "Org")]
+
+
+@pytest.mark.parametrize("entity, message", [
+    ({"start": 0, "end": 4, "label": "Person"}, "label 'Person' is not a label of the config"),
+    ({"start": 0, "end": 40, "label": "Peop"}, "is not inside the text"),
+    ({"start": 0, "end": 4, "label": "Peop", "text": "Bob"}, "'Bob' is not in the text"),
+    ({"start": "x", "end": 4, "label": "Peop"}, "needs integer 'start' and 'end'"),
+    ("Anna", "is not an object"),
+])
+def test_a_given_entity_the_backend_cannot_use_is_the_tasks_error(entity, message):
+    with pytest.raises(TaskError, match=message):
+        given_entities({"entities": [{"start": 15, "end": 19, "label": "Org"}, entity]}, TEXT, parse_config(RE_XML))
+
+
+def test_tasks_with_unusable_given_entities_are_named_not_labeled_empty(make_app, quick_training):
+    """Dropped silently, the task had no spans left, cost no request and passed for 'labeled, no relations'."""
+    good = ls_task(1, TEXT, entities=[{"start": 0, "end": 4, "label": "Peop"}, {"start": 23, "end": 27, "label": "Loc"}])
+    bad = ls_task(2, TEXT, entities=[{"start": 0, "end": 4, "label": "Person"}, {"start": 15, "end": 19, "label": "Org"}])
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=5, teacher_k=0, predict_on_demand="llm")
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        results = c.post("/predict", json=predict_body([good, bad], RE_XML)).json["results"]
+        assert "label 'Person' is not a label of the config" in results[1]["error"]
+        assert [x["labels"] for x in results[0]["result"] if x["type"] == "relation"] == [["Live_In"]]
+        c.post("/setup", json=setup_body(RE_XML))
+        detail = wait_idle(st)[0]["detail"]
+        assert detail["tasks_with_bad_entities"]["count"] == 1
+        assert "task 2: data.entities[0]" in detail["tasks_with_bad_entities"]["first"][0]
+        assert 2 not in {int(ex["id"]) for ex in st.llm_labels()}
+
+
+def test_a_failed_relation_step_fails_the_task_and_keeps_it_in_the_pool(make_app, quick_training):
+    """Stored as a success with no relations, it was served without them, trained as all no_relation, never asked again."""
+    def teacher(req: dict, n: int):
+        if "Head:" in last_user_message(req):
+            return Reply(json.dumps({"error": {"message": "model overloaded"}}), status=400)
+        return scripted_teacher(req, n)
+
+    with ScriptedOpenAI(teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(1, "Anna lives in Lima ."), ls_task(2, "Zoë lives in Oslo .")]))
+        c.post("/setup", json=setup_body(NER_RE))
+        detail = wait_idle(st)[0]["detail"]
+        assert (detail["llm_labeled"], detail["llm_failed"]) == (0, 2)
+        assert all(e.startswith("relations: ") for e in detail["llm_errors"])
+        stored = st.llm_labels()
+        assert len(stored) == 2 and all(d["annotation"]["error"] for d in stored)
+        assert all(d["entities"] for d in stored)  # what the entity step found is kept, shown with the error
+        app.extensions["llmaaa"].runner.stop()
+
+    with ScriptedOpenAI(scripted_teacher) as llm:  # the LLM is back: the next round asks only the relations
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
+        detail = wait_idle(st)[0]["detail"]
+        assert (detail["llm_labeled"], detail["llm_failed"]) == (2, 0)
+        assert llm.requests and all("Head:" in last_user_message(r) for r in llm.requests)  # entity answers cached
+        usage = st.rounds()[-1]["llm_usage"]
+        assert usage["prompt_tokens"] > 0  # the relation questions' tokens are in the round's bill
+        assert {tuple(sorted(x["label"] for x in d["relations"])) for d in st.llm_labels()} == {("Live_In",)}
