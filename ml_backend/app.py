@@ -27,6 +27,7 @@ from llmaaa.tracebacks import traceback_text
 
 from ml_backend.config import BackendConfig
 from ml_backend.model import LLMaAABackend, RequestError
+from ml_backend.state import StateError
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,11 @@ def create_app(config: BackendConfig | None = None) -> Flask:
     @app.errorhandler(RequestError)
     def _bad_request(e: RequestError):
         return jsonify(error=str(e)), 400
+
+    @app.errorhandler(StateError)
+    def _broken_state(e: StateError):  # one project's database: its own requests fail, with what to do
+        log.error("%s", e)
+        return jsonify(error=str(e)), 500
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

@@ -54,6 +54,8 @@ class BackendConfig:
     max_text_chars: int = 100_000  # longer texts get a per-task error on demand (stored predictions still served)
     model_version_prefix: str = "llmaaa"
     keep_prediction_versions: int = 2  # our newest versions kept in Label Studio; older ones deleted; 0 = keep all
+    lock_wait_s: float = 30.0  # at start, how long to wait for another backend on the same MODEL_DIR to exit
+    keep_model_versions: int = 3  # trained student folders kept under MODEL_DIR (~90 MB each for MiniLM); 0 = keep all
     device: str | None = None  # "cpu", "cuda", ...; None: CUDA when present (student options: TRAIN_* -> TrainConfig)
     teacher_k: int = 5  # k-NN demonstrations per prompt
     # stop buying LLM labels once the student's gold F1 >= the LLM's F1 against human labels for this many
@@ -85,7 +87,7 @@ class BackendConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must be at least 1")
         for name in ("min_train_labels", "predict_llm_max_tasks", "teacher_k", "keep_prediction_versions",
-                     "stop_after_matched", "stop_min_overlap"):  # TEACHER_K=0: zero-shot
+                     "keep_model_versions", "stop_after_matched", "stop_min_overlap", "lock_wait_s"):  # TEACHER_K=0: zero-shot
             if getattr(self, name) < 0:
                 problems.append(f"{name.upper()}={getattr(self, name)}: must not be negative")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):

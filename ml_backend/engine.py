@@ -290,3 +290,22 @@ def publish(students: Students, models_dir: Path, version: str) -> Path:
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final
+
+
+def prune_model_versions(models_dir: Path, current: str, keep: int) -> list[str]:
+    """Delete student folders beyond the newest ``keep`` (by write time; ``current`` always stays) and
+    folders a crash left half-written; returns the names deleted.
+
+    Each trained round writes a full copy of the student (~90 MB for MiniLM, GBs for large encoders):
+    kept forever they fill the disk, and a full disk fails the next publish. ``keep=0`` keeps all.
+    """
+    if keep <= 0 or not models_dir.is_dir():
+        return []
+    folders = [p for p in models_dir.iterdir() if p.is_dir()]
+    stale = [p for p in folders if p.name.startswith(".") and p.name.endswith(".tmp")]
+    done = sorted((p for p in folders if p not in stale and p.name != current),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    gone = stale + done[max(0, keep - 1):]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return sorted(p.name for p in gone)

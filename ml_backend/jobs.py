@@ -31,11 +31,12 @@ import numpy as np
 from llmaaa.data.schema import Example
 from llmaaa.tracebacks import traceback_text
 
-from ml_backend.engine import Students, publish
+from ml_backend.engine import Students, prune_model_versions, publish
 from ml_backend.results import (TaskError, asked_fewer_labels, human_example, pool_example, prediction_for,
                                 unicode_problem, unusable_gold)
-from ml_backend.sync import (LabelStudioUnavailable, fix_webhook_auth, gold_annotation, made_from_prediction_unopened,
-                             prune_prediction_versions, pull_tasks,
+from ml_backend.state import LLM_RETRY
+from ml_backend.sync import (LabelStudioUnavailable, clear_version, fix_webhook_auth, gold_annotation,
+                             made_from_prediction_unopened, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
 
 if TYPE_CHECKING:
@@ -187,7 +188,11 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     version = f"{cfg.model_version_prefix}-{n}"
 
     students: Students | None = None
-    if len(train) >= cfg.min_train_labels and gold:
+    same = _trained_alike(st.rounds(), len(train), len(gold)) if str(job.get("reason") or "").startswith(LLM_RETRY) else None
+    if same is not None:  # a retry for the LLM: the student of the last round trained on these labels stays
+        detail["skipped_training"] = f"nothing new to train on since round {same} (an LLM retry)"
+        students = ctx.students()
+    elif len(train) >= cfg.min_train_labels and gold:
         t1 = time.perf_counter()
         log.info("project %s: round %d trains on %d LLM labels (%d gold)", st.project_id, n, len(train), len(gold))
         students = engine.train(train, gold, log_dir=st.dir / "logs" / version)
@@ -212,15 +217,20 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         log.warning("project %s: %d task(s) left out of the pool: %s", st.project_id, len(bad_tasks),
                     "; ".join(detail["tasks_with_bad_entities"]["first"]))
     order, ranked_by = _rank(ctx, pool, students, train, n)
-    picks = [pool[i] for i in order[: cfg.llm_batch]]
-    stopped = _llm_stopped(ctx, detail.get("trained"))
+    # A batch this round bought before a crash (kill -9, out of memory, Ctrl-C) is its batch: the retry buys
+    # no second one, and the round's record carries what the first cost.
+    bought = [llm[i] for i in st.llm_label_ids(n) if i in llm and i not in human]
+    picks = [] if bought else [pool[i] for i in order[: cfg.llm_batch]]
+    stopped = None if bought else _llm_stopped(ctx, detail.get("trained"))
     if stopped:
         detail["llm_stopped"] = stopped
         picks = []
     log.info("project %s: round %d ranked %d pool tasks by %s; the LLM labels %d", st.project_id, n, len(pool), ranked_by,
              len(picks))
-    annotated: list[Example] = []
-    if picks:
+    annotated: list[Example] = bought
+    if bought:
+        detail["llm_batch_resumed"] = f"{len(bought)} LLM labels bought by an interrupted attempt of this round"
+    elif picks:
         annotated = engine.annotate(picks, gold)  # a dead LLM fails per task (``error``), never the round
         st.save_llm_labels([ex.to_dict() for ex in annotated], n)
     failed = [ex for ex in annotated if ex.failed]
@@ -261,8 +271,21 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         body = prediction_for(ex, schema, li, version=version, score=score)
         bodies.append((int(ex.id), version, source, score, body))
         items.append({"task": int(ex.id), **body})
+    # Here first, Label Studio after: a failure (a full disk) leaves neither a served version without its
+    # model nor Label Studio ahead of what this backend serves.
+    if detail.get("trained") and students is not None:
+        publish(students, st.dir / "models", version)
+        st.set_meta("student_version", version)
+        ctx.set_students(version, students)
+        pruned_models = prune_model_versions(st.dir / "models", version, cfg.keep_model_versions)
+        if pruned_models:
+            detail["pruned_models"] = pruned_models
+    with st.transaction():
+        st.save_predictions(bodies, config)
+        st.publish_version(version)
     if ls is not None and items:
         try:
+            clear_version(ls, int(st.project_id), version)  # an interrupted attempt of this round pushed it already
             push_predictions(ls, int(st.project_id), items)
             set_priority_order(ls, int(st.project_id), version)
             if cfg.auth_enabled:
@@ -280,18 +303,24 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
             except Exception as e:
                 detail["prune_error"] = f"{type(e).__name__}: {e}"[:300]
                 log.warning("project %s: deleting old prediction versions failed: %s", st.project_id, e)
-    st.save_predictions(bodies, config)
-    if detail.get("trained") and students is not None:
-        publish(students, st.dir / "models", version)
-        st.set_meta("student_version", version)
-        ctx.set_students(version, students)
-    st.publish_version(version)
     detail.update(ranked_by=ranked_by, queue=len(queue), seconds=round(time.perf_counter() - t0, 2))
     st.add_round(n, version, {
         "labels_by_source": {"human": len(gold), "llm": len(fresh)},
         "llm_usage": _usage(annotated), "gold_size": len(gold), **{k: v for k, v in detail.items() if k != "reason"}})
     log.info("project %s: round %d -> %s (%s)", st.project_id, n, version, detail)
     return detail
+
+
+def _trained_alike(rounds: list[dict[str, Any]], n_train: int, n_gold: int) -> int | None:
+    """The newest round when it trained on as many LLM and human labels as are here now (and no round since
+    bought any), else None."""
+    for r in reversed(rounds):
+        if r.get("trained"):
+            t = r["trained"]
+            return r["round"] if (t.get("llm_labels"), t.get("gold")) == (n_train, n_gold) else None
+        if r.get("llm_labeled"):
+            return None
+    return None
 
 
 def _usage(examples: list[Example]) -> dict[str, Any]:

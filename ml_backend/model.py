@@ -27,7 +27,7 @@ from ml_backend.jobs import JobRunner
 from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
 from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
 from ml_backend.results import TaskError, pool_example, prediction_for, task_text
-from ml_backend.state import ProjectState
+from ml_backend.state import ProjectState, StateError, lock_model_dir
 from ml_backend import sync
 
 log = logging.getLogger(__name__)
@@ -112,17 +112,29 @@ class LLMaAABackend:
         self._lock = threading.Lock()
         self.runner = JobRunner(self)
         config.root.mkdir(parents=True, exist_ok=True)
+        self._dir_lock: Any = lock_model_dir(config.root, config.lock_wait_s)  # before recover(): see there
         for db in sorted(config.root.glob("*/state.db")):  # resume: queued and interrupted jobs run again
             if db.parent.name.isdigit():
-                self.context(db.parent.name).state.recover()
+                try:
+                    self.context(db.parent.name).state.recover()
+                except StateError as e:  # one broken project must not take the others down
+                    log.error("%s", e)
         if any(c.state.jobs(1) and c.state.jobs(1)[0]["status"] == "queued" for c in self.contexts()):
             self.runner.wake()
+
+    def close(self) -> None:
+        """Stop the job thread and let another process serve ``MODEL_DIR``."""
+        self.runner.stop()
+        if self._dir_lock is not None:
+            self._dir_lock.close()
+            self._dir_lock = None
 
     def contexts(self) -> list[ProjectContext]:
         with self._lock:
             return list(self._contexts.values())
 
     def context(self, project_id: str) -> ProjectContext:
+        """The project's context; ``StateError`` while its state database cannot be read (tried again each time)."""
         with self._lock:
             ctx = self._contexts.get(project_id)
             if ctx is None:
@@ -143,8 +155,11 @@ class LLMaAABackend:
             raise RequestError(str(e)) from e
         if body.get("access_token"):
             ctx.access_token = str(body["access_token"])
-        if ctx.state.current_version is None and not ctx.state.jobs(1):
+        last_job = ctx.state.jobs(1)
+        if ctx.state.current_version is None and not last_job:
             self.queue_round(ctx, "cold start: first LLM batch")  # connecting the backend starts the loop
+        elif last_job and last_job[0]["status"] not in ("queued", "running") and (why := ctx.state.llm_retry_due()):
+            self.queue_round(ctx, why)  # Label Studio calls /setup before every predict batch: the retry's clock
         return {"model_version": ctx.state.current_version or f"{self.config.model_version_prefix}-0"}
 
     # -- predict ---------------------------------------------------------------------------------

@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one backend per MODEL_DIR is then the user's to keep
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+LLM_RETRY = "LLM retry"  # the reason of a round queued because the LLM failed the last batch
+MAX_INTERRUPTIONS = 3  # a job the process died in this many times in a row is not resumed again
+_GAVE_UP = ("interrupted {n} times in a row (the process was killed during it, e.g. out of memory while training: "
+            "see the backend's log); not resumed again: fix the cause (TRAIN_BATCH_SIZE, TRAIN_MAX_LENGTH, a smaller "
+            "model), then start a round (Start Training in Label Studio, or a new annotation)")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -49,11 +63,56 @@ CREATE TABLE IF NOT EXISTS rounds (n INTEGER PRIMARY KEY, version TEXT, finished
 """
 
 
+class ModelDirError(RuntimeError):
+    """MODEL_DIR cannot be served by this process: not writable, or another backend serves it."""
+
+
+def lock_model_dir(root: Path, wait_s: float) -> IO[str]:
+    """Hold ``root/.backend.lock`` for this process's life (the returned file; closing it lets go).
+
+    Two backends on one MODEL_DIR (a restart whose new process starts before the old one has exited, a
+    second ``serve`` beside ``make run``) would each take the other's running round for a crashed one,
+    run it again and pay the LLM twice. The kernel drops the lock when the process dies, however it
+    dies, so a crash never leaves it stale. Opening the file is also the check that MODEL_DIR is
+    writable: a read-only one would answer /health and lose every webhook.
+    """
+    path = root / ".backend.lock"
+    try:
+        f = open(path, "a+", encoding="utf-8")
+    except OSError as e:
+        raise ModelDirError(f"MODEL_DIR {root} is not writable ({e.strerror}): the backend keeps every annotation, "
+                            "LLM label and model there; give it a writable folder") from None
+    if fcntl is None:
+        return f
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                f.seek(0)
+                other = f.read().strip() or "unknown"
+                f.close()
+                raise ModelDirError(f"MODEL_DIR {root} is served by another backend process (pid {other}); stop it, "
+                                    f"or give this one its own MODEL_DIR (waited {wait_s:g} s, LOCK_WAIT_S)") from None
+            time.sleep(0.2)
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+class StateError(RuntimeError):
+    """A project's state database cannot be opened (corrupt, truncated, unreadable); other projects are served."""
 
 
 class ProjectState:
@@ -64,14 +123,19 @@ class ProjectState:
         self.dir = Path(root) / self.project_id
         (self.dir / "models").mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.dir / "state.db", check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        if "config" not in {r[1] for r in self._db.execute("PRAGMA table_info(predictions)")}:
-            # state from before predictions recorded their label config: those rows count as current
-            self._db.execute("ALTER TABLE predictions ADD COLUMN config TEXT")
+        path = self.dir / "state.db"
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            if "config" not in {r[1] for r in self._db.execute("PRAGMA table_info(predictions)")}:
+                # state from before predictions recorded their label config: those rows count as current
+                self._db.execute("ALTER TABLE predictions ADD COLUMN config TEXT")
+        except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+            raise StateError(f"project {self.project_id}: its state database {path} cannot be read ({e}); restore it "
+                             f"from a backup, or move the folder {self.dir} away to start that project afresh") from None
 
     # -- plumbing --------------------------------------------------------------------------
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -244,6 +308,12 @@ class ProjectState:
         rows = self._q("SELECT l.example, t.text FROM llm_labels l JOIN tasks t ON t.id = l.task_id ORDER BY l.task_id")
         return [d for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]]
 
+    def llm_label_ids(self, round_: int) -> list[int]:
+        """The tasks round ``round_``'s LLM batch labeled or failed on (a crashed attempt's batch, when that
+        round is not recorded)."""
+        return [r["task_id"] for r in self._q("SELECT task_id FROM llm_labels WHERE round = ? ORDER BY task_id",
+                                              (round_,))]
+
     def llm_label_rounds(self) -> dict[int, int]:
         """Task id -> the round whose LLM batch labeled it (successful labels only)."""
         return {r["task_id"]: r["round"] for r in self._q("SELECT task_id, round FROM llm_labels WHERE error IS NULL")}
@@ -305,8 +375,25 @@ class ProjectState:
                                                          "recovered": f"round {recorded[0]['n']} was recorded"})
                 continue
             self._q("UPDATE jobs SET status='interrupted', finished_at=? WHERE id=?", (time.time(), r["id"]))
+            streak = self._interrupted_streak(r["kind"])
+            if streak >= MAX_INTERRUPTIONS:
+                # the process dies in this job every time (out of memory in training, most often): retried at
+                # each restart it would never end, and with an LLM batch paid before the crash, cost each time
+                self._q("INSERT INTO jobs(kind, status, reason, created_at, finished_at, error) VALUES "
+                        "(?, 'failed', ?, ?, ?, ?)", (r["kind"], f"resumed after interruption of job {r['id']}",
+                                                      time.time(), time.time(), _GAVE_UP.format(n=streak)))
+                continue
             self.add_job(r["kind"], f"resumed after interruption of job {r['id']}")
         return len(rows)
+
+    def _interrupted_streak(self, kind: str) -> int:
+        """How many of the newest jobs of ``kind`` in a row ended interrupted."""
+        n = 0
+        for r in self._q("SELECT status FROM jobs WHERE kind=? ORDER BY id DESC LIMIT ?", (kind, MAX_INTERRUPTIONS + 1)):
+            if r["status"] != "interrupted":
+                break
+            n += 1
+        return n
 
     def add_job(self, kind: str, reason: str) -> int:
         """Queue a job unless one of that kind is already queued (a burst of webhooks makes one round)."""
@@ -342,6 +429,25 @@ class ProjectState:
     def rounds(self) -> list[dict[str, Any]]:
         return [{**json.loads(r["record"]), "round": r["n"], "version": r["version"], "finished_at": r["finished_at"]}
                 for r in self._q("SELECT * FROM rounds ORDER BY n")]
+
+    def llm_retry_due(self, now: float | None = None) -> str | None:
+        """Why a round should ask the LLM again, or None: the newest rounds' LLM batches all failed (a dead
+        endpoint, a wrong key) and the back-off since the last one has passed (1 min, doubling per failed
+        round, at most 1 h). Without it a cold start against a dead LLM served empty predictions until
+        someone pressed Start Training."""
+        rows = self._q("SELECT n, finished_at, record FROM rounds ORDER BY n DESC LIMIT 12")
+        failed = 0
+        for r in rows:
+            rec = json.loads(r["record"])
+            if rec.get("llm_labeled") or not rec.get("llm_failed"):
+                break
+            failed += 1
+        if not failed:
+            return None
+        wait = min(3600.0, 60.0 * 2 ** (failed - 1))
+        if (now if now is not None else time.time()) - float(rows[0]["finished_at"] or 0) < wait:
+            return None
+        return f"{LLM_RETRY}: round {rows[0]['n']}'s LLM batch failed ({failed} round(s) in a row)"
 
     def llm_paused(self) -> bool:
         """Whether the newest round bought no LLM labels because the student caught up (``STOP_AFTER_MATCHED``)."""

@@ -125,6 +125,25 @@ def set_priority_order(ls: Any, project_id: int, version: str) -> None:
     ls.projects.update(id=int(project_id), sampling="Uncertainty sampling", model_version=version)
 
 
+def clear_version(ls: Any, project_id: int, version: str) -> int:
+    """Delete the project's predictions of ``version`` before a round writes it; returns how many there were.
+
+    Only a crashed attempt of the same round leaves any: pushed again on top, every task would hold two
+    predictions of one version with different scores (Label Studio's queue order and its prediction
+    list both read them). One GET per round; a DELETE only when the version is there.
+    """
+    http = ls._client_wrapper.httpx_client
+    path = f"api/projects/{int(project_id)}/model-versions/"
+    r = http.request(path, method="GET")
+    r.raise_for_status()
+    count = int((r.json() or {}).get(version) or 0)
+    if count:
+        r = http.request(path, method="DELETE", json={"model_version": version})
+        r.raise_for_status()
+        log.info("project %s: deleted %d predictions of %s left by an interrupted round", project_id, count, version)
+    return count
+
+
 def prune_prediction_versions(ls: Any, project_id: int, prefix: str, current: int, keep: int) -> dict[str, int]:
     """Delete the predictions of our versions ``<prefix>-<n>`` with ``n <= current - keep``; returns {version: count}.
 

@@ -64,7 +64,7 @@ def make_app(tmp_path):
 
     yield make
     for app in apps:
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
 
 
 @pytest.fixture

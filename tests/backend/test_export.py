@@ -175,7 +175,7 @@ def test_export_route_without_a_labeling_config_is_a_400(tmp_path):
         assert json.loads(z.read("label_studio.json")) == [
             {"id": 1, "data": {"text": "Anna in Oslo"}, "annotations": [], "predictions": []}]
     finally:
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
     assert export(tmp_path, 13, tmp_path / "out") == 2
 
 

@@ -133,7 +133,7 @@ def test_a_failed_relation_step_fails_the_task_and_keeps_it_in_the_pool(make_app
         stored = st.llm_labels()
         assert len(stored) == 2 and all(d["annotation"]["error"] for d in stored)
         assert all(d["entities"] for d in stored)  # what the entity step found is kept, shown with the error
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
 
     with ScriptedOpenAI(scripted_teacher) as llm:  # the LLM is back: the next round asks only the relations
         app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0)

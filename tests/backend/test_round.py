@@ -154,7 +154,7 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
             assert_valid(r["result"], NER)
 
         # a restart serves the same version and student
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
         again = make_app(llm_base_url=llm.base_url).test_client()
         assert again.post("/setup", json=setup_body(NER)).json["model_version"] == "llmaaa-2"
         fresh = again.post("/predict", json=predict_body([ls_task(200, "Anna lives in Oslo .")], NER)).json["results"]
@@ -338,14 +338,14 @@ def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training, monkeyp
         last = wait_idle(st)[0]
         assert last["status"] == "done" and last["detail"]["trained"], last
         assert last["detail"]["ranked_by"] == "kcenter" and last["detail"]["llm_labeled"] == 2
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
 
         def next_round(sampler: str) -> dict:
             app, c, st = round_with(sampler, min_train_labels=100)  # no retraining: the published student ranks
             c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}})
             time.sleep(0.3)
             job = wait_idle(st)[0]
-            app.extensions["llmaaa"].runner.stop()
+            app.extensions["llmaaa"].close()
             assert job["status"] == "done", job
             return job["detail"]
 
@@ -407,7 +407,7 @@ def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick
         page = c.get("/report?project=1").get_data(as_text=True)
         assert 'id="llm-stopped"' in page and "LLM labeling paused" in page
         # on-demand predictions stop calling the LLM too (PREDICT_ON_DEMAND=llm): the student answers
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
         again = make_app(llm_base_url=llm.base_url, predict_on_demand="llm", run_jobs=False).test_client()
         again.post("/setup", json=setup_body(NER))
         fresh = again.post("/predict", json=predict_body([ls_task(300, "Emil lives in Oslo .")], NER)).json["results"]
@@ -470,7 +470,7 @@ def test_the_llm_budget_caps_the_project_across_restarts(make_app, quick_trainin
         app = make_app(**kw)
         assert "result" in predict(app, 1) and "result" in predict(app, 2)  # $60, then $120: started under the cap
         assert predict(app, 3) == {"error": "budget exhausted"} and len(llm.requests) == 2
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()
 
         again = make_app(**kw)  # a new process on the same MODEL_DIR
         assert predict(again, 4) == {"error": "budget exhausted"}
@@ -533,4 +533,4 @@ def test_a_round_that_crashes_in_training_is_recorded_failed_and_the_runner_goes
         time.sleep(0.3)
         jobs = wait_idle(st)
         assert [j["status"] for j in jobs[:3]] == ["failed", "failed", "done"]  # the runner took the next job
-        app.extensions["llmaaa"].runner.stop()
+        app.extensions["llmaaa"].close()

@@ -116,7 +116,7 @@ def test_webhook_records_the_annotation_before_answering_and_it_survives_a_resta
     r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 501, 7, text, result))
     assert time.perf_counter() - t0 < 0.3  # Label Studio waits at most 1 s, inside the annotator's request
     assert r.status_code == 201 and r.json["status"] == "ok" and r.json["new_human_labels"] == 1
-    app.extensions["llmaaa"].runner.stop()
+    app.extensions["llmaaa"].close()
 
     again = make_app(train_threshold=100).extensions["llmaaa"]  # a new process on the same MODEL_DIR
     ctx = again.context("1")
@@ -337,7 +337,7 @@ def test_a_job_left_running_by_a_crash_is_requeued(make_app, tmp_path):
     st = backend.context("1").state
     job = st.add_job("round", "test")
     assert st.claim_job()["id"] == job  # "running" when the process dies (kill -9)
-    backend.runner.stop()
+    backend.close()
 
     # no job thread this time: the resumed job would run and fail (no /setup in this test) while the assertions
     # read the state, and CPython 3.11's concurrent traceback formatting can raise SystemError (ast.parse in threads)
@@ -360,7 +360,7 @@ def test_a_job_killed_after_its_round_was_recorded_is_done_not_rerun(make_app):
     job = st.add_job("round", "test")
     st.claim_job()
     st.add_round(2, "llmaaa-2", {"labels_by_source": {"human": 3, "llm": 20}})  # the kill comes here
-    backend.runner.stop()
+    backend.close()
 
     jobs = make_app(train_threshold=100, run_jobs=False).extensions["llmaaa"].context("1").state.jobs()
     assert [(j["id"], j["status"]) for j in jobs] == [(job, "done"), (earlier, "done")]  # nothing queued

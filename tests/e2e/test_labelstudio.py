@@ -294,3 +294,27 @@ def _read(backend, project: int, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+def test_a_version_written_twice_holds_one_prediction_per_task(label_studio, sentences):
+    """A round killed after its push is run again under the same version: pushed on top, every task held two
+    predictions of that version with different scores; ``clear_version`` first leaves one each."""
+    from label_studio_sdk import LabelStudio
+
+    from ml_backend.sync import clear_version, push_predictions
+
+    ls = LabelStudio(base_url=label_studio, api_key=TOKEN)
+    pid = ls.projects.create(title="LLMaAA e2e (re-pushed version)", label_config=XML).id
+    ids = ls.projects.import_tasks(id=pid, request=[{"text": ex.text} for ex in sentences[:4]],
+                                   return_task_ids=True).task_ids
+    preds = lambda score: [{"task": i, "result": [], "score": score, "model_version": "llmaaa-3"} for i in ids]  # noqa: E731
+    versions = lambda: ls._client_wrapper.httpx_client.request(  # noqa: E731
+        f"api/projects/{pid}/model-versions/", method="GET").json()
+    assert clear_version(ls, pid, "llmaaa-3") == 0  # a fresh version: nothing to delete
+    push_predictions(ls, pid, preds(0.2))
+    push_predictions(ls, pid, preds(0.7))
+    assert versions() == {"llmaaa-3": 8}  # what the retried round did before
+    assert clear_version(ls, pid, "llmaaa-3") == 8
+    push_predictions(ls, pid, preds(0.7))
+    assert versions() == {"llmaaa-3": 4}
+    assert {p.score for p in ls.predictions.list(task=ids[0])} == {0.7}
