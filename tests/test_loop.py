@@ -416,3 +416,60 @@ def test_simulate_re_labels_one_entity_pair_per_budget_unit(tmp_path):
     # the same output with whole sentences as the unit is another run: refused, nothing overwritten
     assert main([a if a != "pair" else "example" for a in argv]) == 2
     assert len((run / "labeled.jsonl").read_text(encoding="utf-8").splitlines()) == 16
+
+
+class DeadThenAliveTeacher:
+    """A teacher whose endpoint is dead (every label failed) until ``alive`` is set."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.alive = inner, inner.name, False
+        self.asked: list[str] = []
+
+    def annotate(self, examples):
+        self.asked += [ex.id for ex in examples]
+        if self.alive:
+            return self.inner.annotate(examples)
+        return [ex.with_labels(entities=(), annotation={"source": "llm", "error": "connection refused"}) for ex in examples]
+
+
+def test_a_run_begun_against_a_dead_endpoint_resumes_once_it_answers(tmp_path):
+    """Failed labels were saved, the teacher's F1 cached as 0, and every re-run stopped at 'no usable training
+    examples': the folder had to be deleted. Now a re-run asks the failed labels and the demo pool again."""
+    from llmaaa.annotate.simulated import SimulatedTeacher
+    from llmaaa.training.trainer import TrainConfig, TrainingError
+
+    pool, demo = [sentence(i) for i in range(12)], [sentence(i) for i in range(100, 104)]
+    teacher = DeadThenAliveTeacher(SimulatedTeacher([*pool, *demo], LABELS, task="ner", target_f1=1.0, seed=0))
+    cfg = LoopConfig(task="ner", strategy="random", init=6, per_round=3, rounds=0, seed=0)
+    kw = dict(pool=pool, demo=demo, labels=LABELS, state_dir=tmp_path, train_config=TrainConfig(epochs=1, max_length=32))
+    with pytest.raises(TrainingError, match="failed on all 6 labels.*re-run the same command"):
+        run_loop(cfg, teacher=teacher, **kw)
+    assert json.loads((tmp_path / "teacher_gold.json").read_text())["failed"] == 4
+
+    teacher.alive, teacher.asked = True, []
+    res = run_loop(cfg, teacher=teacher, **kw)
+    assert sorted(teacher.asked) == sorted([ex.id for ex in demo] + [ex.id for ex in res.labeled])
+    assert res.records[0]["failed_labels"] == 0 and res.teacher_gold["f1"] == 1.0
+    assert {ex.extra["loop"]["batch"] for ex in res.labeled} == {0}  # asked again, kept in their batch
+
+
+def test_a_resumed_run_on_other_data_or_training_options_is_refused(tmp_path):
+    from llmaaa.loop.engine import data_fingerprint, train_identity
+    from llmaaa.training.trainer import TrainConfig
+
+    pool, demo, test = [sentence(i) for i in range(10)], [sentence(i) for i in range(100, 104)], [sentence(200)]
+    ident = lambda pool, test, train: {**LoopConfig().identity(), "data": data_fingerprint(pool, demo, test),  # noqa: E731
+                                       "train": train_identity(train)}
+    st = LoopState(tmp_path)
+    st.bind(ident(pool, test, TrainConfig(epochs=1)))
+    st.bind(ident(pool, test, TrainConfig(epochs=1, device="cpu", eval_batch_size=4)))  # where and how fast: same run
+    with pytest.raises(LoopStateError, match="data: "):
+        st.bind(ident([sentence(i) for i in range(10, 20)], test, TrainConfig(epochs=1)))  # another dataset
+    with pytest.raises(LoopStateError, match="data: "):
+        st.bind(ident(pool, [sentence(200), sentence(201)], TrainConfig(epochs=1)))  # another --test-size
+    with pytest.raises(LoopStateError, match="train: "):
+        st.bind(ident(pool, test, TrainConfig(epochs=4)))
+    old = LoopState(tmp_path / "old")  # a directory written before data and training were recorded resumes
+    old.bind(LoopConfig().identity())
+    old.bind(ident(pool, test, TrainConfig(epochs=1)))
+    assert "data" in json.loads((tmp_path / "old" / "config.json").read_text())

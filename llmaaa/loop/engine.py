@@ -9,6 +9,7 @@ is saved in the state directory (``llmaaa.loop.state``) so a crashed run resumes
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import shutil
 import time
@@ -82,11 +83,24 @@ class ActiveLoop:
     # -- steps -------------------------------------------------------------------------------
     def _teacher_gold(self) -> dict[str, Any]:
         record = self.state.teacher_gold()
-        if record is None:
+        if record is None or record.get("failed"):  # failed labels are unknowns, not errors: measured again
             record = measure_teacher(self.teacher, self.demo, self.task)
             self.state.save_teacher_gold(record)
             log.info("teacher %s F1 on the %d-example demo pool: %.4f", self.teacher.name, len(self.demo), record["f1"])
         return record
+
+    def _ask_failed_again(self, labeled: list[Example]) -> list[Example]:
+        """Labels the teacher failed on (a dead endpoint, a spent budget) are asked again once when a run
+        (re)starts: a failed label is "unknown", and without this a run begun against a dead endpoint
+        could never train, however often it was resumed. Rounds already trained keep their records."""
+        failed = [ex.id for ex in labeled if ex.failed]
+        if not failed:
+            return labeled
+        by_id = {ex.id: ex for ex in self.pool}
+        again = self.teacher.annotate([by_id[i] for i in failed if i in by_id])
+        fixed = [ex for ex in again if not ex.failed]
+        log.info("asked the teacher again for %d failed labels: %d now labeled", len(failed), len(fixed))
+        return self.state.relabel(fixed) if fixed else labeled
 
     def _label_batch(self, batch: int, ids: Sequence[str], labeled: list[Example]) -> list[Example]:
         by_id = {ex.id: ex for ex in self.pool}
@@ -100,8 +114,13 @@ class ActiveLoop:
 
     def _train(self, round_: int, labeled: list[Example], teacher_f1: float | None) -> dict[str, Any]:
         from llmaaa.training.export import save_model_version
-        from llmaaa.training.trainer import train_task_model
+        from llmaaa.training.trainer import TrainingError, train_task_model
 
+        if labeled and all(ex.failed for ex in labeled):
+            first = (labeled[0].annotation or {}).get("error")
+            raise TrainingError(f"the teacher failed on all {len(labeled)} labels of this run (first error: {first}); "
+                                "they are kept as failed: re-run the same command once the teacher answers, and "
+                                "the failed labels are asked again")
         t0 = time.perf_counter()
         result = train_task_model(
             self.task, labeled, self.demo, self.labels, self.train_config,
@@ -176,10 +195,12 @@ class ActiveLoop:
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> LoopResult:
         cfg = self.config
-        self.state.bind({**cfg.identity(), "teacher": self.teacher.name, "pool_size": len(self.pool)})
+        self.state.bind({**cfg.identity(), "teacher": self.teacher.name, "pool_size": len(self.pool),
+                         "data": data_fingerprint(self.pool, self.demo, self.test),
+                         "train": train_identity(self.train_config)})
         teacher = self._teacher_gold()
         teacher_f1 = teacher.get("f1")
-        labeled = self.state.labeled()
+        labeled = self._ask_failed_again(self.state.labeled())
         records = self.state.rounds()
         stopped: str | None = None
         r = 0
@@ -221,6 +242,25 @@ class ActiveLoop:
         if all(rec.get("student_gold_f1") is not None and rec["student_gold_f1"] >= teacher_f1 for rec in last):
             return f"student matched the teacher's gold-set F1 ({teacher_f1:.4f}) for {n} consecutive rounds"
         return None
+
+
+def data_fingerprint(pool: Sequence[Example], demo: Sequence[Example], test: Sequence[Example] | None) -> str:
+    """A short hash of the pool, demo pool and test set (ids and texts): a resumed run on other data (another
+    dataset, ``--test-size``) would mix two experiments in one curve."""
+    h = hashlib.sha256()
+    for part in (pool, demo, test or ()):
+        for ex in part:
+            h.update(f"{ex.id}\x1f{ex.text}\x1e".encode("utf-8", "surrogatepass"))
+        h.update(b"\x1d")
+    return h.hexdigest()[:16]
+
+
+def train_identity(config: Any) -> dict[str, Any]:
+    """The student options that change what a round trains (not where or how fast)."""
+    d = dataclasses.asdict(config)
+    for free in ("device", "eval_batch_size", "group_by_length", "warm_start", "seed", "reweight"):
+        d.pop(free, None)
+    return d
 
 
 def _check_schedule(config: LoopConfig) -> None:

@@ -61,7 +61,8 @@ class LoopState:
         path = self.root / "config.json"
         old = read_json(path)
         if old is not None:
-            diff = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
+            # a key the directory's record lacks (written by an older version) is not a difference
+            diff = {k: (old[k], v) for k, v in identity.items() if k in old and old[k] != v}
             if diff:
                 detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
                 raise LoopStateError(
@@ -82,6 +83,13 @@ class LoopState:
         tagged = [ex.with_labels(loop={"batch": batch}) for ex in examples]
         write_jsonl([*self.labeled(), *tagged], self.labeled_path)
         return tagged
+
+    def relabel(self, examples: list[Example]) -> list[Example]:
+        """Put labels asked again (same ids) in place of the saved ones, each keeping its batch; returns all."""
+        new = {ex.id: ex for ex in examples}
+        out = [new[ex.id].with_labels(loop=ex.extra.get("loop")) if ex.id in new else ex for ex in self.labeled()]
+        write_jsonl(out, self.labeled_path)
+        return out
 
     # rounds ------------------------------------------------------------------
     def rounds(self) -> list[dict[str, Any]]:
