@@ -55,9 +55,12 @@ class Conversion:
         labeled = [ex for ex in self.examples if ex.extra.get("source") == "human"]
         n_ent = sum(len(ex.entities) for ex in labeled)
         n_rel = sum(len(ex.relations) for ex in labeled)
+        n_unknown = sum(len(ex.unlabeled_pairs) for ex in labeled)
+        unknown = (f", {n_unknown} relations without a label of the config (their pairs kept as unknown, "
+                   "not no_relation)") if n_unknown else ""
         done = "written unlabeled" if self.include_unlabeled else "left out"
         return (f"wrote {len(self.examples)} examples to {output} ({len(labeled)} with gold labels: {n_ent} entities, "
-                f"{n_rel} relations); {self.without_gold} tasks without a gold annotation {done}; "
+                f"{n_rel} relations{unknown}); {self.without_gold} tasks without a gold annotation {done}; "
                 f"{len(self.skipped)} tasks skipped")
 
 

@@ -224,3 +224,15 @@ def test_output_equal_to_input_is_refused(files, capsys):
     assert convert(config, src, src) == 2
     assert "same file" in capsys.readouterr().err
     assert open(src, encoding="utf-8").read() == before
+
+
+def test_a_relation_without_a_config_label_is_kept_as_an_unknown_pair_and_counted(files, capsys):
+    """It said '2 entities, 0 relations' and the pair went into gold.jsonl as no_relation."""
+    t = RE_TEXT
+    result = [region(t, "h", "Anna Berg", "Peop"), region(t, "o", "Acme Corp", "Org"),
+              {"from_id": "h", "to_id": "o", "type": "relation", "direction": "right", "labels": []}]
+    config, src, out = files([task(6, t, [annotation(60, result)])], xml=NER_RE)
+    assert convert(config, src, out) == 0
+    assert "0 relations, 1 relations without a label of the config" in capsys.readouterr().out
+    (ex,) = read_jsonl(out)
+    assert ex.relations == () and ex.unlabeled_pairs == {(0, 1)}  # read back from the file: still unknown
