@@ -150,7 +150,8 @@ def confidence_calibration(gold: Sequence[Example], pred: Sequence[Example], tas
         if p is None or p.failed:
             continue
         keys = {k for k, _ in gold_items(g)}
-        labeled += [(score, key in keys) for key, score in pred_items(p)]
+        unknown = _unknown_span_pairs(g) if task != "ner" else set()  # as relation_prf: not scored
+        labeled += [(score, key in keys) for key, score in pred_items(p) if key[:2] not in unknown]
     scored = [(s, ok) for s, ok in labeled if s is not None]
     bins = []
     for i, (lo, hi) in enumerate(zip(edges, edges[1:])):

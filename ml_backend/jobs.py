@@ -169,7 +169,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         ls = None  # no push either: it would fail the same way, after the same timeouts
         log.warning("project %s: %s", st.project_id, e)
     # Labels this round pulled belong to it; those arriving from now on count towards the next round's threshold.
-    st.set_meta("trained_seq", st.annotation_seq())
+    seq = st.annotation_seq()
+    st.set_meta("trained_seq", seq)
 
     texts = st.tasks()
     gold_rows = st.annotations()
@@ -188,7 +189,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     version = f"{cfg.model_version_prefix}-{n}"
 
     students: Students | None = None
-    same = _trained_alike(st.rounds(), len(train), len(gold)) if str(job.get("reason") or "").startswith(LLM_RETRY) else None
+    same = _trained_alike(st.rounds(), len(train), seq) if str(job.get("reason") or "").startswith(LLM_RETRY) else None
     if same is not None:  # a retry for the LLM: the student of the last round trained on these labels stays
         detail["skipped_training"] = f"nothing new to train on since round {same} (an LLM retry)"
         students = ctx.students()
@@ -196,7 +197,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
         log.info("project %s: round %d trains on %d LLM labels (%d gold)", st.project_id, n, len(train), len(gold))
         students = engine.train(train, gold, log_dir=st.dir / "logs" / version)
-        detail["trained"] = {"llm_labels": len(train), "gold": len(gold), "seconds": round(time.perf_counter() - t1, 2),
+        detail["trained"] = {"llm_labels": len(train), "gold": len(gold), "gold_seq": seq,
+                             "seconds": round(time.perf_counter() - t1, 2),
                              "gold_metrics": getattr(students.ner, "gold_metrics", None)}
     else:
         detail["skipped_training"] = (f"{len(train)} LLM labels and {len(gold)} human labels; training needs "
@@ -311,13 +313,14 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def _trained_alike(rounds: list[dict[str, Any]], n_train: int, n_gold: int) -> int | None:
-    """The newest round when it trained on as many LLM and human labels as are here now (and no round since
-    bought any), else None."""
+def _trained_alike(rounds: list[dict[str, Any]], n_train: int, seq: int) -> int | None:
+    """The newest trained round when it trained on these labels: as many LLM labels, and every human
+    annotation event it saw is every one there is (``seq``, so an edited or replaced annotation counts)
+    with no round since buying LLM labels; else None."""
     for r in reversed(rounds):
         if r.get("trained"):
             t = r["trained"]
-            return r["round"] if (t.get("llm_labels"), t.get("gold")) == (n_train, n_gold) else None
+            return r["round"] if (t.get("llm_labels"), t.get("gold_seq")) == (n_train, seq) else None
         if r.get("llm_labeled"):
             return None
     return None

@@ -158,7 +158,9 @@ class LLMaAABackend:
         last_job = ctx.state.jobs(1)
         if ctx.state.current_version is None and not last_job:
             self.queue_round(ctx, "cold start: first LLM batch")  # connecting the backend starts the loop
-        elif last_job and last_job[0]["status"] not in ("queued", "running") and (why := ctx.state.llm_retry_due()):
+        elif last_job and last_job[0]["status"] == "done" and (why := ctx.state.llm_retry_due()):
+            # only after a round that ended: not while one is queued or running, nor after one that failed or
+            # was given up (a retry would fail the same way; a new annotation or Start Training asks again)
             self.queue_round(ctx, why)  # Label Studio calls /setup before every predict batch: the retry's clock
         return {"model_version": ctx.state.current_version or f"{self.config.model_version_prefix}-0"}
 

@@ -130,3 +130,10 @@ def test_a_predicted_relation_on_a_pair_the_gold_leaves_unknown_is_not_scored():
                                           Relation(0, 2, "Live_In")))
     m = relation_prf([gold], [pred])
     assert (m["tp"], m["fp"], m["fn"]) == (1, 1, 0)  # Live_In is a false positive; Work_For on (0, 1) is not counted
+
+
+def test_calibration_leaves_out_relations_on_pairs_the_gold_leaves_unknown():
+    ents = (Span(0, 4, "Peop"), Span(15, 18, "Org"))
+    gold = Example("1", "Anna works for IBM.", ents, extra={"annotation": {"unlabeled_pairs": [[0, 1]]}})
+    pred = Example("1", gold.text, ents, (Relation(0, 1, "Work_For", 0.9),))
+    assert confidence_calibration([gold], [pred], task="re")["labels"] == 0

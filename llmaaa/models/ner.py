@@ -23,8 +23,10 @@ from llmaaa.models.base import ModelOutputs
 from llmaaa.models.common import (
     autocast, l2_normalize, pad, read_labels, require_model_files, resolve_device, run_batched, write_labels,
 )
-from llmaaa.models.encoder import resolve_model_name
-from llmaaa.models.tokenize import IGNORE, Encoded, decode_tags, encode_text, most_central, span_tags, windows
+from llmaaa.models.encoder import fitted_length, resolve_model_name
+from llmaaa.models.tokenize import (
+    IGNORE, Encoded, check_tokenizer, decode_tags, encode_text, most_central, span_tags, windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,11 @@ def bio_tags(labels: LabelSet) -> list[str]:
 
 
 class NerModel:
-    """Token-classification student. ``net`` is the HF model; ``head_prefix`` names its head parameters."""
+    """Token-classification student. ``net`` is the HF model; ``head_prefix`` names its head parameters
+    (ModernBERT's token classifier has a ``head`` block before its ``classifier``)."""
 
     task = "ner"
-    head_prefix = "classifier."
+    head_prefix = ("classifier.", "head.")
 
     def __init__(self, net, tokenizer, labels: LabelSet, *, max_length: int = 256, stride: int | None = None,
                  device: str | torch.device = "auto", batch_size: int = 32) -> None:
@@ -46,8 +49,9 @@ class NerModel:
         self.labels = labels
         self.tags = bio_tags(labels)
         self.tag2id = {t: i for i, t in enumerate(self.tags)}
-        self.max_length = max_length
-        self.stride = stride or max(1, (max_length - 2) // 2)
+        check_tokenizer(tokenizer)
+        self.max_length = fitted_length(net, max_length)
+        self.stride = stride or max(1, (self.max_length - 2) // 2)
         self.batch_size = batch_size
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.net.to(self.device)

@@ -36,7 +36,7 @@ from llmaaa.models.common import (
     autocast, l2_normalize, pad, read_labels, require_model_files, resolve_device, run_batched, sorted_batches,
     write_labels,
 )
-from llmaaa.models.encoder import resolve_model_name
+from llmaaa.models.encoder import fitted_length, load_encoder, resolve_model_name
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ReModel:
         self.net, self.tokenizer, self.labels, self.typed = net, tokenizer, labels, typed
         self.classes = list(labels.relation_classes)
         self.class2id = {c: i for i, c in enumerate(self.classes)}
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size = fitted_length(net.encoder, max_length), batch_size
         self.max_chars = max_chars  # a longer text is read in sentence-aligned pieces (see pieces); 0: never
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.net.to(self.device)
@@ -87,13 +87,13 @@ class ReModel:
     @classmethod
     def create(cls, labels: LabelSet, model_name: str | None = None, *, typed: bool = False,
                attn_implementation: str | None = None, **kw) -> "ReModel":
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         name = resolve_model_name(model_name)
         tok = AutoTokenizer.from_pretrained(name)
         tok.add_special_tokens({"additional_special_tokens": marker_tokens(labels, typed)})
         extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        encoder = AutoModel.from_pretrained(name, add_pooling_layer=False, **extra)
+        encoder = load_encoder(name, **extra)
         encoder.resize_token_embeddings(len(tok))
         return cls(MarkerReNet(encoder, len(labels.relation_classes)), tok, labels, typed=typed, **kw)
 
@@ -105,12 +105,15 @@ class ReModel:
         marks = []  # (char position, order, marker text)
         for tag, i in (("E1", h), ("E2", t)):
             typ = f":{ents[i].label}" if self.typed else ""
-            marks += [(ents[i].start, 1, f" [{tag}{typ}] "), (ents[i].end, 0, f" [/{tag}{typ}] ")]
-        text, last = [], lo
+            marks += [(ents[i].start, 1, f"[{tag}{typ}]"), (ents[i].end, 0, f"[/{tag}{typ}]")]
+        out, last = "", lo
         for pos, _, m in sorted(marks):
-            text += [ex.text[last:pos], m]
+            out += ex.text[last:pos]
+            # a space on each side only where there is none: byte-level and Metaspace tokenizers turn a
+            # doubled space into tokens of its own (WordPiece ignores it either way)
+            out += ("" if not out or out[-1].isspace() else " ") + m + ("" if ex.text[pos:pos + 1].isspace() else " ")
             last = pos
-        return "".join(text + [ex.text[last:hi]])
+        return out + ex.text[last:hi]
 
     def pieces(self, ex: Example) -> list[tuple[int, int]] | None:
         """Sentence-aligned pieces of a text longer than ``max_chars``, else None (the whole text).
@@ -301,11 +304,11 @@ class ReModel:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> "ReModel":
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         record, labels = read_labels(Path(path))
         require_model_files(Path(path), "re_head.pt")
-        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        encoder = load_encoder(str(path))
         net = MarkerReNet(encoder, len(labels.relation_classes))
         net.head.load_state_dict(torch.load(Path(path) / "re_head.pt", map_location="cpu", weights_only=True))
         return cls(net, AutoTokenizer.from_pretrained(path), labels, typed=record.get("typed", False),

@@ -2,9 +2,11 @@
 
 Why per sub-token offsets: the student sees sub-tokens, the user sees char spans. We tokenize the
 whole text once (no special tokens, no truncation) and keep each sub-token's ``(start, end)`` char
-offsets and its pre-tokenizer word id. A *word* is what the tokenizer's pre-tokenizer splits on
-(whitespace, punctuation, and every CJK character on its own for BERT tokenizers), so Chinese text
-without spaces gets one tag per character, and accents or emoji (``[UNK]``) keep exact offsets.
+offsets (trimmed of whitespace) and its tagging unit, called a *word* below: what the tokenizer's
+pre-tokenizer splits on (whitespace, punctuation, and every CJK character on its own for BERT
+tokenizers), cut further at CJK and punctuation sub-tokens for tokenizers that keep them inside a word
+(XLM-R, DeBERTa, byte-level BPE). Chinese text without spaces gets one tag per character (or per
+sub-token), and accents or emoji (``[UNK]``) keep exact offsets.
 
 Training labels: the first sub-token of each word gets a BIO tag (``B-X`` on the first word that
 overlaps a span, ``I-X`` on the rest), continuation sub-tokens get ``-100`` (ignored by the loss).
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import bisect
 import logging
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 from llmaaa.data.schema import Span
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,94 @@ class Encoded:
     first: list[bool]
 
 
+class TokenizerError(ValueError):
+    """A tokenizer the NER student cannot use (no char offsets, no special tokens), said before training."""
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Refuse a tokenizer the NER student cannot read spans through, with what to do."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise TokenizerError(f"the NER student needs a fast tokenizer (with char offsets); {type(tokenizer).__name__} "
+                             "is Python-only: pick a model with a tokenizer.json (most have one), or convert this one")
+    if (tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id) is None or \
+            (tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id) is None:
+        raise TokenizerError("the tokenizer has neither [CLS]/[SEP] nor BOS/EOS tokens, which frame every window: "
+                             "set tokenizer.cls_token and tokenizer.sep_token (or bos/eos) and save it again")
+
+
+def _breaks(ch: str) -> bool:
+    """A character that is a tagging unit of its own even inside a pre-tokenizer word: one of a script written
+    without spaces (XLM-R reads a whole Chinese sentence as one word) or punctuation (``Seattle.``)."""
+    return bool(NO_SPACE_SCRIPTS.match(ch)) or unicodedata.category(ch).startswith("P")
+
+
+def _wordpiece(tokenizer) -> bool:
+    """Whether the tokenizer is BERT's WordPiece, whose pre-tokenizer already makes every CJK character and
+    punctuation mark a word: its units stay exactly its words (students trained on them read the same)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return type(getattr(backend, "model", None)).__name__ == "WordPiece"
+
+
 def encode_text(tokenizer, text: str) -> Encoded:
-    """Sub-tokens of ``text`` without special tokens; empty-offset tokens (none for BERT) are dropped."""
+    """Sub-tokens of ``text`` without special tokens, each with char offsets and a tagging unit (``words``).
+
+    Offsets are trimmed of whitespace: Metaspace and byte-level tokenizers (DeBERTa-v2/v3, ModernBERT,
+    SentencePiece BPE) count the space before a word into its first token, so a span read from them
+    would start with a space and never match. A token of nothing but whitespace (a lone ``▁`` or ``Ġ``)
+    stays in the input, with no characters, as part of the unit before it. Combining marks no token
+    covers (an uncased tokenizer strips NFD accents and Thai vowel signs) join the token before them.
+    A unit is a pre-tokenizer word; for tokenizers other than WordPiece it is cut further at sub-tokens
+    of CJK, kana, Hangul, Thai and punctuation (see ``_breaks``), where BERT's pre-tokenizer cuts CJK and
+    punctuation itself: XLM-R reads a whole unspaced Chinese sentence, or ``Seattle.``, as one word.
+    """
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
     word_ids = enc.word_ids()
-    ids, offsets, words = [], [], []
-    for tid, (s, e), w in zip(enc["input_ids"], enc["offset_mapping"], word_ids):
-        if e <= s:
+    pieces = enc.tokens()
+    cut = not _wordpiece(tokenizer)
+    ids: list[int] = []
+    offsets: list[tuple[int, int]] = []
+    words: list[int] = []
+    unit, last_word = -1, None
+    for tid, (s, e), w, piece in zip(enc["input_ids"], enc["offset_mapping"], word_ids, pieces):
+        s, e = int(s), int(e)
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e <= s or not piece.strip("\u2581\u0120 "):
+            # whitespace only (``▁`` may carry the offsets of the character after it), or no characters:
+            # input the model expects, no unit of its own
+            if ids:
+                end = offsets[-1][1]
+                ids.append(int(tid))
+                offsets.append((end, end))
+                words.append(unit)
             continue
+        new_word = w is None or w != last_word
+        # a cut needs a new character: pieces of one character (a byte-level BPE's bytes of a CJK character,
+        # jamo of a Hangul syllable) are one unit
+        if new_word or (cut and s >= offsets[-1][1] and (_breaks(text[s]) or _breaks(text[offsets[-1][1] - 1]))):
+            unit += 1
         ids.append(int(tid))
-        offsets.append((int(s), int(e)))
-        words.append(int(w) if w is not None else (words[-1] + 1 if words else 0))
+        offsets.append((s, e))
+        words.append(unit)
+        last_word = w
+    _cover_marks(text, offsets)
     first = [i == 0 or words[i] != words[i - 1] for i in range(len(ids))]
     return Encoded(ids, offsets, words, first)
+
+
+def _cover_marks(text: str, offsets: list[tuple[int, int]]) -> None:
+    """Extend each token's end over the combining marks after it that no token covers (in place)."""
+    nxt = len(text)
+    for i in range(len(offsets) - 1, -1, -1):
+        s, e = offsets[i]
+        if e > s:
+            grown = e
+            while grown < nxt and unicodedata.category(text[grown]).startswith("M"):
+                grown += 1
+            offsets[i] = (s, grown)
+            nxt = s
 
 
 def span_tags(enc: Encoded, spans: Sequence[Span], tag2id: dict[str, int],

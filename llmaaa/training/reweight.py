@@ -162,10 +162,13 @@ def alignment_scope(model) -> list[tuple[str, torch.nn.Parameter]]:
     """
     named = [(n, p) for n, p in model.net.named_parameters() if p.requires_grad]
     head = [(n, p) for n, p in named if n.startswith(model.head_prefix)]
-    layer_ids = sorted({int(part) for n, _ in named for a, part in zip(n.split("."), n.split(".")[1:])
-                        if a == "layer" and part.isdigit()})
-    if not layer_ids:
+    # BERT, RoBERTa, DeBERTa, ELECTRA, DistilBERT name their blocks ``layer.N``; ModernBERT ``layers.N`` (and
+    # its attention ``attn``)
+    blocks = sorted({(int(part), a) for n, _ in named for a, part in zip(n.split("."), n.split(".")[1:])
+                     if a in ("layer", "layers") and part.isdigit()})
+    if not blocks:
         return head
-    top = f"layer.{layer_ids[-1]}."
-    ffn = [(n, p) for n, p in named if top in n and "attention" not in n]
+    top = "{1}.{0}.".format(*blocks[-1])
+    ffn = [(n, p) for n, p in named if top in n and "attention" not in n and "attn" not in n
+           and not n.startswith(model.head_prefix)]
     return head + ffn

@@ -16,9 +16,9 @@ from ml_backend.app import create_app
 from ml_backend.engine import prune_model_versions
 from ml_backend.state import MAX_INTERRUPTIONS, ModelDirError
 
-from openai_stub import ScriptedOpenAI
+from openai_stub import Reply, ScriptedOpenAI
 from tests.backend.conftest import NER, ls_task, make_config, predict_body, setup_body
-from tests.backend.test_round import TEXTS, quick_training, scripted_teacher, wait_idle  # noqa: F401 (fixture)
+from tests.backend.test_round import TEXTS, cold_started, quick_training, scripted_teacher, wait_idle  # noqa: F401
 
 
 def test_a_round_killed_after_buying_its_batch_reuses_that_batch_when_resumed(make_app, quick_training):
@@ -141,3 +141,60 @@ def test_old_student_folders_are_pruned_and_a_crashed_publish_leaves_no_debris(t
     assert prune_model_versions(models, "llmaaa-4", 2) == [".llmaaa-5.tmp", "llmaaa-1", "llmaaa-2"]
     assert sorted(p.name for p in models.iterdir()) == ["llmaaa-3", "llmaaa-4"]
     assert prune_model_versions(models, "llmaaa-4", 0) == []  # 0 keeps all
+
+
+def test_an_llm_retry_joined_by_a_corrected_gold_label_trains_on_it(make_app, quick_training):
+    """The retry of a failed batch kept the last student when the label counts were unchanged, even after an
+    annotator corrected a gold label (the webhook's round merged into the queued retry)."""
+    from tests.backend.conftest import annotation_event, region
+
+    dead = {"on": False}
+
+    def teacher(req, n):
+        return Reply("", status=400) if dead["on"] else scripted_teacher(req, n)
+
+    with ScriptedOpenAI(teacher) as llm:
+        app, c, st, rest = cold_started(make_app, llm_base_url=llm.base_url, llm_batch=3, teacher_k=0,
+                                        min_train_labels=3, train_threshold=1)
+        i = rest[0]
+        text, who = TEXTS[i], TEXTS[i].split()[0] if not TEXTS[i].startswith("🙂") else TEXTS[i].split()[1]
+        dead["on"] = True  # round 2 trains, then its LLM batch fails
+        wrong = [region("h", text.index(who), text.index(who) + len(who), who, "LOC")]
+        c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 7, 100 + i, text, wrong, NER))
+        time.sleep(0.3)
+        second = wait_idle(st)[0]
+        assert "trained" in second["detail"] and second["detail"]["llm_labeled"] == 0, second
+        app.extensions["llmaaa"].close()
+
+        st._q("UPDATE rounds SET finished_at = finished_at - 61")
+        queued = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0, min_train_labels=3, train_threshold=1,
+                          run_jobs=False)
+        qc = queued.test_client()
+        qc.post("/setup", json=setup_body(NER))  # the retry is queued ...
+        right = [region("h", text.index(who), text.index(who) + len(who), who, "PER")]
+        qc.post("/webhook", json=annotation_event("ANNOTATION_UPDATED", 7, 100 + i, text, right, NER))  # ... and joined
+        jobs = st.jobs()
+        assert jobs[0]["status"] == "queued" and jobs[0]["reason"].startswith("LLM retry") and len(jobs) == 3
+        queued.extensions["llmaaa"].close()
+
+        dead["on"] = False
+        st = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0, min_train_labels=3,
+                      train_threshold=1).extensions["llmaaa"].context("1").state
+        third = wait_idle(st)[0]
+        assert "trained" in third["detail"], third  # the corrected label is trained on
+        assert (third["detail"]["llm_labeled"], third["detail"]["llm_failed"]) == (2, 0)  # the 2 tasks nobody labeled
+
+
+def test_no_llm_retry_after_a_job_that_failed_or_was_given_up(make_app):
+    app = make_app(run_jobs=False)
+    c = app.test_client()
+    c.post("/setup", json=setup_body(NER))  # queues the cold-start round (not run here)
+    st = app.extensions["llmaaa"].context("1").state
+    st._q("DELETE FROM jobs")
+    st.add_round(1, "llmaaa-1", {"llm_labeled": 0, "llm_failed": 3})
+    st._q("UPDATE rounds SET finished_at = finished_at - 7200")
+    job = st.add_job("round", "threshold")
+    st.claim_job()
+    st.finish_job(job, "failed", error="interrupted 3 times in a row (...)")
+    c.post("/setup", json=setup_body(NER))
+    assert [j["status"] for j in st.jobs()] == ["failed"]  # nothing queued: the same crash would come again

@@ -161,17 +161,23 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
         assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
 
 
+def cold_started(make_app, **kw):
+    """An NER project on ``TEXTS`` after its cold-start round: ``(app, client, state, TEXTS indices the LLM left)``."""
+    app = make_app(**kw)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS)], NER))
+    c.post("/setup", json=setup_body(NER))
+    wait_idle(st)
+    picked = {int(r["task_id"]) for r in st.queue_head(3)}
+    return app, c, st, [i for i in range(len(TEXTS)) if 100 + i not in picked]
+
+
 def test_an_annotation_whose_regions_have_no_label_of_the_config_is_not_trained_on_as_gold(make_app, quick_training):
     """Used as gold, it would say its text has no entity, and teach the student that the marked span is O."""
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=3, min_train_labels=3, train_threshold=3, teacher_k=2)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS)], NER))
-        c.post("/setup", json=setup_body(NER))
-        wait_idle(st)
-        picked = {int(r["task_id"]) for r in st.queue_head(3)}
-        rest = [i for i in range(6) if 100 + i not in picked]
+        app, c, st, rest = cold_started(make_app, llm_base_url=llm.base_url, llm_batch=3, min_train_labels=3,
+                                        train_threshold=3, teacher_k=2)
         for k, i in enumerate(rest[:3]):
             text, name = TEXTS[i], PEOPLE[i]
             label = "Wizard" if k == 0 else "PER"
