@@ -155,10 +155,10 @@ class LLMaAABackend:
             raise RequestError(str(e)) from e
         if body.get("access_token"):
             ctx.access_token = str(body["access_token"])
-        last_job = ctx.state.jobs(1)
-        if ctx.state.current_version is None and not last_job:
+        last_job = ctx.state.last_job_status()
+        if ctx.state.current_version is None and last_job is None:
             self.queue_round(ctx, "cold start: first LLM batch")  # connecting the backend starts the loop
-        elif last_job and last_job[0]["status"] == "done" and (why := ctx.state.llm_retry_due()):
+        elif last_job == "done" and (why := ctx.state.llm_retry_due()):
             # only after a round that ended: not while one is queued or running, nor after one that failed or
             # was given up (a retry would fail the same way; a new annotation or Start Training asks again)
             self.queue_round(ctx, why)  # Label Studio calls /setup before every predict batch: the retry's clock

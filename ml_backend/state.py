@@ -417,6 +417,11 @@ class ProjectState:
                 (status, time.time(), error, json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else None,
                  job_id))
 
+    def last_job_status(self) -> str | None:
+        """The newest job's status, or None before any (one cheap read: /setup asks before every predict batch)."""
+        rows = self._q("SELECT status FROM jobs ORDER BY id DESC LIMIT 1")
+        return rows[0]["status"] if rows else None
+
     def jobs(self, n: int = 20) -> list[dict[str, Any]]:
         rows = self._q("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (n,))
         return [{**dict(r), "detail": json.loads(r["detail"]) if r["detail"] else None} for r in rows]

@@ -125,6 +125,21 @@ def set_priority_order(ls: Any, project_id: int, version: str) -> None:
     ls.projects.update(id=int(project_id), sampling="Uncertainty sampling", model_version=version)
 
 
+def _model_versions(ls: Any, project_id: int) -> dict[str, int]:
+    """``{version: prediction count}`` of the project (``GET /api/projects/<id>/model-versions/``, which the SDK
+    2.x does not wrap; its authenticated client handles personal-token refresh)."""
+    r = ls._client_wrapper.httpx_client.request(f"api/projects/{int(project_id)}/model-versions/", method="GET")
+    r.raise_for_status()
+    return {str(v): int(n or 0) for v, n in (r.json() or {}).items()}
+
+
+def _delete_version(ls: Any, project_id: int, version: str) -> None:
+    """Every prediction of ``version`` in one request, instead of one per prediction."""
+    r = ls._client_wrapper.httpx_client.request(f"api/projects/{int(project_id)}/model-versions/", method="DELETE",
+                                                json={"model_version": version})
+    r.raise_for_status()
+
+
 def clear_version(ls: Any, project_id: int, version: str) -> int:
     """Delete the project's predictions of ``version`` before a round writes it; returns how many there were.
 
@@ -132,14 +147,9 @@ def clear_version(ls: Any, project_id: int, version: str) -> int:
     predictions of one version with different scores (Label Studio's queue order and its prediction
     list both read them). One GET per round; a DELETE only when the version is there.
     """
-    http = ls._client_wrapper.httpx_client
-    path = f"api/projects/{int(project_id)}/model-versions/"
-    r = http.request(path, method="GET")
-    r.raise_for_status()
-    count = int((r.json() or {}).get(version) or 0)
+    count = _model_versions(ls, project_id).get(version, 0)
     if count:
-        r = http.request(path, method="DELETE", json={"model_version": version})
-        r.raise_for_status()
+        _delete_version(ls, project_id, version)
         log.info("project %s: deleted %d predictions of %s left by an interrupted round", project_id, count, version)
     return count
 
@@ -147,25 +157,18 @@ def clear_version(ls: Any, project_id: int, version: str) -> int:
 def prune_prediction_versions(ls: Any, project_id: int, prefix: str, current: int, keep: int) -> dict[str, int]:
     """Delete the predictions of our versions ``<prefix>-<n>`` with ``n <= current - keep``; returns {version: count}.
 
-    One request per version (Label Studio's ``DELETE /api/projects/<id>/model-versions/``, which
-    the SDK 2.x does not wrap), instead of one per prediction. ``keep=2`` leaves the previous
-    version for annotators who opened a task before the push. Versions that are not ours (another
-    model, an import) do not match the pattern and stay.
+    ``keep=2`` leaves the previous version for annotators who opened a task before the push. Versions
+    that are not ours (another model, an import) do not match the pattern and stay.
     """
     if keep < 1:
         return {}
-    http = ls._client_wrapper.httpx_client  # the SDK's authenticated client (handles personal-token refresh)
-    path = f"api/projects/{int(project_id)}/model-versions/"
-    r = http.request(path, method="GET")
-    r.raise_for_status()
     ours = re.compile(rf"{re.escape(prefix)}-(\d+)")
     deleted: dict[str, int] = {}
-    for version, count in (r.json() or {}).items():
-        m = ours.fullmatch(str(version or ""))
+    for version, count in _model_versions(ls, project_id).items():
+        m = ours.fullmatch(version)
         if m and int(m.group(1)) <= current - keep:
-            r = http.request(path, method="DELETE", json={"model_version": version})
-            r.raise_for_status()
-            deleted[version] = int(count or 0)
+            _delete_version(ls, project_id, version)
+            deleted[version] = count
     if deleted:
         log.info("project %s: deleted old prediction versions %s", project_id, deleted)
     return deleted
