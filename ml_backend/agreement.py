@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmaaa.data.schema import Example
-from llmaaa.metrics import confidence_calibration, entity_prf
+from llmaaa.metrics import confidence_calibration, entity_prf, relation_prf
 
 from ml_backend.results import human_example
 
@@ -42,7 +42,7 @@ def llm_vs_human(state: Any, schema: Any) -> dict[int, tuple[list[Example], list
             continue
         g, p = by_round.setdefault(int(rounds[tid]), ([], []))
         g.append(gold)
-        p.append(Example(gold.id, gold.text, pred.entities))
+        p.append(Example(gold.id, gold.text, pred.entities, pred.relations))
     return by_round
 
 
@@ -59,10 +59,12 @@ def _all_rounds(state: Any, schema: Any) -> tuple[list[Example], list[Example]]:
     return gold, pred
 
 
-def teacher_f1(state: Any, schema: Any) -> tuple[float | None, int]:
-    """The LLM's entity F1 over every task both it and a human labeled, and how many tasks that is."""
+def teacher_f1(state: Any, schema: Any, *, relations: bool = False) -> tuple[float | None, int]:
+    """The LLM's entity F1 (``relations``: relation F1) over every task both it and a human labeled, and
+    how many tasks that is."""
     gold, pred = _all_rounds(state, schema)
-    return (float(entity_prf(gold, pred)["f1"]) if gold else None), len(gold)
+    score = relation_prf if relations else entity_prf
+    return (float(score(gold, pred)["f1"]) if gold else None), len(gold)
 
 
 def llm_confidence(state: Any, schema: Any) -> dict[str, Any]:

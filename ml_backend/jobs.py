@@ -134,23 +134,39 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     F1 against human labels in each of the last N trained rounds (this one included), the LLM's F1
     measured on at least ``STOP_MIN_OVERLAP`` tasks. It is re-checked every round, so a student that
     falls behind again (new kinds of text, a label added) brings the LLM back.
+
+    With relations in the config the student replaces the LLM for them too, so the rule holds only when
+    the queue gets the RE student's relations (``STUDENT_RELATIONS=true``) and that student's relation
+    F1 on gold has matched the LLM's relation F1 as well; otherwise stopping would silently empty the
+    queue of relations (``_llm_stop_held`` says why the LLM goes on).
     """
     from ml_backend.agreement import metric_f1, teacher_f1
 
     n = ctx.config.stop_after_matched
-    if n <= 0 or trained_now is None:
+    if n <= 0 or trained_now is None or _llm_stop_held(ctx):
         return None
-    history = [r["trained"].get("gold_metrics") for r in ctx.state.rounds() if r.get("trained")]
-    recent = [metric_f1(m) for m in [*history, trained_now.get("gold_metrics")][-n:]]
-    if len(recent) < n or any(f is None for f in recent):
-        return None
-    llm_f1, overlap = teacher_f1(ctx.state, ctx.schema)
-    if llm_f1 is None or overlap < ctx.config.stop_min_overlap:
-        return None
-    if all(f >= llm_f1 for f in recent):
-        return (f"the student's gold F1 ({', '.join(f'{f:.3f}' for f in recent)}) has matched the LLM's F1 against human "
-                f"labels ({llm_f1:.3f} on {overlap} tasks) for {n} trained round(s) (STOP_AFTER_MATCHED={n}): "
-                "no LLM labels bought this round; the queue gets student predictions")
+    kinds = [("gold_metrics", False)] + ([("re_gold_metrics", True)] if ctx.schema.relation_labels else [])
+    said = []
+    for key, relations in kinds:
+        history = [r["trained"].get(key) for r in ctx.state.rounds() if r.get("trained")]
+        recent = [metric_f1(m) for m in [*history, trained_now.get(key)][-n:]]
+        if len(recent) < n or any(f is None for f in recent):
+            return None
+        llm_f1, overlap = teacher_f1(ctx.state, ctx.schema, relations=relations)
+        if llm_f1 is None or overlap < ctx.config.stop_min_overlap or any(f < llm_f1 for f in recent):
+            return None
+        said.append(f"the student's gold {'relation ' if relations else ''}F1 ({', '.join(f'{f:.3f}' for f in recent)}) "
+                    f"has matched the LLM's F1 against human labels ({llm_f1:.3f} on {overlap} tasks)")
+    return (f"{' and '.join(said)} for {n} trained round(s) (STOP_AFTER_MATCHED={n}): no LLM labels bought this "
+            "round; the queue gets student predictions")
+
+
+def _llm_stop_held(ctx: "ProjectContext") -> str | None:
+    """Why ``STOP_AFTER_MATCHED`` cannot apply to this project, or None when it can."""
+    if ctx.config.stop_after_matched > 0 and ctx.schema.relation_labels and not ctx.config.student_relations:
+        return ("STOP_AFTER_MATCHED is held: the config has relations and the queue's student predictions carry none "
+                "(STUDENT_RELATIONS=false), so the LLM goes on labeling; set STUDENT_RELATIONS=true to let the "
+                "student take over relations too")
     return None
 
 
@@ -200,6 +216,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         detail["trained"] = {"llm_labels": len(train), "gold": len(gold), "gold_seq": seq,
                              "seconds": round(time.perf_counter() - t1, 2),
                              "gold_metrics": getattr(students.ner, "gold_metrics", None)}
+        if students.re is not None:
+            detail["trained"]["re_gold_metrics"] = getattr(students.re, "gold_metrics", None)
     else:
         detail["skipped_training"] = (f"{len(train)} LLM labels and {len(gold)} human labels; training needs "
                                       f">= {cfg.min_train_labels} LLM labels (MIN_TRAIN_LABELS) and >= 1 human label")
@@ -224,6 +242,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     bought = [llm[i] for i in st.llm_label_ids(n) if i in llm and i not in human]
     picks = [] if bought else [pool[i] for i in order[: cfg.llm_batch]]
     stopped = None if bought else _llm_stopped(ctx, detail.get("trained"))
+    if held := _llm_stop_held(ctx):
+        detail["llm_stop_held"] = held
     if stopped:
         detail["llm_stopped"] = stopped
         picks = []

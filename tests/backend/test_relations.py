@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -146,3 +147,47 @@ def test_a_failed_relation_step_fails_the_task_and_keeps_it_in_the_pool(make_app
         usage = st.rounds()[-1]["llm_usage"]
         assert usage["prompt_tokens"] > 0  # the relation questions' tokens are in the round's bill
         assert {tuple(sorted(x["label"] for x in d["relations"])) for d in st.llm_labels()} == {("Live_In",)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student_relations", [False, True])
+def test_the_llm_bill_stops_for_a_project_with_relations_only_when_the_student_serves_them(
+        make_app, quick_training, student_relations):
+    """STOP_AFTER_MATCHED compared entity F1 only and then served student predictions without relations."""
+    people = ["Anna", "Bruno", "Chloé", "Dmitri", "王小明", "Zoë", "Oskar", "Hana", "Emil"]
+    places = ["Paris", "Berlin", "北京", "Québec", "Lima", "Oslo", "Cairo", "Perth", "Kyiv"]
+    texts = [f"{p} lives in {c} ." for p, c in zip(people, places)]
+
+    def swapped_teacher(req: dict, n: int) -> str:  # every type wrong, so every relation runs the wrong way
+        query = last_user_message(req)
+        if "Head:" in query:
+            return scripted_teacher(req, n)
+        query = query.split("Text:", 1)[1]
+        return json.dumps([{"span": p, "type": "Loc"} for p in people if p in query]
+                          + [{"span": c, "type": "Peop"} for c in places if c in query], ensure_ascii=False)
+
+    with ScriptedOpenAI(swapped_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=5, min_train_labels=3, train_threshold=2, teacher_k=0,
+                       stop_after_matched=1, stop_min_overlap=2, student_relations=student_relations)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(texts)]))
+        c.post("/setup", json=setup_body(NER_RE))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 5
+        for k, q in enumerate(st.queue_head(2)):  # humans correct two LLM pre-annotations, relation included
+            i = int(q["task_id"]) - 100
+            at = texts[i].index(places[i])
+            res = [region("p", 0, len(people[i]), people[i], "Peop"),
+                   region("c", at, at + len(places[i]), places[i], "Loc"), rel("p", "c", "Live_In")]
+            c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 900 + k, int(q["task_id"]), texts[i], res))
+        time.sleep(0.3)
+        last = wait_idle(st)[0]
+        assert last["status"] == "done", last
+        detail = last["detail"]
+        assert detail["trained"]["re_gold_metrics"] is not None
+        if student_relations:  # both F1s matched: the student takes over, relations included
+            assert "relation F1" in detail["llm_stopped"] and detail["llm_labeled"] == 0, detail
+            assert "llm_stop_held" not in detail
+        else:  # the queue's student predictions would carry no relations: the LLM goes on
+            assert "llm_stopped" not in detail and detail["llm_labeled"] == 4, detail
+            assert "STUDENT_RELATIONS=true" in detail["llm_stop_held"]
