@@ -147,7 +147,8 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     label after; a label since removed from the config) says "these two are related" without saying how:
     with one relation label in the config it is that label, otherwise its pair is *unknown*, listed in
     ``annotation["unlabeled_pairs"]`` (not trained on, not a ``no_relation`` demo, not scored) instead
-    of read as ``no_relation``. A ``"bi"`` relation holds in both directions.
+    of read as ``no_relation``. A ``"bi"`` relation holds in both directions. Regions with the same span
+    and label are one entity, whichever copy the relations were drawn from.
     """
     spans: list[Span] = []
     index_of: dict[str, int] = {}
@@ -177,9 +178,14 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
         if label is None or pos is None:
             log.warning("task %s: ignoring region %r (label not in the config or offsets outside the text)", ex.id, r.get("id"))
             continue
+        span = Span(pos[0], pos[1], label)
+        # a duplicated region (Label Studio's "duplicate", a kept pre-annotation drawn again) is the same entity:
+        # two copies, one carrying the relation, would make the pair both related and not
+        at = next((k for k, s in enumerate(spans) if s.key() == span.key()), len(spans))
         if r.get("id") is not None:
-            index_of[str(r["id"])] = len(spans)
-        spans.append(Span(pos[0], pos[1], label))
+            index_of[str(r["id"])] = at
+        if at == len(spans):
+            spans.append(span)
     labeled: dict[tuple[int, int], str] = {}
     unknown: set[tuple[int, int]] = set()
     for h, t, lab in rels:

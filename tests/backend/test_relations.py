@@ -191,3 +191,13 @@ def test_the_llm_bill_stops_for_a_project_with_relations_only_when_the_student_s
         else:  # the queue's student predictions would carry no relations: the LLM goes on
             assert "llm_stopped" not in detail and detail["llm_labeled"] == 4, detail
             assert "STUDENT_RELATIONS=true" in detail["llm_stop_held"]
+
+
+def test_a_duplicated_region_is_one_entity_whichever_copy_carries_the_relation():
+    """Two copies of one span, the relation drawn from one, trained the same pair as related and as not."""
+    anna_again = region("a2", 0, 4, "Anna", "Peop")
+    ex = read([ANNA, anna_again, ACME, LIMA, rel("a2", "c", "Live_In"), rel("a", "a2", "Work_For")])
+    assert [ex.mention(s) for s in ex.entities] == ["Anna", "Acme", "Lima"]
+    assert triples(ex) == {("Anna", "Lima", "Live_In")}
+    relabeled = read([ANNA, region("a2", 0, 4, "Anna", "Org"), LIMA])  # the same span, another label: kept apart
+    assert [s.label for s in relabeled.entities] == ["Peop", "Org", "Loc"]
