@@ -250,11 +250,28 @@ def export_project(config: BackendConfig, project_id: int, output: str | Path) -
         state.close()
 
 
+EXPORT_TMP_PREFIX = ".export-"
+
+
+def clear_export_debris(project_dir: Path) -> list[str]:
+    """Delete the work folders of exports a killed process left in ``project_dir``; returns their names.
+
+    ``export_zip`` writes the export (the student included: ~90 MB for MiniLM) in the project's folder, on
+    MODEL_DIR's disk rather than a small /tmp, where a ``kill -9`` mid-export would leave it. Called when
+    the project's context is made, before any export of this process can run; the MODEL_DIR lock keeps
+    other processes out.
+    """
+    gone = sorted(p for p in project_dir.glob(EXPORT_TMP_PREFIX + "*") if p.is_dir())
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in gone]
+
+
 def export_zip(ctx: "ProjectContext") -> bytes:
     """The same files as one zip (``GET /export?project=ID``); nothing to export is a 400 saying why."""
     from ml_backend.model import RequestError
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=EXPORT_TMP_PREFIX, dir=ctx.state.dir) as tmp:
         try:
             write_export(ctx.state, Path(tmp))
         except ExportError as e:

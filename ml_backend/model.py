@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from ml_backend.annotations import ids_of, record, record_bulk
 from ml_backend.config import BackendConfig
 from ml_backend.engine import Engine, Students, load_students
+from ml_backend.export import clear_export_debris
 from ml_backend.jobs import JobRunner
 from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
 from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
@@ -43,6 +44,8 @@ class ProjectContext:
         self.backend = backend
         self.config = backend.config
         self.state = ProjectState(self.config.root, project_id)
+        if gone := clear_export_debris(self.state.dir):
+            log.warning("project %s: removed %d export folder(s) a killed process left: %s", project_id, len(gone), gone)
         self.access_token: str | None = None
         self._lock = threading.Lock()
         self._engine: Engine | None = None

@@ -179,6 +179,22 @@ def test_export_route_without_a_labeling_config_is_a_400(tmp_path):
     assert export(tmp_path, 13, tmp_path / "out") == 2
 
 
+
+def test_the_export_route_works_in_model_dir_and_a_killed_exports_folder_is_removed_at_start(mixed):
+    """It wrote in /tmp, where a kill -9 mid-export left the copy (the student: ~90 MB) for good."""
+    debris = mixed / "7" / ".export-killed"
+    (debris / "model").mkdir(parents=True)
+    (debris / "model" / "model.safetensors").write_bytes(b"x" * 1000)
+    app = create_app(BackendConfig(model_dir=str(mixed)))
+    try:
+        r = app.test_client().get("/export?project=7")
+        assert r.status_code == 200 and "dataset.jsonl" in zipfile.ZipFile(io.BytesIO(r.data)).namelist()
+        assert not debris.exists()
+        assert not list((mixed / "7").glob(".export-*"))  # the route's own folder is gone too
+    finally:
+        app.extensions["llmaaa"].close()
+
+
 def test_model_card_escapes_table_cells():
     """A ``|`` in a label split its table row (the card showed a stray column and lost the rest of the name)."""
     card = render_card(task="ner", labels={"entity_labels": ["Person|Org", "LOC"]}, data={}, gold_metrics={},
