@@ -31,16 +31,28 @@ class TruncatedAnswer(AnswerError):
         self.hint = hint  # for the user, in the recorded error; not for the model, in the re-ask
 
 
-class UnalignedAnswer(AnswerError):
-    """A usable answer none of whose mentions occurs in the text: often the entities of a demonstration
-    sentence, or names the model rewrote. Worth a re-ask; when the re-asks run out it stands as what it
-    is (no spans, its mentions counted as not in the text), not as a failure: a text the model keeps
-    misreading is no worse labeled than it was before the re-ask.
+class FallbackAnswer(AnswerError):
+    """A usable answer that is probably not what the model meant: worth a re-ask, and when the re-asks run
+    out it stands as what it is (``fallback``), not as a failure: a text the model keeps misreading is no
+    worse labeled than it was before the re-ask.
     """
 
     def __init__(self, message: str, fallback: Any) -> None:
         super().__init__(message)
         self.fallback = fallback  # what the parse made of the answer, used if the re-asks run out
+
+
+class UnalignedAnswer(FallbackAnswer):
+    """An answer none of whose mentions occurs in the text: often the entities of a demonstration
+    sentence, or names the model rewrote. Its fallback: no spans, the mentions counted as not in the text.
+    """
+
+
+class UnknownLabelsAnswer(FallbackAnswer):
+    """An answer every item of which has a type outside the label set (the labels translated, renamed,
+    or with words of their own): taken as "no entities" it would teach the student that the text has
+    none. Its fallback is just that, for a model that insists (it found only types the user has not got).
+    """
 
 
 @dataclass

@@ -8,7 +8,7 @@ unknown label (dropped and counted by the caller), never a guess.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 
 def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
@@ -58,6 +58,8 @@ def _stem_label(label: str) -> str:
 
 _LABEL_NOTE = re.compile(r"^\s*(?P<label>[^()\[\]（）]+?)\s*[(\[（](?P<note>[^()\[\]（）]+)[)\]）]\s*$")
 _LABEL_FIELD = re.compile(r"^\s*(?:entity[\s_]+)?(?:type|label|category|tag|class)\s*[:=：]\s*(?P<label>.+)$", re.I)
+# the prompt's own label line copied as the type: "PER: a person's name", "LOC - a place"
+_LABEL_DESCRIBED = re.compile(r"^\s*(?P<label>[^:：\s][^:：]*?)\s*(?:[:：]|\s[-–—]\s)\s*\S")
 
 
 def _label_variants(raw: str) -> list[str]:
@@ -106,6 +108,13 @@ class LabelResolver:
             if hit is not None:
                 return hit
         return None
+
+    def described(self, raw: Any) -> str | None:
+        """The label of a type written as the prompt's description line ("PER: a person's name", "LOC - a
+        place"). Only for a value known to be a type (a JSON item's "type"): in a plain-text line
+        "PER: Anna" is a label and its mention, read elsewhere."""
+        m = _LABEL_DESCRIBED.match(raw) if isinstance(raw, str) else None
+        return self(m.group("label")) if m else None
 
     def _resolve(self, raw: str) -> str | None:
         hit = self.exact.get(raw.strip().casefold())

@@ -250,6 +250,8 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
             token = False
             continue
         canonical = resolve(label)
+        if canonical is None and isinstance(item, dict):  # {"type": "PER: a person's name"}: the prompt's line copied
+            canonical = resolve.described(label)
         if canonical is None:
             stats.unknown_labels[label] += 1
             token = False

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmaaa.annotate.alignment import align_mentions
-from llmaaa.annotate.answer_errors import AnswerError, ParseStats, TruncatedAnswer, UnalignedAnswer
+from llmaaa.annotate.answer_errors import (AnswerError, FallbackAnswer, ParseStats, TruncatedAnswer, UnalignedAnswer,
+                                           UnknownLabelsAnswer)
 from llmaaa.annotate.cache import ResponseCache, cache_key
 from llmaaa.annotate.client import ChatClient, Completion, LLMConfig, LLMError
 from llmaaa.annotate.confidence import item_scores, label_score
@@ -245,8 +246,15 @@ class LLMTeacher:
         return sorted(spans, key=lambda s: (s.start, s.end))
 
     def _parse_ner(self, answer: str, text: str, stats: ParseStats) -> list[tuple[str, str]]:
-        """The answer's mentions; ``UnalignedAnswer`` (re-asked) when it names some and none is in ``text``."""
+        """The answer's mentions; re-asked (``UnalignedAnswer``) when it names some and none is in ``text``, or
+        (``UnknownLabelsAnswer``) when it names some and every one has a type outside the label set."""
+        unknown = +stats.unknown_labels
         mentions = parse_ner_answer(answer, self.labels.entity_labels, stats)
+        if not mentions and (new := stats.unknown_labels - unknown):
+            types = ", ".join(repr(t) for t in list(new)[:5])
+            raise UnknownLabelsAnswer(f"none of the types you gave ({types}) is one of the allowed types "
+                                      f"({', '.join(self.labels.entity_labels)}); write each type exactly as listed, "
+                                      "or answer [] if the text names no entity of these types", [])
         if mentions and not align_mentions(text, mentions):
             named = ", ".join(repr(m) for m, _ in mentions[:5])
             raise UnalignedAnswer(f"none of the spans you named ({named}) occurs in the text; copy each span exactly "
@@ -330,7 +338,7 @@ class LLMTeacher:
                 return parse(answer), comp
             except AnswerError as e:
                 if attempt == self.config.reasks or (isinstance(e, TruncatedAnswer) and e.futile):
-                    if isinstance(e, UnalignedAnswer):
+                    if isinstance(e, FallbackAnswer):
                         return e.fallback, comp
                     if isinstance(e, TruncatedAnswer):
                         raise LLMError(f"truncated answer: {e}{e.hint}: {answer[:120]!r}") from None

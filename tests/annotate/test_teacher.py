@@ -95,6 +95,31 @@ def test_an_answer_with_some_mentions_in_the_text_is_taken_without_a_re_ask():
     assert labeled(out) == [("Anna", "PER")] and t.last_summary.dropped.not_in_text == 1
 
 
+
+def test_an_answer_whose_every_type_is_outside_the_label_set_is_re_asked_not_taken_as_no_entities():
+    """Labels translated or renamed by the model used to pass as "this text has no entities"."""
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "Персона"}, {"span": "Paris", "type": "Город"}]',
+                         '[{"span": "Anna", "type": "PER"}]']) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+        second = llm.requests[1]["messages"][-1]["content"]
+    assert labeled(out) == [("Anna", "PER")] and out.annotation["reasks"] == 1
+    assert "'Персона', 'Город'" in second and "(PER, ORG, LOC)" in second
+    with ScriptedOpenAI(['[{"span": "Monday", "type": "DATE"}]']) as llm:  # it insists: only types the user has not got
+        t = teacher(llm, reasks=1)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 2
+    assert out.entities == () and not out.failed and dict(t.last_summary.dropped.unknown_labels) == {"DATE": 2}
+
+
+def test_a_type_copied_with_the_prompts_description_line_is_read_as_its_label():
+    with ScriptedOpenAI(['[{"span": "Anna", "type": "PER: a person\'s name"}, {"span": "Texas", "type": "LOC - a place"}]']) as llm:
+        t = teacher(llm)
+        [out] = t.annotate([PARIS])
+        assert len(llm.requests) == 1
+    assert labeled(out) == [("Anna", "PER"), ("Texas", "LOC")]
+
+
 def test_429_then_success_is_retried():
     with ScriptedOpenAI([Reply(status=429), Reply(status=503), '[{"span": "Anna", "type": "PER"}]']) as llm:
         [out] = teacher(llm).annotate([PARIS])
