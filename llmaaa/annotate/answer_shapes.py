@@ -32,6 +32,29 @@ _NONE_ANSWER = re.compile(
     r"(none|null|nothing|n/?a|no (named )?entit(y|ies)( (were )?(found|detected|identified|present))?|无|無|没有|沒有|なし"
     r"|" + _CJK_NO_ENTITIES + r"|there are no (named )?entities\b.*)\W*$", re.I | re.S)
 
+# "no entities" said in a sentence of its own: "No entities were identified in this text.", "I could not find any
+# named entities.", "None found.", "There are no PER, ORG or LOC entities.", and the same in German, French, Spanish,
+# Italian, Portuguese, Russian and Japanese. Read only from a short answer of one sentence with no exception in it
+# ("no entities except Anna" names one), and only after every items reading found nothing.
+_ENTITY_WORD = r"(?:entit(?:y|ies)|entitäten|entität|eigennamen|entités?|entidad(?:es)?|entità|entidades|сущност\w*|names)"
+_PROSE_NONE = re.compile(
+    r"^(?!.*[.!?;。！？；]\s*\w)(?!.*\b(?:except|but|only|other than|besides|apart from|außer|nur|sauf|seul|excepto|salvo|solo|кроме|только)\b)(?:"
+    r".*\b(?:no|zero|not any|keine|aucune?|ningun[ao]?|nessun[ao]?|nenhum[ao]?|нет|не найдено)\s+(?:[\w,]+\s+){0,6}?"
+    + _ENTITY_WORD +
+    r"|.*\b(?:could ?n[o']t|can ?n[o']t|did ?n[o']t|unable to|failed to)\s+(?:find|identify|detect|spot|locate|extract|see)"
+    r"\s+(?:any|entit|names)"
+    r"|.*" + _ENTITY_WORD + r"\s*(?:[:：]\s*)?(?:нет|не найдены|none|not found)\b"
+    r"|\W*(?:none|nothing|no (?:matches|results))\s+(?:found|detected|identified)"
+    r"|\W*(?:該当なし|該当する(?:エンティティ|固有表現)はありません|固有表現は(?:ありません|見つかりません))"
+    r").*$", re.I | re.S)
+PROSE_NONE_MAX_CHARS = 300
+
+
+def says_no_entities(answer: str) -> bool:
+    """Whether ``answer`` says, in words, that the text has no entities (``_NONE_ANSWER``, ``_PROSE_NONE``)."""
+    answer = answer.strip()
+    return bool(_NONE_ANSWER.match(answer)) or (len(answer) <= PROSE_NONE_MAX_CHARS and bool(_PROSE_NONE.match(answer)))
+
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
 _RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")

@@ -21,7 +21,7 @@ from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_lines import (PLAIN_PUNCTUATION, _inline_items, _line_items, _none_per_label, _one_line_items,
                                           continues_mention, item_pair)
 from llmaaa.annotate.answer_records import _MARKUP, xml_record_items
-from llmaaa.annotate.answer_shapes import _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value, _pick
+from llmaaa.annotate.answer_shapes import _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value, _pick, says_no_entities
 from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
 from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
 from llmaaa.data.schema import NO_RELATION
@@ -91,7 +91,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
         items = xml_record_items(plain, resolve) or _line_items(plain, resolve) or _inline_items(plain, resolve)
         if items:
             return items
-        if _NONE_ANSWER.match(plain) or _none_per_label(plain, resolve):
+        if says_no_entities(plain) or _none_per_label(plain, resolve):
             return []  # "None." / "No entities found" / "LOC: None" per label: a small model's way of saying []
         raise
 

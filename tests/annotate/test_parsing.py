@@ -22,6 +22,22 @@ def test_prose_that_names_no_label_is_still_an_error_for_the_reask():
             parse_ner_answer(answer, LABELS)
 
 
+@pytest.mark.parametrize("answer", [
+    "No entities were identified in this text.", "The text contains no named entities.", "None found.",
+    "I could not find any named entities.", "I didn't find any entities in this sentence.",
+    "There are no PER, ORG, LOC or MISC entities.", "Keine Entitäten gefunden.", "Aucune entité nommée n'a été trouvée.",
+    "No hay entidades.", "Нет сущностей.", "該当なし"])
+def test_no_entities_said_in_a_sentence_is_an_empty_answer_not_a_re_ask(answer):
+    """These were re-asked; a model that said it again failed the example."""
+    assert parse_ner_answer(answer, LABELS) == []
+
+
+@pytest.mark.parametrize("answer", ["No entities except Anna.", "No, Anna is the only entity.",
+                                    "No entity of type LOC. Anna is a person.", "There is no entity here but Paris is a city"])
+def test_a_no_entities_sentence_that_names_one_is_re_asked_not_read_as_none(answer):
+    with pytest.raises(AnswerError):
+        parse_ner_answer(answer, LABELS)
+
 @pytest.mark.parametrize("answer", ["I found no JSON here", '[{"span": "Paris"}]', "[1, 2]", "{not json"])
 def test_unusable_answers_raise_with_a_message_for_the_reask(answer):
     with pytest.raises(AnswerError) as e:
