@@ -87,8 +87,10 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
                 return inner[0]  # {"text": "<the sentence>", "type": "NER", "entities": [...]}: an envelope
             return [data]
         data = {k: _decoded(v) for k, v in data.items()}  # {"entities": "[{\"span\": ...}]"}: JSON sent as a string
-        if len(core := {k: v for k, v in data.items() if str(k).casefold() not in _META_KEYS or resolve(str(k)) is not None}) < len(data) and core:
-            return _as_items(core, resolve)  # {"Anna": "PER", "explanation": "..."}: the note is no mention
+        core = {k: v for k, v in data.items() if resolve(str(k)) is not None
+                or (str(k).casefold() not in _META_KEYS and not isinstance(v, (int, float, bool)))}
+        if len(core) < len(data) and core:  # {"Anna": "PER", "explanation": "..."}, {"PER": [...], "count": 2}
+            return _as_items(core, resolve)  # the note or the count is no mention
         if (all(isinstance(v, dict) and _pick(v, _SPAN_KEYS) is None and isinstance(_pick_label(v, resolve), str)
                 for v in data.values()) and data and not any(resolve(str(k)) is not None for k in data)):
             return [{"span": k, "type": _pick_label(v, resolve)} for k, v in data.items()]  # {"Anna": {"type": "PER"}}
@@ -103,12 +105,13 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
                 and any(resolve(str(k)) is not None for k in data)):  # {"LABEL": [mentions]}, null for none
             return [{"span": _mention_of(m), "type": k} for k, v in data.items() if not _empty_value(v)
                     for m in ([v] if isinstance(v, str) else v) if m is not None]
-        if (all(isinstance(_single(v), str) and (resolve(_single(v)) is not None or _single(v).strip() == "O")
-                    for v in data.values())
-                and any(resolve(_single(v)) is not None for v in data.values())
+        if (all(isinstance(_single(v), str) or v is None for v in data.values())
+                and any(v is not None and resolve(_single(v)) is not None for v in data.values())
                 and not any(resolve(str(k)) is not None for k in data)):
-            # {"Anna": "PER", "Paris": ["LOC"]}; per token with BIO tags, {"New": "B-LOC", "York": "I-LOC", "is": "O"}
-            return [{"span": k, "type": _single(v)} for k, v in data.items()]
+            # {"Anna": "PER", "Paris": ["LOC"]}; per token with BIO tags, {"New": "B-LOC", "York": "I-LOC", "is": "O"};
+            # a type outside the label set ({"Monday": "DATE"}) is an unknown label, dropped and counted; null is none
+            return [{"span": k, "type": _single(v)} for k, v in data.items()
+                    if v is not None and _single(v).strip() != "O"]
         if not data:
             return []
         if len(data) == 1 and _empty_value(next(iter(data.values()))):  # {"entities": null} / "none"
@@ -154,8 +157,8 @@ def _wrapped_list(data: dict) -> list | None:
     if len(lists) != 1 or any(isinstance(v, dict) for v in data.values()):
         return None
     key, items = lists[0]
-    if items and all(isinstance(m, str) for m in items):
-        return None
+    if items and all(isinstance(m, str) for m in items) and str(key).casefold() not in _WRAPPER_KEYS:
+        return None  # {"PER": ["Anna"]}; under a wrapper's name, {"entities": ["Anna (PER)"]} is one line per item
     if len(data) == 1 or str(key).casefold() in _WRAPPER_KEYS:
         return items
     return None  # {"type": "json", "data": [...]}: an echo of a format template, re-asked

@@ -132,11 +132,17 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
             items = None
         if items is not None and any(isinstance(label, str) and resolve(label) is not None
                                      for label in (item_pair(item, resolve)[1] for item in items)):
-            if not _ADDITION.match(revised):
+            if _ADDITION.match(revised):
+                return _json_items(before, resolve) + items  # "Wait, I also missed: [...]": both lists
+            try:
+                first_items = _json_items(before, resolve)
+            except AnswerError:
                 return items
-            return _json_items(before, resolve) + items  # "Wait, I also missed: [...]": both lists
+            return _corrected(first_items, items, resolve)
     first: list[Any] | None = None
+    saw_json = False
     for value in json_candidates(answer):
+        saw_json = True
         try:
             items = _as_items(value, resolve)
         except AnswerError:
@@ -147,15 +153,39 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
         if first is None:
             first = items
     if first is None:
+        if saw_json:
+            raise AnswerError('the JSON in the answer is not a list of entities; reply with only a JSON list like '
+                              '[{"span": "...", "type": "..."}] using the allowed types')
         raise AnswerError('the answer holds no JSON; reply with only a JSON list like [{"span": "...", "type": "..."}]')
     return first
+
+
+def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) -> list[Any]:
+    """The answer after a revision: the revised list, or, when it only re-types some mentions of the first
+    list ("Actually, Paris should be LOC: [Paris LOC]"), the first list with those mentions re-typed.
+
+    A revised list that keeps its mentions' types ("Wait, Monday is no entity. Final: [Anna, Bob]") is the
+    model's last word, removals included.
+    """
+    def key(item: Any) -> tuple[Any, Any]:
+        mention, label = item_pair(item, resolve)
+        return (mention.strip().casefold() if isinstance(mention, str) else mention,
+                resolve(label) if isinstance(label, str) else None)
+
+    old = {key(i)[0]: key(i)[1] for i in before}
+    new = {key(i)[0]: key(i)[1] for i in revised}
+    if not (len(revised) < len(before) and new.keys() <= old.keys() and any(old[m] != t for m, t in new.items())):
+        return revised
+    by_mention = {key(i)[0]: i for i in revised}
+    return [by_mention.get(key(i)[0], i) for i in before]
 
 
 _REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed|ion)|revised|updated|wait|actually)\b",
                        re.I)
 
 
-_ADDITION = re.compile(r"[\W\s]*(?:i\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b", re.I)
+_ADDITION = re.compile(r"[\W\s]*(?:i\s+|there\s+(?:is|are)\s+|we\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b",
+                       re.I)
 
 
 def _revision(answer: str) -> tuple[str, str | None]:

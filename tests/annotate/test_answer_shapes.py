@@ -359,6 +359,11 @@ def test_label_studio_result_shapes_are_read(answer):
      'named entity. Final answer:\n[{"span": "Anna", "type": "PER"}]', [("Anna", "PER")]),
     ('[{"span": "Anna", "type": "PER"}]\nWait, I missed one: [{"span": "Paris", "type": "LOC"}]',
      [("Anna", "PER"), ("Paris", "LOC")]),  # an addition, not a replacement
+    # a correction that re-types one mention keeps the rest (before: only the corrected one was left)
+    ('[{"span": "Anna", "type": "PER"}, {"span": "Bob", "type": "PER"}, {"span": "Paris", "type": "ORG"}]\nActually, '
+     'Paris should be LOC: [{"span": "Paris", "type": "LOC"}]', [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
+    ('[{"span": "Anna", "type": "PER"}]\nActually there is also [{"span": "Paris", "type": "LOC"}]',
+     [("Anna", "PER"), ("Paris", "LOC")]),
     # a marker word inside a mention is no revision
     ('[{"span": "Correction Corp", "type": "ORG"}, {"span": "Paris", "type": "LOC"}]',
      [("Correction Corp", "ORG"), ("Paris", "LOC")]),
@@ -367,6 +372,18 @@ def test_label_studio_result_shapes_are_read(answer):
 def test_one_json_list_per_line_reads_every_line(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
 
+
+@pytest.mark.parametrize("answer,expected,unknown", [
+    ('{"Anna": "PER", "Paris": "LOC", "Monday": "DATE"}', [("Anna", "PER"), ("Paris", "LOC")], {"DATE": 1}),
+    ('{"Anna": "PER", "Paris": "LOC", "Monday": null}', [("Anna", "PER"), ("Paris", "LOC")], {}),
+    ('{"entities": ["Anna (PER)", "Paris (LOC)"]}', [("Anna", "PER"), ("Paris", "LOC")], {}),
+    ('{"PER": ["Anna"], "LOC": ["Paris"], "count": 2}', [("Anna", "PER"), ("Paris", "LOC")], {}),
+])
+def test_json_mode_objects_with_a_stray_type_a_null_or_a_count_are_read(answer, expected, unknown):
+    """JSON mode forces an object; these were re-asked and, repeated, failed the example."""
+    stats = ParseStats()
+    assert parse_ner_answer(answer, LABELS, stats) == expected
+    assert dict(stats.unknown_labels) == unknown
 
 @pytest.mark.parametrize("answer,expected", [
     ("<entities><entity><text>Anna</text><type>PER</type></entity>"
