@@ -335,17 +335,29 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     normed = {_norm_label(_nfkc(c)): c for c in classes}
     first_line = _RE_LEAD_IN.sub("", text.strip().split("\n", 1)[0]).strip("`\"'.:* ")
     first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"
-    for candidate in (token, first_line):  # "Work_For\n\nExplanation: ... located in ...": the label, then prose
+    def label_of(candidate: str) -> str | None:
         if candidate.casefold() in lookup:
             return lookup[candidate.casefold()]
-        if (key := _norm_label(candidate)) and key in normed:  # "Work For", "work-for", "WORK_FOR"
-            return normed[key]
+        return normed.get(_norm_label(candidate)) if _norm_label(candidate) else None  # "Work For", "WORK_FOR"
+
+    if (hit := label_of(token)) is not None:
+        return hit
+    if (hit := label_of(first_line) if first_line else None) is not None:
+        # "Work_For\n\nExplanation: ... located in ...": the label, then prose; "Live_In\nWork_For": two answers
+        others = {label_of(line.strip().strip("`\"'.:* ")) for line in text.strip().splitlines()[1:]} - {None, hit}
+        if others:
+            raise AnswerError(f"the answer names {', '.join([hit, *sorted(others)])}; answer with exactly one of "
+                              f"these labels and nothing else: {', '.join(classes)}")
+        return hit
     if len(token.split()) <= 4:  # "works for", "lives in", "killed": the label as a verb, if only one fits
         stemmed = [c for c in classes if _stem_label(c) == _stem_label(token)]
         if len(stemmed) == 1:
             return stemmed[0]
     if _LEADING_NONE.match(text):  # "No relation. Work_For does not hold.": the answer, then why
         return NO_RELATION
+    if (rev := _REVERSED.search(text)) and not any(rev.group(0).casefold() in c.casefold() for c in classes):
+        raise AnswerError("the answer says the relation holds the other way round (from the tail to the head); answer "
+                          "with the label that holds from the head to the tail as asked, or no_relation")
     found = _named_labels(text, classes)
     written = [c for c in found if _writes_label(text, c)]
     if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston": the label, then prose
@@ -381,8 +393,14 @@ _LEADING_NONE = re.compile(r"[\s\"'`*]*(?:(none|n/a|null|no[\s_-]?relation(ship)
 _NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?(?:(?:direct|explicit|clear|obvious|apparent|such|known|stated|meaningful)\s+)?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
                                 + r")\b|" + _CJK_NONE_PHRASES, re.I)
 # words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
-_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)\s+((a|an|the|any|have|has|hold|holds|express|expresses)\s+)*$"
+# (on the label's own line: "Work_For: No\nLive_In" does not negate Live_In)
+_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)[^\S\n]+((a|an|the|any|have|has|hold|holds|express|expresses)[^\S\n]+)*$"
                       r"|(?:不是|并非|並非|不|非|没有|沒有|無|无)(?:是)?$", re.I)
+# what follows a label to deny it: "Work_For: No", "Live_In? no", "Work_For - false", "Kill: ✗"
+_DENIED_AFTER = re.compile(r"[^\S\n]*[:：?=-]?[^\S\n]*[*\"'`]*(?:no|false|none|n/a|✗|❌|×)\b", re.I)
+# an answer that says its label holds the other way round: "Work_For(e2,e1)", "Work_For (inverse)", "reversed"
+_REVERSED = re.compile(r"\(\s*e2\s*,\s*e1\s*\)|\b(?:inverse|inverted|reversed?|opposite direction|other direction|"
+                       r"the other way(?: round| around)?)\b", re.I)
 
 
 # "Relation: Located_In" as the answer's first line, the label after its lead-in
@@ -425,6 +443,6 @@ def _named_labels(text: str, classes: Sequence[str]) -> list[str]:
     out: list[str] = []
     for s, e, c in sorted(hits):
         inside = any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, _ in hits)
-        if not inside and not _NEGATED.search(text[:s]) and c not in out:
+        if not inside and not _NEGATED.search(text[:s]) and not _DENIED_AFTER.match(text, e) and c not in out:
             out.append(c)
     return out

@@ -135,10 +135,24 @@ def test_re_answers_more_shapes(answer, label):
     "Work_For, Live_In",
     "There is no Work_For relation.",  # used to return Work_For
     "Live_In?\nNo, Work_For",
+    "Live_In\nWork_For", "Work_For\nno_relation",  # two answers, one a line (used to return the first)
+    "Located_In: no",  # the one label named, denied (used to return it)
+    "Work_For(e2,e1)", "Work_For (inverse)",  # it holds the other way round: wrong for the pair asked
 ])
 def test_re_answers_naming_several_labels_or_only_a_negated_one_are_re_asked(answer):
     with pytest.raises(AnswerError):
         parse_re_answer(answer, ("Work_For", "Live_In", "Located_In"))
+
+
+@pytest.mark.parametrize("answer", ["Work_For: No\nLive_In: Yes", "Is it Work_For? No\nLive_In"])
+def test_a_label_denied_on_its_own_line_leaves_the_other(answer):
+    """The "No" after Work_For used to negate the Live_In on the next line: the answer came back as Work_For."""
+    assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == "Live_In"
+
+
+def test_a_label_that_carries_its_own_direction_is_still_read():
+    assert parse_re_answer("Cause-Effect(e2,e1)", ("Cause-Effect(e1,e2)", "Cause-Effect(e2,e1)")) == "Cause-Effect(e2,e1)"
+
 
 
 # --- found by an adversarial review of the parser (each used to lose or mislabel entities)
