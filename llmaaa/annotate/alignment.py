@@ -239,13 +239,42 @@ def _split_lists(text: str, mentions: Sequence[tuple[str, str]], scores: list[fl
     for (mention, label), score in zip(mentions, scores):
         parts = _list_parts(text, mention.strip(), folded)
         if (len(parts) > 1 and not find_occurrences(text, mention, folded)[0]
-                and all(find_occurrences(text, p, folded)[0] for p in parts)):
+                and all(find_occurrences(text, p, folded)[0] for p in parts)
+                and not _one_name_rewritten(text, mention.strip(), folded)):
             out_m += [(p, label) for p in parts]
             out_s += [score] * len(parts)
         else:
             out_m.append((mention, label))
             out_s.append(score)
     return out_m, out_s
+
+
+# how a name's own joints are written: "Procter & Gamble", "Procter and Gamble", "Rolls-Royce", "Washington DC"
+_NAME_JOINT = re.compile(r"\s*(?:&|\+|and|und|et|-)?\s*|\s*[.,]?\s*", re.I)
+_CONJUNCTION = re.compile(r"\s+(?:and|&)\s+", re.I)
+
+
+def _one_name_rewritten(text: str, mention: str, folded: "FoldedText") -> bool:
+    """Whether ``mention`` is one name of the text written with another joint, not a list: the text holds
+    its parts next to each other, joined as a name is ("Procter and Gamble" for "Procter & Gamble",
+    "Washington, D.C." for "Washington D.C."). Split, it would become two wrong spans.
+
+    A comma list the text writes with "and" ("Anna, Bob" for "Anna and Bob met") is still a list: "and"
+    joins a name only when the model joined its parts with a conjunction too.
+    """
+    parts, seps = _LIST_SEPARATOR.split(mention), _LIST_SEPARATOR.findall(mention)
+    for k, sep in enumerate(seps):
+        ends = {e for _, e in find_occurrences(text, parts[k], folded)[0]}
+        starts = [s for s, _ in find_occurrences(text, parts[k + 1], folded)[0]]
+        for end in ends:
+            for start in starts:
+                gap = text[end:start] if 0 <= start - end <= 6 else None
+                if gap is None or not _NAME_JOINT.fullmatch(gap) or gap.strip().casefold() == sep.strip().casefold():
+                    continue  # not next to each other, or joined as the model joined them: nothing was rewritten
+                if _CONJUNCTION.fullmatch(gap) and not _CONJUNCTION.fullmatch(sep):
+                    continue  # "Anna, Bob" for "Anna and Bob": a list the text writes with "and"
+                return True
+    return False
 
 
 def _list_parts(text: str, mention: str, folded: "FoldedText") -> list[str]:

@@ -179,6 +179,16 @@ def test_a_name_with_a_comma_or_ampersand_stays_whole_and_a_half_found_list_is_d
     assert stats.not_in_text == 1
 
 
+def test_one_name_written_with_another_joint_is_not_split_into_two_spans():
+    """"Procter and Gamble" for "Procter & Gamble" became two ORG spans, "Procter" and "Gamble"."""
+    stats = ParseStats()
+    assert align_mentions("Procter & Gamble raised prices.", [("Procter and Gamble", "ORG")], stats) == []
+    assert stats.not_in_text == 1  # named as not in the text: the teacher re-asks for the exact span
+    assert align_mentions("Rolls-Royce and BMW", [("Rolls and Royce", "ORG")]) == []
+    # a list the text writes with "and" is still a list
+    assert [(s.start, s.end) for s in align_mentions("Anna and Bob met.", [("Anna, Bob", "PER")])] == [(0, 4), (9, 12)]
+
+
 def test_a_crammed_list_keeps_a_name_with_a_comma_whole():
     # {"LOC": "Washington, D.C., Paris"}: before, three spans, "D.C." a place of its own
     text = "From Washington, D.C. to Paris, then to Acme, Inc. and Bob."
