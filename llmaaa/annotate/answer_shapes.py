@@ -67,8 +67,17 @@ _RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 
 def _pick(item: dict, keys: Sequence[str]) -> Any:
+    """The value of the first of ``keys`` in ``item``. For the mention keys, a value that holds another's
+    (``{"entity": "Anna", "text": "Anna met Bob in Paris."}``: the sentence beside the mention) gives way
+    to the one inside it."""
     folded = {str(k).casefold(): v for k, v in item.items()}
-    return next((folded[k] for k in keys if k in folded), None)
+    found = [folded[k] for k in keys if k in folded]
+    if keys is _SPAN_KEYS and found and isinstance(found[0], str):
+        inside = [v for v in found[1:] if isinstance(v, str) and v.strip() and len(v) < len(found[0])
+                  and re.search(r"(?<!\w)" + re.escape(v.strip()) + r"(?!\w)", found[0])]
+        if inside:
+            return min(inside, key=len)
+    return found[0] if found else None
 
 
 def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:

@@ -502,3 +502,11 @@ def test_an_envelope_with_the_sentence_and_a_task_type_is_read_by_its_entity_lis
     # before: the envelope itself was one entity of the unknown type "NER", and the answer read as no entities
     answer = '{"text": "Anna flew to Paris.", "type": "NER", "entities": [{"span": "Anna", "type": "PER"}]}'
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
+
+
+def test_a_sentence_beside_the_mention_does_not_take_its_place():
+    """{"entity": ..., "text": <the sentence>}: the sentence was read as one span and swallowed every entity."""
+    answer = ('[{"entity": "Anna", "type": "PER", "text": "Anna met Bob in Paris."}, '
+              '{"entity": "Paris", "type": "LOC", "text": "Anna met Bob in Paris."}]')
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
+    assert parse_ner_answer('[{"text": "Anna", "label": "PER", "name": "A"}]', LABELS) == [("Anna", "PER")]
