@@ -129,7 +129,10 @@ _TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201
 
 
 def _fold(s: str, strip_accents: bool = False) -> str:
-    out = unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+    # format characters (zero-width space and joiners, soft hyphen, bidi marks) are invisible: a model copying
+    # "Micro\u200bsoft" or Persian "علی\u200cرضا" writes them out
+    out = "".join(c for c in unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
+                  if unicodedata.category(c) != "Cf")
     if strip_accents:
         out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
     return out

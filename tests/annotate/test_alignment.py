@@ -203,3 +203,11 @@ def test_an_arabic_name_after_a_one_letter_proclitic_is_found():
     assert [text[s.start:s.end] for s in spans] == ["باريس", "لندن", "بالقاهرة"]
     # deeper inside a word it is no match: in "كبريم" the "ب" before "ريم" does not start the word
     assert align_mentions("جاء كبريم", [("ريم", "PER")]) == []
+
+
+@pytest.mark.parametrize("text,mention", [("Micro\u200bsoft buys it.", "Microsoft"), ("Anna\u00adbelle came.", "Annabelle"),
+                                          ("علی\u200cرضا آمد", "علیرضا")])
+def test_a_name_with_an_invisible_format_character_in_the_text_is_found(text, mention):
+    """A zero-width space, soft hyphen or zero-width non-joiner in the text made the name 'not in the text'."""
+    [span] = align_mentions(text, [(mention, "PER")])
+    assert (span.start, text[span.end - 1]) == (0, mention[-1])
