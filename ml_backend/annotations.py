@@ -148,8 +148,7 @@ def _text_of(task: Mapping[str, Any], ctx: ProjectContext) -> str | None:
     if not isinstance(data, Mapping):
         return None
     try:
-        key = ctx.schema.value_key
+        value = ctx.schema.text_in(data)
     except (RequestError, UnsupportedConfig):
-        key = next((k for k, v in data.items() if isinstance(v, str)), None)
-    value = data.get(key) if key else None
+        value = next((v for v in data.values() if isinstance(v, str)), None)
     return value if isinstance(value, str) else None

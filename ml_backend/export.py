@@ -110,7 +110,7 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     tasks = []
     for tid, text in texts.items():
         data = task_data.get(tid)
-        data = {**data, schema.value_key: text} if isinstance(data, dict) else {schema.value_key: text}
+        data = schema.with_text(data, text)
         t: dict[str, Any] = {"id": tid, "data": data, "annotations": [], "predictions": []}
         if tid in human:
             t["annotations"].append({"id": human[tid]["annotation_id"], "result": _realigned(human[tid]["result"], text),

@@ -57,7 +57,7 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     deleted_tasks = st.delete_tasks(known_tasks - {int(t["id"]) for t in tasks})
     rows, seen_ann, unusable = [], set(), set()
     for t in tasks:
-        text = (t.get("data") or {}).get(schema.value_key)
+        text = schema.text_in(t.get("data"))
         if isinstance(text, str) and unicode_problem(text) is None:
             rows.append((int(t["id"]), text, t.get("data")))
         else:  # no text field, or one SQLite cannot store: left out of the round, counted

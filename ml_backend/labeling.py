@@ -18,10 +18,12 @@ it; the prompt and the student use the readable ``value``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,42 @@ class LabelingSchema:
     aliases: dict[str, str] = field(default_factory=dict)  # lower-cased model name -> config label
     result_names: dict[str, str] = field(default_factory=dict)  # config label -> its <Label alias>, where set
     config_hash: str = ""
+    encoding: str = ""  # <Text encoding="base64|base64unicode">: the task holds the text encoded
+
+    def text_in(self, data: Any) -> Any:
+        """The task's text in its ``data`` as Label Studio shows it: ``data[value_key]``, a dotted key walked
+        into nested objects (``$doc.body``) as Label Studio does, base64 decoded for an ``encoding``.
+        Whatever is there when it is no string (the caller says what is wrong); None when absent."""
+        if not isinstance(data, Mapping):
+            return None
+        value = data.get(self.value_key)
+        if value is None and "." in self.value_key:
+            value = data
+            for part in self.value_key.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and self.encoding:
+            try:
+                raw = base64.b64decode(value, validate=False)
+                return raw.decode("utf-8") if self.encoding == "base64unicode" else raw.decode("latin-1")
+            except (ValueError, UnicodeDecodeError):
+                return None
+        return value
+
+    def with_text(self, data: Any, text: str) -> dict[str, Any]:
+        """``data`` holding ``text`` where ``text_in`` reads it (encoded again for an ``encoding``)."""
+        if self.encoding:
+            raw = text.encode("utf-8") if self.encoding == "base64unicode" else text.encode("latin-1", "replace")
+            text = base64.b64encode(raw).decode("ascii")
+        out = dict(data) if isinstance(data, Mapping) else {}
+        if self.value_key not in out and "." in self.value_key and self.text_in(out) is not None:
+            *path, last = self.value_key.split(".")
+            node = out
+            for part in path:
+                node[part] = node = dict(node[part])
+            node[last] = text
+            return out
+        out[self.value_key] = text
+        return out
 
     @property
     def task(self) -> str:
@@ -148,6 +186,11 @@ def parse_config(xml: str) -> LabelingSchema:
         raise UnsupportedConfig(f"<Text name={to_name!r} valueType=\"url\"> loads the text from a file; this backend "
                                 f"needs the text in the task: remove valueType=\"url\" and import tasks as "
                                 f"{{\"{value[1:]}\": \"the text\"}}")
+    encoding = (texts[to_name].get("encoding") or "").lower()
+    if encoding not in ("", "none", "base64", "base64unicode"):
+        raise UnsupportedConfig(f"<Text name={to_name!r} encoding={encoding!r}>: this backend reads plain text, "
+                                "base64 and base64unicode")
+    encoding = "" if encoding == "none" else encoding
     entity_labels: list[str] = []
     descriptions: dict[str, str] = {}
     result_names: dict[str, str] = {}
@@ -189,6 +232,7 @@ def parse_config(xml: str) -> LabelingSchema:
         from_name=lab.get("name", ""),
         to_name=to_name,
         value_key=value[1:],
+        encoding=encoding,
         entity_labels=tuple(entity_labels),
         relation_labels=tuple(relation_labels),
         descriptions=descriptions,

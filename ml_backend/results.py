@@ -26,7 +26,7 @@ def task_text(task: Mapping[str, Any], schema: LabelingSchema) -> str:
     data = task.get("data") if isinstance(task, Mapping) else None
     if not isinstance(data, Mapping):
         raise TaskError("task has no 'data' object")
-    text = data.get(schema.value_key)
+    text = schema.text_in(data)
     if not isinstance(text, str):
         raise TaskError(f"task data has no string field {schema.value_key!r} (the config's <Text value=\"${schema.value_key}\">)")
     problem = unicode_problem(text)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
+import zipfile
 
 import pytest
 
@@ -69,6 +71,37 @@ def test_a_config_with_a_title_text_and_choices_beside_the_labels_is_served(make
     r = c.post("/predict", json=predict_body([{**ls_task(5, None), "data": {"title": "t", "body": body}}], xml=xml))
     assert r.status_code == 200 and len(r.json["results"]) == 1 and "error" not in r.json["results"][0]
 
+
+@pytest.mark.parametrize("text_tag,data", [
+    ('<Text name="body" value="$doc.body"/>', lambda t: {"doc": {"body": t, "lang": "fr"}}),
+    ('<Text name="body" value="$body" encoding="base64unicode"/>',
+     lambda t: {"body": base64.b64encode(t.encode("utf-8")).decode("ascii")}),
+])
+def test_nested_and_base64_task_text_is_read_as_label_studio_shows_it(make_app, tmp_path, text_tag, data):
+    """"$doc.body" was read as one flat key (every task 'has no text'); base64 text was labeled encoded."""
+    xml = f'<View><Labels name="ents" toName="body"><Label value="Person"/><Label value="City"/></Labels>{text_tag}</View>'
+    app = make_app(train_threshold=100, run_jobs=False)
+    c = app.test_client()
+    assert c.post("/setup", json=setup_body(xml)).status_code == 200
+    body = "Zoë lives in Lyon 🙂 ."
+    result = [{**region("a", 0, 3, "Zoë", "Person"), "from_name": "ents", "to_name": "body"},
+              {**region("b", 13, 17, "Lyon", "City"), "from_name": "ents", "to_name": "body"}]
+    event = annotation_event("ANNOTATION_CREATED", 9, 4, body, result, xml=xml)
+    event["task"]["data"] = data(body)
+    r = c.post("/webhook", json=event)
+    assert r.status_code == 201 and r.json["new_human_labels"] == 1, r.json
+    assert app.extensions["llmaaa"].context("1").state.annotations()[0]["text"] == body
+    r = c.post("/predict", json=predict_body([{**ls_task(5, None), "data": data(body)}], xml=xml))
+    assert r.status_code == 200 and "error" not in r.json["results"][0], r.json
+    z = zipfile.ZipFile(io.BytesIO(c.get("/export?project=1").data))
+    [task] = [t for t in json.loads(z.read("label_studio.json")) if t["id"] == 4]
+    assert task["data"] == data(body)  # the re-import file keeps the task's own shape
+
+
+def test_a_text_encoding_the_backend_cannot_read_is_refused_at_setup(client):
+    xml = '<View><Labels name="l" toName="t"><Label value="A"/></Labels><Text name="t" value="$t" encoding="rot13"/></View>'
+    r = client.post("/setup", json=setup_body(xml))
+    assert r.status_code == 400 and "plain text, base64 and base64unicode" in r.json["error"]
 
 def test_garbage_json_and_wrong_shapes_are_400_not_500(client):
     for path in ("/setup", "/predict", "/webhook"):
