@@ -13,7 +13,7 @@ from typing import Any
 from llmaaa.data.schema import Example
 from llmaaa.metrics import confidence_calibration, entity_prf, relation_prf
 
-from ml_backend.results import human_example
+from ml_backend.results import human_example, unusable_gold
 
 
 def metric_f1(metrics: Any) -> float | None:
@@ -38,8 +38,8 @@ def llm_vs_human(state: Any, schema: Any) -> dict[int, tuple[list[Example], list
         a = human[tid]
         gold = human_example(tid, a["text"], a["result"], schema)
         pred = Example.from_dict(d)
-        if pred.failed or pred.text != gold.text:  # a failed call has no labels; an edited text no alignment
-            continue
+        if pred.failed or pred.text != gold.text or unusable_gold(gold, a["result"], schema):
+            continue  # a failed call has no labels; an edited text no alignment; regions of removed labels no gold
         g, p = by_round.setdefault(int(rounds[tid]), ([], []))
         g.append(gold)
         p.append(Example(gold.id, gold.text, pred.entities, pred.relations))

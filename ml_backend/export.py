@@ -38,7 +38,7 @@ from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
 from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
-from ml_backend.results import align_region, asked_fewer_labels, example_to_results, human_example
+from ml_backend.results import align_region, asked_fewer_labels, example_to_results, human_example, unusable_gold
 from ml_backend.state import ProjectState
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,10 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     version = state.get_meta("student_version")
     texts = state.tasks()
     task_data = state.task_data()
-    human = {a["task_id"]: a for a in state.annotations()}
+    every_human: dict[int, list[dict[str, Any]]] = {}
+    for a in state.annotations(every=True):
+        every_human.setdefault(a["task_id"], []).append(a)
+    human = {tid: anns[-1] for tid, anns in every_human.items()}  # the newest is the task's gold
     llm = _usable_llm_labels(state, texts, schema)
 
     tasks = []
@@ -112,9 +115,8 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
         data = task_data.get(tid)
         data = schema.with_text(data, text)
         t: dict[str, Any] = {"id": tid, "data": data, "annotations": [], "predictions": []}
-        if tid in human:
-            t["annotations"].append({"id": human[tid]["annotation_id"], "result": _realigned(human[tid]["result"], text),
-                                     "source": "human"})
+        for a in every_human.get(tid, ()):
+            t["annotations"].append({"id": a["annotation_id"], "result": _realigned(a["result"], text), "source": "human"})
         if tid in llm:
             ex = llm[tid]
             t["predictions"].append({"result": example_to_results(ex, schema), "source": "llm",
@@ -126,9 +128,13 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
 
     weights = _student_weights(state, version)
     examples = []
+    not_gold = 0
     for tid, text in texts.items():
-        if tid in human:
-            examples.append(human_example(tid, text, human[tid]["result"], schema))
+        gold = human_example(tid, text, human[tid]["result"], schema) if tid in human else None
+        if gold is not None and unusable_gold(gold, human[tid]["result"], schema):
+            gold, not_gold = None, not_gold + 1  # regions of labels no longer in the config: no "no entities" gold
+        if gold is not None:
+            examples.append(gold)
         elif tid in llm:
             w = {key: weights[key][str(tid)] for key in weights if str(tid) in weights[key]}
             examples.append(llm[tid].with_labels(source="llm", **w))
@@ -147,6 +153,9 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
         shutil.copytree(state.model_path(version), out / "model")
         _write_json(out / "model" / "version.json", {"version": version, "project": state.project_id})
         paths.append(out / "model")
+    if not_gold:
+        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config: kept in "
+                    "label_studio.json, left out of dataset.jsonl/.conll as gold", state.project_id, not_gold)
     log.info("project %s: exported %d tasks (%d human-labeled, %d more LLM-labeled) to %s", state.project_id,
              len(texts), len(human), sum(1 for t in llm if t not in human), out)
     return paths

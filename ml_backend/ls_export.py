@@ -25,7 +25,7 @@ from llmaaa.data.schema import Example
 
 from ml_backend.labeling import LabelingSchema, parse_config
 from ml_backend.request import is_id
-from ml_backend.results import TaskError, human_example, pool_example, task_text
+from ml_backend.results import TaskError, human_example, pool_example, task_text, unusable_gold
 from ml_backend import sync
 
 _USE_JSON = 'export the project again with Label Studio\'s "JSON" format (Export > JSON)'
@@ -90,7 +90,11 @@ def task_example(task: Mapping[str, Any], schema: LabelingSchema, *, include_unl
     text = task_text(task, schema)
     gold = gold_annotation(task)
     if gold is not None:
-        return human_example(task["id"], text, gold.get("result") or [], schema)
+        ex = human_example(task["id"], text, gold.get("result") or [], schema)
+        if n := unusable_gold(ex, gold.get("result"), schema):
+            raise TaskError(f"annotation {gold.get('id')}: none of its {n} region(s) has a label of the config "
+                            f"({', '.join(schema.entity_labels)}); not used as gold")
+        return ex
     return pool_example(task["id"], text, task.get("data"), schema) if include_unlabeled else None
 
 

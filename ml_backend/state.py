@@ -272,14 +272,15 @@ class ProjectState:
                 self._q("UPDATE annotations SET deleted=1, seq=?, updated_at=? WHERE id=?", (seq, time.time(), i))
         return len(ids)
 
-    def annotations(self) -> list[dict[str, Any]]:
-        """The newest live annotation per task: ``{task_id, annotation_id, text, result}``."""
+    def annotations(self, *, every: bool = False) -> list[dict[str, Any]]:
+        """The newest live annotation per task: ``{task_id, annotation_id, text, result}``; ``every``: all live
+        annotations, oldest first per task (several annotators on one task: the re-import file keeps each)."""
         rows = self._q(
             "SELECT a.id, a.task_id, a.result, t.text FROM annotations a JOIN tasks t ON t.id = a.task_id "
             "WHERE a.deleted = 0 ORDER BY a.task_id, a.updated_at")
-        latest = {r["task_id"]: r for r in rows}
+        chosen = rows if every else list({r["task_id"]: r for r in rows}.values())
         return [{"task_id": r["task_id"], "annotation_id": r["id"], "text": r["text"], "result": json.loads(r["result"])}
-                for r in latest.values()]
+                for r in chosen]
 
     def annotation_seq(self) -> int:
         return self._next_seq() - 1

@@ -245,3 +245,25 @@ def test_an_llm_label_of_a_removed_label_leaves_every_file_and_edited_human_regi
     tasks = {t["id"]: t for t in json.loads((tmp_path / "out" / "label_studio.json").read_text(encoding="utf-8"))}
     value = tasks[6]["annotations"][0]["result"][0]["value"]
     assert (value["start"], value["end"]) == (11, 15) and "Ms Anna in Oslo"[11:15] == "Oslo"
+
+
+def test_every_annotators_annotation_is_in_the_re_import_file_and_an_unusable_one_is_no_gold(tmp_path, caplog):
+    """Two annotators on a task kept only the newest in label_studio.json; an annotation whose regions all have
+    a label removed from the config was exported as gold "no entities" (every token O in the CoNLL)."""
+    texts = {1: "Anna in Oslo", 2: "Bob in Rome"}
+    st = new_project(tmp_path, 21, texts)
+    st.record_annotation(301, 1, [region(texts[1], "a", 0, 4, "PER")])
+    st.record_annotation(302, 1, [region(texts[1], "a", 0, 4, "PER"), region(texts[1], "b", 8, 12, "LOC")])
+    st.record_annotation(303, 2, [region(texts[2], "c", 0, 3, "COMPANY")])  # a label since removed
+    st.save_llm_labels([{"id": "2", "text": texts[2], "entities": [{"start": 7, "end": 11, "label": "LOC"}],
+                         "annotation": {"model": "m"}}], 1)
+    st.close()
+    out = tmp_path / "out"
+    assert export(tmp_path, 21, out) == 0
+    tasks = {t["id"]: t for t in json.loads((out / "label_studio.json").read_text(encoding="utf-8"))}
+    assert [a["id"] for a in tasks[1]["annotations"]] == [301, 302]
+    assert [a["id"] for a in tasks[2]["annotations"]] == [303]  # kept, never lost
+    examples = {e.id: e for e in read_jsonl(out / "dataset.jsonl")}
+    assert len(examples["1"].entities) == 2 and examples["1"].extra["source"] == "human"  # the newest is the gold
+    assert examples["2"].extra["source"] == "llm" and [s.label for s in examples["2"].entities] == ["LOC"]
+    assert "left out of dataset.jsonl/.conll as gold" in caplog.text

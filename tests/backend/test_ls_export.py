@@ -236,3 +236,12 @@ def test_a_relation_without_a_config_label_is_kept_as_an_unknown_pair_and_counte
     assert "0 relations, 1 relations without a label of the config" in capsys.readouterr().out
     (ex,) = read_jsonl(out)
     assert ex.relations == () and ex.unlabeled_pairs == {(0, 1)}  # read back from the file: still unknown
+
+
+def test_an_annotation_whose_every_region_has_a_removed_label_is_skipped_not_written_as_no_entities(files, capsys):
+    tasks = ner_export()[:1] + [task(16, "Acme hired Anna.", [annotation(160, [region("Acme hired Anna.", "a", "Acme", "COMPANY")])])]
+    config, src, out = files(tasks)
+    assert convert(config, src, out) == 0
+    captured = capsys.readouterr()
+    assert [ex.id for ex in read_jsonl(out)] == ["1"]
+    assert "skipped task 16: annotation 160: none of its 1 region(s) has a label of the config" in captured.err
