@@ -453,6 +453,44 @@ def test_a_run_begun_against_a_dead_endpoint_resumes_once_it_answers(tmp_path):
     assert {ex.extra["loop"]["batch"] for ex in res.labeled} == {0}  # asked again, kept in their batch
 
 
+class DeadForTheDemoPool(DeadThenAliveTeacher):
+    """Dead for its first call (the demo-pool measurement), alive after."""
+
+    def annotate(self, examples):
+        out = super().annotate(examples)
+        self.alive = True
+        return out
+
+
+@pytest.mark.slow
+def test_a_teacher_outage_while_it_is_measured_does_not_stop_the_run_and_a_saved_stop_is_checked_again(tmp_path):
+    """Its failed labels scored 0, any student "matched" it, and the saved stop held for good, even with the rule off."""
+    from llmaaa.annotate.simulated import SimulatedTeacher
+    from llmaaa.training.trainer import TrainConfig
+
+    pool, demo = [sentence(i) for i in range(30)], [sentence(i) for i in range(100, 106)]
+    sim = SimulatedTeacher([*pool, *demo], LABELS, task="ner", target_f1=1.0, seed=0)
+    cfg = LoopConfig(task="ner", strategy="random", init=6, per_round=6, rounds=1, stop_after_rounds_matched=1)
+    kw = dict(pool=pool, demo=demo, labels=LABELS, train_config=TrainConfig(epochs=1, patience=1, max_length=32))
+    res = run_loop(cfg, teacher=DeadForTheDemoPool(sim), state_dir=tmp_path / "flaky", **kw)
+    assert res.teacher_gold["failed"] == 6 and res.teacher_gold["f1"] == 0.0
+    assert res.stopped is None and [r["budget"] for r in res.records] == [6, 12]
+
+    stopping = dataclasses.replace(cfg, rounds=2)
+    res = run_loop(stopping, teacher=SilentTeacher(), state_dir=tmp_path / "silent", **kw)
+    assert "matched the teacher" in res.stopped and len(res.records) == 1
+    res = run_loop(dataclasses.replace(stopping, stop_after_rounds_matched=0), teacher=SilentTeacher(),
+                   state_dir=tmp_path / "silent", **kw)  # the rule turned off on resume: the run goes on
+    assert res.stopped is None and [r["budget"] for r in res.records] == [6, 12, 18]
+    assert "stopped" not in res.records[0]
+
+
+def test_a_pool_with_a_repeated_id_is_refused(tmp_path):
+    pool = [sentence(i) for i in range(6)] + [Example("s3", "Another text with the same id .")]
+    with pytest.raises(ValueError, match="two examples with id 's3'"):
+        run_loop(LoopConfig(task="ner", strategy="random", init=2, per_round=2, rounds=0), pool=pool,
+                 demo=[sentence(100)], labels=LABELS, teacher=SilentTeacher(), state_dir=tmp_path)
+
 def test_a_resumed_run_on_other_data_or_training_options_is_refused(tmp_path):
     from llmaaa.loop.engine import data_fingerprint, train_identity
     from llmaaa.training.trainer import TrainConfig
@@ -473,3 +511,19 @@ def test_a_resumed_run_on_other_data_or_training_options_is_refused(tmp_path):
     old.bind(LoopConfig().identity())
     old.bind(ident(pool, test, TrainConfig(epochs=1)))
     assert "data" in json.loads((tmp_path / "old" / "config.json").read_text())
+
+
+def test_the_teachers_test_f1_measured_with_failures_is_measured_again(tmp_path):
+    """Cached at 0.0 with its failures, it stood as the teacher's test F1 (and "beats the teacher at") for good."""
+    from llmaaa.annotate.simulated import SimulatedTeacher
+    from llmaaa.loop.experiment import teacher_on_test
+
+    test = [sentence(i) for i in range(200, 206)]
+    teacher = DeadThenAliveTeacher(SimulatedTeacher(test, LABELS, task="ner", target_f1=1.0, seed=0))
+    path = tmp_path / "teacher" / "test-seed-0.json"
+    assert teacher_on_test(teacher, test, "ner", path) == 0.0
+    assert json.loads(path.read_text())["failed"] == 6
+    teacher.alive = True
+    assert teacher_on_test(teacher, test, "ner", path) == 1.0
+    teacher.asked = []
+    assert teacher_on_test(teacher, test, "ner", path) == 1.0 and teacher.asked == []  # measured: cached now

@@ -69,6 +69,7 @@ class ActiveLoop:
         self.config = config
         self.task = config.task
         self.pool = [strip_labels(ex, self.task) for ex in pool]
+        _check_unique_ids(self.pool)
         self.demo = list(demo)
         self.test = list(test) if test else None
         self.teacher = teacher
@@ -200,6 +201,8 @@ class ActiveLoop:
                          "train": train_identity(self.train_config)})
         teacher = self._teacher_gold()
         teacher_f1 = teacher.get("f1")
+        # a measurement with failed labels scores them as empty answers: too low a bar to stop on
+        stop_f1 = None if teacher.get("failed") else teacher_f1
         labeled = self._ask_failed_again(self.state.labeled())
         records = self.state.rounds()
         stopped: str | None = None
@@ -216,12 +219,18 @@ class ActiveLoop:
                 records.append(self._train(r, labeled, teacher_f1))
                 self.state.save_rounds(records)
             rec = records[r]
-            stopped = rec.get("stopped") or self._stop_reason(records[: r + 1], teacher_f1)
-            if stopped or r >= cfg.rounds:
-                if stopped and not rec.get("stopped"):
-                    rec["stopped"] = stopped
+            stopped = rec.get("stopped")
+            if stopped is None or stopped.startswith(MATCHED):
+                # checked again on resume: the teacher may have been measured again, the rule changed
+                stopped = self._stop_reason(records[: r + 1], stop_f1)
+                if stopped != rec.get("stopped"):
+                    if stopped:
+                        rec["stopped"] = stopped
+                        log.info("stopping after round %d: %s", r, stopped)
+                    else:
+                        log.info("round %d: the stop it recorded no longer holds (%s); going on", r, rec.pop("stopped"))
                     self.state.save_rounds(records)
-                    log.info("stopping after round %d: %s", r, stopped)
+            if stopped or r >= cfg.rounds:
                 break
             if rec.get("selected_ids") is None:
                 rec["selected_ids"] = self._select(r, labeled, rec)
@@ -240,8 +249,11 @@ class ActiveLoop:
             return None
         last = records[-n:]
         if all(rec.get("student_gold_f1") is not None and rec["student_gold_f1"] >= teacher_f1 for rec in last):
-            return f"student matched the teacher's gold-set F1 ({teacher_f1:.4f}) for {n} consecutive rounds"
+            return f"{MATCHED} ({teacher_f1:.4f}) for {n} consecutive rounds"
         return None
+
+
+MATCHED = "student matched the teacher's gold-set F1"
 
 
 def data_fingerprint(pool: Sequence[Example], demo: Sequence[Example], test: Sequence[Example] | None) -> str:
@@ -273,6 +285,15 @@ def _check_schedule(config: LoopConfig) -> None:
         raise ValueError(f"init must be >= 1 (round 0 trains on the initial batch), got {config.init}")
     if config.rounds > 0 and config.per_round < 1:
         raise ValueError(f"per_round must be >= 1 when rounds > 0, got {config.per_round}")
+
+
+def _check_unique_ids(pool: Sequence[Example]) -> None:
+    """Refuse a pool with a repeated id: labels are kept by id, so one text would be labeled for the others."""
+    seen: set[str] = set()
+    for ex in pool:
+        if ex.id in seen:
+            raise ValueError(f"the pool has two examples with id {ex.id!r}; give every example its own id")
+        seen.add(ex.id)
 
 
 def _fmt(x: float | None) -> str:

@@ -168,15 +168,23 @@ def check_teacher_spec(spec: str) -> str:
 
 
 def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: Path) -> float | None:
-    """The teacher's F1 on the test split (what the student's test F1 is compared with), cached in ``path``."""
+    """The teacher's F1 on the test split (what the student's test F1 is compared with), cached in ``path``.
+
+    A measurement with failed labels (a dead endpoint, a spent budget) scores them as empty answers: it is
+    cached with its failures and measured again next time, as the demo-pool measurement is, instead of
+    standing as the teacher's F1 for good."""
     cached = read_json(path)
-    if cached is not None:
+    if cached is not None and not cached.get("failed"):
         return cached["f1"]
     if not test:
         return None
     annotated = teacher.annotate([strip_labels(ex, task) for ex in test])
     m = score_predictions(task, test, annotated)
-    write_json(path, {"teacher": teacher.name, "n": len(test), "f1": m["f1"], "precision": m["precision"], "recall": m["recall"]})
+    write_json(path, {"teacher": teacher.name, "n": len(test), "f1": m["f1"], "precision": m["precision"],
+                      "recall": m["recall"], "failed": m.get("failed", 0)})
+    if m.get("failed"):
+        log.warning("teacher %s failed on %d of %d test examples: its test F1 %.4f counts them as empty answers "
+                    "(measured again on the next run)", teacher.name, m["failed"], len(test), m["f1"])
     return m["f1"]
 
 
