@@ -39,6 +39,9 @@ class BackendConfig:
     llm_api_key: str | None = field(default=None, metadata={"env": ("OPENAI_API_KEY",)})
     train_threshold: int = 10
     sampler: str = "least_confidence"
+    # how a task's token uncertainties add up to its score: sum (the paper's, on sentences: a long uncertain
+    # document first), mean (per token: long and short tasks alike) or max (its most doubtful token)
+    sampler_reduction: str = "sum"
     llm_batch: int = 20
     min_train_labels: int = 8
     seed: int = 0
@@ -75,10 +78,13 @@ class BackendConfig:
         would silently rank the queue at random for every project.
         """
         from llmaaa.active import available
+        from llmaaa.active.aggregate import REDUCTIONS
 
         problems = []
         if self.sampler not in available():
             problems.append(f"SAMPLER={self.sampler!r}: choose one of {', '.join(available())}")
+        if self.sampler_reduction not in REDUCTIONS:
+            problems.append(f"SAMPLER_REDUCTION={self.sampler_reduction!r}: choose one of {', '.join(REDUCTIONS)}")
         if self.predict_on_demand not in PREDICT_MODES:
             problems.append(f"PREDICT_ON_DEMAND={self.predict_on_demand!r}: choose one of {', '.join(PREDICT_MODES)}")
         if not self.predict_llm_deadline_s > 0:

@@ -258,7 +258,7 @@ class Engine:
     def sampler(self) -> Any:
         from llmaaa.active import make_sampler
 
-        return make_sampler(self.config.sampler, task="ner", seed=self.config.seed)
+        return make_sampler(self.config.sampler, task="ner", reduction=self.config.sampler_reduction, seed=self.config.seed)
 
 
 def project_budget(llm: Any, cache: Any) -> Any:

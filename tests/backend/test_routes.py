@@ -593,3 +593,24 @@ def test_a_slow_llm_on_demand_answers_within_the_deadline_and_stores_the_late_pr
         [later] = c.post("/predict", json=predict_body([task], NER)).json["results"]
         assert len(llm.requests) == 1  # served from the store: the LLM is not asked twice
     assert [r["value"]["text"] for r in later["result"]] == ["Anna"]
+
+
+def test_sampler_reduction_ranks_by_uncertainty_per_token_and_a_bad_one_stops_the_boot(tmp_path):
+    """With documents the sum put any long, confident task before a short one where every token is a coin toss."""
+    import numpy as np
+
+    from llmaaa.models.base import ModelOutputs
+    from ml_backend.config import BackendConfig
+    from ml_backend.engine import Engine
+    from ml_backend.labeling import parse_config
+
+    long_sure = np.tile([0.98, 0.01, 0.01], (2000, 1))
+    short_doubtful = np.tile([0.5, 0.5, 0.0], (12, 1))
+    scores = {}
+    for reduction in ("sum", "mean"):
+        cfg = BackendConfig(model_dir=str(tmp_path), sampler_reduction=reduction).validate()
+        scores[reduction] = Engine(cfg, parse_config(NER), tmp_path).sampler().scores(
+            ModelOutputs([long_sure, short_doubtful], np.eye(2, dtype=np.float32)))
+    assert scores["sum"][0] > scores["sum"][1] and scores["mean"][1] > scores["mean"][0]
+    with pytest.raises(ConfigError, match="SAMPLER_REDUCTION='median': choose one of sum, mean, max"):
+        BackendConfig(model_dir=str(tmp_path), sampler_reduction="median").validate()
