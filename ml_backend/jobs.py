@@ -126,6 +126,28 @@ def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None,
         return [int(i) for i in rng.permutation(len(pool))], f"random ({name} failed: {e})"[:300]
 
 
+def _distinct_batch(pool: list[Example], order: list[int], k: int, known: set[str]) -> list[Example]:
+    """The first ``k`` tasks of ``order`` for the LLM, a text already labeled or picked left for later.
+
+    A project with the same sentence many times (CoNLL03 has "Scorers :" 16 times) scores the copies
+    alike, so an uncertainty sampler takes them as a block: one LLM batch of 20 could hold 5 copies. The
+    copies still get pre-annotations (the LLM's answer is cached, the student predicts them); they only
+    leave the batch's places to other texts. Tasks that bring their own entities differ by those.
+    """
+    seen = set(known)
+    picks: list[Example] = []
+    for i in order:
+        ex = pool[i]
+        key = (ex.text, tuple(s.key() for s in ex.entities)) if ex.extra.get("given_entities") else ex.text
+        if key in seen:
+            continue
+        seen.add(key)
+        picks.append(ex)
+        if len(picks) == k:
+            break
+    return picks
+
+
 def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     """Why this round buys no LLM labels (``STOP_AFTER_MATCHED``), or None to buy them as usual.
 
@@ -240,7 +262,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     # A batch this round bought before a crash (kill -9, out of memory, Ctrl-C) is its batch: the retry buys
     # no second one, and the round's record carries what the first cost.
     bought = [llm[i] for i in st.llm_label_ids(n) if i in llm and i not in human]
-    picks = [] if bought else [pool[i] for i in order[: cfg.llm_batch]]
+    known = {texts[i] for i in human} | {ex.text for i, ex in llm.items() if not ex.failed}
+    picks = [] if bought else _distinct_batch(pool, order, cfg.llm_batch, known)
     stopped = None if bought else _llm_stopped(ctx, detail.get("trained"))
     if held := _llm_stop_held(ctx):
         detail["llm_stop_held"] = held

@@ -420,6 +420,18 @@ def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick
         assert "result" in fresh[0] and len(llm.requests) == asked
 
 
+def test_copies_of_one_text_take_one_place_in_the_llm_batch(make_app, quick_training):
+    """Copies score alike, so a batch could be mostly one sentence (CoNLL03 has "Scorers :" 16 times)."""
+    texts = [TEXTS[0]] * 4 + [TEXTS[1], TEXTS[2]]
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(texts)], NER))
+        c.post("/setup", json=setup_body(NER))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+    assert sorted(d["text"] for d in st.llm_labels()) == sorted(TEXTS[:3])
+
 def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(make_app, quick_training):
     """A wrong LABEL_STUDIO_URL (the usual Docker mistake) used to fail every round with a ConnectError."""
     with ScriptedOpenAI(scripted_teacher) as llm:
