@@ -99,10 +99,8 @@ def _gold_warning(ctx: ProjectContext, row: tuple) -> str | None:
         return (f"annotation {ann_id}: the task has no text in data[{schema.value_key!r}]; recorded, used as gold "
                 "once the task's text is known")
     ex = human_example(row[1], text, result, schema)
-    n = unusable_gold(ex, result, schema)
-    if n:
-        return (f"annotation {ann_id}: none of its {n} region(s) has a label of the config "
-                f"({', '.join(schema.entity_labels)}); recorded, not used as gold")
+    if why := unusable_gold(ex, result, schema):
+        return f"annotation {ann_id}: {why}; recorded, not used as gold"
     if ex.unlabeled_pairs:
         return (f"annotation {ann_id}: {len(ex.unlabeled_pairs)} relation(s) without a relation label of the config "
                 f"({', '.join(schema.relation_labels)}); those entity pairs are not used as gold until labeled")

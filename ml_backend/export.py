@@ -132,7 +132,7 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     for tid, text in texts.items():
         gold = human_example(tid, text, human[tid]["result"], schema) if tid in human else None
         if gold is not None and unusable_gold(gold, human[tid]["result"], schema):
-            gold, not_gold = None, not_gold + 1  # regions of labels no longer in the config: no "no entities" gold
+            gold, not_gold = None, not_gold + 1  # no "no entities" gold, no partial gold of an edited text
         if gold is not None:
             examples.append(gold)
         elif tid in llm:
@@ -154,8 +154,9 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
         _write_json(out / "model" / "version.json", {"version": version, "project": state.project_id})
         paths.append(out / "model")
     if not_gold:
-        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config: kept in "
-                    "label_studio.json, left out of dataset.jsonl/.conll as gold", state.project_id, not_gold)
+        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config, or regions "
+                    "that no longer fit their edited text: kept in label_studio.json, left out of dataset.jsonl/.conll "
+                    "as gold", state.project_id, not_gold)
     log.info("project %s: exported %d tasks (%d human-labeled, %d more LLM-labeled) to %s", state.project_id,
              len(texts), len(human), sum(1 for t in llm if t not in human), out)
     return paths

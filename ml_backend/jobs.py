@@ -216,8 +216,9 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
                                                        a["result"], schema)]
     if len(gold) < len(gold_rows):
         detail["gold_unusable"] = len(gold_rows) - len(gold)
-        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config: kept, not "
-                    "used as gold", st.project_id, len(gold_rows) - len(gold))
+        log.warning("project %s: %d human annotation(s) have regions but none with a label of the config, or regions "
+                    "that no longer fit their edited text: kept, not used as gold", st.project_id,
+                    len(gold_rows) - len(gold))
     human = {a["task_id"] for a in gold_rows}
     # an edited task, or one labeled before a label was added to the config, is labeled again
     llm = {int(ex.id): ex for ex in map(Example.from_dict, st.llm_labels(current=True))

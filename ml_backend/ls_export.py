@@ -91,9 +91,8 @@ def task_example(task: Mapping[str, Any], schema: LabelingSchema, *, include_unl
     gold = gold_annotation(task)
     if gold is not None:
         ex = human_example(task["id"], text, gold.get("result") or [], schema)
-        if n := unusable_gold(ex, gold.get("result"), schema):
-            raise TaskError(f"annotation {gold.get('id')}: none of its {n} region(s) has a label of the config "
-                            f"({', '.join(schema.entity_labels)}); not used as gold")
+        if why := unusable_gold(ex, gold.get("result"), schema):
+            raise TaskError(f"annotation {gold.get('id')}: {why}; not used as gold")
         return ex
     return pool_example(task["id"], text, task.get("data"), schema) if include_unlabeled else None
 

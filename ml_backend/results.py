@@ -212,18 +212,37 @@ def human_example(task_id: int | str, text: str, results: Any, schema: LabelingS
     return results_to_example(Example(str(task_id), text), results, schema, source="human")
 
 
-def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> int:
-    """How many span regions the annotator drew on the served text when none of them became a label of the
-    config, else 0.
+def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> str | None:
+    """Why a human annotation on the served text is no gold (kept, never lost, but not trained on, exported
+    as gold or scored against), else None:
 
-    Such an annotation (every region's label removed from or renamed in the config, or offsets outside
-    the text) is no "this text has no entities": trained on, it would teach the student that the
-    spans the annotator marked are ``O``. It is kept (never lost), but not used as gold.
+    - it has span regions and none became a label of the config (every label removed from or renamed in
+      the config): it is no "this text has no entities", and trained on it would teach the student that
+      the spans the annotator marked are ``O``;
+    - a region with a label of the config no longer fits the task's text (the text was edited after it was
+      annotated, and the region's text is nowhere in it): the rest would pass for the text's full gold.
     """
-    if ex.entities or not isinstance(results, list):
-        return 0
-    return sum(1 for r in results if isinstance(r, Mapping) and r.get("type") == "labels"
-               and (r.get("from_name") == schema.from_name or r.get("to_name") == schema.to_name))
+    if not isinstance(results, list):
+        return None
+    ours = [r for r in results if isinstance(r, Mapping) and r.get("type") == "labels"
+            and (r.get("from_name") == schema.from_name or r.get("to_name") == schema.to_name)]
+    if ours and not ex.entities:
+        return f"none of its {len(ours)} region(s) has a label of the config ({', '.join(schema.entity_labels)})"
+    lost = 0
+    for r in ours:
+        v = r.get("value") if isinstance(r.get("value"), Mapping) else {}
+        if _first_label(v.get("labels"), schema.map_entity) is None:
+            continue
+        try:
+            mention = v.get("text") if isinstance(v.get("text"), str) else None
+            pos = align_region(ex.text, int(v.get("start")), int(v.get("end")), mention)
+        except (TypeError, ValueError, OverflowError):
+            pos = None
+        lost += pos is None
+    if lost:
+        return (f"{lost} of its {len(ours)} region(s) no longer fit the task's text (edited after it was annotated?); "
+                "annotate the task again")
+    return None
 
 
 def _first_label(labels: Any, mapping: Any) -> str | None:

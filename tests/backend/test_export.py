@@ -218,7 +218,7 @@ def test_thai_and_emoji_entities_read_back_exactly_and_empty_texts_are_counted(t
     st = new_project(tmp_path, 9, texts)
     st.record_annotation(1, 1, [region(texts[1], "a", 7, 14, "LOC")])  # กรุงเทพ inside the run
     st.record_annotation(2, 2, [])
-    st.record_annotation(3, 3, [region(texts[3], "a", 0, 3, "PER"), region(texts[3], "b", 21, 25, "LOC")])
+    st.record_annotation(3, 3, [region(texts[3], "a", 0, 3, "PER"), region(texts[3], "b", 17, 21, "LOC")])
     st.close()
     with caplog.at_level("WARNING"):
         assert export(tmp_path, 9, tmp_path / "out") == 0
@@ -267,3 +267,19 @@ def test_every_annotators_annotation_is_in_the_re_import_file_and_an_unusable_on
     assert len(examples["1"].entities) == 2 and examples["1"].extra["source"] == "human"  # the newest is the gold
     assert examples["2"].extra["source"] == "llm" and [s.label for s in examples["2"].entities] == ["LOC"]
     assert "left out of dataset.jsonl/.conll as gold" in caplog.text
+
+
+
+def test_an_annotation_whose_region_no_longer_fits_its_edited_text_is_no_gold(tmp_path):
+    """"Bonn" edited to "Köln": [Karl/PER] alone passed for the text's full gold, teaching that Köln is O."""
+    old, new = "Karl met Lena in Bonn.", "Karl met Lena in Köln."
+    st = new_project(tmp_path, 22, {1: old, 2: "Anna in Oslo"})
+    st.record_annotation(401, 1, [region(old, "a", 0, 4, "PER"), region(old, "b", 17, 21, "LOC")])
+    st.record_annotation(402, 2, [region("Anna in Oslo", "c", 0, 4, "PER")])
+    st.upsert_tasks([(1, new, {"text": new})])  # the task was edited in Label Studio
+    st.close()
+    out = tmp_path / "out"
+    assert export(tmp_path, 22, out) == 0
+    assert [e.id for e in read_jsonl(out / "dataset.jsonl")] == ["2"]
+    tasks = {t["id"]: t for t in json.loads((out / "label_studio.json").read_text(encoding="utf-8"))}
+    assert [a["id"] for a in tasks[1]["annotations"]] == [401]  # kept as Label Studio has it

@@ -561,7 +561,8 @@ def test_an_annotation_with_no_usable_region_is_kept_but_named_and_not_gold(make
     r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 7, 1, "Anna lives in Oslo .", wizard, NER))
     assert r.status_code == 201 and "none of its 1 region(s) has a label of the config" in r.json["warning"]
     assert [a["annotation_id"] for a in ctx.state.annotations()] == [7]  # recorded all the same
-    assert unusable_gold(human_example(1, "Anna lives in Oslo .", wizard, ctx.schema), wizard, ctx.schema) == 1
+    assert unusable_gold(human_example(1, "Anna lives in Oslo .", wizard, ctx.schema), wizard, ctx.schema).startswith(
+        "none of its 1 region(s) has a label of the config")
     # an annotation with no region says "no entities" and is gold; so is one with a usable region beside a bad one
     for result in ([], [*wizard, region("b", 14, 18, "Oslo", "LOC")]):
         r = c.post("/webhook", json=annotation_event("ANNOTATION_CREATED", 8, 2, "Anna lives in Oslo .", result, NER))
