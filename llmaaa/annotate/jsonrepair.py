@@ -108,12 +108,25 @@ _MAX_STARTS = 16  # opening brackets tried per candidate text; prose rarely has 
 _MAX_ATTEMPTS = 256  # parses tried per answer, over all starts and ends
 
 
+# the final channel of a gpt-oss (harmony) answer a server passed on raw, and Kimi's ◁think▷ block
+_HARMONY_FINAL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>", re.I)
+_HARMONY_TOKEN = re.compile(r"<\|(?:end|return|start|channel|message|call)\|>(?:assistant)?")
+_KIMI_THINK = re.compile(r"◁think▷.*?(?:◁/think▷|$)", re.S)
+
+
 def strip_reasoning(answer: str) -> str:
     """``answer`` without ``<think>...</think>`` blocks (reasoning models put brackets and labels there).
 
     A closing tag left without its opening one (chat templates of R1-style models put ``<think>`` in
     the prompt, so the answer starts inside the block) ends the reasoning: only what follows it counts.
+    A gpt-oss answer passed on with its channels keeps only its final channel; Kimi's ``◁think▷`` block goes.
     """
+    if "◁think▷" in answer:
+        answer = _KIMI_THINK.sub("", answer)
+    if "<|" in answer:
+        finals = list(_HARMONY_FINAL.finditer(answer))
+        if finals:
+            answer = _HARMONY_TOKEN.sub("", answer[finals[-1].end():])
     if "<" not in answer:
         return answer
     answer = _THINK.sub("", answer)

@@ -180,8 +180,9 @@ def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) ->
     return [by_mention.get(key(i)[0], i) for i in before]
 
 
-_REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed|ion)|revised|updated|wait|actually)\b",
-                       re.I)
+# also an "Answer:" heading after a draft: "Candidates: [...]. Monday is a date.\n\nAnswer: [...]"
+_REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed|ion)|revised|updated|wait|actually)\b"
+                       r"|^[\W_]*answer\s*[:：]", re.I | re.M)
 
 
 _ADDITION = re.compile(r"[\W\s]*(?:i\s+|there\s+(?:is|are)\s+|we\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b",

@@ -510,3 +510,16 @@ def test_a_sentence_beside_the_mention_does_not_take_its_place():
               '{"entity": "Paris", "type": "LOC", "text": "Anna met Bob in Paris."}]')
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
     assert parse_ner_answer('[{"text": "Anna", "label": "PER", "name": "A"}]', LABELS) == [("Anna", "PER")]
+
+
+
+@pytest.mark.parametrize("answer", [
+    'Thinking: the candidates are [{"span": "Monday", "type": "MISC"}, {"span": "Anna", "type": "PER"}]. Monday is a '
+    'date.\n\nAnswer: [{"span": "Anna", "type": "PER"}, {"span": "Bob", "type": "PER"}]',
+    '<|channel|>analysis<|message|>Draft [{"span": "Monday", "type": "MISC"}]<|end|><|start|>assistant<|channel|>final'
+    '<|message|>[{"span": "Anna", "type": "PER"}, {"span": "Bob", "type": "PER"}]<|return|>',
+    '◁think▷Draft [{"span": "Monday", "type": "MISC"}]◁/think▷[{"span": "Anna", "type": "PER"}, {"span": "Bob", "type": "PER"}]',
+])
+def test_the_answer_after_a_draft_is_read_not_the_draft(answer):
+    """An "Answer:" heading after a draft list, gpt-oss channels passed on raw, Kimi's think block: the draft was read."""
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Bob", "PER")]
