@@ -527,3 +527,13 @@ def test_the_teachers_test_f1_measured_with_failures_is_measured_again(tmp_path)
     assert teacher_on_test(teacher, test, "ner", path) == 1.0
     teacher.asked = []
     assert teacher_on_test(teacher, test, "ner", path) == 1.0 and teacher.asked == []  # measured: cached now
+
+
+def test_naming_the_default_reduction_or_one_a_sampler_never_reads_resumes_the_same_run(tmp_path):
+    """A run made with the default reduction was refused when resumed with --reduction sum, and so was random."""
+    LoopState(tmp_path / "lc").bind(LoopConfig(task="ner").identity())
+    LoopState(tmp_path / "lc").bind(LoopConfig(task="ner", reduction="sum").identity())
+    with pytest.raises(LoopStateError, match="reduction: None -> 'mean'"):
+        LoopState(tmp_path / "lc").bind(LoopConfig(task="ner", reduction="mean").identity())
+    LoopState(tmp_path / "rand").bind(LoopConfig(strategy="random", reduction="mean").identity())
+    LoopState(tmp_path / "rand").bind(LoopConfig(strategy="random", reduction="max").identity())

@@ -11,6 +11,10 @@ from llmaaa.config import from_env
 RE_UNITS = ("example", "pair")
 
 
+# strategies that rank without uncertainty scores: ``reduction`` is no part of their runs
+UNSCORED_STRATEGIES = frozenset({"random", "kmeans", "kcenter"})
+
+
 @dataclass
 class LoopConfig:
     """Schedule defaults are the paper's: 100 gold demos, 50 random, then 9 rounds of 50 (budget 500).
@@ -58,4 +62,10 @@ class LoopConfig:
             d.pop(free)
         if d["re_unit"] == "example":  # the only unit before there was a choice: older state directories lack it
             d.pop("re_unit")
+        from llmaaa.active.aggregate import DEFAULT_REDUCTION
+
+        if self.strategy in UNSCORED_STRATEGIES:  # they never read it
+            d.pop("reduction")
+        elif d["reduction"] == DEFAULT_REDUCTION.get(self.task):  # the default named is the default
+            d["reduction"] = None
         return d
