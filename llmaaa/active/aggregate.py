@@ -112,6 +112,10 @@ def example_scores(
         return np.zeros(0)
     # a single row squeezed to (classes,) is one row, not none: it must not rank with the empty examples
     arrays = [a[None, :] if (a := np.asarray(p)).ndim == 1 and a.size else a for p in probs]
+    for i, a in enumerate(arrays):
+        # (1, T, C) with the batch axis left in would score 0, as an empty example; (T, 0) has no classes
+        if (a.size and a.ndim != 2) or (a.ndim == 2 and a.shape[0] > 0 and a.shape[1] < 1):
+            raise ValueError(f"example {i}: probabilities of shape {a.shape}; expected (rows, classes) with classes >= 1")
     lengths = np.array([a.shape[0] if a.ndim == 2 else 0 for a in arrays], dtype=np.int64)
     widths = {a.shape[1] for a, m in zip(arrays, lengths) if m > 0}
     if len(widths) > 1:  # mixed label spaces: score each example on its own

@@ -76,8 +76,12 @@ def finite_rows(points: np.ndarray) -> np.ndarray:
     faiss refuses (k-means) or aborts the process (weighted k-means) on them, and in k-center a NaN
     distance wins ``argmax``; the diversity samplers therefore cluster only these rows.
     """
-    # a row sum is NaN/inf when any value is (or when it overflows: unusable too); no (n, d) mask
-    return np.flatnonzero(np.isfinite(points.sum(axis=1)))
+    # a row sum is NaN/inf when any value is (or when it overflows: unusable too); no (n, d) mask. A row so
+    # long that a squared distance to it can overflow float32 is unusable as well: faiss aborts the process
+    # on it (no Python exception), and k-center's distances turn to inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.einsum("ij,ij->i", points, points).astype(np.float32)  # inf where it overflows
+    return np.flatnonzero(np.isfinite(points.sum(axis=1)) & (norms < np.finfo(np.float32).max / 4))
 
 
 def _broken_last(points: np.ndarray, k: int, pick: Callable[[np.ndarray], list[int]]) -> list[int]:

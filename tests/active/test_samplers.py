@@ -224,3 +224,21 @@ def test_hybrid_refuses_bad_options_when_made_not_after_the_first_training():
                              (dict(beta=float("inf")), "finite number")):
         with pytest.raises(SamplerError, match=message):
             make_sampler("hybrid", **options)
+
+
+@pytest.mark.parametrize("name", ["kmeans", "kcenter", "hybrid"])
+def test_finite_but_huge_embeddings_are_ranked_last_not_a_crash(name):
+    """A squared norm past float32 aborted the process inside faiss (no Python exception to catch)."""
+    emb = np.eye(6, dtype=np.float32)
+    emb[1] *= np.float32(1e19)
+    rows = [[0.5, 0.5], [0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.55, 0.45], [0.8, 0.2]]
+    picks = make_sampler(name, seed=0).select(pool_of(6), outputs_from(rows, emb), 5)
+    assert len(set(picks)) == 5 and 1 not in picks
+
+
+@pytest.mark.parametrize("probs", [np.full((1, 6, 5), 0.2), np.zeros((6, 0))])
+def test_probabilities_of_the_wrong_shape_are_refused_with_what_was_expected(probs):
+    """(1, T, C) scored 0 like an empty text (the pool came back in index order); (T, 0) a bare numpy error."""
+    out = ModelOutputs([probs, np.full((3, 5), 0.2)], np.eye(2, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"expected \(rows, classes\)"):
+        make_sampler("least_confidence").select(pool_of(2), out, 1)
