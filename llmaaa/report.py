@@ -146,7 +146,10 @@ def series_labels(curves: Mapping[str, Any]) -> dict[str, str]:
 
 
 def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None = None) -> str:
-    """Rows = series, columns = budgets (mean ± std over seeds), last column = first budget beating the teacher."""
+    """Rows = series, columns = budgets (mean ± std over seeds), last column = first budget beating the teacher.
+
+    A cell over fewer seeds than its row's others says how many (``(n=1)``): a run stopped early leaves the
+    later budgets to the others, and their mean is no comparison with the earlier cells'."""
     series = curves["series"]
     all_budgets = sorted({b for s in series.values() for b in s["budgets"]})
     cols = [b for b in all_budgets if budgets is None or b in budgets]
@@ -155,13 +158,15 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
     shown = series_labels(curves)
     for name, s in series.items():
         at = dict(zip(s["budgets"], zip(s["mean"], s["std"], s["n"])))
+        full = max(s["n"], default=0)
         cells = []
         for b in cols:
             if b not in at:
                 cells.append("")
             else:
                 m, sd, n = at[b]
-                cells.append(f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}")
+                # seeds that stopped early (the stopping rule, an exhausted pool) leave fewer at the later budgets
+                cells.append((f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}") + (f" (n={n})" if n < full else ""))
         beat = s["first_budget_beating_teacher"]
         lines.append(f"| {shown[name]} | " + " | ".join(cells) + f" | {beat if beat is not None else 'never'} |")
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")

@@ -115,3 +115,12 @@ def test_earlier_curves_fold_into_the_table_with_their_teacher_and_ceiling():
         build_curves(RUNS, teacher=TEACHER, earlier=[{**earlier, "split": "gold"}])
     only = build_curves([], earlier=[earlier])  # a cell whose every run was kept only as curves
     assert only["split"] == "test" and only["series"]["kcenter"]["mean"] == [0.3, 0.45]
+
+
+def test_a_budget_fewer_seeds_reached_says_how_many():
+    """Two of three seeds stopped at 50: the later cells were one seed's numbers, shown like the 3-seed mean."""
+    runs = [run("least_confidence", 0, [0.60, 0.70, 0.81]), run("least_confidence", 1, [0.80]),
+            run("least_confidence", 2, [0.88])]
+    table = markdown_table(build_curves(runs, teacher=TEACHER))
+    row = next(line for line in table.splitlines() if line.startswith("| least_confidence"))
+    assert "| 0.760 ± 0.118 | 0.700 (n=1) | 0.810 (n=1) |" in row
