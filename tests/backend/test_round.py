@@ -161,16 +161,17 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
         assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
 
 
-def cold_started(make_app, **kw):
-    """An NER project on ``TEXTS`` after its cold-start round: ``(app, client, state, TEXTS indices the LLM left)``."""
+def cold_started(make_app, texts=TEXTS, **kw):
+    """An NER project on ``texts`` (tasks 100, 101, ...) after its cold-start round: ``(app, client, state,
+    indices of the texts the LLM left)``."""
     app = make_app(**kw)
     c = app.test_client()
     st = app.extensions["llmaaa"].context("1").state
-    c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(TEXTS)], NER))
+    c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(texts)], NER))
     c.post("/setup", json=setup_body(NER))
     wait_idle(st)
     picked = {int(r["task_id"]) for r in st.queue_head(3)}
-    return app, c, st, [i for i in range(len(TEXTS)) if 100 + i not in picked]
+    return app, c, st, [i for i in range(len(texts)) if 100 + i not in picked]
 
 
 def test_an_annotation_whose_regions_have_no_label_of_the_config_is_not_trained_on_as_gold(make_app, quick_training):
@@ -422,15 +423,12 @@ def test_the_llm_bill_stops_once_the_student_matches_the_teacher(make_app, quick
 
 def test_copies_of_one_text_take_one_place_in_the_llm_batch(make_app, quick_training):
     """Copies score alike, so a batch could be mostly one sentence (CoNLL03 has "Scorers :" 16 times)."""
-    texts = [TEXTS[0]] * 4 + [TEXTS[1], TEXTS[2]]
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=3, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body([ls_task(100 + i, t) for i, t in enumerate(texts)], NER))
-        c.post("/setup", json=setup_body(NER))
-        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+        _, _, st, _ = cold_started(make_app, [TEXTS[0]] * 4 + [TEXTS[1], TEXTS[2]], llm_base_url=llm.base_url,
+                                   llm_batch=3, teacher_k=0)
+    assert st.jobs()[0]["detail"]["llm_labeled"] == 3
     assert sorted(d["text"] for d in st.llm_labels()) == sorted(TEXTS[:3])
+
 
 def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(make_app, quick_training):
     """A wrong LABEL_STUDIO_URL (the usual Docker mistake) used to fail every round with a ConnectError."""
