@@ -152,6 +152,7 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     """
     spans: list[Span] = []
     index_of: dict[str, int] = {}
+    first_of: dict[tuple[int, int, str], int] = {}  # span key -> its index in ``spans``
     rels: list[tuple[str, str, str | None]] = []
     for r in results if isinstance(results, list) else ():
         if not isinstance(r, Mapping):
@@ -181,7 +182,7 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
         span = Span(pos[0], pos[1], label)
         # a duplicated region (Label Studio's "duplicate", a kept pre-annotation drawn again) is the same entity:
         # two copies, one carrying the relation, would make the pair both related and not
-        at = next((k for k, s in enumerate(spans) if s.key() == span.key()), len(spans))
+        at = first_of.setdefault(span.key(), len(spans))
         if r.get("id") is not None:
             index_of[str(r["id"])] = at
         if at == len(spans):

@@ -128,11 +128,17 @@ _TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201
                              "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00a0": " "})
 
 
+# format characters (Unicode Cf: zero-width space and joiners, soft hyphen, bidi marks, tags) are invisible: a model
+# copying "Micro\u200bsoft" or Persian "علی\u200cرضا" writes them out; deleted in the same table pass
+_FORMAT_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891),
+                  (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+                  (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+                  (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+_FOLD_TABLE = {**_TYPOGRAPHY, **{c: None for a, b in _FORMAT_RANGES for c in range(a, b + 1)}}
+
+
 def _fold(s: str, strip_accents: bool = False) -> str:
-    # format characters (zero-width space and joiners, soft hyphen, bidi marks) are invisible: a model copying
-    # "Micro\u200bsoft" or Persian "علی\u200cرضا" writes them out
-    out = "".join(c for c in unicodedata.normalize("NFKC", s).casefold().translate(_TYPOGRAPHY)
-                  if unicodedata.category(c) != "Cf")
+    out = unicodedata.normalize("NFKC", s).casefold().translate(_FOLD_TABLE)
     if strip_accents:
         out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
     return out
@@ -252,9 +258,11 @@ def _split_lists(text: str, mentions: Sequence[tuple[str, str]], scores: list[fl
     return out_m, out_s
 
 
-# how a name's own joints are written: "Procter & Gamble", "Procter and Gamble", "Rolls-Royce", "Washington DC"
-_NAME_JOINT = re.compile(r"\s*(?:&|\+|and|und|et|-)?\s*|\s*[.,]?\s*", re.I)
-_CONJUNCTION = re.compile(r"\s+(?:and|&)\s+", re.I)
+# a name's own joint in the text: a space ("Washington D.C." for "Washington, D.C."), or a conjunction where the
+# model joined the parts with one too ("Procter & Gamble" for "Procter and Gamble"); a comma or a hyphen in the text
+# ("Anna, Bob, Carl", "US-China") joins two names
+_SPACE_JOINT = re.compile(r"\s*")
+_CONJUNCTION = re.compile(r"\s*(?:&|\+|\band\b|\bund\b|\bet\b)\s*", re.I)
 
 
 def _one_name_rewritten(text: str, mention: str, folded: "FoldedText") -> bool:
@@ -263,7 +271,8 @@ def _one_name_rewritten(text: str, mention: str, folded: "FoldedText") -> bool:
     "Washington, D.C." for "Washington D.C."). Split, it would become two wrong spans.
 
     A comma list the text writes with "and" ("Anna, Bob" for "Anna and Bob met") is still a list: "and"
-    joins a name only when the model joined its parts with a conjunction too.
+    joins a name only when the model joined its parts with a conjunction too; a comma or hyphen in the
+    text never does.
     """
     parts, seps = _LIST_SEPARATOR.split(mention), _LIST_SEPARATOR.findall(mention)
     for k, sep in enumerate(seps):
@@ -272,11 +281,10 @@ def _one_name_rewritten(text: str, mention: str, folded: "FoldedText") -> bool:
         for end in ends:
             for start in starts:
                 gap = text[end:start] if 0 <= start - end <= 6 else None
-                if gap is None or not _NAME_JOINT.fullmatch(gap) or gap.strip().casefold() == sep.strip().casefold():
+                if gap is None or gap.strip().casefold() == sep.strip().casefold():
                     continue  # not next to each other, or joined as the model joined them: nothing was rewritten
-                if _CONJUNCTION.fullmatch(gap) and not _CONJUNCTION.fullmatch(sep):
-                    continue  # "Anna, Bob" for "Anna and Bob": a list the text writes with "and"
-                return True
+                if _SPACE_JOINT.fullmatch(gap) or (_CONJUNCTION.fullmatch(gap) and _CONJUNCTION.fullmatch(sep)):
+                    return True
     return False
 
 

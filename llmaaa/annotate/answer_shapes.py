@@ -38,7 +38,9 @@ _NONE_ANSWER = re.compile(
 # ("no entities except Anna" names one), and only after every items reading found nothing.
 _ENTITY_WORD = r"(?:entit(?:y|ies)|entitäten|entität|eigennamen|entités?|entidad(?:es)?|entità|entidades|сущност\w*|names)"
 _PROSE_NONE = re.compile(
-    r"^(?!.*[.!?;。！？；]\s*\w)(?!.*\b(?:except|but|only|other than|besides|apart from|außer|nur|sauf|seul|excepto|salvo|solo|кроме|только)\b)(?:"
+    r"^(?!.*[.!?;。！？；]\s*\w)(?!.*\b(?:except|but|only|though|although|however|while|other than|besides|apart from|"
+    r"außer|aber|jedoch|nur|sauf|mais|seul|excepto|salvo|pero|sino|solo|ma|però|tranne|mas|exceto|porém|кроме|"
+    r"только|но|однако)\b)(?:"
     r".*\b(?:no|zero|not any|keine|aucune?|ningun[ao]?|nessun[ao]?|nenhum[ao]?|нет|не найдено)\s+(?:[\w,]+\s+){0,6}?"
     + _ENTITY_WORD +
     r"|.*\b(?:could ?n[o']t|can ?n[o']t|did ?n[o']t|unable to|failed to)\s+(?:find|identify|detect|spot|locate|extract|see)"
@@ -50,10 +52,23 @@ _PROSE_NONE = re.compile(
 PROSE_NONE_MAX_CHARS = 300
 
 
-def says_no_entities(answer: str) -> bool:
-    """Whether ``answer`` says, in words, that the text has no entities (``_NONE_ANSWER``, ``_PROSE_NONE``)."""
+_CAPITALIZED = re.compile(r"(?<=\W)([A-ZÀ-ÖØ-ÞА-ЯЁ][\w'’.-]*)")
+
+
+def says_no_entities(answer: str, resolve: "LabelResolver | None" = None) -> bool:
+    """Whether ``answer`` says, in words, that the text has no entities (``_NONE_ANSWER``, ``_PROSE_NONE``).
+
+    A sentence naming something capitalized that is not one of the labels ("No PER entities, Paris is a
+    place", "Keine Entitäten vom Typ PER, aber Berlin") may name an entity: not read as none (re-asked).
+    """
     answer = answer.strip()
-    return bool(_NONE_ANSWER.match(answer)) or (len(answer) <= PROSE_NONE_MAX_CHARS and bool(_PROSE_NONE.match(answer)))
+    if _NONE_ANSWER.match(answer):
+        return True
+    if len(answer) > PROSE_NONE_MAX_CHARS or not _PROSE_NONE.match(answer):
+        return False
+    named = [w for w in _CAPITALIZED.findall(" " + answer)[1:]  # the first word is capitalized anyway
+             if w != "I" and not re.fullmatch(_ENTITY_WORD, w, re.I) and (resolve is None or resolve(w) is None)]
+    return not named
 
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
@@ -67,17 +82,22 @@ _RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 
 def _pick(item: dict, keys: Sequence[str]) -> Any:
-    """The value of the first of ``keys`` in ``item``. For the mention keys, a value that holds another's
-    (``{"entity": "Anna", "text": "Anna met Bob in Paris."}``: the sentence beside the mention) gives way
-    to the one inside it."""
+    """The value of the first of ``keys`` in ``item``. For the mention keys, a sentence that holds another
+    key's value (``{"entity": "Anna", "text": "Anna met Bob in Paris."}``: the sentence beside the mention)
+    gives way to the one inside it; a name does not (``{"span": "Anna Smith", "name": "Anna"}``)."""
     folded = {str(k).casefold(): v for k, v in item.items()}
     found = [folded[k] for k in keys if k in folded]
-    if keys is _SPAN_KEYS and found and isinstance(found[0], str):
+    if keys is _SPAN_KEYS and found and isinstance(found[0], str) and _sentence_like(found[0]):
         inside = [v for v in found[1:] if isinstance(v, str) and v.strip() and len(v) < len(found[0])
                   and re.search(r"(?<!\w)" + re.escape(v.strip()) + r"(?!\w)", found[0])]
         if inside:
             return min(inside, key=len)
     return found[0] if found else None
+
+
+def _sentence_like(value: str) -> bool:
+    """Whether ``value`` reads as a sentence (4+ words, or closed by a full stop), not a name like "Anna Smith"."""
+    return len(value.split()) >= 4 or value.rstrip()[-1:] in ".!?。！？"
 
 
 def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:

@@ -91,7 +91,7 @@ def _answer_items(answer: str, resolve: LabelResolver) -> list[Any]:
         items = xml_record_items(plain, resolve) or _line_items(plain, resolve) or _inline_items(plain, resolve)
         if items:
             return items
-        if says_no_entities(plain) or _none_per_label(plain, resolve):
+        if says_no_entities(plain, resolve) or _none_per_label(plain, resolve):
             return []  # "None." / "No entities found" / "LOC: None" per label: a small model's way of saying []
         raise
 
@@ -164,8 +164,8 @@ def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) ->
     """The answer after a revision: the revised list, or, when it only re-types some mentions of the first
     list ("Actually, Paris should be LOC: [Paris LOC]"), the first list with those mentions re-typed.
 
-    A revised list that keeps its mentions' types ("Wait, Monday is no entity. Final: [Anna, Bob]") is the
-    model's last word, removals included.
+    A revised list that keeps any mention's type ("Wait, Monday is no entity. Final: [Anna PER, Paris LOC]")
+    is the model's whole last word, removals included.
     """
     def key(item: Any) -> tuple[Any, Any]:
         mention, label = item_pair(item, resolve)
@@ -174,8 +174,8 @@ def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) ->
 
     old = {key(i)[0]: key(i)[1] for i in before}
     new = {key(i)[0]: key(i)[1] for i in revised}
-    if not (len(revised) < len(before) and new.keys() <= old.keys() and any(old[m] != t for m, t in new.items())):
-        return revised
+    if not (len(revised) < len(before) and new.keys() <= old.keys() and all(old[m] != t for m, t in new.items())):
+        return revised  # a mention kept with its type: the revised list is the whole answer, removals included
     by_mention = {key(i)[0]: i for i in revised}
     return [by_mention.get(key(i)[0], i) for i in before]
 
@@ -185,7 +185,7 @@ _REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed
                        r"|^[\W_]*answer\s*[:：]", re.I | re.M)
 
 
-_ADDITION = re.compile(r"[\W\s]*(?:i\s+|there\s+(?:is|are)\s+|we\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b",
+_ADDITION = re.compile(r"[\W\s]*(?:i\s+|there\s+(?:is|are)\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b",
                        re.I)
 
 
@@ -356,7 +356,7 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
             return stemmed[0]
     if _LEADING_NONE.match(text):  # "No relation. Work_For does not hold.": the answer, then why
         return NO_RELATION
-    if (rev := _REVERSED.search(text)) and not any(rev.group(0).casefold() in c.casefold() for c in classes):
+    if _reversed(text, classes):
         raise AnswerError("the answer says the relation holds the other way round (from the tail to the head); answer "
                           "with the label that holds from the head to the tail as asked, or no_relation")
     found = _named_labels(text, classes)
@@ -398,10 +398,13 @@ _NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?(?:(?:direct|explici
 _NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)[^\S\n]+((a|an|the|any|have|has|hold|holds|express|expresses)[^\S\n]+)*$"
                       r"|(?:不是|并非|並非|不|非|没有|沒有|無|无)(?:是)?$", re.I)
 # what follows a label to deny it: "Work_For: No", "Live_In? no", "Work_For - false", "Kill: ✗"
-_DENIED_AFTER = re.compile(r"[^\S\n]*[:：?=-]?[^\S\n]*[*\"'`]*(?:no|false|none|n/a|✗|❌|×)\b", re.I)
+_DENIED_AFTER = re.compile(r"[^\S\n]*[:：?=-]?[^\S\n]*[*\"'`]*(?:no|false|none|n/a|✗|❌|×)(?=[^\S\n]*(?:$|[.,;!)*\n]))",
+                           re.I | re.M)  # "Work_For: No", "Live_In? no." (not "No doubt: ...")
 # an answer that says its label holds the other way round: "Work_For(e2,e1)", "Work_For (inverse)", "reversed"
 _REVERSED = re.compile(r"\(\s*e2\s*,\s*e1\s*\)|\b(?:inverse|inverted|reversed?|opposite direction|other direction|"
                        r"the other way(?: round| around)?)\b", re.I)
+# "not the other way around", "it is not the inverse": the direction confirmed, not reversed
+_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno)\s+(?:\w+\s+){0,3}$", re.I)
 
 
 # "Relation: Located_In" as the answer's first line, the label after its lead-in
@@ -409,6 +412,16 @@ _RE_LEAD_IN = re.compile(r"^\W*(?:(?:the\s+)?(?:final\s+)?(?:relation(?:ship)?(?
 # the phrases that give the label as the answer in prose: "the correct relation is Live_In", "answer: Work_For"
 _ANSWER_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(?:is|would\s+be|=|->)|[:：])\s*[*\"'`]*$",
                          re.I)
+
+
+def _reversed(text: str, classes: Sequence[str]) -> bool:
+    """Whether ``text`` says its label holds the other way round ("Work_For(e2,e1)", "Work_For (inverse)"):
+    not when negated ("not the other way around"), nor where the words belong to a label written in the
+    answer ("Inverse_Of", "Cause-Effect(e2,e1)")."""
+    inside = [(m.start(), m.end()) for c in classes
+              for m in re.finditer(r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c)))), text, re.I)]
+    return any(not _NOT_BEFORE.search(text[: m.start()]) and not any(s <= m.start() and m.end() <= e for s, e in inside)
+               for m in _REVERSED.finditer(text))
 
 
 def _cued(text: str, label: str) -> bool:

@@ -184,9 +184,11 @@ def test_one_name_written_with_another_joint_is_not_split_into_two_spans():
     stats = ParseStats()
     assert align_mentions("Procter & Gamble raised prices.", [("Procter and Gamble", "ORG")], stats) == []
     assert stats.not_in_text == 1  # named as not in the text: the teacher re-asks for the exact span
-    assert align_mentions("Rolls-Royce and BMW", [("Rolls and Royce", "ORG")]) == []
-    # a list the text writes with "and" is still a list
+    assert align_mentions("He lives in Washington D.C. now", [("Washington, D.C.", "LOC")]) == []
+    # a list the text writes with "and", a comma or a hyphen is still a list
     assert [(s.start, s.end) for s in align_mentions("Anna and Bob met.", [("Anna, Bob", "PER")])] == [(0, 4), (9, 12)]
+    assert [(s.start, s.end) for s in align_mentions("Players: Anna, Bob.", [("Anna and Bob", "PER")])] == [(9, 13), (15, 18)]
+    assert [(s.start, s.end) for s in align_mentions("US-China talks", [("US, China", "LOC")])] == [(0, 2), (3, 8)]
 
 
 def test_a_crammed_list_keeps_a_name_with_a_comma_whole():

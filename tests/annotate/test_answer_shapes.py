@@ -364,6 +364,12 @@ def test_label_studio_result_shapes_are_read(answer):
      'Paris should be LOC: [{"span": "Paris", "type": "LOC"}]', [("Anna", "PER"), ("Bob", "PER"), ("Paris", "LOC")]),
     ('[{"span": "Anna", "type": "PER"}]\nActually there is also [{"span": "Paris", "type": "LOC"}]',
      [("Anna", "PER"), ("Paris", "LOC")]),
+    # a revised list that keeps a mention's type is the whole answer: what it leaves out was removed
+    ('[{"span": "Anna", "type": "PER"}, {"span": "Paris", "type": "ORG"}, {"span": "Monday", "type": "MISC"}]\nWait, '
+     'Monday is a date. Final answer: [{"span": "Anna", "type": "PER"}, {"span": "Paris", "type": "LOC"}]',
+     [("Anna", "PER"), ("Paris", "LOC")]),
+    ('[{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}]\nWait, we also have to drop Monday: '
+     '[{"span": "Anna", "type": "PER"}]', [("Anna", "PER")]),
     # a marker word inside a mention is no revision
     ('[{"span": "Correction Corp", "type": "ORG"}, {"span": "Paris", "type": "LOC"}]',
      [("Correction Corp", "ORG"), ("Paris", "LOC")]),
@@ -510,6 +516,7 @@ def test_a_sentence_beside_the_mention_does_not_take_its_place():
               '{"entity": "Paris", "type": "LOC", "text": "Anna met Bob in Paris."}]')
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
     assert parse_ner_answer('[{"text": "Anna", "label": "PER", "name": "A"}]', LABELS) == [("Anna", "PER")]
+    assert parse_ner_answer('[{"span": "Anna Smith", "type": "PER", "name": "Anna"}]', LABELS) == [("Anna Smith", "PER")]
 
 
 

@@ -33,7 +33,11 @@ def test_no_entities_said_in_a_sentence_is_an_empty_answer_not_a_re_ask(answer):
 
 
 @pytest.mark.parametrize("answer", ["No entities except Anna.", "No, Anna is the only entity.",
-                                    "No entity of type LOC. Anna is a person.", "There is no entity here but Paris is a city"])
+                                    "No entity of type LOC. Anna is a person.", "There is no entity here but Paris is a city",
+                                    "Aucune entité de type PER, mais Paris est un lieu.", "Нет сущностей типа PER, но Москва — город",
+                                    "Keine Entitäten vom Typ PER, aber Berlin ist ein Ort", "Nenhuma entidade, exceto Lisboa",
+                                    "No PER or ORG entities, though Paris is mentioned as a location",
+                                    "PER entities: none, LOC entities: Paris", "No entities found in the sentence about Apple."])
 def test_a_no_entities_sentence_that_names_one_is_re_asked_not_read_as_none(answer):
     with pytest.raises(AnswerError):
         parse_ner_answer(answer, LABELS)
@@ -144,10 +148,23 @@ def test_re_answers_naming_several_labels_or_only_a_negated_one_are_re_asked(ans
         parse_re_answer(answer, ("Work_For", "Live_In", "Located_In"))
 
 
-@pytest.mark.parametrize("answer", ["Work_For: No\nLive_In: Yes", "Is it Work_For? No\nLive_In"])
+@pytest.mark.parametrize("answer", ["Work_For: No\nLive_In: Yes", "Is it Work_For? No\nLive_In", "Work_For: No, Live_In"])
 def test_a_label_denied_on_its_own_line_leaves_the_other(answer):
     """The "No" after Work_For used to negate the Live_In on the next line: the answer came back as Work_For."""
     assert parse_re_answer(answer, ("Work_For", "Live_In", "Located_In")) == "Live_In"
+
+
+@pytest.mark.parametrize("answer", ["Work_For - Anna works for IBM (not the other way around).",
+                                    "Work_For. It is not the inverse.", "Work_For? No doubt: Anna works for IBM."])
+def test_a_direction_confirmed_or_a_no_that_is_no_denial_keeps_the_label(answer):
+    assert parse_re_answer(answer, ("Work_For", "Live_In")) == "Work_For"
+
+
+def test_a_label_named_inverse_does_not_let_another_label_hold_the_other_way_round():
+    labels = ("Part_Of", "Located_In", "Inverse_Of")
+    assert parse_re_answer("Inverse_Of", labels) == "Inverse_Of"
+    with pytest.raises(AnswerError):
+        parse_re_answer("Part_Of (inverse)", labels)
 
 
 def test_a_label_that_carries_its_own_direction_is_still_read():
