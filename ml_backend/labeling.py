@@ -56,30 +56,43 @@ class LabelingSchema:
         if not isinstance(data, Mapping):
             return None
         value = data.get(self.value_key)
-        if value is None and "." in self.value_key:
+        if value is None and ("." in self.value_key or "[" in self.value_key):
             value = data
-            for part in self.value_key.split("."):
-                value = value.get(part) if isinstance(value, Mapping) else None
+            for part in self._path():
+                if isinstance(value, Mapping):
+                    value = value.get(part)
+                elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                    value = value[int(part)]  # "$docs.0.body", "$docs[0].body": lodash.get, as Label Studio reads it
+                else:
+                    value = None
         if isinstance(value, str) and self.encoding:
             try:
-                raw = base64.b64decode(value, validate=False)
+                packed = "".join(value.split())
+                raw = base64.b64decode(packed + "=" * (-len(packed) % 4), validate=False)  # atob takes it unpadded
                 return raw.decode("utf-8") if self.encoding == "base64unicode" else raw.decode("latin-1")
             except (ValueError, UnicodeDecodeError):
                 return None
         return value
 
+    def _path(self) -> list[str]:
+        return [p for p in re.split(r"[.\[\]]+", self.value_key) if p]
+
     def with_text(self, data: Any, text: str) -> dict[str, Any]:
-        """``data`` holding ``text`` where ``text_in`` reads it (encoded again for an ``encoding``)."""
+        """``data`` holding ``text`` where ``text_in`` reads it (encoded again for an ``encoding``); the task's own
+        data when it holds that text already."""
+        if isinstance(data, Mapping) and self.text_in(data) == text:
+            return dict(data)
         if self.encoding:
             raw = text.encode("utf-8") if self.encoding == "base64unicode" else text.encode("latin-1", "replace")
             text = base64.b64encode(raw).decode("ascii")
         out = dict(data) if isinstance(data, Mapping) else {}
-        if self.value_key not in out and "." in self.value_key and self.text_in(out) is not None:
-            *path, last = self.value_key.split(".")
-            node = out
-            for part in path:
-                node[part] = node = dict(node[part])
-            node[last] = text
+        if self.value_key not in out and self.text_in(out) is not None and len(path := self._path()) > 1:
+            node: Any = out
+            for part in path[:-1]:  # copies along the path: the caller's data stays as it was
+                key = int(part) if isinstance(node, list) else part
+                node[key] = list(node[key]) if isinstance(node[key], list) else dict(node[key])
+                node = node[key]
+            node[int(path[-1]) if isinstance(node, list) else path[-1]] = text
             return out
         out[self.value_key] = text
         return out
