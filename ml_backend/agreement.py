@@ -3,7 +3,8 @@
 Annotators who accept or correct an LLM pre-annotation produce exactly the gold needed to score the
 teacher, at no extra cost. The report plots it per round, and the stopping rule compares it with the
 student's gold F1 (LLMaAA's question: when has the student caught up, so the LLM bill can stop?).
-Entities only: both sides are scored with ``llmaaa.metrics.entity_prf``, like the student's gold F1.
+Entities are scored with ``llmaaa.metrics.entity_prf``, like the student's gold F1; ``teacher_f1(relations=True)``
+scores the LLM's relations (on its own spans) with ``relation_prf``, for the stopping rule of a project with relations.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ Requests keep being served from SQLite and the previous student while a round ru
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -131,8 +132,8 @@ def _distinct_batch(pool: list[Example], order: list[int], k: int, known: set[st
 
     A project with the same sentence many times (CoNLL03 has "Scorers :" 16 times) scores the copies
     alike, so an uncertainty sampler takes them as a block: one LLM batch of 20 could hold 5 copies. The
-    copies still get pre-annotations (the LLM's answer is cached, the student predicts them); they only
-    leave the batch's places to other texts. Tasks that bring their own entities differ by those.
+    copies still get the LLM's pre-annotation (``_copies``); they only leave the batch's places to other
+    texts. Tasks that bring their own entities differ by those.
     """
     seen = set(known)
     picks: list[Example] = []
@@ -148,6 +149,17 @@ def _distinct_batch(pool: list[Example], order: list[int], k: int, known: set[st
     return picks
 
 
+def _copies(pool: list[Example], labeled: list[Example], asked: set[str]) -> list[Example]:
+    """The LLM's labels of a text given to the pool's other copies of it (``_distinct_batch`` left them out of
+    the batch): the same pre-annotation at no cost, marked ``copied_from``. Not for tasks that bring their
+    own entities (their copies differ by those)."""
+    by_text = {ex.text: ex for ex in labeled
+               if not ex.failed and not ex.extra.get("given_entities") and not (ex.annotation or {}).get("copied_from")}
+    return [dataclasses.replace(src, id=ex.id).with_labels(annotation={**(src.annotation or {}), "copied_from": src.id})
+            for ex in pool if ex.id not in asked and not ex.extra.get("given_entities")
+            and (src := by_text.get(ex.text)) is not None and src.id != ex.id]
+
+
 def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     """Why this round buys no LLM labels (``STOP_AFTER_MATCHED``), or None to buy them as usual.
 
@@ -158,16 +170,17 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
     falls behind again (new kinds of text, a label added) brings the LLM back.
 
     With relations in the config the student replaces the LLM for them too, so the rule holds only when
-    the queue gets the RE student's relations (``STUDENT_RELATIONS=true``) and that student's relation
-    F1 on gold has matched the LLM's relation F1 as well; otherwise stopping would silently empty the
-    queue of relations (``_llm_stop_held`` says why the LLM goes on).
+    the queue gets the RE student's relations (``STUDENT_RELATIONS=true``) and the relation F1 of what it
+    serves (``_served_relation_f1``: student spans, then student relations) has matched the LLM's relation
+    F1 as well; otherwise stopping would silently empty the queue of relations (``_llm_stop_held`` says
+    why the LLM goes on).
     """
     from ml_backend.agreement import metric_f1, teacher_f1
 
     n = ctx.config.stop_after_matched
     if n <= 0 or trained_now is None or _llm_stop_held(ctx):
         return None
-    kinds = [("gold_metrics", False)] + ([("re_gold_metrics", True)] if ctx.schema.relation_labels else [])
+    kinds = [("gold_metrics", False)] + ([("served_relation_metrics", True)] if ctx.schema.relation_labels else [])
     said = []
     for key, relations in kinds:
         history = [r["trained"].get(key) for r in ctx.state.rounds() if r.get("trained")]
@@ -181,6 +194,23 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
                     f"has matched the LLM's F1 against human labels ({llm_f1:.3f} on {overlap} tasks)")
     return (f"{' and '.join(said)} for {n} trained round(s) (STOP_AFTER_MATCHED={n}): no LLM labels bought this "
             "round; the queue gets student predictions")
+
+
+def _served_relation_f1(ctx: "ProjectContext", students: Students, gold: list[Example]) -> dict[str, Any]:
+    """The relation F1 on the human labels of what the queue would serve: the NER student's spans (or the
+    task's own), then the RE student's relations. The stopping rule compares it with the LLM's relations on
+    its own spans; the RE student's training metric is measured on gold spans, a different and easier task."""
+    from llmaaa.metrics import relation_prf
+
+    data = ctx.state.task_data()
+    inputs, scored = [], []
+    for g in gold:
+        try:
+            inputs.append(pool_example(int(g.id), g.text, data.get(int(g.id)), ctx.schema))
+            scored.append(g)
+        except TaskError:  # unusable given entities: that task is no measure of the student
+            continue
+    return relation_prf(scored, students.predict(inputs, relations=True)) if inputs else {}
 
 
 def _llm_stop_held(ctx: "ProjectContext") -> str | None:
@@ -239,8 +269,8 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         detail["trained"] = {"llm_labels": len(train), "gold": len(gold), "gold_seq": seq,
                              "seconds": round(time.perf_counter() - t1, 2),
                              "gold_metrics": getattr(students.ner, "gold_metrics", None)}
-        if students.re is not None:
-            detail["trained"]["re_gold_metrics"] = getattr(students.re, "gold_metrics", None)
+        if students.re is not None and cfg.stop_after_matched > 0 and cfg.student_relations:
+            detail["trained"]["served_relation_metrics"] = _served_relation_f1(ctx, students, gold)
     else:
         detail["skipped_training"] = (f"{len(train)} LLM labels and {len(gold)} human labels; training needs "
                                       f">= {cfg.min_train_labels} LLM labels (MIN_TRAIN_LABELS) and >= 1 human label")
@@ -279,6 +309,10 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     elif picks:
         annotated = engine.annotate(picks, gold)  # a dead LLM fails per task (``error``), never the round
         st.save_llm_labels([ex.to_dict() for ex in annotated], n)
+    if copies := _copies(pool, [*annotated, *llm.values()], {ex.id for ex in annotated}):
+        st.save_llm_labels([ex.to_dict() for ex in copies], n)
+        detail["llm_copied"] = len(copies)
+    annotated = [ex for ex in annotated if not (ex.annotation or {}).get("copied_from")]  # a resumed round's copies
     failed = [ex for ex in annotated if ex.failed]
     detail["llm_labeled"] = len(annotated) - len(failed)
     detail["llm_failed"] = len(failed)
@@ -291,7 +325,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         detail["llm_pairs_not_asked"] = dict(not_asked)
 
     # The queue: this round's LLM pre-annotations (rank order), older ones not yet annotated, the rest by rank.
-    fresh = [ex for ex in annotated if not ex.failed]
+    fresh = [ex for ex in annotated if not ex.failed] + copies
     fresh_ids = {ex.id for ex in fresh}
     older = [ex for i, ex in sorted(llm.items()) if i not in human and not ex.failed and ex.id not in fresh_ids]
     rest = [pool[i] for i in order if pool[i].id not in fresh_ids]

@@ -203,6 +203,10 @@ class ActiveLoop:
         teacher_f1 = teacher.get("f1")
         # a measurement with failed labels scores them as empty answers: too low a bar to stop on
         stop_f1 = None if teacher.get("failed") else teacher_f1
+        if teacher.get("failed") and cfg.stop_after_rounds_matched > 0:
+            log.warning("the stopping rule is off for this run: the teacher failed on %d of the %d demo-pool labels, so "
+                        "its F1 there (%s) counts them as empty answers; a re-run measures it again",
+                        teacher["failed"], teacher.get("n", 0), _fmt(teacher_f1))
         labeled = self._ask_failed_again(self.state.labeled())
         records = self.state.rounds()
         stopped: str | None = None

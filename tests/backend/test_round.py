@@ -426,8 +426,12 @@ def test_copies_of_one_text_take_one_place_in_the_llm_batch(make_app, quick_trai
     with ScriptedOpenAI(scripted_teacher) as llm:
         _, _, st, _ = cold_started(make_app, [TEXTS[0]] * 4 + [TEXTS[1], TEXTS[2]], llm_base_url=llm.base_url,
                                    llm_batch=3, teacher_k=0)
-    assert st.jobs()[0]["detail"]["llm_labeled"] == 3
-    assert sorted(d["text"] for d in st.llm_labels()) == sorted(TEXTS[:3])
+    detail = st.jobs()[0]["detail"]
+    assert (detail["llm_labeled"], detail["llm_copied"]) == (3, 3)  # 3 texts asked; the other copies get the answer
+    labels = st.llm_labels()
+    assert sorted({d["text"] for d in labels}) == sorted(TEXTS[:3]) and len(labels) == 6
+    assert len({json.dumps(d["entities"]) for d in labels if d["text"] == TEXTS[0]}) == 1
+    assert {q["source"] for q in st.queue_head(6)} == {"llm"}  # every copy is served the LLM's pre-annotation
 
 
 def test_an_unreachable_label_studio_skips_the_pull_and_the_round_still_labels(make_app, quick_training):
