@@ -190,7 +190,7 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
         llm_f1, overlap = teacher_f1(ctx.state, ctx.schema, relations=relations)
         if llm_f1 is None or overlap < ctx.config.stop_min_overlap or any(f < llm_f1 for f in recent):
             return None
-        said.append(f"the student's gold {'relation ' if relations else ''}F1 ({', '.join(f'{f:.3f}' for f in recent)}) "
+        said.append(f"the student's {'served relation' if relations else 'gold'} F1 ({', '.join(f'{f:.3f}' for f in recent)}) "
                     f"has matched the LLM's F1 against human labels ({llm_f1:.3f} on {overlap} tasks)")
     return (f"{' and '.join(said)} for {n} trained round(s) (STOP_AFTER_MATCHED={n}): no LLM labels bought this "
             "round; the queue gets student predictions")
