@@ -290,18 +290,42 @@ def _one_name_rewritten(text: str, mention: str, folded: "FoldedText") -> bool:
 
 def _list_parts(text: str, mention: str, folded: "FoldedText") -> list[str]:
     """The names of a list crammed into one mention, the longest run of parts the text holds taken as one:
-    "Washington, D.C., Paris" is "Washington, D.C." and "Paris" where the text writes "Washington, D.C."."""
+    "Washington, D.C., Paris" is "Washington, D.C." and "Paris" where the text writes "Washington, D.C.".
+
+    A run the text writes inside the same list is no name: in "Anna, Bob and Carl met", "Anna, Bob" is
+    held by the text, but the text goes on with "and Carl", the list's next part, so {"PER": "Anna, Bob,
+    Carl"} is three names. A run whose later parts are abbreviations ("D.C.", "Inc.") stays one name
+    even there ("Acme, Inc. and Bob").
+    """
     parts, seps = _LIST_SEPARATOR.split(mention), _LIST_SEPARATOR.findall(mention)  # seps[k] joins parts k, k+1
     out: list[str] = []
     i = 0
     while i < len(parts):
         j = len(parts) - 1
-        while j > i and not find_occurrences(text, _joined(parts, seps, i, j), folded)[0]:
+        while j > i and not _one_name_run(text, parts, seps, i, j, folded):
             j -= 1
         if piece := _joined(parts, seps, i, j).strip():
             out.append(piece)
         i = j + 1
     return out
+
+
+# what joins two names of a list in the text: a comma (with an Oxford "and"), "and"/"or"/"&", or a CJK list mark
+_LIST_GAP = re.compile(r"\s*[,;、，；]\s*(?:(?:and|or|&)\s+)?|\s+(?:and|or|&)\s+|\s*[和与及、]\s*", re.I)
+_ABBREVIATION = re.compile(r"\S*\.")  # "D.C.", "Inc.", "Jr.": a name's tail after its comma
+
+
+def _one_name_run(text: str, parts: Sequence[str], seps: Sequence[str], i: int, j: int,
+                  folded: "FoldedText") -> bool:
+    """Whether parts ``i..j`` of a crammed list, joined, are one name of the text (see ``_list_parts``)."""
+    run = find_occurrences(text, _joined(parts, seps, i, j), folded)[0]
+    if not run or all(_ABBREVIATION.fullmatch(p.strip()) for p in parts[i + 1:j + 1]):
+        return bool(run)
+    before = {e for _, e in find_occurrences(text, parts[i - 1], folded)[0]} if i > 0 else set()
+    after = {s for s, _ in find_occurrences(text, parts[j + 1], folded)[0]} if j + 1 < len(parts) else set()
+    return any(not any(_LIST_GAP.fullmatch(text[e:s]) for e in before if e <= s)
+               and not any(_LIST_GAP.fullmatch(text[e:a]) for a in after if a >= e)
+               for s, e in run)
 
 
 def _joined(parts: Sequence[str], seps: Sequence[str], i: int, j: int) -> str:

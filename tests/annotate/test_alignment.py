@@ -198,6 +198,19 @@ def test_a_crammed_list_keeps_a_name_with_a_comma_whole():
     assert [text[s.start:s.end] for s in spans] == ["Washington, D.C.", "Paris", "Acme, Inc.", "Bob"]
 
 
+@pytest.mark.parametrize("text,mention,names", [
+    ("Anna, Bob and Carl met in Paris.", "Anna, Bob, Carl", ["Anna", "Bob", "Carl"]),
+    ("Anna, Bob, and Carl met.", "Anna, Bob and Carl", ["Anna", "Bob", "Carl"]),
+    ("Anna, Bob and Carl met.", "Anna and Bob and Carl", ["Anna", "Bob", "Carl"]),
+    ("张伟、李娜和王芳在北京。", "张伟、李娜、王芳", ["张伟", "李娜", "王芳"]),
+    ("I saw Washington, D.C. and Paris.", "Washington, D.C., Paris", ["Washington, D.C.", "Paris"]),
+])
+def test_a_crammed_list_the_text_writes_as_a_list_is_one_name_per_part(text, mention, names):
+    """{"PER": "Anna, Bob, Carl"} over "Anna, Bob and Carl" gave "Anna, Bob" as one person: the text holds
+    "Anna, Bob", but inside the same list. An abbreviation after the comma still ends one name."""
+    assert [text[s.start:s.end] for s in align_mentions(text, [(mention, "PER")])] == names
+
+
 def test_an_arabic_name_after_a_one_letter_proclitic_is_found():
     # "ولندن" is "and London", "بالقاهرة" "in Cairo": the LLM names the bare name (before: not in the text)
     text = "زار أحمد باريس ولندن وبالقاهرة."
