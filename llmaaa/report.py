@@ -3,7 +3,9 @@
 A *series* is one strategy with or without reweighting (``least_confidence+rw``); its curve is
 the mean ± std over seeds of the student's F1 at each budget. The teacher and the gold ceiling are
 horizontal lines. "Beats the teacher at" is the first budget whose mean student F1 is strictly
-above the teacher's F1 on the same split (test when both are known, else the demo pool).
+above the teacher's F1 on the same split (test when both are known, else the demo pool), among the
+budgets every seed of the series reached: a mean over the one seed that went further is no
+comparison. The ± is the population std over seeds (numpy's default, ddof=0).
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def _first_beating(budgets: Sequence[int], mean: Sequence[float], teacher_f1: float | None) -> int | None:
-    return next((b for b, m in zip(budgets, mean) if teacher_f1 is not None and m > teacher_f1), None)
+def _first_beating(series: Mapping[str, Any], teacher_f1: float | None) -> int | None:
+    """The first budget, among those every seed of ``series`` reached, whose mean F1 beats ``teacher_f1``."""
+    full = max(series["n"], default=0)
+    return next((b for b, m, n in zip(series["budgets"], series["mean"], series["n"])
+                 if teacher_f1 is not None and n == full and m > teacher_f1), None)
+
+
+def _last_full_budget(series: Mapping[str, Any]) -> int | None:
+    full = max(series["n"], default=0)
+    return max((b for b, n in zip(series["budgets"], series["n"]) if n == full), default=None)
 
 
 def build_curves(
@@ -47,6 +57,9 @@ def build_curves(
     ``earlier``: curves documents of other seeds of the same grid (see ``fold_earlier``).
     """
     teacher = dict(teacher or {})
+    for doc in earlier:  # what this report did not measure, an earlier record may have (fold_earlier)
+        teacher.update({k: v for k, v in doc.get("teacher", {}).items()
+                        if teacher.get(k) in (None, "") and v is not None})
     has_test = bool(runs) and all(rec.get("student_test_f1") is not None for run in runs for rec in run["records"])
     split = "test" if has_test and teacher.get("test_f1") is not None else "gold"
     if not runs and earlier:
@@ -72,8 +85,8 @@ def build_curves(
             "std": [float(np.std(v)) for v in vals],
             "n": [len(v) for v in vals],
             "seeds": sorted(s for s in seeds[name] if s is not None),
-            "first_budget_beating_teacher": _first_beating(budgets, mean, teacher_f1),
         }
+        series[name]["first_budget_beating_teacher"] = _first_beating(series[name], teacher_f1)
     ceil_f1 = _mean([c.get(f"{split}_f1") for c in ceiling])
     curves = {
         "split": split,
@@ -115,14 +128,16 @@ def pool_series(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
 def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
     """``curves`` with another curves document's series pooled in (``pool_series``), series by series.
 
-    The teacher and gold-ceiling lines are the earlier document's when it has them: a grid's first
-    invocation measures them on its seeds, and later seeds of a simulated teacher are the same noise
-    level. ``earlier["source"]`` (where the numbers come from) is kept in ``curves["earlier"]``.
+    The teacher and gold-ceiling lines are this report's own measurements where it has them (kept per
+    seed on disk), the earlier document's only where it has none: an earlier record keeps a mean over
+    seeds measured by older code, and letting it win hid the seeds measured since.
+    ``earlier["source"]`` (where the numbers come from) is kept in ``curves["earlier"]``.
     """
     if earlier.get("split") not in (None, curves["split"]):
         raise ValueError(f"earlier record is on the {earlier['split']} split, this report on {curves['split']}")
-    teacher = {**curves["teacher"], **{k: v for k, v in earlier.get("teacher", {}).items() if v is not None}}
-    ceiling = curves["ceiling"] if earlier.get("ceiling", {}).get("f1") is None else earlier["ceiling"]
+    teacher = {**{k: v for k, v in earlier.get("teacher", {}).items() if v is not None},
+               **{k: v for k, v in curves["teacher"].items() if v not in (None, "")}}
+    ceiling = earlier["ceiling"] if curves["ceiling"].get("f1") is None and earlier.get("ceiling") else curves["ceiling"]
     series = {name: dict(s) for name, s in curves["series"].items()}
     for name, s in earlier.get("series", {}).items():
         try:
@@ -131,7 +146,7 @@ def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[
             raise ValueError(f"{name}: {e}; the earlier record is {earlier.get('source') or 'unnamed'}: drop those "
                              "seeds from it, or run other seeds (--first-seed)") from None
     for s in series.values():
-        s["first_budget_beating_teacher"] = _first_beating(s["budgets"], s["mean"], teacher.get("f1"))
+        s["first_budget_beating_teacher"] = _first_beating(s, teacher.get("f1"))
     return {**curves, "teacher": teacher, "ceiling": ceiling, "series": dict(sorted(series.items())),
             "earlier": [*curves.get("earlier", []), earlier.get("source", "")]}
 
@@ -167,8 +182,10 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
                 m, sd, n = at[b]
                 # seeds that stopped early (the stopping rule, an exhausted pool) leave fewer at the later budgets
                 cells.append((f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}") + (f" (n={n})" if n < full else ""))
-        beat = s["first_budget_beating_teacher"]
-        lines.append(f"| {shown[name]} | " + " | ".join(cells) + f" | {beat if beat is not None else 'never'} |")
+        beat, last = s["first_budget_beating_teacher"], _last_full_budget(s)
+        if beat is None:  # a series that stopped before the others' last budget has not "never" beaten it
+            beat = "never" if last is None or last >= all_budgets[-1] else f"not by {last} (stopped)"
+        lines.append(f"| {shown[name]} | " + " | ".join(cells) + f" | {beat} |")
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
     if t is not None:
         lines.append(f"| teacher {curves['teacher'].get('name', '')} | {t:.3f}" + " |" * (len(cols) - 1) + " |")
@@ -199,6 +216,8 @@ def plot_curves(curves: Mapping[str, Any], path: str | Path, *, title: str = "")
         ax.axhline(t, color="black", ls="--", lw=1, label=f"teacher ({t:.3f})")
     if c is not None:
         ax.axhline(c, color="gray", ls=":", lw=1.5, label=f"gold ceiling ({c:.3f})")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.03 * (hi - lo))  # a line at the top of the data is not drawn on the frame
     ax.set_xlabel("LLM labels bought (budget)")
     ax.set_ylabel(f"student F1 ({curves['split']})")
     ax.set_title(title or "LLMaAA learning curves")

@@ -22,8 +22,18 @@ pipi() {
 }
 echo "[venv] installing $req into $dir (first time only, a few minutes)..." >&2
 start=$SECONDS
-# torch first and pinned: the CPU wheel on disk, never a multi-GB CUDA build pulled in by a dependency.
-if grep -hqE '^torch==' "${files[@]}"; then pipi "$(grep -hE '^torch==' "${files[@]}" | head -1 | awk '{print $1}')"; fi
+# torch first and pinned, never a multi-GB CUDA build pulled in by a dependency (PyPI's Linux torch is the
+# CUDA one): a wheel on disk (pip's find-links) if there is one, else PyTorch's CPU index; TORCH_INDEX_URL
+# picks another build (e.g. https://download.pytorch.org/whl/cu126 for a GPU machine). Its dependencies
+# come from the index with the requirements below.
+if grep -hqE '^torch==' "${files[@]}"; then
+  torch=$(grep -hE '^torch==' "${files[@]}" | head -1 | awk '{print $1}')
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    pipi --no-deps --index-url "$TORCH_INDEX_URL" "$torch"
+  elif ! "$dir/bin/python" -m pip install --disable-pip-version-check --no-deps --no-index "$torch" >"$log" 2>&1; then
+    pipi --no-deps --index-url https://download.pytorch.org/whl/cpu "$torch"
+  fi
+fi
 pipi -r "$req"
 echo "$want" > "$stamp"
 echo "[venv] $dir ready in $((SECONDS - start)) s" >&2

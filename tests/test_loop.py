@@ -537,3 +537,28 @@ def test_naming_the_default_reduction_or_one_a_sampler_never_reads_resumes_the_s
         LoopState(tmp_path / "lc").bind(LoopConfig(task="ner", reduction="mean").identity())
     LoopState(tmp_path / "rand").bind(LoopConfig(strategy="random", reduction="mean").identity())
     LoopState(tmp_path / "rand").bind(LoopConfig(strategy="random", reduction="max").identity())
+
+
+def test_a_cached_teacher_score_of_other_test_data_is_measured_again(tmp_path):
+    """The teacher and ceiling files are kept per seed: a --quick run's teacher score (on 100 test sentences)
+    stood in the full run's table when the quick run's state directories were deleted and the cell re-run."""
+    from llmaaa.annotate.simulated import SimulatedTeacher
+    from llmaaa.loop.experiment import teacher_on_test
+
+    small, full = [sentence(i) for i in range(200, 203)], [sentence(i) for i in range(200, 210)]
+    teacher = SimulatedTeacher([*full], LABELS, task="ner", target_f1=1.0, seed=0)
+    path = tmp_path / "teacher" / "test-seed-0.json"
+    teacher_on_test(teacher, small, "ner", path)
+    assert json.loads(path.read_text())["n"] == 3
+    teacher_on_test(teacher, full, "ner", path)
+    assert json.loads(path.read_text())["n"] == 10  # measured again, not read back
+    legacy = {k: v for k, v in json.loads(path.read_text()).items() if k != "identity"}
+    path.write_text(json.dumps({**legacy, "f1": 0.5}))  # written before the identity key: taken as it is
+    assert teacher_on_test(teacher, small, "ner", path) == 0.5
+
+
+def test_the_teachers_demo_pool_f1_is_a_mean_over_seeds_not_runs():
+    from llmaaa.loop.experiment import _teacher_info
+
+    info = _teacher_info("t", {0: [0.80] * 10, 1: [0.90] * 2}, [0.7, 0.8])
+    assert info["gold_f1"] == pytest.approx(0.85) and info["test_f1"] == pytest.approx(0.75)

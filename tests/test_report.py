@@ -104,10 +104,15 @@ def test_earlier_curves_fold_into_the_table_with_their_teacher_and_ceiling():
     c = build_curves(RUNS, teacher=TEACHER, ceiling=[{"budget": 150, "test_f1": 0.75}], earlier=[earlier])
     assert c["series"]["random"]["mean"] == pytest.approx([0.42, 0.57, 0.62])  # (0.40, 0.42, 0.44) ...
     assert c["series"]["random"]["seeds"] == [0, 1, 7] and c["series"]["kcenter"]["n"] == [1, 1]
-    assert c["teacher"]["f1"] == 0.50 and c["ceiling"]["f1"] == 0.9 and c["earlier"] == ["another machine"]
-    # "beats the teacher" is recomputed against the folded teacher line: 0.42 > 0.50 is false, 0.57 is true
-    assert c["series"]["random"]["first_budget_beating_teacher"] == 100
+    # this report's own teacher and ceiling measurements win over the earlier record's means (which hid
+    # the seeds measured since): 0.57 is not above 0.60, 0.62 is
+    assert c["teacher"]["f1"] == 0.60 and c["ceiling"]["f1"] == 0.75 and c["earlier"] == ["another machine"]
+    assert c["series"]["random"]["first_budget_beating_teacher"] == 150
     assert "| random (3 seeds) | 0.420 ± 0.016 |" in markdown_table(c)
+    # without measurements of its own, the report takes the earlier record's lines and recomputes the crossing
+    c = build_curves(RUNS, teacher={"name": "simulated:f1=0.60"}, earlier=[earlier])
+    assert c["teacher"]["f1"] == 0.50 and c["ceiling"]["f1"] == 0.9
+    assert c["series"]["random"]["first_budget_beating_teacher"] == 100
     with pytest.raises(ValueError, match=r"random: the same seeds \[0\] are in both .* another machine: drop"):
         build_curves(RUNS, teacher=TEACHER, earlier=[{**earlier, "series": {"random": {**earlier["series"]["random"],
                                                                                        "seeds": [0]}}}])
@@ -124,3 +129,17 @@ def test_a_budget_fewer_seeds_reached_says_how_many():
     table = markdown_table(build_curves(runs, teacher=TEACHER))
     row = next(line for line in table.splitlines() if line.startswith("| least_confidence"))
     assert "| 0.760 ± 0.118 | 0.700 (n=1) | 0.810 (n=1) |" in row
+
+
+def test_the_teacher_crossing_counts_only_budgets_every_seed_reached():
+    """Three seeds at 0.30/0.50 and one that went on to 0.90 at 150 said 'beats teacher at 150' from one seed;
+    a series stopped before the others' last budget said 'never' as if it had run to the end."""
+    runs = [run("least_confidence", 0, [0.30, 0.50, 0.90]), run("least_confidence", 1, [0.30, 0.50]),
+            run("least_confidence", 2, [0.30, 0.50]), run("random", 0, [0.30])]
+    c = build_curves(runs, teacher=TEACHER)
+    assert c["series"]["least_confidence"]["first_budget_beating_teacher"] is None
+    rows = {line.split(" (")[0]: line for line in markdown_table(c).splitlines()}
+    assert rows["| least_confidence"].endswith("| 0.900 (n=1) | not by 100 (stopped) |")
+    assert rows["| random"].endswith("| not by 50 (stopped) |")
+    done = build_curves([run("random", 0, [0.30, 0.50, 0.55])], teacher=TEACHER)
+    assert markdown_table(done).splitlines()[2].endswith("| never |")

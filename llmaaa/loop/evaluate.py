@@ -95,9 +95,9 @@ def train_ceiling(
 ) -> dict[str, Any]:
     """The gold ceiling: the same student trained on ``budget`` random pool examples with their gold labels.
 
-    A student trained on a teacher's labels cannot beat this line, so every student-vs-teacher
-    figure shows it (a teacher better than the ceiling cannot be beaten by this backbone).
-    """
+    What the backbone makes of the budget with human labels picked at random: a student of a teacher
+    below this line can pass the teacher, one above it rarely. Not a hard bound: active picks of the
+    same budget can beat it (the CoNLL04 pair unit, whose random pairs are mostly unrelated ones)."""
     from llmaaa.training.trainer import TrainConfig, train_task_model
 
     cfg = dataclasses.replace(train_config if train_config is not None else TrainConfig(), seed=seed, reweight=False)

@@ -9,6 +9,7 @@ test split (``test_size`` subsamples it). Every run has its own state directory 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from llmaaa.data.pairs import PAIR_OF, pair_examples
 from llmaaa.data.readers import DatasetNotFound, read_dataset
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.loop.config import LoopConfig
-from llmaaa.loop.engine import run_loop
+from llmaaa.loop.engine import data_fingerprint, run_loop, train_identity
 from llmaaa.loop.evaluate import sample_demo_pool, score_predictions, strip_labels, train_ceiling
 from llmaaa.loop.state import read_json, write_json
 from llmaaa.report import build_curves, series_name, write_report
@@ -167,13 +168,27 @@ def check_teacher_spec(spec: str) -> str:
     raise TeacherSpecError(f"unknown teacher {spec!r}; use 'simulated:f1=0.81' or 'openai' (with --base-url/--model)")
 
 
+def _cached(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The measurement cached in ``path`` if it was made on what ``identity`` names (data, budget, student).
+
+    A cell's teacher and ceiling files are kept per seed; without this a ``--quick`` run's ceiling (60
+    labels, 100 test sentences) would stand in a full run's table. Files older than the identity key
+    are taken as they are."""
+    cached = read_json(path)
+    if cached is None or cached.get("identity") in (None, json.loads(json.dumps(identity))):  # tuples -> lists
+        return cached
+    log.warning("%s was measured on other data or student options; measuring again", path)
+    return None
+
+
 def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: Path) -> float | None:
     """The teacher's F1 on the test split (what the student's test F1 is compared with), cached in ``path``.
 
     A measurement with failed labels (a dead endpoint, a spent budget) scores them as empty answers: it is
     cached with its failures and measured again next time, as the demo-pool measurement is, instead of
     standing as the teacher's F1 for good."""
-    cached = read_json(path)
+    identity = {"teacher": teacher.name, "test": data_fingerprint((), (), test)}
+    cached = _cached(path, identity)
     if cached is not None and not cached.get("failed"):
         return cached["f1"]
     if not test:
@@ -181,7 +196,7 @@ def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: 
     annotated = teacher.annotate([strip_labels(ex, task) for ex in test])
     m = score_predictions(task, test, annotated)
     write_json(path, {"teacher": teacher.name, "n": len(test), "f1": m["f1"], "precision": m["precision"],
-                      "recall": m["recall"], "failed": m.get("failed", 0)})
+                      "recall": m["recall"], "failed": m.get("failed", 0), "identity": identity})
     if m.get("failed"):
         log.warning("teacher %s failed on %d of %d test examples: its test F1 %.4f counts them as empty answers "
                     "(measured again on the next run)", teacher.name, m["failed"], len(test), m["f1"])
@@ -199,7 +214,8 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     train_cfg = from_env(TrainConfig, "TRAIN_", exp.train_overrides)
     unit = f" ({exp.loop.re_unit}s of {len(sources)} sentences)" if sources else ""
     log.info("pool %d%s, demo pool %d, test %d; labels %s", len(pool), unit, len(demo), len(test), labels)
-    runs, teacher_gold, teacher_test, ceilings = [], [], [], []
+    runs, teacher_test, ceilings = [], [], []
+    teacher_gold: dict[Any, list[float]] = {}  # per seed: every run of a seed measures the same teacher
     teacher_name = exp.teacher
     gold_lookup = [*(sources or pool), *demo, *test]
     for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
@@ -218,15 +234,17 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
                 result = run_loop(cfg, pool=pool, demo=demo, teacher=teacher, labels=labels, state_dir=state_dir,
                                   test=test, train_config=train_cfg, progress=exp.progress)
                 if result.teacher_gold and result.teacher_gold.get("f1") is not None:
-                    teacher_gold.append(result.teacher_gold["f1"])
+                    teacher_gold.setdefault(seed, []).append(result.teacher_gold["f1"])
                 runs.append({"strategy": strategy, "reweight": rw, "seed": seed, "records": result.records,
                              "stopped": result.stopped})
         if exp.ceiling:
             path = exp.output / "ceiling" / f"seed-{seed}.json"
-            ceil = read_json(path)
+            identity = {"data": data_fingerprint(pool, demo, test), "budget": exp.loop.budget,
+                        "train": train_identity(train_cfg)}
+            ceil = _cached(path, identity)
             if ceil is None:
-                ceil = train_ceiling(exp.loop.task, pool, demo, labels, exp.loop.budget, train_config=train_cfg,
-                                     seed=seed, test=test)
+                ceil = {**train_ceiling(exp.loop.task, pool, demo, labels, exp.loop.budget, train_config=train_cfg,
+                                        seed=seed, test=test), "identity": identity}
                 write_json(path, ceil)
             ceilings.append(ceil)
     teacher_info = _teacher_info(teacher_name, teacher_gold, teacher_test)
@@ -234,9 +252,13 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     return write_report(exp.output, runs, teacher=teacher_info, ceiling=ceilings, title=title)
 
 
-def _teacher_info(name: str, gold: Sequence[float], test: Sequence[float]) -> dict[str, Any]:
-    """The report's teacher line: its F1 on the demo pool and on test, averaged over seeds."""
-    return {"name": name, "gold_f1": float(np.mean(gold)) if gold else None,
+def _teacher_info(name: str, gold: dict[Any, list[float]], test: Sequence[float]) -> dict[str, Any]:
+    """The report's teacher line: its F1 on the demo pool and on test, averaged over seeds.
+
+    ``gold`` holds each seed's demo-pool measurements, one per run: averaged per seed first, so a seed
+    with ten runs does not weigh more than a seed with five."""
+    per_seed = [float(np.mean(v)) for v in gold.values() if v]
+    return {"name": name, "gold_f1": float(np.mean(per_seed)) if per_seed else None,
             "test_f1": float(np.mean(test)) if test else None}
 
 
@@ -252,7 +274,8 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     cached teacher scores and the gold ceilings, so the cell's table shows the whole grid again.
     Curves documents under ``earlier/`` (seeds whose run states are elsewhere) are pooled in.
     """
-    runs, teacher_gold, teacher_test = [], [], []
+    runs, teacher_test = [], []
+    teacher_gold: dict[Any, list[float]] = {}
     teacher_name = ""
     for state_dir in sorted(output.glob("runs/*/seed-*")):
         identity = read_json(state_dir / "config.json")
@@ -262,7 +285,7 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
             continue
         gold = read_json(state_dir / "teacher_gold.json")
         if gold and gold.get("f1") is not None:
-            teacher_gold.append(gold["f1"])
+            teacher_gold.setdefault(identity.get("seed"), []).append(gold["f1"])
         teacher_name = teacher_name or identity.get("teacher", "")
         runs.append({"strategy": identity["strategy"], "reweight": bool(identity.get("reweight")),
                      "seed": identity.get("seed"), "records": records,
