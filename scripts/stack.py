@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
@@ -30,6 +30,9 @@ from llmaaa.data.schema import Example  # noqa: E402
 from stack_services import (  # noqa: E402
     EMBEDDED_LLM_MODEL, Stack, StackConfig, StackError, elapsed, http_json, say,
 )
+
+if TYPE_CHECKING:
+    from ml_backend.labeling import LabelingSchema
 
 
 # ------------------------------------------------------------------------------ demo data
@@ -50,19 +53,51 @@ def load_data(spec: str | None, limit: int | None) -> list[Example]:
     return examples[:limit] if limit else examples
 
 
-def task_of(ex: Example) -> dict[str, Any]:
-    """A Label Studio task for one example: the text and our id (the pool never carries labels)."""
-    return {"data": {"text": ex.text, "ref_id": ex.id}}
+def task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:
+    """A Label Studio task for one example: the text where the config reads it, and our id (the pool never
+    carries labels: the LLM labels it)."""
+    return {"data": schema.with_text({"ref_id": ex.id}, ex.text)}
 
 
-def gold_task_of(ex: Example, from_name: str, to_name: str) -> dict[str, Any]:
-    """A task with one human annotation: how gold demos enter Label Studio (human labels are gold)."""
-    result = [
-        {"id": f"g{i}", "from_name": from_name, "to_name": to_name, "type": "labels",
-         "value": {"start": s.start, "end": s.end, "text": ex.mention(s), "labels": [s.label]}}
-        for i, s in enumerate(ex.entities)
-    ]
-    return {**task_of(ex), "annotations": [{"result": result}]}
+def gold_task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:
+    """A task with one human annotation, its entities and relations: how gold demos enter Label Studio
+    (human labels are gold)."""
+    from ml_backend.results import example_to_results
+
+    return {**task_of(ex, schema), "annotations": [{"result": example_to_results(ex, schema)}]}
+
+
+class InputError(ValueError):
+    """A label config, pool or demo file `make run` cannot start a project with."""
+
+
+def check_inputs(label_config: str, pool: list[Example], demos: list[Example]) -> LabelingSchema:
+    """The config's schema, once the demos are known to fit it, before any server starts.
+
+    Demos are gold: a label the config lacks would be dropped from them without a word, and the LLM's
+    examples and the student's gold set would teach that the thing is no entity. Labels in the pool file
+    are not imported (the LLM labels the pool): said, with the options that bring a label set along.
+    """
+    from ml_backend.labeling import UnsupportedConfig, parse_config
+
+    try:
+        schema = parse_config(label_config)
+    except UnsupportedConfig as e:
+        raise InputError(f"--label-config: {e}") from None
+    known = {label.casefold() for label in (*schema.entity_labels, *schema.aliases)}
+    missing = sorted({s.label for ex in demos for s in ex.entities if s.label.casefold() not in known})
+    rel_known = {label.casefold() for label in schema.relation_labels}
+    missing += sorted({r.label for ex in demos for r in ex.relations if r.label.casefold() not in rel_known})
+    if missing:
+        raise InputError(f"the gold demos use labels the label config lacks: {', '.join(missing)}; pass "
+                         "--label-config with them (label_config/README.md), or --demos with demos of this config")
+    labeled = sum(1 for ex in pool if ex.entities)
+    if labeled:
+        other = sorted({s.label for ex in pool for s in ex.entities if s.label.casefold() not in known})
+        say(f"data: the labels of {labeled} pool sentences are not imported (the LLM labels the pool; human gold "
+            "goes in --demos)" + (f"; they use labels the config lacks ({', '.join(other[:8])}): pass "
+                                  "--label-config and --demos for your label set" if other else ""))
+    return schema
 
 
 # --------------------------------------------------------------------------- the project
@@ -76,9 +111,7 @@ class DemoProject:
         self.client = LabelStudio(base_url=cfg.label_studio_url, api_key=os.environ.get("LABEL_STUDIO_API_KEY") or cfg.label_studio_user_token)
         self.id: int | None = None
 
-    def ensure(self, pool: list[Example], demos: list[Example], label_config: str) -> int:
-        from label_studio_sdk.label_interface import LabelInterface
-
+    def ensure(self, pool: list[Example], demos: list[Example], label_config: str, schema: LabelingSchema) -> int:
         title = self.cfg.demo_project_title
         found = [p for p in self.client.projects.list(title=title) if p.title == title]
         if found:
@@ -92,8 +125,7 @@ class DemoProject:
             say(f"project: created '{title}' (id {project.id})")
         self.id = project.id
         if not project.task_number:
-            from_name, to_name, _ = LabelInterface(label_config).get_first_tag_occurence("Labels", "Text")
-            tasks = [gold_task_of(ex, from_name, to_name) for ex in demos] + [task_of(ex) for ex in pool]
+            tasks = [gold_task_of(ex, schema) for ex in demos] + [task_of(ex, schema) for ex in pool]
             say(f"project: importing {len(pool)} pool sentences and {len(demos)} gold demos (as human annotations)")
             self.client.projects.import_tasks(id=project.id, request=tasks, return_task_ids=False)
         return project.id
@@ -230,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cfg = from_env(StackConfig, "", {"demo_project_title": args.title})
-    if args.data and not args.title:
+    if args.data and not args.title and not os.environ.get("DEMO_PROJECT_TITLE"):
         cfg.demo_project_title = f"LLMaAA: {Path(args.data).name}"
     stack = Stack(cfg)
     if args.stop:
@@ -245,11 +277,12 @@ def main(argv: list[str] | None = None) -> int:
 
         pool, demos = load_data(args.data, args.limit), read_jsonl(args.demos)
         say(f"data: {len(pool)} pool sentences, {len(demos)} gold demos")
+        schema = check_inputs(label_config, pool, demos)
         stack.ensure_llm()
         stack.ensure_label_studio()
         stack.ensure_backend()
         project = DemoProject(cfg)
-        project_id = project.ensure(pool, demos, label_config)
+        project_id = project.ensure(pool, demos, label_config, schema)
         relay = LogRelay(stack.dir / "backend.log")
         ml_id = project.connect()
         run_first_round(cfg, project, ml_id, relay)

@@ -60,13 +60,37 @@ def test_demo_pool_and_gold_demo_tasks():
     assert len(pool) == 270 and all(not ex.entities for ex in pool)
     from llmaaa.data.jsonl import read_jsonl
 
-    demo = next(ex for ex in read_jsonl(ROOT / "demo/ner_demos.jsonl") if ex.entities)
-    task = stack.gold_task_of(demo, "label", "text")
+    demos = read_jsonl(ROOT / "demo/ner_demos.jsonl")
+    schema = stack.check_inputs((ROOT / "label_config/ner.xml").read_text(), pool, demos)
+    demo = next(ex for ex in demos if ex.entities)
+    task = stack.gold_task_of(demo, schema)
     assert task["data"] == {"text": demo.text, "ref_id": demo.id}
     (ann,) = task["annotations"]
     for r, s in zip(ann["result"], demo.entities):
         v = r["value"]
         assert demo.text[v["start"]:v["end"]] == v["text"] and v["labels"] == [s.label]
+        assert (r["from_name"], r["to_name"]) == (schema.from_name, schema.to_name)
+
+
+def test_a_users_data_and_config_are_checked_before_any_server_starts(capsys):
+    """Demos with labels the config lacks were imported with those regions dropped, a pool file's labels
+    went unmentioned, and a config reading $sentence got tasks holding "text"."""
+    from llmaaa.data.schema import Example, Relation, Span
+
+    config = ('<View><Labels name="ner" toName="doc"><Label value="Person"/><Label value="Drug"/></Labels>'
+              '<Relations><Relation value="treats"/></Relations><Text name="doc" value="$sentence"/></View>')
+    demo = Example("d1", "Dr. Ana gave aspirin.", [Span(4, 7, "Person"), Span(13, 20, "Drug")], [Relation(0, 1, "treats")])
+    pool = [Example("p1", "Zoë took ibuprofen.", [Span(0, 3, "PER")])]
+    schema = stack.check_inputs(config, pool, [demo])
+    assert "labels of 1 pool sentences are not imported" in capsys.readouterr().out
+    assert stack.task_of(pool[0], schema)["data"] == {"sentence": "Zoë took ibuprofen.", "ref_id": "p1"}
+    result = stack.gold_task_of(demo, schema)["annotations"][0]["result"]
+    assert [r["value"]["labels"] for r in result[:2]] == [["Person"], ["Drug"]]
+    assert result[2]["type"] == "relation" and result[2]["labels"] == ["treats"]
+    with pytest.raises(stack.InputError, match="demos use labels the label config lacks: LOC, PER"):
+        stack.check_inputs(config, pool, [Example("d2", "Ana in Oslo", [Span(0, 3, "PER"), Span(7, 11, "LOC")])])
+    with pytest.raises(stack.InputError, match="--label-config"):
+        stack.check_inputs("<View><Text name='t' value='$text'/></View>", pool, [])
 
 
 def test_bigger_dataset_by_name_and_limit():
