@@ -24,8 +24,9 @@ class BackendConfig:
     ``train_threshold``: new human annotations (created/updated since the last round) that start a
     round; "Start Training" in Label Studio starts one at any count. ``llm_batch``: tasks the LLM
     pre-annotates per round (the sampler's top ones; the first round takes a seeded random batch).
-    ``min_train_labels``: fewer labeled examples (LLM + human) than this and the round skips
-    training (it still pre-annotates and says why in the job record).
+    ``min_train_labels``: fewer LLM-labeled examples than this, or no human label, and the round
+    skips training (it still pre-annotates and says why in the job record).
+    ``seed``: the cold-start batch, the samplers' ties and the student (``TRAIN_SEED`` wins for the student).
     ``predict_on_demand``: what ``/predict`` does for a task with no stored prediction:
     ``student`` (the current student, when one exists, else nothing), ``llm`` (ask the teacher,
     bounded by ``predict_llm_max_tasks`` per request) or ``none``.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -236,7 +237,8 @@ class Engine:
     def train_config(self) -> Any:
         from llmaaa.training.trainer import TrainConfig
 
-        cfg = from_env(TrainConfig, "TRAIN_", {"seed": self.config.seed})
+        # SEED seeds the whole backend (cold-start batch, samplers, student); TRAIN_SEED, when set, the student alone
+        cfg = from_env(TrainConfig, "TRAIN_", None if "TRAIN_SEED" in os.environ else {"seed": self.config.seed})
         if self.config.device and any(f.name == "device" for f in dataclasses.fields(cfg)):
             cfg = dataclasses.replace(cfg, device=self.config.device)
         return cfg

@@ -103,8 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--encoder", help="sentence encoder for k-NN (HF id or folder; default: packaged MiniLM)")
     a.add_argument("--templates", help="folder with prompt templates overriding {ner,re}_{system,query}.txt")
     a.add_argument("--concurrency", type=count(1), help="requests in flight (default: $LLM_CONCURRENCY or 16)")
-    a.add_argument("--timeout", type=float, help="seconds per request (default 60)")
-    a.add_argument("--max-retries", type=int, help="retries on 429/5xx/timeouts (default 3)")
+    a.add_argument("--timeout", type=float, help="seconds per request (default: $LLM_TIMEOUT_S or 60)")
+    a.add_argument("--max-retries", type=int, help="retries on 429/5xx/timeouts (default: $LLM_MAX_RETRIES or 3)")
     a.add_argument("--json-mode", action="store_true", help="ask the server for JSON output (response_format)")
     a.add_argument("--max-chars", type=int, help="ask about longer texts in sentence pieces of at most this "
                                                  "many chars (default: $LLM_MAX_CHARS or 2000; 0: never split)")

@@ -50,3 +50,12 @@ def test_the_teacher_prompt_shows_the_edited_demo_and_drops_the_deleted_one(tmp_
         assert "LOC" in after.split("Text:", 1)[0] and "PER" not in after.split("Text:", 1)[0]
         assert DEMO_TEXT in demos_in_prompt(None, "q3")  # on-demand /predict keeps the pool
         assert DEMO_TEXT not in demos_in_prompt([], "q4")  # ANNOTATIONS_DELETED: the demo is gone
+
+
+def test_train_seed_seeds_the_student_when_set_and_seed_otherwise(tmp_path, monkeypatch):
+    """SEED was passed over TRAIN_SEED, so a user's TRAIN_SEED never reached the student."""
+    engine = Engine(make_config(tmp_path, seed=7), parse_config(NER), tmp_path / "p")
+    monkeypatch.delenv("TRAIN_SEED", raising=False)
+    assert engine.train_config().seed == 7
+    monkeypatch.setenv("TRAIN_SEED", "3")
+    assert engine.train_config().seed == 3
