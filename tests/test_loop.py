@@ -130,6 +130,11 @@ def test_tiny_loop_resumes_without_relabeling(tmp_path):
     assert [r["budget"] for r in res.records] == [8, 14]
     assert res.records[0] == records[0]
     assert res.records[1]["student_test_f1"] is not None and res.records[1]["teacher_gold_f1"] is not None
+    from llmaaa.loop.evaluate import score_predictions
+
+    bought = LoopState(tmp_path).labeled()
+    gold = {ex.id: ex for ex in pool}
+    assert res.records[1]["bought_labels_f1"] == score_predictions("ner", [gold[ex.id] for ex in bought], bought)["f1"]
 
     # 3) extend to 2 rounds: only the new batch is labeled; earlier labels are untouched
     before = (tmp_path / "labeled.jsonl").read_text(encoding="utf-8")
@@ -159,6 +164,7 @@ def test_stopping_rule_stops_buying_labels_once_the_student_matches_the_teacher(
                    train_config=TrainConfig(epochs=1, patience=1))
     assert res.teacher_gold["f1"] == 0.0
     assert len(res.records) == 1 and len(res.labeled) == 6
+    assert res.records[0]["bought_labels_f1"] == 0.0  # its labels scored against the pool's gold
     assert "matched the teacher" in res.stopped and res.records[0]["stopped"] == res.stopped
 
 

@@ -70,6 +70,9 @@ class ActiveLoop:
         self.task = config.task
         self.pool = [strip_labels(ex, self.task) for ex in pool]
         _check_unique_ids(self.pool)
+        # the pool's own labels, where it has any (a benchmark's gold): each round scores the labels it bought
+        # against them, so a sampler that picks the examples the teacher gets wrong shows it
+        self._pool_gold = {ex.id: ex for ex in pool} if any(ex.entities or ex.relations for ex in pool) else {}
         self.demo = list(demo)
         self.test = list(test) if test else None
         self.teacher = teacher
@@ -151,6 +154,7 @@ class ActiveLoop:
             "cost": cost,
             "paid_cost": paid,
             "teacher_gold_f1": teacher_f1,
+            "bought_labels_f1": self._bought_labels_f1(labeled),
             "student_gold_f1": gold_f1,
             "student_test_f1": test_f1,
             "epochs": len(result.history),
@@ -159,6 +163,14 @@ class ActiveLoop:
         log.info("round %d: budget %d, student gold F1 %s, test F1 %s (teacher %s)", round_, len(labeled),
                  _fmt(gold_f1), _fmt(test_f1), _fmt(teacher_f1))
         return record
+
+    def _bought_labels_f1(self, labeled: list[Example]) -> float | None:
+        """F1 of the teacher's labels bought so far against the pool's gold (None without gold): the teacher's
+        quality on what the sampler picked, not on the demo pool or test."""
+        ok = [ex for ex in labeled if not ex.failed and ex.id in self._pool_gold]
+        if not ok:
+            return None
+        return float(score_predictions(self.task, [self._pool_gold[ex.id] for ex in ok], ok)["f1"])
 
     def _student_for(self, round_: int, labeled: list[Example]) -> TaskModel:
         if self._student and self._student[0] == round_:
