@@ -72,7 +72,6 @@ def says_no_entities(answer: str, resolve: "LabelResolver | None" = None) -> boo
 
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
-_RELATION_KEYS = ("relation", "relation_type", "label", "type", "answer", "predicate", "rel")
 _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
               "named_entity", "entity_mention")
 # entity_group: the Hugging Face pipeline's key; labels: Label Studio's own ({"value": {"text": ..., "labels": [...]}})

@@ -39,6 +39,9 @@ class LLMConfig:
     concurrency: int = 16  # requests in flight at once
     temperature: float = 0.0
     max_tokens: int = 512
+    # an RE answer is one label: a short cap stops a rambling model early (SmolLM2 otherwise fills 512 tokens);
+    # a model that reasons before it answers needs far more
+    re_max_tokens: int = 32
     # NER texts longer than this are asked about in sentence-aligned pieces (llmaaa.data.segment);
     # demos longer than it are cropped to their first piece. 0: never split
     max_chars: int = 2000
@@ -58,7 +61,8 @@ class LLMConfig:
         """Refuse values that would fail every request quietly (a negative timeout times out at once)."""
         checks = (("timeout_s", self.timeout_s > 0), ("max_retries", self.max_retries >= 0),
                   ("backoff_s", self.backoff_s >= 0), ("concurrency", self.concurrency >= 1),
-                  ("max_tokens", self.max_tokens >= 1), ("max_chars", self.max_chars >= 0),
+                  ("max_tokens", self.max_tokens >= 1), ("re_max_tokens", self.re_max_tokens >= 1),
+                  ("max_chars", self.max_chars >= 0),
                   ("reasks", self.reasks >= 0), ("max_cost", self.max_cost is None or self.max_cost >= 0),
                   ("max_tokens_total", self.max_tokens_total is None or self.max_tokens_total >= 1))
         bad = [name for name, ok in checks if not ok]

@@ -5,27 +5,25 @@ RE, the relation label alone. An NER answer is read as ``LABEL: [...]`` lines, e
 (``jsonrepair``, ``answer_shapes``), else as records, a plain-text list or inline tags (``answer_records``,
 ``answer_lines``), else as "None";
 labels are resolved by ``labels.LabelResolver`` and each mention loses the punctuation it was copied
-with (``alignment`` then maps it to exact offsets). An RE answer that names two labels is not read as
-either. Everything we can repair without guessing is repaired; what cannot be is raised as
-``AnswerError`` (the teacher re-asks with that message) or dropped and counted in ``ParseStats``.
+with (``alignment`` then maps it to exact offsets). An RE answer is read by ``relation_answer``.
+Everything we can repair without guessing is repaired; what cannot be is raised as ``AnswerError``
+(the teacher re-asks with that message) or dropped and counted in ``ParseStats``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from typing import Any, Sequence
 
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_lines import (PLAIN_PUNCTUATION, _inline_items, _line_items, _none_per_label, _one_line_items,
                                           continues_mention, item_pair)
 from llmaaa.annotate.answer_records import _MARKUP, xml_record_items
-from llmaaa.annotate.answer_shapes import _NONE_ANSWER, _RELATION_KEYS, _as_items, _empty_value, _pick, says_no_entities
-from llmaaa.annotate.jsonrepair import _loads, extract_json, json_candidates, strip_reasoning
-from llmaaa.annotate.labels import LabelResolver, _norm_label, _stem_label
-from llmaaa.data.schema import NO_RELATION
-from llmaaa.data.scripts import NO_SPACE_SCRIPTS
+from llmaaa.annotate.answer_shapes import _as_items, _empty_value, says_no_entities
+from llmaaa.annotate.jsonrepair import _loads, json_candidates, strip_reasoning
+from llmaaa.annotate.labels import LabelResolver
+from llmaaa.annotate.relation_answer import parse_re_answer  # noqa: F401  (its reading lives there)
 
 
 _SEPARATORS = ",;:*，、；：。！？"  # CJK stops never end a name
@@ -304,159 +302,3 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
 
 def _one_token(mention: str) -> bool:
     return bool(mention) and not any(ch.isspace() for ch in mention)
-
-
-def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
-    """The relation label named in ``answer`` (case-insensitive; a JSON wrapper or prose tolerated).
-
-    Prose that names several labels ("Located_In or OrgBased_In") is re-asked, not guessed; a label
-    it negates ("there is no Work_For relation") does not count as named.
-    """
-    classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
-    lookup = {_nfkc(c).casefold(): c for c in classes}
-    text = _nfkc(strip_reasoning(answer)).strip()  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
-    try:  # {"relation": "Work_For"} or "Work_For" in JSON mode
-        data = extract_json(text) if text[:1] in "[{" or "```" in text else None
-    except AnswerError:
-        data = None
-    if isinstance(data, (dict, list)) and not data:  # [] / {} in JSON mode: nothing holds
-        return NO_RELATION
-    if isinstance(data, dict):  # the relation's own key first: {"head": "Anna", "tail": "IBM", "relation": "Work_For"}
-        value = _pick(data, _RELATION_KEYS)
-        if isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value):
-            return NO_RELATION  # {"relation": ""} / {"relation": []}: the relation key given no relation
-        text = str(value if value is not None else next(iter(data.values()), "")) if data else ""
-    elif isinstance(data, list) and data:  # ["Work_For"], or a triple ["Anna", "Work_For", "IBM"]
-        text = " ".join(map(str, data))
-    token = text.strip().strip("`\"'.:").strip()
-    if token in ("NA", "N.A.", "na"):  # the null label of DocRED / NYT-style data, answered as learned
-        return NO_RELATION
-    if token.casefold() in _OTHER_ANSWERS and token.casefold() not in lookup:
-        return NO_RELATION  # SemEval's "Other", "Neither" of a yes/no-minded model: no relation the user has
-    normed = {_norm_label(_nfkc(c)): c for c in classes}
-    first_line = _RE_LEAD_IN.sub("", text.strip().split("\n", 1)[0]).strip("`\"'.:* ")
-    first_line = first_line if re.fullmatch(r"[\w\s-]+", first_line) else ""  # not "Live_In?\nNo, Work_For"
-    def label_of(candidate: str) -> str | None:
-        if candidate.casefold() in lookup:
-            return lookup[candidate.casefold()]
-        return normed.get(_norm_label(candidate)) if _norm_label(candidate) else None  # "Work For", "WORK_FOR"
-
-    if (hit := label_of(token)) is not None:
-        return hit
-    if (hit := label_of(first_line) if first_line else None) is not None:
-        # "Work_For\n\nExplanation: ... located in ...": the label, then prose; "Live_In\nWork_For": two answers
-        others = {label_of(line.strip().strip("`\"'.:* ")) for line in text.strip().splitlines()[1:]} - {None, hit}
-        if others:
-            raise AnswerError(f"the answer names {', '.join([hit, *sorted(others)])}; answer with exactly one of "
-                              f"these labels and nothing else: {', '.join(classes)}")
-        return hit
-    if len(token.split()) <= 4:  # "works for", "lives in", "killed": the label as a verb, if only one fits
-        stemmed = [c for c in classes if _stem_label(c) == _stem_label(token)]
-        if len(stemmed) == 1:
-            return stemmed[0]
-    if _LEADING_NONE.match(text):  # "No relation. Work_For does not hold.": the answer, then why
-        return NO_RELATION
-    if _reversed(text, classes):
-        raise AnswerError("the answer says the relation holds the other way round (from the tail to the head); answer "
-                          "with the label that holds from the head to the tail as asked, or no_relation")
-    found = _named_labels(text, classes)
-    written = [c for c in found if _writes_label(text, c)]
-    if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston": the label, then prose
-        return written[0]
-    cued = [c for c in found if _cued(text, c)]
-    if len(found) > 1 and len(cued) == 1:  # "Work_For is wrong; the correct relation is Live_In"
-        return cued[0]
-    if (len(found) == 1 and not written and re.search(r"[\s_-]", found[0]) and len(text.split()) > 6
-            and not cued):  # "Anna lives in Boston, which is located in Massachusetts": prose that says
-        raise AnswerError(  # "located in", not an answer that names Located_In
-            f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
-    if len(found) > 1:
-        raise AnswerError(f"the answer names {', '.join(found)}; answer with exactly one of these labels and "
-                          f"nothing else: {', '.join(classes)}")
-    if found:
-        return found[0]
-    if _NO_RELATION_WORDS.search(text):
-        return NO_RELATION
-    raise AnswerError(f"answer with exactly one of these labels and nothing else: {', '.join(classes)}")
-
-
-# a whole answer that names no relation of the user's: SemEval-2010's catch-all "Other" and its kin, a bare "No"
-# (asked for a label, a yes/no-minded model answers whether one holds); only when the
-# user has no label of that name, and only as the whole answer ("Other: Work_For" is still read for its label)
-_OTHER_ANSWERS = frozenset({"other", "others", "other relation", "neither", "no label", "none of them",
-                            "none of these", "none of the above", "no", "not applicable", "其他", "其它", "その他"})
-# a Chinese or Japanese model's "none": the words alone ("无", "なし"), and phrases found inside a sentence with no
-# spaces around them ("二者无关", "無関係です"), where \b never holds
-_CJK_NONE = "无|無|没有|沒有|なし"
-_CJK_NONE_PHRASES = "无关系|無關係|無関係|関係なし|没有关系|沒有關係|无关|無關|無関"
-_LEADING_NONE = re.compile(r"[\s\"'`*]*(?:(none|n/a|null|no[\s_-]?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
-                           + r")\b|" + _CJK_NONE_PHRASES + r")(?![\s_-]*(of|other|but|except)\b)", re.I)
-_NO_RELATION_WORDS = re.compile(r"\b(none|n/a|null|no[\s_-]?(?:(?:direct|explicit|clear|obvious|apparent|such|known|stated|meaningful)\s+)?relation(ship)?s?|unrelated|not related|" + _CJK_NONE
-                                + r")\b|" + _CJK_NONE_PHRASES, re.I)
-# words between a negation and the label it negates: "no Work_For", "does not have a Live_In relation"
-# (on the label's own line: "Work_For: No\nLive_In" does not negate Live_In)
-_NEGATED = re.compile(r"(\bno|\bnot|n't|\bnor|\bneither)[^\S\n]+((a|an|the|any|have|has|hold|holds|express|expresses)[^\S\n]+)*$"
-                      r"|(?:不是|并非|並非|不|非|没有|沒有|無|无)(?:是)?$", re.I)
-# what follows a label to deny it: "Work_For: No", "Live_In? no", "Work_For - false", "Kill: ✗"
-_DENIED_AFTER = re.compile(r"[^\S\n]*[:：?=-]?[^\S\n]*[*\"'`]*(?:no|false|none|n/a|✗|❌|×)(?=[^\S\n]*(?:$|[.,;!)*\n]))",
-                           re.I | re.M)  # "Work_For: No", "Live_In? no." (not "No doubt: ...")
-# an answer that says its label holds the other way round: "Work_For(e2,e1)", "Work_For (inverse)", "reversed"
-_REVERSED = re.compile(r"\(\s*e2\s*,\s*e1\s*\)|\b(?:inverse|inverted|reversed?|opposite direction|other direction|"
-                       r"the other way(?: round| around)?)\b", re.I)
-# "not the other way around", "it is not the inverse": the direction confirmed, not reversed
-_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno)\s+(?:\w+\s+){0,3}$", re.I)
-
-
-# "Relation: Located_In" as the answer's first line, the label after its lead-in
-_RE_LEAD_IN = re.compile(r"^\W*(?:(?:the\s+)?(?:final\s+)?(?:relation(?:ship)?(?:\s+type)?|answer|label|output)\s*[:：]\s*)", re.I)
-# the phrases that give the label as the answer in prose: "the correct relation is Live_In", "answer: Work_For"
-_ANSWER_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(?:is|would\s+be|=|->)|[:：])\s*[*\"'`]*$",
-                         re.I)
-
-
-def _reversed(text: str, classes: Sequence[str]) -> bool:
-    """Whether ``text`` says its label holds the other way round ("Work_For(e2,e1)", "Work_For (inverse)"):
-    not when negated ("not the other way around"), nor where the words belong to a label written in the
-    answer ("Inverse_Of", "Cause-Effect(e2,e1)")."""
-    inside = [(m.start(), m.end()) for c in classes
-              for m in re.finditer(r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c)))), text, re.I)]
-    return any(not _NOT_BEFORE.search(text[: m.start()]) and not any(s <= m.start() and m.end() <= e for s, e in inside)
-               for m in _REVERSED.finditer(text))
-
-
-def _cued(text: str, label: str) -> bool:
-    """Whether ``label`` appears right after a phrase that gives it as the answer ("the relation is ...")."""
-    pattern = r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(label))))
-    return any(_ANSWER_CUE.search(text[: m.start()]) for m in re.finditer(pattern, text, re.I))
-
-
-def _nfkc(s: str) -> str:
-    return unicodedata.normalize("NFKC", s)
-
-
-def _writes_label(text: str, label: str) -> bool:
-    """Whether ``text`` writes ``label`` as the label itself ("Located_In"), not only as prose ("located in").
-
-    Only a label with an inner separator can tell the two apart; "Kill" in prose is the label.
-    """
-    return bool(re.search(r"[\s_-]", label)) and re.search(r"(?<![\w])" + re.escape(_nfkc(label)) + r"(?![\w])",
-                                                             text, re.I) is not None
-
-
-def _named_labels(text: str, classes: Sequence[str]) -> list[str]:
-    """The labels ``text`` names as whole words, in order; "_", "-" and spaces inside a label are
-    interchangeable ("located in" names Located_In). A match inside a longer label's match (In in
-    Located_In) and a negated one ("no Work_For relation", "not Live_In") are not named.
-    """
-    hits = []
-    for c in classes:
-        body = r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(c))))
-        # a label in a script with no spaces has no word boundary around it: "两者的关系是位于"
-        pattern = body if NO_SPACE_SCRIPTS.match(c[:1] or " ") else r"(?<![\w])" + body + r"(?![\w])"
-        hits += [(m.start(), m.end(), c) for m in re.finditer(pattern, text, re.I)]
-    out: list[str] = []
-    for s, e, c in sorted(hits):
-        inside = any(s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, _ in hits)
-        if not inside and not _NEGATED.search(text[:s]) and not _DENIED_AFTER.match(text, e) and c not in out:
-            out.append(c)
-    return out

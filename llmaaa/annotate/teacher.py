@@ -59,7 +59,6 @@ def cut_off(comp: Completion, task: str) -> str | None:
 
 
 BUDGET_EXHAUSTED = "budget exhausted"
-RE_MAX_TOKENS = 32
 RE_PAIR_MODES = ("all", "seen")
 SEEN_PAIRS_MIN_RELATIONS = 20  # re_pairs="seen" filters only once the gold pool has this many relations
 
@@ -92,8 +91,7 @@ class LLMTeacher:
         # spans every call of this teacher; pass one to share it (a project's NER and RE teachers)
         self.budget = budget if budget is not None else Budget(config.max_cost, config.max_tokens_total)
         self.progress = progress
-        # an RE answer is one label: a short cap stops a rambling model early (SmolLM2 otherwise fills 512 tokens)
-        self.max_tokens = config.max_tokens if task == "ner" else min(config.max_tokens, RE_MAX_TOKENS)
+        self.max_tokens = config.max_tokens if task == "ner" else config.re_max_tokens
         self.name = f"llm:{config.model}"
         self.last_summary: RunSummary | None = None
         self.logprobs = config.logprobs  # cleared for good once the server refuses them
@@ -364,7 +362,7 @@ class LLMTeacher:
         why = cut_off(comp, self.task)
         if why == "reasoning":
             raise TruncatedAnswer(f"the answer was cut off at max_tokens={self.max_tokens} inside its reasoning "
-                                  "(<think> never closed); raise LLM_MAX_TOKENS (RE: RE_MAX_TOKENS) or use a model "
+                                  "(<think> never closed); raise LLM_MAX_TOKENS (RE: LLM_RE_MAX_TOKENS) or use a model "
                                   "that does not reason first", futile=True)
         if why == "json":
             where = (f"at max_tokens={self.max_tokens}" if comp.finish_reason == "length"

@@ -555,7 +555,7 @@ def test_a_relation_answer_cut_inside_its_reasoning_fails_at_once_with_the_reaso
         [out] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="stub-model", backoff_s=0.01), rl,
                            task="re").annotate([ex])
         assert len(llm.requests) == 2  # one per ordered pair, no re-ask
-    assert out.failed and "inside its reasoning" in out.annotation["error"] and "RE_MAX_TOKENS" in out.annotation["error"]
+    assert out.failed and "inside its reasoning" in out.annotation["error"] and "LLM_RE_MAX_TOKENS" in out.annotation["error"]
 
 
 def test_an_invalid_byte_costs_a_character_not_the_paid_answer_and_missing_usage_is_estimated():
@@ -575,3 +575,15 @@ def test_a_tool_call_instead_of_text_says_so():
     with ScriptedOpenAI([Reply(body=body)]) as llm:
         [out] = teacher(llm).annotate([PARIS])
     assert out.failed and "tool call" in out.annotation["error"]
+
+
+def test_the_relation_answer_cap_is_a_setting_for_models_that_reason_first():
+    """The RE cap was a constant (32 tokens): a model that thinks before it answers failed every pair as cut off."""
+    rl = LabelSet(("PER", "ORG"), ("Work_For",))
+    ex = Example("r1", "Anna works for IBM .", (Span(0, 4, "PER"), Span(15, 18, "ORG")))
+    answer = "<think>Anna is employed by IBM.</think>Work_For"
+    with ScriptedOpenAI(lambda req, n: answer) as llm:
+        [out] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="stub-model", re_max_tokens=400), rl,
+                           task="re").annotate([ex])
+        assert {r["max_tokens"] for r in llm.requests} == {400}
+    assert not out.failed and {r.label for r in out.relations} == {"Work_For"}  # both ordered pairs, same stub answer

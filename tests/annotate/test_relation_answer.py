@@ -1,0 +1,131 @@
+"""Relation answers as real models write them (each case found by an adversarial review of the RE parser).
+
+Before, a colon in the explanation ("Reason: Work_For ...") made the label after it the answer, "None" that
+did not open the answer lost to a label named in its explanation, "no relation" in a sentence was re-asked,
+a dismissed label ("Work_For does not hold") was the answer, and JSON keys such as ``final_answer`` were not
+read. A wrong label costs more than a re-ask; a re-ask costs more than a correct read.
+"""
+
+import pytest
+
+from llmaaa.annotate.answer_errors import AnswerError
+from llmaaa.annotate.parsing import parse_re_answer
+
+C4 = ("Work_For", "Kill", "OrgBased_In", "Live_In", "Located_In")
+T = ("Founder", "Employee_Of", "CEO", "Spouse")
+P = ("place of birth", "employer", "spouse")
+Z = ("位于", "任职于", "出生于")
+R = "re-asked"
+
+CASES = [
+ # 1 bare colon
+ ("Live_In. Reason: Work_For requires an organization.", C4, "Live_In"),
+ ("Live_In. Explanation: Work_For is wrong here.", C4, "Live_In"),
+ ("Live_In (note: Work_For needs an organization)", C4, "Live_In"),
+ ("Live_In. Ruled out: Work_For.", C4, "Live_In"),
+ ("Live_In, Anna lives in Boston. Excluded: Work_For", C4, "Live_In"),
+ ("Live_In; alternatives considered: Work_For, Located_In.", C4, "Live_In"),
+ ("Live_In (confidence: high). Other candidates: Work_For (low).", C4, "Live_In"),
+ ("Live_In - Anna lives in Boston. Not to be confused with: Located_In.", C4, "Live_In"),
+ # 2
+ ("Kill. Work_For would require employment.", C4, "Kill"),
+ ("Kill. Live_In is irrelevant here.", C4, "Kill"),
+ ("Kill (Bob killed Anna; Live_In does not apply).", C4, "Kill"),
+ ("Kill, since Bob shot her, whereas Work_For is about jobs.", C4, "Kill"),
+ ("Founder. Employee_Of would mean she works there.", T, "Founder"),
+ ("CEO. She is not just an Employee_Of the firm.", T, "CEO"),
+ ("Spouse. There is no relation of Employee_Of.", T, "Spouse"),
+ ("employer. Her place of birth is not mentioned.", P, "employer"),
+ ("Work_For? Actually no relation.", C4, "no_relation"),
+ # 3
+ ("Answer: None (Work_For is not stated).", C4, "no_relation"),
+ ("**Answer: None**\n\nWork_For is not stated in the text.", C4, "no_relation"),
+ ("Relation: None\nReason: Work_For requires employment.", C4, "no_relation"),
+ ("The answer is None. Work_For is not supported.", C4, "no_relation"),
+ ("The relation is none. Work_For is not supported.", C4, "no_relation"),
+ ("Label: None. Live_In needs a location.", C4, "no_relation"),
+ ("The answer is: None. Live_In needs a location.", C4, "no_relation"),
+ ("Answer: no relation. Reason: Work_For requires employment.", C4, "no_relation"),
+ ("None of the above. Work_For requires employment.", C4, "no_relation"),
+ ("None of the listed relations hold. Work_For is not expressed.", C4, "no_relation"),
+ ("None of the relations apply; Work_For would need a job.", C4, "no_relation"),
+ ("No. Work_For is not stated.", C4, "no_relation"),
+ ("There is no relation; Work_For would require employment.", C4, "no_relation"),
+ ("Since Anna only visited Acme, no relation holds. Work_For would be wrong.", C4, "no_relation"),
+ ("The head is not the employee, so no relation (Work_For does not hold).", C4, "no_relation"),
+ ("I don't see a Work_For relationship. No relation.", C4, "no_relation"),
+ ("Live_In needs a location, so no relation.", C4, "no_relation"),
+ ("Live_In needs a location, so: no relation.", C4, "no_relation"),
+ ("Since Live_In needs a location, the answer is none.", C4, "no_relation"),
+ ("Reasoning: Work_For fits best.\nAnswer: None", C4, "no_relation"),
+ # 4
+ ("Work_For is incorrect.", C4, R), ("Work_For does not hold.", C4, R), ("Work_For: not applicable", C4, R),
+ ("Work_For? Unlikely.", C4, R), ("The relation cannot be Work_For.", C4, R), ("It can't be Work_For.", C4, R),
+ ("I don't think it's Work_For.", C4, R), ("It is unlikely to be Work_For.", C4, R),
+ ("Work_For is not the relation; the head does not work for the tail.", C4, R),
+ ("位于关系不成立。", Z, R),
+ # 5
+ ("There is no Work_For or Live_In relation.", C4, R), ("There is no Work_For, Live_In or Kill relation here.", C4, R),
+ ("It's not Work_For or Live_In.", C4, R),
+ # 6
+ ('{"reasoning": "It might look like Work_For, but Anna lives in Boston.", "final_answer": "Live_In"}', C4, "Live_In"),
+ ('{"analysis": "Work_For does not fit; she resides there.", "conclusion": "Live_In"}', C4, "Live_In"),
+ ('{"explanation": "Work_For is ruled out.", "relation_label": "Live_In"}', C4, "Live_In"),
+ ('{"thought": "It could be Work_For", "final": "Live_In"}', C4, "Live_In"),
+ ('{"step_by_step": "Could be Work_For. Actually no.", "output": "no_relation"}', C4, "no_relation"),
+ ('{"rationale": "Work_For is not stated", "result": "none"}', C4, "no_relation"),
+ ('{"entity1": "Kill Bill", "entity2": "Acme", "relationship": "Work_For"}', C4, "Work_For"),
+ ('{"Work_For": "no", "Live_In": "yes"}', C4, "Live_In"),
+ ('{"Work_For": true, "Live_In": false}', C4, "Work_For"),
+ ('{"relations": []}', C4, "no_relation"), ('{"relation": false}', C4, "no_relation"), ('{"has_relation": false}', C4, "no_relation"),
+ # 7
+ ("Work_For\n\nActually, on second thought: Live_In", C4, "Live_In"),
+ ("Live_In\n\nWait, no. Anna works for Acme, so it's Work_For.", C4, "Work_For"),
+ # 8
+ ("Work_For (from tail to head)", C4, R), ("Work_For (tail -> head)", C4, R), ("Work_For(tail, head)", C4, R),
+ ("Work_For. The reverse is not true.", C4, "Work_For"),
+ ("Work_For. Note that the reverse direction would be no_relation.", C4, "Work_For"),
+ ("Live_In. In the opposite direction there would be no relation.", C4, "Live_In"),
+ # 9
+ ("There is no relation between Anna and Acme.", C4, "no_relation"), ("There is no relation between the two entities.", C4, "no_relation"),
+ ("I believe there is no relation here at all.", C4, "no_relation"),
+ ("Based on the text, no relation holds from the head to the tail.", C4, "no_relation"),
+ # 10
+ ("Work_For rather than Live_In", C4, "Work_For"), ("Live_In instead of Work_For", C4, "Live_In"),
+ ("Live_In is a better fit than Work_For.", C4, "Live_In"),
+ ("Initially I thought Work_For, but it's actually Live_In.", C4, "Live_In"),
+ ("Work_For. Wait, actually it should be Live_In.", C4, "Live_In"), ("Work_For is not correct. Live_In.", C4, "Live_In"),
+ ("Reasoning: Work_For would need a job.\nAnswer: no_relation", C4, "no_relation"),
+ # 12
+ ("Work_For\n\nText: Bob killed Anna.\nHead: Bob (Peop)\nTail: Anna (Peop)\nKill", C4, "Work_For"),
+ # 13
+ ("nil", C4, "no_relation"), ("Nothing", C4, "no_relation"), ("Nope.", C4, "no_relation"), ("Keine (Beziehung)", C4, "no_relation"),
+ ("Il n'y a pas de relation.", C4, "no_relation"), ("Sin relación", C4, "no_relation"), ("Нет (связи)", C4, "no_relation"),
+ ("관계 없음", C4, "no_relation"), ("两者之间不存在任何关系。", Z, "no_relation"), ("以上都不是", Z, "no_relation"),
+ ("The text does not express any relation between Anna and Acme.", C4, "no_relation"),
+ # 16, 17, 18
+ ("Located. Boston is located in Massachusetts.", ("Located", "Located_In", "Work_For"), "Located"),
+ ("南非位于非洲。", Z, "位于"),
+ ('{"head": "Anna", "tail": "Acme", "relationship": "Work_For"}', C4, "Work_For"),
+ # regressions to watch
+ ("Work_For\nNone of the other labels fit.", C4, "Work_For"),
+ ("Work_For, Live_In", C4, R), ("Work_For / Live_In", C4, R), ("Work_For; Live_In", C4, R),
+ ("Work_For. He also lives in Boston (Live_In).", C4, "Work_For"),
+]
+
+@pytest.mark.parametrize("answer,labels,expected", CASES)
+def test_relation_answers_as_models_write_them(answer, labels, expected):
+    try:
+        got = parse_re_answer(answer, labels)
+    except AnswerError:
+        got = R
+    assert got == expected
+
+
+def test_degenerate_long_answers_are_read_or_re_asked():
+    """A server that ignores max_tokens sent 20,000 characters; the scans took 7-17 s on such answers (a
+    regression shows as a slow test)."""
+    assert parse_re_answer("Work_For" + " " * 20000, C4) == "Work_For"
+    for answer, labels in (("Work_For " * 3000, C4), (" ".join(C4) * 800, C4), ("位于" * 5000, Z)):
+        with pytest.raises(AnswerError):
+            parse_re_answer(answer, labels)
