@@ -568,3 +568,21 @@ def test_the_teachers_demo_pool_f1_is_a_mean_over_seeds_not_runs():
 
     info = _teacher_info("t", {0: [0.80] * 10, 1: [0.90] * 2}, [0.7, 0.8])
     assert info["gold_f1"] == pytest.approx(0.85) and info["test_f1"] == pytest.approx(0.75)
+
+
+def test_a_run_on_relabeled_gold_is_other_data(tmp_path):
+    """Renamed or corrected gold labels with the same texts resumed the old run and printed its numbers."""
+    from llmaaa.loop.engine import data_fingerprint, gold_fingerprint
+
+    pool = [sentence(i) for i in range(4)]
+    renamed = [ex.with_labels(entities=tuple(dataclasses.replace(s, label="ORT") if s.label == "LOC" else s
+                                              for s in ex.entities)) for ex in pool]
+    assert data_fingerprint(pool, [], None) == data_fingerprint(renamed, [], None)
+    assert gold_fingerprint(pool, [], None) != gold_fingerprint(renamed, [], None)
+    st = LoopState(tmp_path)
+    st.bind({"strategy": "random", "gold": gold_fingerprint(pool, [], None)})
+    with pytest.raises(LoopStateError, match="gold"):
+        st.bind({"strategy": "random", "gold": gold_fingerprint(renamed, [], None)})
+    st2 = LoopState(tmp_path / "old")
+    st2.bind({"strategy": "random"})  # a directory from before the key resumes
+    st2.bind({"strategy": "random", "gold": gold_fingerprint(pool, [], None)})

@@ -46,18 +46,22 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         examples = _load(args)
         fmt = args.to or ("conll" if args.output.endswith((".conll", ".txt", ".bmes")) else "jsonl")
+        n_rel = sum(len(ex.relations) for ex in examples)
         if fmt == "conll":
             stats = write_conll(examples, args.output, scheme=args.scheme)
-            extra = f" ({stats['snapped']} spans snapped, {stats['dropped']} dropped)"
+            left = [f"{stats['snapped']} spans snapped", f"{stats['dropped']} dropped"]
+            left += [f"{stats['empty']} empty texts left out"] if stats["empty"] else []
+            left += [f"{n_rel} relations not written: CoNLL has no relations"] if n_rel else []
+            summary = (f"{stats['examples']} examples ({stats['entities']} entities) to {args.output} as conll "
+                       f"({', '.join(left)})")
         else:
             write_jsonl(examples, args.output)
-            extra = ""
+            n_ent = sum(len(ex.entities) for ex in examples)
+            summary = f"{len(examples)} examples ({n_ent} entities, {n_rel} relations) to {args.output} as jsonl"
     except _USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    n_ent = sum(len(ex.entities) for ex in examples)
-    n_rel = sum(len(ex.relations) for ex in examples)
-    print(f"wrote {len(examples)} examples ({n_ent} entities, {n_rel} relations) to {args.output} as {fmt}{extra}")
+    print(f"wrote {summary}")
     return 0
 
 

@@ -27,7 +27,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         train = require_examples(read_jsonl(args.train), args.train, "--train")
         gold = require_examples(read_jsonl(args.gold), args.gold, "--gold") if args.gold else []
-        check_label_overlap(args.task, train, gold, args.train, args.gold, disjoint_is_error=True)
+        if gold:  # without --gold there is nothing to compare the labels with
+            check_label_overlap(args.task, train, gold, args.train, args.gold, disjoint_is_error=True)
         overrides = {"model_name": args.model_name, "epochs": args.epochs, "batch_size": args.batch_size,
                      "lr": args.lr, "seed": args.seed, "device": args.device,
                      "reweight": True if args.reweight else None, "reweight_method": args.reweight_method}

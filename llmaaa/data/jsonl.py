@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,9 @@ from llmaaa.data.schema import Example, SchemaError
 from llmaaa.data.textfile import iter_lines
 
 log = logging.getLogger(__name__)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonlError(ValueError):
@@ -56,6 +60,9 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
                 skipped[record.skip] += 1
                 continue
             ex = Example.from_dict(record.data, default_id=default_id)
+            if _SURROGATE.search(ex.text):
+                raise SchemaError(f"example {ex.id!r}: its text holds a lone UTF-16 surrogate (half of an emoji, from "
+                                  "a file cut or converted badly); it cannot be written as UTF-8: fix the character")
             if ex.id in seen:
                 raise SchemaError(_duplicate(ex.id, seen[ex.id], path))
         except json.JSONDecodeError as e:
@@ -69,7 +76,7 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
                 formats[record.format] += 1
             continue
         if strict:
-            raise JsonlError(msg + "; fix the line, or read with strict=False to skip bad lines")
+            raise JsonlError(msg + "; fix the line (from Python, read_jsonl(..., strict=False) skips bad lines)")
         log.warning("skipping %s", msg)
         if errors is not None:
             errors.append(msg)

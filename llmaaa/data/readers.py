@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections import Counter
@@ -368,38 +370,76 @@ def _token_spans(ex: Example, offsets: Sequence[Sequence[int]], stats: dict[str,
     return out
 
 
-def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "iob2", sep: str = " ") -> dict[str, int]:
+def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "iob2",
+                sep: str | None = None) -> dict[str, int]:
     """Write ``TOKEN TAG`` lines, a blank line between examples; return counts incl. snapped/dropped spans.
 
-    ``sep="\t"`` when a label may hold a space (``B-Person Name``): ``read_conll`` splits a line with
-    a tab on tabs only, so the tag reads back whole. A written token never holds whitespace.
+    ``sep``: a space, or a tab when a label holds one (``B-Person Name``: ``read_conll`` splits a line with
+    a tab on tabs only, so the tag reads back whole; None picks). A written token never holds whitespace.
 
     Tokens come from ``extra["tokens"]`` when a reader kept them, else from ``tokenize``. A span
     that does not fall on token boundaries is widened to the tokens it touches (counted in
     ``snapped``); one that overlaps an earlier entity cannot be tagged and is ``dropped``.
     """
     scheme = check_scheme(scheme)
-    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0}
+    examples = list(examples)
+    if sep is None:
+        sep = "\t" if any(re.search(r"\s", sp.label) for ex in examples for sp in ex.entities) else " "
+    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for ex in examples:
-            offsets = ex.extra.get("tokens") or tokenize(ex.text)
-            offsets = [(s, e) for s, e in offsets if ex.text[s:e].strip()]
-            if not offsets:  # an empty text: CoNLL has no empty sentence (a blank block reads back as nothing)
-                stats["empty"] += 1
-                continue
-            spans = _token_spans(ex, offsets, stats)
-            tags = token_spans_to_tags(spans, len(offsets), scheme)
-            for (s, e), tag in zip(offsets, tags):
-                f.write(f"{''.join(ex.text[s:e].split())}{sep}{tag}\n")
-            f.write("\n")
-            stats["examples"] += 1
-            stats["tokens"] += len(offsets)
-            stats["entities"] += len(spans)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # atomic, as write_jsonl: a failure half-way leaves no partial file that reads as a shorter dataset
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            _write_conll_lines(f, examples, scheme, sep, stats)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     if stats["snapped"] or stats["dropped"]:
         log.warning("%s: %d spans snapped to token boundaries, %d dropped", path, stats["snapped"], stats["dropped"])
     if stats["empty"]:
         log.warning("%s: %d examples with an empty text left out (CoNLL cannot hold an empty sentence)", path,
                     stats["empty"])
+    if stats["retokenized"]:
+        log.warning("%s: %d examples had a 'tokens' field that is not sorted character offsets covering the text; "
+                    "tokenized again", path, stats["retokenized"])
     return stats
+
+
+def _usable_tokens(text: str, tokens: Any) -> list[tuple[int, int]] | None:
+    """``tokens`` as sorted, non-overlapping ``(start, end)`` offsets into ``text`` covering every non-space
+    character, or None: a field of words (``["Zoë", "lebt"]``), spaCy objects or offsets that skip text
+    would reorder the words or lose text silently."""
+    try:
+        spans = [(int(s), int(e)) for s, e in tokens]
+    except (TypeError, ValueError):
+        return None
+    covered = 0
+    for s, e in spans:
+        if not (covered <= s < e <= len(text)) or text[covered:s].strip():
+            return None
+        covered = e
+    return spans if not text[covered:].strip() else None
+
+
+def _write_conll_lines(f: Any, examples: Iterable[Example], scheme: str, sep: str, stats: dict[str, int]) -> None:
+    for ex in examples:
+        given = ex.extra.get("tokens")
+        offsets = _usable_tokens(ex.text, given) if given else None
+        if given and offsets is None:
+            stats["retokenized"] += 1
+        offsets = offsets or tokenize(ex.text)
+        offsets = [(s, e) for s, e in offsets if ex.text[s:e].strip()]
+        if not offsets:  # an empty text: CoNLL has no empty sentence (a blank block reads back as nothing)
+            stats["empty"] += 1
+            continue
+        spans = _token_spans(ex, offsets, stats)
+        tags = token_spans_to_tags(spans, len(offsets), scheme)
+        for (s, e), tag in zip(offsets, tags):
+            f.write(f"{''.join(ex.text[s:e].split())}{sep}{tag}\n")
+        f.write("\n")
+        stats["examples"] += 1
+        stats["tokens"] += len(offsets)
+        stats["entities"] += len(spans)

@@ -17,9 +17,32 @@ NO_SPACE_SCRIPTS = re.compile(
 )
 
 
+def joins_previous(ch: str) -> bool:
+    """A character that belongs to the one before it: a combining mark (a Thai vowel sign, an NFD accent), a
+    zero-width joiner, a variation selector, an emoji skin tone or a flag's tag character."""
+    return (unicodedata.category(ch)[0] == "M" or ch in "\u200d\ufe0e\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff"
+            or "\U000e0020" <= ch <= "\U000e007f")
+
+
+def _regional(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
 def _one_character(token: str) -> bool:
-    """One character, with the combining marks that belong to it (a Thai vowel sign, an NFD accent)."""
-    return bool(token) and all(unicodedata.category(ch)[0] == "M" for ch in token[1:])
+    """One user-perceived character: a letter with its combining marks, an emoji with its skin tone, variation
+    selector or zero-width-joined parts (👍🏽, 👩🏽‍💻), a flag (🇩🇪). One emoji in a char-level file must not make
+    the whole file word-level (every sentence's text would get spaces between its characters)."""
+    if not token:
+        return False
+    flag_half = _regional(token[0])
+    for prev, ch in zip(token, token[1:]):
+        if joins_previous(ch) or prev == "\u200d":
+            continue
+        if flag_half and _regional(ch):
+            flag_half = False
+            continue
+        return False
+    return True
 
 
 # scripts whose words are written without spaces between them, Hangul left out: Korean word tokens ("서울 에")

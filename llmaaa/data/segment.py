@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 
 from llmaaa.data.schema import Example
+from llmaaa.data.scripts import joins_previous
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 
@@ -61,14 +61,11 @@ def _grapheme_start(text: str, start: int, cut: int) -> int:
     NFD text ("e" + U+0301) and emoji joined by U+200D or followed by a variation selector or skin
     tone would otherwise start the next piece with a dangling mark, and a mention there cannot match.
     """
-    while cut - 1 > start and (_joins_previous(text[cut]) or text[cut - 1] == "\u200d"):
+    while cut - 1 > start and (joins_previous(text[cut]) or text[cut - 1] == "\u200d"):
         cut -= 1
     return cut
 
 
-def _joins_previous(ch: str) -> bool:
-    return (unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200d\ufe0e\ufe0f"
-            or 0x1F3FB <= ord(ch) <= 0x1F3FF)
 
 
 def segments(text: str, max_chars: int) -> list[tuple[int, int]]:

@@ -210,6 +210,7 @@ class ActiveLoop:
         cfg = self.config
         self.state.bind({**cfg.identity(), "teacher": self.teacher.name, "pool_size": len(self.pool),
                          "data": data_fingerprint(self.pool, self.demo, self.test),
+                         "gold": gold_fingerprint(list(self._pool_gold.values()), self.demo, self.test),
                          "train": train_identity(self.train_config)})
         teacher = self._teacher_gold()
         teacher_f1 = teacher.get("f1")
@@ -279,6 +280,20 @@ def data_fingerprint(pool: Sequence[Example], demo: Sequence[Example], test: Seq
     for part in (pool, demo, test or ()):
         for ex in part:
             h.update(f"{ex.id}\x1f{ex.text}\x1e".encode("utf-8", "surrogatepass"))
+        h.update(b"\x1d")
+    return h.hexdigest()[:16]
+
+
+def gold_fingerprint(pool: Sequence[Example], demo: Sequence[Example], test: Sequence[Example] | None) -> str:
+    """A short hash of the gold labels of the pool, demo pool and test set: a label renamed or corrected in the
+    user's files is other data too (``data_fingerprint`` sees only ids and texts; it keeps its old value so
+    that state directories written before this key still resume)."""
+    h = hashlib.sha256()
+    for part in (pool, demo, test or ()):
+        for ex in part:
+            spans = ";".join(f"{s.start},{s.end},{s.label}" for s in ex.entities)
+            rels = ";".join(f"{r.head},{r.tail},{r.label}" for r in ex.relations)
+            h.update(f"{ex.id}\x1f{spans}\x1f{rels}\x1e".encode("utf-8", "surrogatepass"))
         h.update(b"\x1d")
     return h.hexdigest()[:16]
 

@@ -23,7 +23,7 @@ from llmaaa.data.pairs import PAIR_OF, pair_examples
 from llmaaa.data.readers import DatasetNotFound, read_dataset
 from llmaaa.data.schema import Example, LabelSet
 from llmaaa.loop.config import LoopConfig
-from llmaaa.loop.engine import data_fingerprint, run_loop, train_identity
+from llmaaa.loop.engine import data_fingerprint, gold_fingerprint, run_loop, train_identity
 from llmaaa.loop.evaluate import sample_demo_pool, score_predictions, strip_labels, train_ceiling
 from llmaaa.loop.state import read_json, write_json
 from llmaaa.report import build_curves, series_name, write_report
@@ -175,7 +175,11 @@ def _cached(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     labels, 100 test sentences) would stand in a full run's table. Files older than the identity key
     are taken as they are."""
     cached = read_json(path)
-    if cached is None or cached.get("identity") in (None, json.loads(json.dumps(identity))):  # tuples -> lists
+    if cached is None or cached.get("identity") is None:
+        return cached
+    wanted = json.loads(json.dumps(identity))  # tuples -> lists, as the file has them
+    # a key the file lacks (written before it was part of the identity) is not a difference
+    if all(cached["identity"][k] == v for k, v in wanted.items() if k in cached["identity"]):
         return cached
     log.warning("%s was measured on other data or student options; measuring again", path)
     return None
@@ -187,7 +191,7 @@ def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: 
     A measurement with failed labels (a dead endpoint, a spent budget) scores them as empty answers: it is
     cached with its failures and measured again next time, as the demo-pool measurement is, instead of
     standing as the teacher's F1 for good."""
-    identity = {"teacher": teacher.name, "test": data_fingerprint((), (), test)}
+    identity = {"teacher": teacher.name, "test": data_fingerprint((), (), test), "gold": gold_fingerprint((), (), test)}
     cached = _cached(path, identity)
     if cached is not None and not cached.get("failed"):
         return cached["f1"]
@@ -239,7 +243,8 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
                              "stopped": result.stopped})
         if exp.ceiling:
             path = exp.output / "ceiling" / f"seed-{seed}.json"
-            identity = {"data": data_fingerprint(pool, demo, test), "budget": exp.loop.budget,
+            identity = {"data": data_fingerprint(pool, demo, test), "gold": gold_fingerprint(pool, demo, test),
+                        "budget": exp.loop.budget,
                         "train": train_identity(train_cfg)}
             ceil = _cached(path, identity)
             if ceil is None:

@@ -130,3 +130,14 @@ def test_mistakes_found_by_a_cli_review_are_one_line_and_lose_no_data(tmp_path):
                           (("--log-level", "nope", "evaluate"), "invalid choice: 'NOPE'")):
         r = llmaaa(*args)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_convert_to_conll_counts_what_it_wrote_and_says_relations_are_not_written(tmp_path):
+    """It printed the input's counts ('84 relations') for a CoNLL file holding no relation and one example fewer."""
+    src = tmp_path / "re.jsonl"
+    write_jsonl([Example("a", "Anna works for Acme .", (Span(0, 4, "PER"), Span(15, 19, "ORG")),
+                         (Relation(0, 1, "Work_For"),)), Example("b", "")], src)
+    r = llmaaa("convert", "--from", "jsonl", "--input", src, "--output", tmp_path / "re.conll")
+    assert r.returncode == 0, r.stderr
+    assert "wrote 1 examples (2 entities)" in r.stdout and "1 empty texts left out" in r.stdout
+    assert "1 relations not written: CoNLL has no relations" in r.stdout

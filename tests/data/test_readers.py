@@ -99,7 +99,7 @@ def test_write_conll_round_trips_tokens_and_tags_through_jsonl(tmp_path, scheme)
     exs = read_conll(FIXTURES / "mini_conll2003.txt")
     write_jsonl(exs, tmp_path / "mini.jsonl")
     stats = write_conll(read_jsonl(tmp_path / "mini.jsonl"), tmp_path / "out.conll", scheme=scheme)
-    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0, "empty": 0}
+    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0}
     again = read_conll(tmp_path / "out.conll", scheme=scheme, id_prefix="mini_conll2003")
     assert again == exs
 
@@ -297,3 +297,41 @@ def test_io_tags_are_read_with_the_io_scheme_and_the_bio_reader_says_so(tmp_path
     write_conll([ex], out, scheme="io", sep="\t")
     assert mentions(read_conll(out, scheme="io")[0]) == mentions(ex)
 
+
+
+def test_one_emoji_in_a_char_level_file_keeps_every_sentence_without_spaces(tmp_path):
+    """A skin-toned emoji counted as two characters made the whole file word-level: "我在2008年" read as
+    "我在2 0 0 8年" in every sentence (found by a dataset review)."""
+    path = tmp_path / "zh.conll"
+    path.write_text("我 O\n在 O\n2 B-DATE\n0 I-DATE\n0 I-DATE\n8 I-DATE\n年 I-DATE\n\n好 O\n👍🏽 O\n🇩🇪 O\n👩🏽‍💻 O\n",
+                    encoding="utf-8")
+    first, second = read_conll(path)
+    assert first.text == "我在2008年" and first.mention(first.entities[0]) == "2008年"
+    assert second.text == "好👍🏽🇩🇪👩🏽‍💻"
+
+
+def test_write_conll_checks_a_tokens_field_and_writes_atomically(tmp_path):
+    """Words given as strings crashed half-way and left a partial file; out-of-order or partial offsets
+    reordered words or lost text silently."""
+    exs = [Example("a", "Zoë lebt in Köln", (Span(0, 3, "PER"), Span(12, 16, "LOC")), extra={"tokens": [[4, 8], [0, 3]]}),
+           Example("b", "Anna lebt", (Span(0, 4, "PER"),), extra={"tokens": ["Anna", "lebt"]})]
+    out = tmp_path / "out.conll"
+    stats = write_conll(exs, out)
+    assert stats["retokenized"] == 2 and stats["entities"] == 3
+    assert [(ex.text, [ex.mention(s) for s in ex.entities]) for ex in read_conll(out)] == [
+        ("Zoë lebt in Köln", ["Zoë", "Köln"]), ("Anna lebt", ["Anna"])]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.conll"]  # no temp file left
+
+
+def test_a_label_with_a_space_is_written_with_tabs_and_reads_back(tmp_path):
+    ex = Example("a", "Jürgen Klopp kam", (Span(0, 12, "Person Name"),))
+    write_conll([ex], tmp_path / "o.conll")
+    assert read_conll(tmp_path / "o.conll")[0].entities[0].label == "Person Name"
+
+
+def test_a_lone_surrogate_in_a_jsonl_text_is_refused_with_its_line(tmp_path):
+    from llmaaa.data.jsonl import JsonlError
+
+    (tmp_path / "s.jsonl").write_text('{"id": "a", "text": "Zo\\u00eb \\ud83d lebt"}\n', encoding="utf-8")
+    with pytest.raises(JsonlError, match=r"s.jsonl:1: .*lone UTF-16 surrogate"):
+        read_jsonl(tmp_path / "s.jsonl")
