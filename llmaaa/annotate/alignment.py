@@ -313,6 +313,10 @@ def _list_parts(text: str, mention: str, folded: "FoldedText") -> list[str]:
 # what joins two names of a list in the text: a comma (with an Oxford "and"), "and"/"or"/"&", or a CJK list mark
 _LIST_GAP = re.compile(r"\s*[,;、，；]\s*(?:(?:and|or|&)\s+)?|\s+(?:and|or|&)\s+|\s*[和与及、]\s*", re.I)
 _ABBREVIATION = re.compile(r"\S*\.")  # "D.C.", "Inc.", "Jr.": a name's tail after its comma
+# another name next to a run in the text, joined as list items are ("Anna, Bob, Carl and Dan"): the run is in a list
+_NAME_START = "[A-ZÀ-ÖØ-ÞĀ-ſ\u0400-\u042f\u3400-\u4dbf\u4e00-\u9fff]"
+_LISTED_AFTER = re.compile(r"(?:\s*[,;、，；]\s*(?:(?:and|or|&)\s+)?|\s+(?:and|or|&)\s+|\s*[和与及]\s*)" + _NAME_START)
+_LISTED_BEFORE = re.compile(r"[\w.](?:\s*[,;、，；]\s*|\s+(?:and|or|&)\s+|\s*[和与及]\s*)$")
 
 
 def _one_name_run(text: str, parts: Sequence[str], seps: Sequence[str], i: int, j: int,
@@ -321,10 +325,11 @@ def _one_name_run(text: str, parts: Sequence[str], seps: Sequence[str], i: int, 
     run = find_occurrences(text, _joined(parts, seps, i, j), folded)[0]
     if not run or all(_ABBREVIATION.fullmatch(p.strip()) for p in parts[i + 1:j + 1]):
         return bool(run)
-    before = {e for _, e in find_occurrences(text, parts[i - 1], folded)[0]} if i > 0 else set()
-    after = {s for s, _ in find_occurrences(text, parts[j + 1], folded)[0]} if j + 1 < len(parts) else set()
-    return any(not any(_LIST_GAP.fullmatch(text[e:s]) for e in before if e <= s)
-               and not any(_LIST_GAP.fullmatch(text[e:a]) for a in after if a >= e)
+    # the other parts of the list, wherever the model put them: "Carl, Anna, Bob" over "Anna, Bob and Carl"
+    others = [occ for k, part in enumerate(parts) if not i <= k <= j for occ in find_occurrences(text, part, folded)[0]]
+    return any(not any(_LIST_GAP.fullmatch(text[e2:s]) for _, e2 in others if e2 <= s)
+               and not any(_LIST_GAP.fullmatch(text[e:s2]) for s2, _ in others if s2 >= e)
+               and not _LISTED_BEFORE.search(text[max(0, s - 12):s]) and not _LISTED_AFTER.match(text, e)
                for s, e in run)
 
 

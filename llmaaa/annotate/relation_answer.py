@@ -80,34 +80,44 @@ _FINAL = re.compile(r"^[\W_]*(?:the\s+)?final\b", re.I)
 # what ends the opening answer: a full stop, a clause mark, a bracket, a dash between spaces, a line end
 _HEAD_END = re.compile(r"[^\S\n]*(?:$|\n|[.。;；,，!！(（:：]|[^\S\n]+[-–—][^\S\n]|[-–—]{1,2}[^\S\n])")
 # a self-correction after the answer: what follows it, if it names one label, is the answer
-_REVISION = re.compile(r"\b(?:actually|wait|on second thought|correction|i mean|scratch that|let me reconsider)\b", re.I)
+_REVISION = re.compile(
+    r"(?:^|[.!?;:,\n(]|\bbut\s+(?:it'?s\s+|it\s+is\s+)?|\bno\s*,?\s*|\bhmm\s*,?\s*)[^\S\n]*(?:actually|wait|on second "
+    r"thought|correction|i mean|i meant|sorry|scratch that|let me (?:reconsider|correct (?:that|myself))|no\s*,?\s*"
+    r"(?:it'?s|it\s+is)|hmm\s*,?\s*no)\b", re.I)
+# another label offered beside the opening one: "Work_For, or maybe Live_In", "Live_In is also possible"
+_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|probably|could|might|alternatively|also\s+(?:possible|plausible|"
+                    r"fits?|applies|be\s+argued)|either)\b", re.I)
 # words between a negation and the label it negates: "no Work_For", "can't be Work_For", "I don't think it's Live_In"
 # (on the label's own line: "Work_For: No\nLive_In" does not negate Live_In)
 _NEGATED = re.compile(
     r"(\bno|\bnot|n't|\bnor|\bneither|\bcannot|\bnever|\bunlikely)[^\S\n]+"
-    r"((a|an|the|any|have|has|hold|holds|express|expresses|be|is|it|it's|its|that|this|think|believe|see|to|of|a\s+case"
-    r"\s+of)[^\S\n]+)*$"
+    r"((a|an|the|any|have|has|hold|holds|express|expresses|be|see|to|of|a\s+case\s+of)[^\S\n]+"
+    r"|(think|believe|say)[^\S\n]+(that[^\S\n]+)?(it's|it[^\S\n]+is|this[^\S\n]+is)[^\S\n]+)*$"
     r"|(?:不是|并非|並非|不|(?<![\u3400-\u9fff])非|没有|沒有|無|无)(?:是)?$", re.I)
 # the label given as the alternative not taken: "Work_For rather than Live_In", "Live_In instead of Work_For"
-_ALTERNATIVE = re.compile(r"(?:\bthan|\binstead\s+of|\brather\s+than|\bover|\bnot)[^\S\n]+$", re.I)
+_ALTERNATIVE = re.compile(r"(?:(?<!other )\bthan|\binstead\s+of|\brather\s+than|\bover|\bnot)[^\S\n]+$", re.I)
 # what follows a label to deny it: "Work_For: No", "Live_In? no", "Work_For - false", "Kill: ✗"
-_DENIED_AFTER = re.compile(r"[^\S\n]*[:：?=-]?[^\S\n]*[*\"'`]*(?:no|false|none|n/a|✗|❌|×)(?=[^\S\n]*(?:$|[.,;!)*\n]))",
-                           re.I | re.M)  # "Work_For: No", "Live_In? no." (not "No doubt: ...")
+_DENIED_AFTER = re.compile(
+    r"[*\"'`]*[^\S\n]*[:：?=(（—–-]?[^\S\n]*[*\"'`]*(?:no|n|0|false|none|n/a|incorrect|wrong|unsupported|"
+    r"not[^\S\n]+(?:supported|mentioned|stated|correct|applicable|expressed|present)|否|✗|❌|×)"
+    r"(?=[^\S\n]*(?:$|[.,;!)）*\n]))", re.I | re.M)  # "Work_For: No", "Live_In? no.", "Work_For (no)" (not "No doubt")
 # what follows a label to dismiss it: "Work_For does not hold", "Work_For would need a job", "Work_For is wrong"
 _DISMISSED_AFTER = re.compile(
     r"[*\"'`]*[^\S\n]*(?:relation(?:ship)?[^\S\n]+)?(?:(?:is|are|seems|was)[^\S\n]+(?:not|incorrect|wrong|irrelevant|"
     r"unlikely|ruled[^\S\n]+out|excluded|inapplicable|out)\b|isn't|aren't|wasn't|does[^\S\n]+not|doesn't|do[^\S\n]+not|"
-    r"don't|cannot|can't|would\b|requires?\b|needs?\b|[:?][^\S\n]*(?:not[^\S\n]+applicable|unlikely)\b)"
+    r"don't|cannot|can't|would[^\S\n]+(?:require|need|mean|imply|only|have[^\S\n]+to|be[^\S\n]+(?:wrong|incorrect|"
+    r"inappropriate))\b|requires?\b|needs?\b|[:?][^\S\n]*(?:not[^\S\n]+applicable|unlikely)\b)"
     r"|(?:关系|關係)?(?:不成立|不存在|不适用|不適用|不对|不對|错误|錯誤)", re.I)
 # an answer that says its label holds the other way round: "Work_For(e2,e1)", "Work_For (inverse)", "reversed"
 _REVERSED = re.compile(r"\(\s*e2\s*,\s*e1\s*\)|\b(?:inverse|inverted|reversed?|opposite direction|other direction|"
                        r"the other way(?: round| around)?|from (?:the )?tail to (?:the )?head)\b|\btail\s*->\s*head\b|"
                        r"\(\s*tail\s*,\s*head\s*\)", re.I)
 # "not the other way around", "it is not the inverse": the direction confirmed, not reversed
-_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno)\s+(?:\w+\s+){0,3}$", re.I)
+_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno)\s+(?:\w+\s+){0,5}$", re.I)
 # "The reverse is not true", "in the opposite direction there would be no relation": the other way denied
 _NOT_AFTER = re.compile(r"[^\S\n]*(?:direction[^\S\n]+)?(?:is[^\S\n]+not|isn't|does[^\S\n]+not|doesn't|would[^\S\n]+be"
-                        r"[^\S\n]+(?:no|not)|there[^\S\n]+would[^\S\n]+be[^\S\n]+no|holds?[^\S\n]+no\b)", re.I)
+                        r"[^\S\n]+(?:no|not)|there[^\S\n]+would[^\S\n]+be[^\S\n]+no|holds?[^\S\n]+no\b"
+                        r"|[^\n.]{0,40}?\b(?:is|be)[^\S\n]+(?:no|not)(?:\b|_))", re.I)
 # phrases that give the label as the answer in prose: "the correct relation is Live_In", "so Work_For"
 _STRONG_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(?:is|would\s+be|=|->|[:：])|"
                          r"\b(?:so|therefore|thus|hence)(?:\s+it\s+is|\s+it's)?)\s*[*\"'`]*$", re.I)
@@ -119,7 +129,9 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
     """The relation label ``answer`` gives (case, ``_``/``-``/space and full-width forms forgiven), or
     ``no_relation``; ``AnswerError`` with what to answer when it gives none or several."""
     reader = _Reader(labels)
-    text = _nfkc(strip_reasoning(answer)).strip()[:_MAX_ANSWER_CHARS]  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
+    text = _nfkc(strip_reasoning(answer)).strip()  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
+    if len(text) > _MAX_ANSWER_CHARS:  # the opening answer and the final one, not the reasoning between
+        text = text[: _MAX_ANSWER_CHARS // 2] + "\n" + text[-_MAX_ANSWER_CHARS // 2:]
     text = _without_echoed_examples(text)
     try:  # {"relation": "Work_For"} or "Work_For" in JSON mode
         data = extract_json(text) if text[:1] in "[{" or "```" in text else None
@@ -171,6 +183,9 @@ class _Reader:
         if isinstance(data, list):
             return None
         folded = {str(k).casefold(): v for k, v in data.items()}
+        for key in RELATION_KEYS:  # {"relationship": "works at", "label": "Work_For"}: the key that names a label
+            if isinstance(folded.get(key), str) and (hit := self.label_of(folded[key])) is not None:
+                return hit
         if any(k in folded for k in RELATION_KEYS):
             value = _pick(data, RELATION_KEYS)
             if value is False or value is None or (isinstance(value, (str, list, dict)) and not (
@@ -211,7 +226,7 @@ class _Reader:
             if len(stemmed) == 1:
                 return stemmed[0]
         revised = _REVISION.search(text)
-        if revised:  # "Initially I thought Work_For, but it's actually Live_In"
+        if revised and not _HEDGE.search(text[revised.end():]):  # "Initially I thought Work_For, but it's actually Live_In"
             after = self.named(text[revised.end():])
             if len(after) == 1:
                 return after[0]
@@ -234,6 +249,8 @@ class _Reader:
             if finals:
                 return finals[-1]
             raise self.fail(sorted({c for c, _ in given}))
+        if self._checklist(lines):  # "Work_For: incorrect\nLive_In: correct": read label by label
+            return None
         hit = self._head(text)
         if hit is None:
             return None
@@ -244,13 +261,26 @@ class _Reader:
         revised = _REVISION.search(text)
         if revised:  # "Work_For. Wait, actually it should be Live_In."
             after = self.named(text[revised.end():])
-            if len(after) > 1:
+            if len(after) > 1 or (after and _HEDGE.search(text[revised.end():])):
                 raise self.fail(after)
             if after:
                 return after[0]
             if _NO_RELATION_WORDS.search(text[revised.end():]):
                 return NO_RELATION
+        offered = [c for c in self.named(text) if c != hit]
+        if offered and _HEDGE.search(text):  # "Work_For, or maybe Live_In": two answers
+            raise self.fail([hit, *offered])
         return hit
+
+    def _checklist(self, lines: Sequence[str]) -> bool:
+        """Whether two or more lines each open with a label and a mark (``Work_For: no``, ``- Live_In — yes``)."""
+        marked = 0
+        for line in lines:
+            body = line.lstrip(" \t*\"'`#>-•")
+            if any((m := re.match(_label_pattern(c), body, re.I)) and re.match(r"[*\"'`]*[^\S\n]*[:：(（—–-]", body[m.end():])
+                   for c in self.classes):
+                marked += 1
+        return marked >= 2
 
     def _head(self, text: str) -> str | None:
         """The class standing alone at the start of ``text`` ("Live_In. Reason: ...", "None (Work_For is not
@@ -286,8 +316,6 @@ class _Reader:
 
     def _from_prose(self, text: str) -> str:
         found = self.named(text)
-        if NO_RELATION in found and len(found) > 1 and _NONE_HEAD.match(text.lstrip(" \t*\"'`")):
-            return NO_RELATION  # "No relation. Work_For does not hold."
         written = [c for c in found if _writes_label(text, c)]
         if len(found) > 1 and len(written) == 1:  # "Work_For. He works for a firm located in Boston"
             return written[0]
@@ -383,8 +411,14 @@ def _without_echoed_examples(text: str) -> str:
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     if lines and not re.match(r"\s*text\s*:", lines[first], re.I):
         for i in range(first + 1, len(lines)):
-            if re.match(r"\s*text\s*:", lines[i], re.I):
+            if not re.match(r"\s*text\s*:", lines[i], re.I):
+                continue
+            after = lines[i + 1:]
+            block = any(re.match(r"\s*(?:head|tail)\s*:", line, re.I) for line in after[:4])
+            answered = any(_LEAD_IN.match(line) and re.search(r"[:：=]", line) for line in after)
+            if block and not answered:
                 return "\n".join(lines[:i]).strip()
+            break
     return text
 
 

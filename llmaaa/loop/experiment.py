@@ -245,7 +245,7 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
             path = exp.output / "ceiling" / f"seed-{seed}.json"
             identity = {"data": data_fingerprint(pool, demo, test), "gold": gold_fingerprint(pool, demo, test),
                         "budget": exp.loop.budget,
-                        "train": train_identity(train_cfg)}
+                        "train": {k: v for k, v in train_identity(train_cfg).items() if k != "reweight_method"}}
             ceil = _cached(path, identity)
             if ceil is None:
                 ceil = {**train_ceiling(exp.loop.task, pool, demo, labels, exp.loop.budget, train_config=train_cfg,

@@ -204,6 +204,10 @@ def test_a_crammed_list_keeps_a_name_with_a_comma_whole():
     ("Anna, Bob and Carl met.", "Anna and Bob and Carl", ["Anna", "Bob", "Carl"]),
     ("张伟、李娜和王芳在北京。", "张伟、李娜、王芳", ["张伟", "李娜", "王芳"]),
     ("I saw Washington, D.C. and Paris.", "Washington, D.C., Paris", ["Washington, D.C.", "Paris"]),
+    # whatever order the model lists them in, and with a name of the text's list left out of the mention
+    ("Anna, Bob and Carl met in Paris.", "Carl, Anna, Bob", ["Anna", "Bob", "Carl"]),
+    ("Anna, Bob, Carl and Dan met.", "Anna, Bob, Dan", ["Anna", "Bob", "Dan"]),
+    ("张伟、李娜和王芳在北京。", "王芳、张伟、李娜", ["张伟", "李娜", "王芳"]),
 ])
 def test_a_crammed_list_the_text_writes_as_a_list_is_one_name_per_part(text, mention, names):
     """{"PER": "Anna, Bob, Carl"} over "Anna, Bob and Carl" gave "Anna, Bob" as one person: the text holds

@@ -129,3 +129,58 @@ def test_degenerate_long_answers_are_read_or_re_asked():
     for answer, labels in (("Work_For " * 3000, C4), (" ".join(C4) * 800, C4), ("位于" * 5000, Z)):
         with pytest.raises(AnswerError):
             parse_re_answer(answer, labels)
+
+
+# found by a review of the rewrite: checklists, corrections and hedges, "none other than", long reasoning, JSON
+# whose first relation key holds prose, a restated input before the answer
+LONG = "Let me reason. At first sight the relation seems to be Work_For.\n" + ("Anna is in Boston. " * 240) + "\nFinal answer: Live_In"
+SECOND_REVIEW = [
+ ("Work_For: incorrect\nLive_In: correct", C4, "Live_In"),
+ ("- Work_For: not supported\n- Live_In: supported", C4, "Live_In"),
+ ("Work_For: not mentioned\nLive_In: mentioned", C4, "Live_In"),
+ ("Work_For: wrong\nLive_In: right", C4, "Live_In"),
+ ("Work_For: 0\nLive_In: 1", C4, "Live_In"),
+ ("Work_For: N\nLive_In: Y", C4, "Live_In"),
+ ("Work_For — no\nLive_In — yes", C4, "Live_In"),
+ ("Work_For (no)\nLive_In (yes)", C4, "Live_In"),
+ ("**Work_For**: not supported.\n**Live_In**: supported.", C4, "Live_In"),
+ ("出生地：否\n国籍：是", ("出生地", "国籍"), "国籍"),
+ ("Work_For would apply here; none of the other labels fit.", C4, "Work_For"),
+ ("Since Anna works at IBM, Work_For would fit. The other labels are N/A.", C4, "Work_For"),
+ ("Anna is an engineer at IBM, so Work_For would be the relation (none of the others apply).", C4, "Work_For"),
+ ("Employer would be correct here; Residence is about where she lives.", ("Employer", "Residence", "Founder"), R),
+ ("Work_For would be correct.", C4, "Work_For"), ("Work_For would fit best.", C4, "Work_For"),
+ ("It is none other than Work_For.", C4, "Work_For"), ("None other than Work_For.", C4, "Work_For"),
+ ("No relation other than Work_For fits.", C4, "Work_For"),
+ (LONG, C4, "Live_In"),
+ ("Work_For - the sentence actually says she is employed there; it does not say she lives in Boston (Live_In).", C4, "Work_For"),
+ ("Work_For. Anna actually works at IBM's Boston office, which is Located_In Boston.", C4, "Work_For"),
+ ("Work_For. Note that IBM is actually OrgBased_In Armonk, but that is a different pair.", C4, "Work_For"),
+ ("Work_For. Actually, Live_In could also be argued.", C4, R),
+ ("Work_For. No, it's Live_In.", C4, "Live_In"),
+ ("Work_For... hmm, no: Live_In.", C4, "Live_In"),
+ ("Work_For. Let me correct that: Live_In.", C4, "Live_In"),
+ ("Work_For. Sorry, I meant Live_In.", C4, "Live_In"),
+ ("Work_For, or maybe Live_In.", C4, R), ("Work_For (or possibly Live_In)", C4, R),
+ ("Work_For. Live_In is also possible.", C4, R), ("Work_For, although Live_In could also fit.", C4, R),
+ ("Is it Live_In? No it's Work_For.", C4, "Work_For"), ("No it's Work_For", C4, "Work_For"),
+ ('{"head":"Anna","tail":"IBM","relationship":"works at","label":"Work_For"}', C4, "Work_For"),
+ ('{"relationship":"Anna is employed by IBM","label":"Work_For"}', C4, "Work_For"),
+ ('{"label":"Work_For","answer":"yes"}', C4, "Work_For"),
+ ('{"type":"Work_For","answer":"Anna works for IBM"}', C4, "Work_For"),
+ ("Let's analyze.\nText: Anna works for IBM in Boston.\nHead: Anna\nTail: IBM\nAnswer: Work_For", C4, "Work_For"),
+ ("Analysis:\nText: Anna lives in Boston.\nSo the relation is Live_In.", C4, "Live_In"),
+ ("Candidate: Work_For\nText: Anna lives in Boston.\nFinal answer: Live_In", C4, "Live_In"),
+ ("Work_For\n\nNote: no relation holds in the other direction.", C4, "Work_For"),
+ ("Work_For\n\nThe reverse relation (IBM -> Anna) is no_relation.", C4, "Work_For"),
+ ("Relation: not Work_For, Live_In", C4, R),
+]
+
+
+@pytest.mark.parametrize("answer,labels,expected", SECOND_REVIEW)
+def test_relation_answers_found_by_the_second_review(answer, labels, expected):
+    try:
+        got = parse_re_answer(answer, labels)
+    except AnswerError:
+        got = R
+    assert got == expected
