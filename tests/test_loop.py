@@ -586,3 +586,16 @@ def test_a_run_on_relabeled_gold_is_other_data(tmp_path):
     st2 = LoopState(tmp_path / "old")
     st2.bind({"strategy": "random"})  # a directory from before the key resumes
     st2.bind({"strategy": "random", "gold": gold_fingerprint(pool, [], None)})
+
+
+def test_empty_pool_texts_are_left_out_and_labels_missing_from_train_are_named(tmp_path, caplog):
+    from llmaaa.data.jsonl import write_jsonl
+    from llmaaa.loop.experiment import Experiment, load_splits
+
+    write_jsonl([sentence(i) for i in range(6)] + [Example("blank", "  ")], tmp_path / "train.jsonl")
+    write_jsonl([Example("d", "Zoë saw Apple .", (Span(0, 3, "PER"), Span(8, 13, "ORG")))], tmp_path / "dev.jsonl")
+    exp = Experiment(dataset=str(tmp_path), output=tmp_path / "out", loop=LoopConfig(task="ner", demo_pool=1))
+    with caplog.at_level("WARNING"):
+        pool = load_splits(exp).pool
+    assert "blank" not in {ex.id for ex in pool} and len(pool) == 6
+    assert "left 1 empty texts out of the pool" in caplog.text and "never in train" in caplog.text and "ORG" in caplog.text

@@ -51,6 +51,7 @@ def _convert(args: argparse.Namespace) -> int:
             stats = write_conll(examples, args.output, scheme=args.scheme)
             left = [f"{stats['snapped']} spans snapped", f"{stats['dropped']} dropped"]
             left += [f"{stats['empty']} empty texts left out"] if stats["empty"] else []
+            left += [f"{stats['merged']} neighbouring pairs merge in IO"] if stats["merged"] else []
             left += [f"{n_rel} relations not written: CoNLL has no relations"] if n_rel else []
             summary = (f"{stats['examples']} examples ({stats['entities']} entities) to {args.output} as conll "
                        f"({', '.join(left)})")

@@ -385,7 +385,8 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
     examples = list(examples)
     if sep is None:
         sep = "\t" if any(re.search(r"\s", sp.label) for ex in examples for sp in ex.entities) else " "
-    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0}
+    stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0,
+             "merged": 0}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -402,6 +403,9 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
     if stats["empty"]:
         log.warning("%s: %d examples with an empty text left out (CoNLL cannot hold an empty sentence)", path,
                     stats["empty"])
+    if stats["merged"]:
+        log.warning("%s: %d pairs of neighbouring entities of one label read back as one (the IO scheme has no B- tag; "
+                    "use iob2)", path, stats["merged"])
     if stats["retokenized"]:
         log.warning("%s: %d examples had a 'tokens' field that is not sorted character offsets covering the text; "
                     "tokenized again", path, stats["retokenized"])
@@ -436,6 +440,9 @@ def _write_conll_lines(f: Any, examples: Iterable[Example], scheme: str, sep: st
             stats["empty"] += 1
             continue
         spans = _token_spans(ex, offsets, stats)
+        if scheme == "io":  # IO has no B-: two neighbours of one label read back as one entity
+            ordered = sorted(spans)
+            stats["merged"] += sum(a[1] == b[0] and a[2] == b[2] for a, b in zip(ordered, ordered[1:]))
         tags = token_spans_to_tags(spans, len(offsets), scheme)
         for (s, e), tag in zip(offsets, tags):
             f.write(f"{''.join(ex.text[s:e].split())}{sep}{tag}\n")

@@ -116,7 +116,12 @@ def load_splits(exp: Experiment) -> Splits:
         log.warning("%s; running without a test split (student and teacher F1 on the gold demo pool only)", e)
         test = []
     train, dev, test = _unique_ids({"train": train, "dev": dev, "test": test}).values()
+    empty = [ex.id for ex in train if not ex.text.strip()]
+    if empty:  # nothing to label: each would spend a label of the budget on an empty answer
+        log.warning("left %d empty texts out of the pool (%s)", len(empty), ", ".join(empty[:5]))
+        train = [ex for ex in train if ex.text.strip()]
     labels = LabelSet.from_examples(train)
+    _warn_unseen_labels(labels, dev, test)
     if exp.loop.task == "re":  # RE needs candidate pairs
         train, test = _with_pairs(train, "train"), _with_pairs(test, "test")
     sources: list[Example] = []
@@ -128,6 +133,18 @@ def load_splits(exp: Experiment) -> Splits:
         pool = _subsample(train, exp.pool_size)
     demo = sample_demo_pool(dev, exp.loop.demo_pool, task=exp.loop.task, seed=42)
     return Splits(pool, demo, _subsample(test, exp.test_size), labels, sources)
+
+
+def _warn_unseen_labels(labels: LabelSet, dev: Sequence[Example], test: Sequence[Example]) -> None:
+    """Labels only dev or test use: the label set comes from train, so the teacher is never asked for them and
+    the student never learns them, and every gold span of theirs is a miss on test."""
+    for name, split, known in (("entity", [s.label for ex in [*dev, *test] for s in ex.entities], labels.entity_labels),
+                               ("relation", [r.label for ex in [*dev, *test] for r in ex.relations],
+                                labels.relation_labels)):
+        unseen = sorted(set(split) - set(known))
+        if unseen:
+            log.warning("%s labels in dev/test but never in train, so never asked for nor learned (every gold one "
+                        "counts as missed): %s", name, ", ".join(unseen[:10]))
 
 
 def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Example], labels: LabelSet, seed: int) -> Teacher:

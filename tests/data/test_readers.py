@@ -99,7 +99,7 @@ def test_write_conll_round_trips_tokens_and_tags_through_jsonl(tmp_path, scheme)
     exs = read_conll(FIXTURES / "mini_conll2003.txt")
     write_jsonl(exs, tmp_path / "mini.jsonl")
     stats = write_conll(read_jsonl(tmp_path / "mini.jsonl"), tmp_path / "out.conll", scheme=scheme)
-    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0}
+    assert stats == {"examples": 3, "tokens": 16, "entities": 6, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0, "merged": 0}
     again = read_conll(tmp_path / "out.conll", scheme=scheme, id_prefix="mini_conll2003")
     assert again == exs
 
@@ -335,3 +335,8 @@ def test_a_lone_surrogate_in_a_jsonl_text_is_refused_with_its_line(tmp_path):
     (tmp_path / "s.jsonl").write_text('{"id": "a", "text": "Zo\\u00eb \\ud83d lebt"}\n', encoding="utf-8")
     with pytest.raises(JsonlError, match=r"s.jsonl:1: .*lone UTF-16 surrogate"):
         read_jsonl(tmp_path / "s.jsonl")
+
+
+def test_io_output_counts_neighbours_that_read_back_as_one_entity(tmp_path):
+    ex = Example("a", "Paris London Rom", (Span(0, 5, "LOC"), Span(6, 12, "LOC"), Span(13, 16, "LOC")))
+    assert write_conll([ex], tmp_path / "io.conll", scheme="io")["merged"] == 2
