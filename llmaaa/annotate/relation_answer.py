@@ -125,9 +125,13 @@ _COLON_CUE = re.compile(r"[:：]\s*[*\"'`]*$")
 _EXCEPT = re.compile(r"\b(?:except|but|apart from|besides|other than)\b", re.I)
 
 
-def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
+def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] = ()) -> str:
     """The relation label ``answer`` gives (case, ``_``/``-``/space and full-width forms forgiven), or
-    ``no_relation``; ``AnswerError`` with what to answer when it gives none or several."""
+    ``no_relation``; ``AnswerError`` with what to answer when it gives none or several.
+
+    ``mentions``: the head's and tail's text. A name that holds a label's words ("Kill Devil Hills", "Live
+    In Style Ltd") is the entity wherever the answer repeats it, not the label.
+    """
     reader = _Reader(labels)
     text = _nfkc(strip_reasoning(answer)).strip()  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
     if len(text) > _MAX_ANSWER_CHARS:  # the opening answer and the final one, not the reasoning between
@@ -142,7 +146,7 @@ def parse_re_answer(answer: str, labels: Sequence[str]) -> str:
         if found is not None:
             return found
         text = _json_text(data)
-    return reader.from_text(text)
+    return reader.from_text(reader.without_mentions(text, mentions))
 
 
 class _Reader:
@@ -152,6 +156,22 @@ class _Reader:
         self.classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
         self.lookup = {_nfkc(c).casefold(): c for c in self.classes}
         self.normed = {_norm_label(_nfkc(c)): c for c in self.classes}
+
+    def without_mentions(self, text: str, mentions: Sequence[str]) -> str:
+        """``text`` with each mention that holds a label's words replaced by a neutral mark (``⟨1⟩``, ``⟨2⟩``),
+        so "Kill Devil Hills is in North Carolina, so Located_In" names one label. A mention that is a
+        label's name itself ("Kill" as an entity) is left: the answer "Kill" must still read as the label."""
+        for i, mention in sorted(enumerate(mentions, 1), key=lambda m: -len(m[1])):
+            mention = _nfkc(mention).strip()
+            if not mention or self.label_of(mention, strict=True) is not None:
+                continue
+            if not any(re.search(_label_body(c), mention, re.I) for c in self.classes if c != NO_RELATION):
+                continue
+            body = re.escape(mention)
+            edge = "" if NO_SPACE_SCRIPTS.match(mention[:1]) else r"(?<![\w])"
+            tail = "" if NO_SPACE_SCRIPTS.match(mention[-1:]) else r"(?![\w])"
+            text = re.sub(edge + body + tail, f"⟨{i}⟩", text, flags=re.I)
+        return text
 
     def fail(self, found: Sequence[str] = ()) -> AnswerError:
         names = f"the answer names {', '.join(found)}; " if len(found) > 1 else ""

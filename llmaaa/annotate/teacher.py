@@ -310,7 +310,8 @@ class LLMTeacher:
         async def label(h: int, t: int) -> Relation:
             part, ph, pt = views[(h, t)]  # type: ignore[misc]
             msgs = self.prompts.re_messages(part, ph, pt, demo_pairs)
-            lab, comp = await self._ask(client, msgs, lambda a: parse_re_answer(a, classes), usage, summary)
+            names = [part.text[s.start:s.end] for s in (part.entities[ph], part.entities[pt])]
+            lab, comp = await self._ask(client, msgs, lambda a: parse_re_answer(a, classes, names), usage, summary)
             return Relation(h, t, lab, label_score(comp.text, comp.logprobs, lab))
 
         results = await asyncio.gather(*(label(h, t) for h, t in pairs), return_exceptions=True)

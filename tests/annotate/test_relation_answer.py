@@ -169,6 +169,38 @@ SECOND_REVIEW = [
 
 
 
+# the head's and tail's names given: a name that holds a label's words is the entity, not the label
+WITH_MENTIONS = [
+ ("Kill Devil Hills", ("Anna", "Kill Devil Hills"), R),
+ ("Kill Devil Hills.", ("Anna", "Kill Devil Hills"), R),
+ ("Anna lives in Kill Devil Hills.", ("Anna", "Kill Devil Hills"), R),
+ ("Anna lives in Kill Devil Hills, so Live_In.", ("Anna", "Kill Devil Hills"), "Live_In"),
+ ("Live_In: Anna lives in kill devil hills", ("Anna", "Kill Devil Hills"), "Live_In"),
+ ("Kill", ("Bob", "Kill Devil Hills"), "Kill"),
+ ("Kill. Bob shot the mayor of Kill Devil Hills.", ("Bob", "Kill Devil Hills"), "Kill"),
+ ("Work_For. She is at Live In Style Ltd.", ("Anna", "Live In Style Ltd"), "Work_For"),
+ ("Live In Style Ltd", ("Anna", "Live In Style Ltd"), R),
+ ("Kill", ("Kill", "Bob"), "Kill"),  # an entity named as the label itself: the answer is still the label
+ ("None. Killington is a town.", ("Anna", "Killington"), "no_relation"),
+]
+
+
+@pytest.mark.parametrize("answer,mentions,expected", WITH_MENTIONS)
+def test_an_entity_name_that_holds_a_label_is_read_as_the_entity(answer, mentions, expected):
+    try:
+        got = parse_re_answer(answer, C4, mentions)
+    except AnswerError:
+        got = R
+    assert got == expected
+
+
+def test_a_chinese_entity_that_holds_a_label_is_read_as_the_entity():
+    assert parse_re_answer("位于", Z, ("位于路公司", "北京")) == "位于"
+    with pytest.raises(AnswerError):
+        parse_re_answer("王芳在位于路公司。", Z, ("王芳", "位于路公司"))
+    assert parse_re_answer("王芳在位于路公司：任职于", Z, ("王芳", "位于路公司")) == "任职于"
+
+
 @pytest.mark.parametrize("answer,labels,expected", CASES + SECOND_REVIEW)
 def test_relation_answers_as_models_write_them(answer, labels, expected):
     try:

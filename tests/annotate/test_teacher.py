@@ -237,6 +237,23 @@ def test_relation_teacher_labels_each_ordered_pair():
     assert listed.relations == ()
 
 
+def test_a_relation_answer_that_repeats_an_entity_named_like_a_label_is_not_read_as_that_label():
+    rl = LabelSet(("Peop", "Loc"), ("Kill", "Live_In"))
+    ex = Example("k", "Anna moved to Kill Devil Hills.", (Span(0, 4, "Peop"), Span(14, 30, "Loc")))
+
+    def handler(req, n):  # a model that names the place in its answer; asked again, it gives the label
+        asked = [m["content"] for m in req["messages"] if m["role"] == "user"]
+        if "Head: Anna" not in asked[0]:
+            return "no_relation"
+        return "Live_In" if len(asked) > 1 else "Kill Devil Hills"
+
+    with ScriptedOpenAI(handler) as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", concurrency=1), rl, task="re")
+        [out] = t.annotate([ex])
+    assert [(r.head, r.tail, r.label) for r in out.relations] == [(0, 1, "Live_In")]
+    assert out.annotation["reasks"] == 1
+
+
 def test_annotate_works_from_inside_a_running_event_loop():
     with ScriptedOpenAI(['[{"span": "Anna", "type": "PER"}]']) as llm:
         t = teacher(llm)
