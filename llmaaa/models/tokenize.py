@@ -84,7 +84,11 @@ def encode_text(tokenizer, text: str) -> Encoded:
     of CJK, kana, Hangul, Thai and punctuation (see ``_breaks``), where BERT's pre-tokenizer cuts CJK and
     punctuation itself: XLM-R reads a whole unspaced Chinese sentence, or ``Seattle.``, as one word.
     """
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    unglued = _unglued(text)
+    source, back = unglued if unglued is not None else (text, None)
+    enc = tokenizer(source, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    raw = enc["offset_mapping"] if back is None else [_mapped_back(int(s), int(e), source, back, len(text))
+                                                      for s, e in enc["offset_mapping"]]
     word_ids = enc.word_ids()
     pieces = enc.tokens()
     cut = not _wordpiece(tokenizer)
@@ -92,7 +96,7 @@ def encode_text(tokenizer, text: str) -> Encoded:
     offsets: list[tuple[int, int]] = []
     words: list[int] = []
     unit, last_word = -1, None
-    for tid, (s, e), w, piece in zip(enc["input_ids"], enc["offset_mapping"], word_ids, pieces):
+    for tid, (s, e), w, piece in zip(enc["input_ids"], raw, word_ids, pieces):
         s, e = int(s), int(e)
         while s < e and text[s].isspace():
             s += 1
@@ -119,6 +123,56 @@ def encode_text(tokenizer, text: str) -> Encoded:
     _cover_marks(text, offsets)
     first = [i == 0 or words[i] != words[i - 1] for i in range(len(ids))]
     return Encoded(ids, offsets, words, first)
+
+
+# what continues a symbol run: emoji variation selectors, the zero-width joiner of emoji sequences, the
+# combining keycap, and the tag characters of flag sequences
+_SYMBOL_TAIL = frozenset("\ufe0e\ufe0f\u200d\u20e3") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+
+
+def _symbol(ch: str) -> bool:
+    """A non-ASCII symbol (emoji, ™, ±, €): BERT's pre-tokenizer does not cut at it (only at punctuation and
+    ASCII symbols), so one glued to a word ("Paris😍") makes the whole word one ``[UNK]``."""
+    return ch >= "\x80" and unicodedata.category(ch).startswith("S")
+
+
+def _unglued(text: str) -> tuple[str, list[int]] | None:
+    """``text`` with a space between each run of symbols and a word glued to it, and for each character of
+    that text the index of its character in ``text`` (an inserted space: the character after it); None when
+    no symbol is glued to anything, which is nearly every text, so their tokens stay as they were.
+
+    Why: "Loving Paris😍" was one ``[UNK]`` to a WordPiece student (the name lost to it) and a span of
+    "Paris" came back as "Paris😍"; "©Apple" tagged as "©Apple". Tokenizers that know the symbol (XLM-R)
+    read it the same with or without the space.
+    """
+    out: list[str] = []
+    back: list[int] = []
+    prev = "none"  # what the last character was: "space", "symbol" or "word"
+    changed = False
+    for i, ch in enumerate(text):
+        kind = ("symbol" if _symbol(ch) or (prev == "symbol" and ch in _SYMBOL_TAIL) else
+                "space" if ch.isspace() else "word")
+        if {prev, kind} == {"symbol", "word"}:
+            out.append(" ")
+            back.append(i)
+            changed = True
+        out.append(ch)
+        back.append(i)
+        prev = kind
+    return ("".join(out), back) if changed else None
+
+
+def _mapped_back(s: int, e: int, source: str, back: list[int], n: int) -> tuple[int, int]:
+    """A token's offsets in the unglued text as offsets in the user's text (whitespace trimmed first, so an
+    inserted space never counts)."""
+    while s < e and source[s].isspace():
+        s += 1
+    while e > s and source[e - 1].isspace():
+        e -= 1
+    if e <= s:
+        at = back[s] if s < len(back) else n
+        return at, at
+    return back[s], back[e - 1] + 1
 
 
 def _cover_marks(text: str, offsets: list[tuple[int, int]]) -> None:

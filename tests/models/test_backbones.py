@@ -89,6 +89,8 @@ EXAMPLES = [
     ("She moved to Seattle.", ("Seattle", "LOC"),),
     ("Zoë Müller lives in Köln.", ("Zoë Müller", "PER"), ("Köln", "LOC")),
     ("Bob  visited\tParis last year .", ("Bob", "PER"), ("Paris", "LOC")),
+    ("Loving Paris😍 with Anna👍🏽!", ("Paris", "LOC"), ("Anna", "PER")),  # emoji glued to the names
+    ("©Apple hired Zoë™ in Köln❤️", ("Zoë", "PER"), ("Köln", "LOC")),
 ]
 
 

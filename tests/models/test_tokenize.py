@@ -18,6 +18,8 @@ CASES = [
     ex("zh", "李明昨天在北京大学见到了王芳。", ("李明", "PER"), ("北京大学", "LOC"), ("王芳", "PER")),
     ex("accents", "José Müller-Lüdenscheidt moved to Zürich.", ("José Müller-Lüdenscheidt", "PER"), ("Zürich", "LOC")),
     ex("emoji", "😀 Greta 🌍 flew to Oslo 🇳🇴 today", ("Greta", "PER"), ("Oslo", "LOC")),
+    ex("emoji-glued", "Loving Paris😍 with Anna👍🏽 and 👨‍👩‍👧Bob", ("Paris", "LOC"), ("Anna", "PER"), ("Bob", "PER")),
+    ex("symbol-glued", "©Apple sued Zoë™ in 北京😀.", ("Apple", "LOC"), ("Zoë", "PER"), ("北京", "LOC")),
     ex("punct", "He lives in the U.S. now; Dr. O'Neil too.", ("U.S.", "LOC"), ("O'Neil", "PER")),
     ex("mixed", "Obama访问了上海 and 東京.", ("Obama", "PER"), ("上海", "LOC"), ("東京", "LOC")),
 ]
@@ -29,6 +31,18 @@ def test_spans_round_trip_through_tags(tokenizer, example):
     tags = span_tags(enc, example.entities, TAG2ID)
     decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in tags])
     assert [(s.start, s.end, s.label) for s in decoded] == [(s.start, s.end, s.label) for s in example.entities]
+
+
+def test_a_name_with_an_emoji_glued_to_it_is_read_not_unknown(tokenizer):
+    """BERT's pre-tokenizer cuts at punctuation, not at emoji: "Paris😍" was one [UNK], the name lost to the
+    student, and a span of "Paris" came back as "Paris😍"."""
+    text = "Loving Paris😍 so much"
+    enc = encode_text(tokenizer, text)
+    assert tokenizer.convert_ids_to_tokens(enc.ids) == ["loving", "paris", "[UNK]", "so", "much"]
+    assert [text[s:e] for s, e in enc.offsets] == ["Loving", "Paris", "😍", "so", "much"]
+    # a text with no glued symbol is tokenized as it is (the same tokens as before)
+    plain = "Loving Paris 😍 so much"
+    assert encode_text(tokenizer, plain).ids == tokenizer(plain, add_special_tokens=False)["input_ids"]
 
 
 def test_each_chinese_character_is_a_word(tokenizer):
@@ -100,5 +114,6 @@ def test_nested_spans_are_skipped_and_partial_words_widened_with_counts(tokenize
     stats = Counter()
     tags = span_tags(enc, spans, TAG2ID, stats)
     decoded = decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in tags])
-    assert [(text[s.start:s.end], s.label) for s in decoded] == [("Café😀Bar", "LOC"), ("Parisian", "LOC"), ("北京大学", "LOC")]
-    assert stats == Counter({"widened": 2, "overlapping": 1, "no_token": 1})
+    # "Café" is exact since an emoji glued to a word is a unit of its own ("Café😀Bar" was one [UNK], widened)
+    assert [(text[s.start:s.end], s.label) for s in decoded] == [("Café", "LOC"), ("Parisian", "LOC"), ("北京大学", "LOC")]
+    assert stats == Counter({"widened": 1, "overlapping": 1, "no_token": 1})
