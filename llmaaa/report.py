@@ -191,6 +191,7 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
         lines.append(f"| teacher {curves['teacher'].get('name', '')} | {t:.3f}" + " |" * (len(cols) - 1) + " |")
     if c is not None:
         lines.append(f"| gold ceiling (budget {curves['ceiling']['budget']}) | {c:.3f}" + " |" * (len(cols) - 1) + " |")
+    lines += [f"\nNote: {note}" for note in curves.get("notes", ())]
     return "\n".join(lines) + "\n"
 
 
@@ -239,12 +240,17 @@ def write_report(
     ceiling: Sequence[Mapping[str, Any]] = (),
     earlier: Sequence[Mapping[str, Any]] = (),
     title: str = "",
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write ``curves.json``, ``curves.png`` and ``table.md`` into ``out_dir``; return the curves."""
+    """Write ``curves.json``, ``curves.png`` and ``table.md`` into ``out_dir``; return the curves.
+
+    ``notes``: caveats a reader of the table must see (printed under it, kept in ``curves.json``)."""
     from llmaaa.loop.state import write_json
 
     out = Path(out_dir)
     curves = build_curves(runs, teacher=teacher, ceiling=ceiling, earlier=earlier)
+    if notes:
+        curves["notes"] = list(notes)
     write_json(out / "curves.json", curves)
     plot_curves(curves, out / "curves.png", title=title)
     (out / "table.md").write_text(markdown_table(curves), encoding="utf-8")

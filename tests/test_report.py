@@ -143,3 +143,32 @@ def test_the_teacher_crossing_counts_only_budgets_every_seed_reached():
     assert rows["| random"].endswith("| not by 50 (stopped) |")
     done = build_curves([run("random", 0, [0.30, 0.50, 0.55])], teacher=TEACHER)
     assert markdown_table(done).splitlines()[2].endswith("| never |")
+
+
+def _kept_run(root, series, seed, pool_size, f1s):
+    run = root / "runs" / series / f"seed-{seed}"
+    run.mkdir(parents=True)
+    config = {"task": "ner", "strategy": series, "reweight": False, "seed": seed, "demo_pool": 10, "init": 5,
+              "per_round": 5, "re_unit": "example", "teacher": "simulated:f1=0.8", "pool_size": pool_size,
+              "data": f"data-{pool_size}", "train": {"epochs": 3, "reweight_method": "fast"}}
+    (run / "config.json").write_text(json.dumps(config))
+    records = [{"round": i, "budget": 5 * (i + 1), "student_gold_f1": f, "student_test_f1": f} for i, f in enumerate(f1s)]
+    (run / "rounds.json").write_text(json.dumps(records))
+
+
+def test_a_report_that_pools_runs_of_other_data_says_which(tmp_path, caplog):
+    """A grid grows by separate invocations; one made with another --pool-size (or schedule, or student
+    options) was pooled into the same table without a word."""
+    from llmaaa.loop.experiment import report_finished
+
+    _kept_run(tmp_path, "random", 0, 300, [0.1, 0.2])
+    _kept_run(tmp_path, "least_confidence", 0, 300, [0.1, 0.3])
+    _kept_run(tmp_path, "least_confidence", 1, 300, [0.2, 0.3])
+    report_finished(tmp_path, title="same")
+    assert "pools runs" not in (tmp_path / "table.md").read_text() and "pools runs" not in caplog.text
+
+    _kept_run(tmp_path, "entropy", 0, 3000, [0.1, 0.4])  # another pool size
+    report_finished(tmp_path, title="mixed")
+    table = (tmp_path / "table.md").read_text()
+    assert "Note: this table pools runs of different data or options (pool, schedule, student): entropy/seed-0" in table
+    assert "entropy/seed-0 differ from the rest" in caplog.text

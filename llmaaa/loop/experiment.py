@@ -299,12 +299,14 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     runs, teacher_test = [], []
     teacher_gold: dict[Any, list[float]] = {}
     teacher_name = ""
+    setups: dict[str, list[str]] = {}  # what each run was measured on -> its runs
     for state_dir in sorted(output.glob("runs/*/seed-*")):
         identity = read_json(state_dir / "config.json")
         records = read_json(state_dir / "rounds.json", [])
         if identity is None or not records:
             log.info("report: %s has no finished round yet; left out", state_dir)
             continue
+        setups.setdefault(_setup_of(identity), []).append(f"{state_dir.parent.name}/{state_dir.name}")
         gold = read_json(state_dir / "teacher_gold.json")
         if gold and gold.get("f1") is not None:
             teacher_gold.setdefault(identity.get("seed"), []).append(gold["f1"])
@@ -325,8 +327,24 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     counts = sorted({max(series["n"], default=0) for series in counted})
     seeds = f"{counts[0]} seed(s)" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds per series"
     heading = title or f"{output.name}, teacher {teacher_name}"
+    notes = []
+    if len(setups) > 1:
+        odd = ", ".join(r for group in sorted(setups.values(), key=len)[:-1] for r in group)
+        notes.append(f"this table pools runs of different data or options (pool, schedule, student): {odd} differ "
+                     "from the rest")
+        log.warning("report %s: %s; run them again with the same options, or keep them in another --out-dir",
+                    output, notes[-1])
     return write_report(output, runs, teacher=teacher_info, ceiling=ceilings, earlier=earlier,
-                        title=f"{heading}, {seeds}")
+                        title=f"{heading}, {seeds}", notes=notes)
+
+
+def _setup_of(identity: dict[str, Any]) -> str:
+    """What a run was measured on, from its ``config.json``: the data, the schedule and the student's options
+    (not the strategy, reweighting or seed, which are what a table compares). The gold fingerprint is left
+    out: runs written before it was recorded have none, and its data fingerprint already tells other data."""
+    train = {k: v for k, v in (identity.get("train") or {}).items() if k != "reweight_method"}
+    keys = ("task", "data", "pool_size", "demo_pool", "init", "per_round", "re_unit", "teacher")
+    return json.dumps({**{k: identity.get(k) for k in keys}, "train": train}, sort_keys=True)
 
 
 # what ``report_finished`` reads, per run and per cell: kilobytes, unlike the students and labeled sets
