@@ -10,8 +10,9 @@ gives the exact line, and lines are split on ``\\n`` only, so a U+2028 inside a 
 from __future__ import annotations
 
 import codecs
+import io
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 def iter_lines(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, str]]:
@@ -23,7 +24,13 @@ def iter_lines(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, 
     if path.is_dir():
         raise error(f"{path} is a folder; pass a file")
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
+        head = f.read(1 << 16)
+        f.seek(0)
+        lines: Iterable[bytes] = f
+        if b"\r" in head and b"\n" not in head:  # lines ended by "\r" alone, or one long line
+            whole = f.read()
+            lines = whole.split(b"\r") if b"\n" not in whole else io.BytesIO(whole)
+        for lineno, raw in enumerate(lines, 1):
             if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # a BOM from a Windows editor is not text
                 raw = raw[len(codecs.BOM_UTF8):]
             try:

@@ -75,6 +75,18 @@ def test_a_bom_from_a_windows_editor_is_not_part_of_the_first_token(tmp_path):
     assert ex.text == "José visited" and mentions(ex) == [("José", "PER")]
 
 
+def test_a_file_with_bare_carriage_returns_between_lines_reads_line_by_line(tmp_path):
+    """Classic Mac OS line ends: read on "\n" alone the whole file was one line of tokens."""
+    path = tmp_path / "mac.txt"
+    path.write_bytes("Zoë B-PER\rvisited O\rKöln B-LOC\r\rAnna B-PER\r".encode("utf-8"))
+    first, second = read_conll(path)
+    assert first.text == "Zoë visited Köln" and mentions(first) == [("Zoë", "PER"), ("Köln", "LOC")]
+    assert second.text == "Anna" and mentions(second) == [("Anna", "PER")]
+    jsonl = tmp_path / "mac.jsonl"
+    jsonl.write_bytes(b'{"text": "Anna in Rome"}\r{"text": "Bob"}\r')
+    assert [ex.text for ex in read_jsonl(jsonl)] == ["Anna in Rome", "Bob"]
+
+
 def test_conll04_record_with_a_bad_relation_index_names_the_sentence(tmp_path):
     bad = tmp_path / "conll04_dev.json"
     bad.write_text('[{"tokens": ["a", "b"], "tags": ["U-Loc", "O"], "relations": [{"head": 0, "tail": 3, "type": "X"}]}]')
