@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -121,13 +122,17 @@ def encode_text(tokenizer, text: str) -> Encoded:
         words.append(unit)
         last_word = w
     _cover_marks(text, offsets)
+    for i in range(1, len(offsets)):  # a no-character token sits where the token before it now ends
+        if offsets[i][0] == offsets[i][1]:
+            offsets[i] = (offsets[i - 1][1], offsets[i - 1][1])
     first = [i == 0 or words[i] != words[i - 1] for i in range(len(ids))]
     return Encoded(ids, offsets, words, first)
 
 
-# what continues a symbol run: emoji variation selectors, the zero-width joiner of emoji sequences, the
-# combining keycap, and the tag characters of flag sequences
-_SYMBOL_TAIL = frozenset("\ufe0e\ufe0f\u200d\u20e3") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+# what continues a symbol run besides combining marks (variation selectors, the keycap): the zero-width joiner
+# of emoji sequences and the tag characters of flag sequences
+_SYMBOL_TAIL = frozenset("\u200d") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+_KEYCAP = re.compile("[0-9#*]\ufe0f?\u20e3")  # "1️⃣": an ASCII base made an emoji by the marks after it
 
 
 def _symbol(ch: str) -> bool:
@@ -142,15 +147,16 @@ def _unglued(text: str) -> tuple[str, list[int]] | None:
     no symbol is glued to anything, which is nearly every text, so their tokens stay as they were.
 
     Why: "Loving Paris😍" was one ``[UNK]`` to a WordPiece student (the name lost to it) and a span of
-    "Paris" came back as "Paris😍"; "©Apple" tagged as "©Apple". Tokenizers that know the symbol (XLM-R)
-    read it the same with or without the space.
+    "Paris" came back as "Paris😍"; "©Apple" tagged as "©Apple". Other tokenizers already cut there (at
+    worst they read one more ``▁`` or ``Ġ`` token where the space went in).
     """
     out: list[str] = []
     back: list[int] = []
     prev = "none"  # what the last character was: "space", "symbol" or "word"
     changed = False
     for i, ch in enumerate(text):
-        kind = ("symbol" if _symbol(ch) or (prev == "symbol" and ch in _SYMBOL_TAIL) else
+        joins = prev == "symbol" and (ch in _SYMBOL_TAIL or unicodedata.category(ch) in ("Mn", "Me"))
+        kind = ("symbol" if _symbol(ch) or joins or _KEYCAP.match(text, i) else
                 "space" if ch.isspace() else "word")
         if {prev, kind} == {"symbol", "word"}:
             out.append(" ")
@@ -194,8 +200,8 @@ def span_tags(enc: Encoded, spans: Sequence[Span], tag2id: dict[str, int],
 
     BIO cannot nest: a span overlapping one already tagged (outer spans come first) is skipped and
     counted in ``stats["overlapping"]``, where it used to overwrite part of the other span's tags.
-    A span that starts or ends inside a word (``Paris`` in ``Parisian``, ``Café`` in the ``[UNK]``
-    word ``Café😀Bar``) is learned as its whole words and counted in ``stats["widened"]``; one
+    A span that starts or ends inside a word (``Paris`` in ``Parisian``, ``Zoë`` in an ``[UNK]`` word
+    ``Zoëλ`` of a vocabulary without ``λ``) is learned as its whole words and counted in ``stats["widened"]``; one
     over no sub-token at all (only spaces) in ``stats["no_token"]``.
     """
     stats = Counter() if stats is None else stats

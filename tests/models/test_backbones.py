@@ -9,6 +9,7 @@ a user of such a model would see: spans that match the text, relations that trai
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,10 @@ EXAMPLES = [
     ("Bob  visited\tParis last year .", ("Bob", "PER"), ("Paris", "LOC")),
     ("Loving Paris😍 with Anna👍🏽!", ("Paris", "LOC"), ("Anna", "PER")),  # emoji glued to the names
     ("©Apple hired Zoë™ in Köln❤️", ("Zoë", "PER"), ("Köln", "LOC")),
+    # accents written as combining marks (NFD): a no-character token after the word once cut the span before
+    # the accent ("Jose" of "José")
+    (unicodedata.normalize("NFD", "José😀 vive en Zürich™"), (unicodedata.normalize("NFD", "José"), "PER"),
+     (unicodedata.normalize("NFD", "Zürich"), "LOC")),
 ]
 
 

@@ -45,6 +45,14 @@ def test_a_name_with_an_emoji_glued_to_it_is_read_not_unknown(tokenizer):
     assert encode_text(tokenizer, plain).ids == tokenizer(plain, add_special_tokens=False)["input_ids"]
 
 
+def test_a_keycap_emoji_glued_to_a_word_is_cut_off_like_any_emoji(tokenizer):
+    text = "Go 1\ufe0f\u20e3Paris and 😀\u0301Bar"  # a keycap, and an emoji with a combining mark
+    enc = encode_text(tokenizer, text)
+    spans = [Span(text.index("Paris"), text.index("Paris") + 5, "LOC"), Span(len(text) - 3, len(text), "PER")]
+    tags = span_tags(enc, spans, TAG2ID)
+    assert decode_tags(enc, [TAGS[t] if t != IGNORE else "O" for t in tags]) == spans
+
+
 def test_each_chinese_character_is_a_word(tokenizer):
     enc = encode_text(tokenizer, "李明在北京")
     assert enc.offsets == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
