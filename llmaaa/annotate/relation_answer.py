@@ -156,21 +156,42 @@ class _Reader:
         self.classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
         self.lookup = {_nfkc(c).casefold(): c for c in self.classes}
         self.normed = {_norm_label(_nfkc(c)): c for c in self.classes}
+        # a label with a prefix ("per:employee_of" of TACRED, "/people/person/place_lived" of NYT) answered
+        # without it, as models often do: its last part, when no other label ends the same way
+        tails: dict[str, list[tuple[str, str]]] = {}
+        for c in self.classes[1:]:
+            tail = re.split(r"[:/]", _nfkc(c))[-1].strip()
+            if tail and tail != _nfkc(c).strip():
+                tails.setdefault(_norm_label(tail), []).append((tail, c))
+        self.tails = [forms[0] for key, forms in tails.items() if len(forms) == 1 and key and key not in self.normed]
+        self.tail_of = {_norm_label(tail): c for tail, c in self.tails}
 
     def without_mentions(self, text: str, mentions: Sequence[str]) -> str:
         """``text`` with each mention that holds a label's words replaced by a neutral mark (``⟨1⟩``, ``⟨2⟩``),
         so "Kill Devil Hills is in North Carolina, so Located_In" names one label. A mention that is a
         label's name itself ("Kill" as an entity) is left: the answer "Kill" must still read as the label."""
         for i, mention in sorted(enumerate(mentions, 1), key=lambda m: -len(m[1])):
-            mention = _nfkc(mention).strip()
+            # as a model writes the name back: its line breaks and double spaces as one space, without the
+            # quotes or full stop the span took in ("Kill Devil\nHills", '"Live In Style"', "Kill Devil Hills.")
+            mention = _nfkc(mention).strip().strip(_AROUND_NAME).strip()
             if not mention or self.label_of(mention, strict=True) is not None:
                 continue
-            if not any(re.search(_label_body(c), mention, re.I) for c in self.classes if c != NO_RELATION):
+            inside = [m for c in self.classes if c != NO_RELATION
+                      for m in re.finditer(r"(?<![\w])" + _label_body(c) + r"(?![\w])", mention, re.I)]
+            if NO_SPACE_SCRIPTS.search(mention):
+                inside = [m for c in self.classes if c != NO_RELATION for m in re.finditer(_label_body(c), mention)]
+            if not inside:
                 continue
-            body = re.escape(mention)
-            edge = "" if NO_SPACE_SCRIPTS.match(mention[:1]) else r"(?<![\w])"
-            tail = "" if NO_SPACE_SCRIPTS.match(mention[-1:]) else r"(?![\w])"
-            text = re.sub(edge + body + tail, f"⟨{i}⟩", text, flags=re.I)
+            # the whole name, then the part a model repeats of a longer one ("Kill Devil" of "Kill Devil Hills,
+            # North Carolina"): the label's words with the name's word before or after them
+            names = [mention]
+            for m in inside:
+                before = re.search(r"(\w[\w'’.-]*)\s+$", mention[: m.start()])
+                after = re.match(r"\s+(\w[\w'’-]*)", mention[m.end():])
+                names += [mention[before.start(1): m.end()]] if before else []
+                names += [mention[m.start(): m.end() + after.end()]] if after else []
+            for name in names:
+                text = _masked(text, name, f"⟨{i}⟩")
         return text
 
     def fail(self, found: Sequence[str] = ()) -> AnswerError:
@@ -185,7 +206,7 @@ class _Reader:
             return self.lookup[token.casefold()]
         if strict:
             key = _norm_label(token)
-            return self.normed.get(key) if key else None
+            return (self.normed.get(key) or self.tail_of.get(key)) if key else None
         if token in ("NA", "N.A.", "na"):  # the null label of DocRED / NYT-style data, answered as learned
             return NO_RELATION
         if token.casefold() in _OTHER_ANSWERS:
@@ -193,7 +214,7 @@ class _Reader:
         if _NONE_HEAD.fullmatch(token) and not _EXCEPT.search(token):
             return NO_RELATION
         key = _norm_label(token)
-        return self.normed.get(key) if key else None
+        return (self.normed.get(key) or self.tail_of.get(key)) if key else None
 
     # -- JSON ------------------------------------------------------------------------------
     def from_json(self, data: Any) -> str | None:
@@ -307,8 +328,9 @@ class _Reader:
         stated)"), or None: a label followed by more of its clause ("Work_For does not hold"), asked
         ("Live_In?"), denied ("Work_For: No") or reversed is no answer."""
         body = text.lstrip(" \t*\"'`#>-•")
-        for c in sorted(self.classes, key=len, reverse=True):
-            m = re.match(_label_pattern(c), body, re.I)
+        forms = [(c, c) for c in self.classes] + self.tails  # "employee_of. Anna works at IBM" for per:employee_of
+        for form, c in sorted(forms, key=lambda f: len(f[0]), reverse=True):
+            m = re.match(_label_pattern(form), body, re.I)
             if (m and self._ends_head(body, m.end()) and not _DENIED_AFTER.match(body, m.end())
                     and not _DISMISSED_AFTER.match(body, m.end()) and not self._listed_after(body, m.end())):
                 return c
@@ -395,6 +417,17 @@ class _Reader:
         return any(not _NOT_BEFORE.search(text[: m.start()]) and not _NOT_AFTER.match(text, m.end())
                    and not any(s <= m.start() and m.end() <= e for s, e in inside)
                    for m in _REVERSED.finditer(text))
+
+
+def _masked(text: str, name: str, mark: str) -> str:
+    """``text`` with ``name`` (any case, any whitespace between its words) replaced by ``mark``."""
+    body = r"\s+".join(map(re.escape, name.split()))
+    edge = "" if NO_SPACE_SCRIPTS.match(name[:1]) else r"(?<![\w])"
+    tail = "" if NO_SPACE_SCRIPTS.match(name[-1:]) else r"(?![\w])"
+    return re.sub(edge + body + tail, mark, text, flags=re.I)
+
+
+_AROUND_NAME = "\"'`“”‘’«»„「」『』《》()[]（）.,;:!?。，；：！？"  # quotes, brackets and stops a name's span took in
 
 
 def _truth(value: Any) -> bool | None:

@@ -169,6 +169,29 @@ SECOND_REVIEW = [
 
 
 
+# a prefixed label (TACRED's "per:employee_of", NYT's "/people/person/place_lived") answered without its prefix:
+# its last part, when no other label ends the same way ("alternate_names" is per: or org:, so asked again)
+TAC = ("per:employee_of", "org:founded_by", "per:city_of_birth", "org:alternate_names", "per:alternate_names", "per:title")
+NYT = ("/people/person/place_lived", "/business/person/company", "/location/location/contains")
+PREFIXED = [
+ ("employee_of", TAC, "per:employee_of"), ("Employee Of", TAC, "per:employee_of"),
+ ("employee_of. Anna works at IBM.", TAC, "per:employee_of"), ("Answer: city_of_birth", TAC, "per:city_of_birth"),
+ ('{"relation": "founded_by"}', TAC, "org:founded_by"), ("PER:EMPLOYEE OF", TAC, "per:employee_of"),
+ ("alternate_names", TAC, R), ("no_relation", TAC, "no_relation"),
+ ("The title of the article is long. Answer: no_relation", TAC, "no_relation"),
+ ("place_lived", NYT, "/people/person/place_lived"), ("Company. Anna works there.", NYT, "/business/person/company"),
+]
+
+
+@pytest.mark.parametrize("answer,labels,expected", PREFIXED)
+def test_a_prefixed_label_answered_without_its_prefix(answer, labels, expected):
+    try:
+        got = parse_re_answer(answer, labels)
+    except AnswerError:
+        got = R
+    assert got == expected
+
+
 # the head's and tail's names given: a name that holds a label's words is the entity, not the label
 WITH_MENTIONS = [
  ("Kill Devil Hills", ("Anna", "Kill Devil Hills"), R),
@@ -182,6 +205,14 @@ WITH_MENTIONS = [
  ("Live In Style Ltd", ("Anna", "Live In Style Ltd"), R),
  ("Kill", ("Kill", "Bob"), "Kill"),  # an entity named as the label itself: the answer is still the label
  ("None. Killington is a town.", ("Anna", "Killington"), "no_relation"),
+ # the name as a model writes it back: one space for the text's line break, without the span's quotes or stop,
+ # or only the first words of a longer name (found by a review)
+ ("Anna lives in Kill Devil Hills", ("Anna", "Kill Devil\nHills"), R),
+ ("Anna lives in Kill Devil Hills", ("Anna", "Kill\tDevil  Hills"), R),
+ ("Anna lives in Kill Devil Hills, NC", ("Anna", "Kill Devil Hills."), R),
+ ("Anna works at “Live In Style”", ("Anna", '"Live In Style"'), R),
+ ("Anna lives in Kill Devil Hills", ("Anna", "Kill Devil Hills, North Carolina"), R),
+ ("Kill. Bob Kill shot him.", ("Bob Kill", "Tom"), "Kill"),
 ]
 
 
