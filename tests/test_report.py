@@ -172,3 +172,20 @@ def test_a_report_that_pools_runs_of_other_data_says_which(tmp_path, caplog):
     table = (tmp_path / "table.md").read_text()
     assert "Note: this table pools runs of different data or options (pool, schedule, student): entropy/seed-0" in table
     assert "entropy/seed-0 differ from the rest" in caplog.text
+
+
+def test_a_report_says_when_its_gold_ceiling_was_measured_on_other_data(tmp_path, caplog):
+    from llmaaa.loop.experiment import report_finished
+
+    _kept_run(tmp_path, "random", 0, 300, [0.1, 0.2])
+    ceiling = tmp_path / "ceiling"
+    ceiling.mkdir()
+    (ceiling / "seed-0.json").write_text(json.dumps({"budget": 10, "seed": 0, "gold_f1": 0.5, "test_f1": 0.5,
+                                                     "identity": {"data": "data-300"}}))
+    report_finished(tmp_path)
+    assert "measured on other data" not in (tmp_path / "table.md").read_text()
+    (ceiling / "seed-1.json").write_text(json.dumps({"budget": 10, "seed": 1, "gold_f1": 0.6, "test_f1": 0.6,
+                                                     "identity": {"data": "data-60"}}))
+    (ceiling / "seed-2.json").write_text(json.dumps({"budget": 10, "seed": 2, "gold_f1": 0.6, "test_f1": 0.6}))
+    report_finished(tmp_path)
+    assert "Note: the gold ceiling of seed 1 was measured on other data than the runs" in (tmp_path / "table.md").read_text()

@@ -322,6 +322,9 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
         teacher_test.append(cached["f1"])
         teacher_name = teacher_name or cached.get("teacher", "")
     ceilings = [read_json(path) for path in sorted(output.glob("ceiling/seed-*.json"))]
+    data = {json.loads(setup)["data"] for setup in setups}
+    measured_on = [(c.get("identity") or {}).get("data") for c in ceilings]  # None: a file from before identities
+    other = [f"seed {c.get('seed', '?')}" for c, d in zip(ceilings, measured_on) if d is not None and data and d not in data]
     teacher_info = _teacher_info(teacher_name, teacher_gold, teacher_test)
     counted = build_curves(runs, teacher=teacher_info, earlier=earlier)["series"].values()
     counts = sorted({max(series["n"], default=0) for series in counted})
@@ -334,6 +337,9 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
                      "from the rest")
         log.warning("report %s: %s; run them again with the same options, or keep them in another --out-dir",
                     output, notes[-1])
+    if other:
+        notes.append(f"the gold ceiling of {', '.join(other)} was measured on other data than the runs")
+        log.warning("report %s: %s", output, notes[-1])
     return write_report(output, runs, teacher=teacher_info, ceiling=ceilings, earlier=earlier,
                         title=f"{heading}, {seeds}", notes=notes)
 
