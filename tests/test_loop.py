@@ -513,6 +513,15 @@ def test_a_resumed_run_on_other_data_or_training_options_is_refused(tmp_path):
         st.bind(ident(pool, [sentence(200), sentence(201)], TrainConfig(epochs=1)))  # another --test-size
     with pytest.raises(LoopStateError, match="train: "):
         st.bind(ident(pool, test, TrainConfig(epochs=4)))
+    # the reweighting method matters only to a reweighted run: a plain one resumes under another
+    # (recorded by older versions whatever the run did)
+    st.bind({**ident(pool, test, TrainConfig(epochs=1)), "train": {**train_identity(TrainConfig(epochs=1)),
+                                                                     "reweight_method": "fast"}})
+    st.bind(ident(pool, test, TrainConfig(epochs=1, reweight_method="exact")))
+    rw = LoopState(tmp_path / "rw")
+    rw.bind(ident(pool, test, TrainConfig(epochs=1, reweight=True, reweight_method="fast")))
+    with pytest.raises(LoopStateError, match="reweight_method"):
+        rw.bind(ident(pool, test, TrainConfig(epochs=1, reweight=True, reweight_method="exact")))
     old = LoopState(tmp_path / "old")  # a directory written before data and training were recorded resumes
     old.bind(LoopConfig().identity())
     old.bind(ident(pool, test, TrainConfig(epochs=1)))

@@ -299,8 +299,11 @@ def gold_fingerprint(pool: Sequence[Example], demo: Sequence[Example], test: Seq
 
 
 def train_identity(config: Any) -> dict[str, Any]:
-    """The student options that change what a round trains (not where or how fast)."""
+    """The student options that change what a round trains (not where or how fast); the reweighting method
+    only when the run reweights (a plain run resumes whatever ``TRAIN_REWEIGHT_METHOD`` says now)."""
     d = dataclasses.asdict(config)
+    if not d.get("reweight"):
+        d.pop("reweight_method", None)
     for free in ("device", "eval_batch_size", "group_by_length", "warm_start", "seed", "reweight"):
         d.pop(free, None)
     return d

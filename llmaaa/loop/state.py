@@ -61,8 +61,9 @@ class LoopState:
         path = self.root / "config.json"
         old = read_json(path)
         if old is not None:
-            # a key the directory's record lacks (written by an older version) is not a difference
-            diff = {k: (old[k], v) for k, v in identity.items() if k in old and old[k] != v}
+            # a key the directory's record lacks (written by an older version) is not a difference, nor is a
+            # student option recorded on one side only (one that stopped or started mattering to this run)
+            diff = {k: (old[k], v) for k, v in identity.items() if k in old and not _same(old[k], v)}
             if diff:
                 detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
                 raise LoopStateError(
@@ -108,3 +109,10 @@ class LoopState:
     # students ----------------------------------------------------------------
     def student_dir(self, round_: int) -> Path:
         return self.root / "students" / f"round-{round_}"
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Whether a recorded identity value and the current one agree; two dicts on the keys both have."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(_same(old[k], new[k]) for k in old.keys() & new.keys())
+    return old == new

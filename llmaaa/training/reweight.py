@@ -55,8 +55,12 @@ class ReweightError(ValueError):
 
 
 def normalize_weights(g: torch.Tensor) -> torch.Tensor:
-    """w = max(-g, 0) / sum; all zeros when no example helps (the caller then skips the step)."""
+    """w = max(-g, 0) / sum; all zeros when no example helps (the caller then skips the step).
+
+    A non-finite meta-gradient (an overflow in one example's look-ahead) gives that example no weight: a
+    NaN used to zero the whole batch, and an infinity put NaN into the loss and then the parameters."""
     w = torch.clamp(-g, min=0.0)
+    w = torch.where(torch.isfinite(w), w, torch.zeros_like(w))
     total = w.sum()
     return w / total if total > 0 else torch.zeros_like(w)
 

@@ -53,6 +53,9 @@ def test_fast_and_exact_agree_in_sign(model):
 def test_all_zero_weights_when_nothing_helps():
     assert torch.equal(normalize_weights(torch.tensor([0.5, 0.1])), torch.zeros(2))
     assert normalize_weights(torch.tensor([-1.0, 1.0, -3.0])).tolist() == [0.25, 0.0, 0.75]
+    # a non-finite meta-gradient gives its example no weight, not the batch (NaN) or the loss (inf) a NaN
+    assert normalize_weights(torch.tensor([float("nan"), -1.0])).tolist() == [0.0, 1.0]
+    assert normalize_weights(torch.tensor([float("-inf"), -1.0, 2.0])).tolist() == [0.0, 1.0, 0.0]
 
 
 def test_scope_is_head_and_top_feed_forward(model):
