@@ -28,10 +28,12 @@ def _embeddings(outputs: ModelOutputs | None, n_pool: int, who: str) -> np.ndarr
 
 
 def nearest_unique(points: np.ndarray, centroids: np.ndarray) -> list[int]:
-    """For each centroid, in order, the nearest point not already taken by an earlier centroid.
+    """For each centroid a distinct point near it: its nearest point that no other centroid has taken.
 
     Two centroids sharing a nearest point (duplicates, empty clusters) would otherwise yield fewer
-    than k picks, the reference code's bug; the later centroid takes its next-nearest free point.
+    than k picks, the reference code's bug; the later centroid takes its next-nearest free point. The
+    centroids are served in rounds over their 8, 32, ... nearest points (earlier centroids first within a
+    round), so a centroid whose 8 nearest are all taken may lose a farther point to a later centroid.
     Returns ``min(len(centroids), len(points))`` distinct indices.
     """
     n, k = len(points), min(len(centroids), len(points))
@@ -85,12 +87,15 @@ def finite_rows(points: np.ndarray) -> np.ndarray:
 
 
 def _broken_last(points: np.ndarray, k: int, pick: Callable[[np.ndarray], list[int]]) -> list[int]:
-    """``pick(rows)`` (pool indices, best first) on the finite rows, then broken rows by index up to ``k``.
+    """``pick(rows)`` (pool indices, best first) on the finite non-zero rows, then the rest by index up to ``k``.
 
     Broken rows are still pool examples: when ``k`` exceeds the finite rows they fill the batch, so a
-    sampler returns exactly ``min(k, n)`` picks like every other.
+    sampler returns exactly ``min(k, n)`` picks like every other. A zero row is an example with nothing to
+    learn (an empty text, an RE sentence with no entity pair): far from every unit-length embedding, it
+    was k-center's first pick every round until one was labeled, a label spent on nothing.
     """
     good = finite_rows(points)
+    good = good[np.abs(points[good]).sum(axis=1) > 0]
     if len(good) == len(points):
         return pick(np.arange(len(points)))
     head = pick(good) if len(good) else []

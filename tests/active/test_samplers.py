@@ -80,7 +80,8 @@ def test_random_is_seeded_and_distinct():
 
 
 # two tight clusters in 2-d plus one far outlier
-EMB = np.array([[0, 0], [0.1, 0], [0, 0.1], [5, 5], [5.1, 5], [5, 5.1], [20, 0]], dtype=np.float32)
+# three groups around (0, 0), (5, 5) and (20, 0), moved by (1, 1): a zero row is an example with nothing to learn
+EMB = np.array([[0, 0], [0.1, 0], [0, 0.1], [5, 5], [5.1, 5], [5, 5.1], [20, 0]], dtype=np.float32) + 1
 
 
 def test_kmeans_takes_one_point_per_cluster():
@@ -106,7 +107,7 @@ def test_kcenter_without_labeled_starts_near_the_mean_then_goes_farthest():
 
 def test_kcenter_starts_from_the_labeled_set_embeddings():
     labeled = [Example(id="l0", text="l")]
-    emb = np.vstack([EMB, [[20, 0.5]]]).astype(np.float32)  # a labeled point beside the outlier
+    emb = np.vstack([EMB, [[21, 1.5]]]).astype(np.float32)  # a labeled point beside the outlier
     out = ModelOutputs([np.array([[0.5, 0.5]])] * 8, emb)
     # farthest from the labeled point: (0,0); then, covered by (0,0) and (20,0.5), the (5,5) cluster's
     # farthest members (5.1,5) and (5,5.1) tie at 51.01 and the lower index wins; the outlier is never picked
@@ -114,7 +115,7 @@ def test_kcenter_starts_from_the_labeled_set_embeddings():
 
 
 def test_kcenter_duplicates_are_only_taken_when_nothing_else_is_left():
-    emb = np.array([[0, 0], [0, 0], [1, 0], [0, 0]], dtype=np.float32)
+    emb = np.array([[1, 1], [1, 1], [2, 1], [1, 1]], dtype=np.float32)
     out = ModelOutputs([np.array([[0.5, 0.5]])] * 4, emb)
     assert make_sampler("kcenter").select(pool_of(4), out, 4) == [0, 2, 1, 3]
 
@@ -174,9 +175,23 @@ def test_kcenter_leaves_nan_embeddings_for_last():
     assert make_sampler("kcenter").select(pool_of(4), out, 2) == [2, 3]
 
 
+@pytest.mark.parametrize("name", ["kcenter", "kmeans"])
+def test_an_example_with_nothing_to_learn_is_not_a_diversity_pick(name):
+    """An empty text (or an RE sentence with no entity pair) has a zero embedding, far from every unit-length
+    one: k-center took it first every round until one was labeled, a label spent on nothing."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(12, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb[[3, 9]] = 0.0
+    out = ModelOutputs([np.array([[0.5, 0.5]])] * 12, emb)
+    picks = make_sampler(name, seed=0).select(pool_of(12), out, 4)
+    assert len(picks) == 4 and not {3, 9} & set(picks)
+    assert make_sampler(name, seed=0).select(pool_of(12), out, 12)[-2:] == [3, 9]  # still picked, last
+
+
 def test_kcenter_ignores_a_nan_labeled_embedding():
-    # the labeled rows are (5, 0) and a NaN: farthest from (5, 0) is the origin, then (1, 0)
-    emb = np.array([[0, 0], [1, 0], [4, 0], [5, 0], [np.nan, np.nan]], dtype=np.float32)
+    # the labeled rows are (6, 1) and a NaN: farthest from (6, 1) is (1, 1), then (2, 1)
+    emb = np.array([[1, 1], [2, 1], [5, 1], [6, 1], [np.nan, np.nan]], dtype=np.float32)
     out = ModelOutputs([np.array([[0.5, 0.5]])] * 5, emb)
     labeled = [Example(id="l0", text="l"), Example(id="l1", text="l")]
     assert make_sampler("kcenter").select(pool_of(3), out, 2, labeled) == [0, 1]
@@ -200,7 +215,7 @@ def test_weighted_kmeans_survives_nan_inf_and_negative_weights():
 
 # rows 0 and 2 have NaN scores and sit far from everything; 1 and 3 are the real candidates
 NAN_SCORED = ([[np.nan, 0.5], [0.5, 0.5], [np.nan, 0.5], [0.6, 0.4]],
-              np.array([[10, 0], [0, 0], [-10, 0], [0, 1]], dtype=np.float32))
+              np.array([[11, 1], [1, 1], [-9, 1], [1, 2]], dtype=np.float32))
 
 
 @pytest.mark.parametrize("diversity", ["kcenter", "kmeans"])
