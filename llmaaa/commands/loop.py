@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from llmaaa.active import available
 from llmaaa.commands import count
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,23 +39,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=count(1), default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
     p.add_argument("--first-seed", type=count(0), default=0,
                    help="start at this seed (runs seeds S..S+N-1), to add seeds to a grid without re-running the first")
-    p.add_argument("--demo-pool", type=count(1), default=100, help="gold demos from dev (also the reweighting meta set)")
-    p.add_argument("--init", type=count(1), default=50, help="initial random batch")
-    p.add_argument("--rounds", type=count(0), default=9, help="acquisition rounds after the initial batch")
-    p.add_argument("--per-round", type=count(1), default=50, help="examples the teacher labels per round")
+    p.add_argument("--demo-pool", type=count(1), default=None,
+                   help="gold demos from dev, also the reweighting meta set (default $LOOP_DEMO_POOL, else 100)")
+    p.add_argument("--init", type=count(1), default=None, help="initial random batch (default $LOOP_INIT, else 50)")
+    p.add_argument("--rounds", type=count(0), default=None,
+                   help="acquisition rounds after the initial batch (default $LOOP_ROUNDS, else 9)")
+    p.add_argument("--per-round", type=count(1), default=None,
+                   help="examples the teacher labels per round (default $LOOP_PER_ROUND, else 50)")
     p.add_argument("--pool-size", type=count(1), default=None, help="subsample the unlabeled pool (quick runs)")
     p.add_argument("--test-size", type=count(1), default=None, help="subsample the test split (quick runs)")
-    p.add_argument("--reweight", action="store_true", help="train with learning-to-reweight on the demo pool")
+    p.add_argument("--reweight", action="store_true", default=None,
+                   help="train with learning-to-reweight on the demo pool (default $TRAIN_REWEIGHT, else off)")
     p.add_argument("--compare-reweight", nargs="?", const="all", default=None, metavar="STRATEGIES",
                    help="also run with reweighting: every strategy, or only the comma-separated ones named")
     p.add_argument("--reduction", choices=("sum", "mean", "max"), default=None,
                    help="token/pair reduction of uncertainty scores (default: NER sum as the paper on CoNLL03, RE max)")
-    p.add_argument("--re-unit", choices=("example", "pair"), default="example",
+    p.add_argument("--re-unit", choices=("example", "pair"), default=None,
                    help="RE: what one label of the budget is: a sentence with all its entity pairs (example), or one "
                         "entity pair (pair: the paper's Re-TACRED unit, ~10x fewer LLM questions and training pairs "
-                        "per label on CoNLL04; demos and test stay whole sentences)")
-    p.add_argument("--stop-after", type=count(0), default=0,
-                   help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never)")
+                        "per label on CoNLL04; demos and test stay whole sentences; default $LOOP_RE_UNIT, else example)")
+    p.add_argument("--stop-after", type=count(0), default=None,
+                   help="stop buying labels once the student's gold F1 >= the teacher's for N rounds (0: never; "
+                        "default $LOOP_STOP_AFTER_ROUNDS_MATCHED, else 0)")
     p.add_argument("--epochs", type=count(1), default=None,
                    help="student epochs per round, exactly (default $TRAIN_EPOCHS, else 10, more for few labels: "
                         "up to $TRAIN_MAX_EPOCHS=40 for $TRAIN_MIN_STEPS=200 steps)")
@@ -87,13 +97,22 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from llmaaa.active import SamplerError
-    from llmaaa.loop.config import LoopConfig
-    from llmaaa.loop.experiment import Experiment, report_finished, run_experiment
+    from llmaaa.loop.experiment import report_finished, run_experiment
 
     if args.report_only:
         report_finished(args.output)
         return _print_report(args.output)
+    run_experiment(experiment_of(args))
+    return _print_report(args.output)
+
+
+def experiment_of(args: argparse.Namespace) -> Any:
+    """The ``Experiment`` the arguments describe: a flag left out takes its ``LOOP_``/``TRAIN_`` variable, as the
+    backend and ``llmaaa student train`` do (before, the flags' defaults overrode them without a word)."""
+    from llmaaa.active import SamplerError
+    from llmaaa.loop.config import LoopConfig
+    from llmaaa.loop.experiment import Experiment
+
     if not args.dataset:
         raise ValueError("--dataset is required (conll2003, conll04 or a folder of train/dev/test.jsonl)")
 
@@ -106,15 +125,22 @@ def _simulate(args: argparse.Namespace) -> int:
         "per_round": args.per_round, "reduction": args.reduction, "stop_after_rounds_matched": args.stop_after,
         "re_unit": args.re_unit,
     })
-    exp = Experiment(
+    reweight = args.reweight
+    if reweight is None:  # the student's own setting, as `llmaaa student train` reads it
+        from llmaaa.config import from_env
+        from llmaaa.training.trainer import TrainConfig
+
+        reweight = from_env(TrainConfig, "TRAIN_").reweight
+    if "TRAIN_SEED" in os.environ:
+        log.warning("TRAIN_SEED is not used by simulate: each run's seed (sampling, demo pool, student) is one of "
+                    "--first-seed .. --first-seed + --seeds - 1")
+    return Experiment(
         dataset=args.dataset, output=args.output, loop=loop, teacher=args.teacher, strategies=names,
-        seeds=args.seeds, first_seed=args.first_seed, reweights=(False, True) if args.compare_reweight else (bool(args.reweight),),
+        seeds=args.seeds, first_seed=args.first_seed, reweights=(False, True) if args.compare_reweight else (reweight,),
         reweight_strategies=_reweighted(args.compare_reweight, names),
         data_dir=args.data_dir, pool_size=args.pool_size, test_size=args.test_size, ceiling=not args.no_ceiling,
         base_url=args.base_url, model=args.model, train_overrides={"epochs": args.epochs}, progress=args.progress,
     )
-    run_experiment(exp)
-    return _print_report(args.output)
 
 
 def _print_report(output: Path) -> int:
