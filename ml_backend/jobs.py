@@ -332,8 +332,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     t1 = time.perf_counter()
     rest_pred = (students.predict(rest, relations=cfg.student_relations) if students is not None and rest
                  else [ex for ex in rest])
-    log.info("project %s: round %d: student predictions for %d tasks in %.1fs", st.project_id, n, len(rest),
-             time.perf_counter() - t1)
+    if students is not None and rest:
+        log.info("project %s: round %d: student predictions for %d tasks in %.1fs", st.project_id, n, len(rest),
+                 time.perf_counter() - t1)
+    elif rest:  # a cold start: no student yet, the other tasks only get their place in the queue
+        log.info("project %s: round %d: no student yet; %d tasks queued by rank without predictions", st.project_id,
+                 n, len(rest))
     queue = [(ex, "llm") for ex in fresh + older] + [(ex, "student" if students else "none") for ex in rest_pred]
     nxt = rest[: cfg.llm_batch]
     if nxt and not stopped:  # what the next LLM batch will cost, if the next student ranks the queue alike

@@ -97,12 +97,22 @@ def pull_tasks(ls: Any, project_id: int, page_size: int = 500) -> list[dict[str,
     import httpx
     from label_studio_sdk.core.api_error import ApiError
 
-    out = []
+    out: list[dict[str, Any]] = []
     try:
-        for t in ls.tasks.list(project=int(project_id), fields="all", page_size=page_size):
-            d = _plain(t)
-            d["annotations"] = [_plain(a) for a in d.get("annotations") or []]
-            out.append(d)
+        # page by page, stopping at the project's total: the SDK's own iterator asks for one page past the
+        # last, which Label Studio answers 404 with an ERROR and a traceback in its log every round
+        page = 1
+        while True:
+            pager = ls.tasks.list(project=int(project_id), fields="all", page=page, page_size=page_size)
+            items = list(pager.items or [])
+            for t in items:
+                d = _plain(t)
+                d["annotations"] = [_plain(a) for a in d.get("annotations") or []]
+                out.append(d)
+            total = getattr(pager.response, "total", None)
+            if len(items) < page_size or (isinstance(total, int) and len(out) >= total):
+                break
+            page += 1
     except httpx.HTTPError as e:
         raise LabelStudioUnavailable(f"cannot reach Label Studio ({type(e).__name__}: {e}); "
                                      "check LABEL_STUDIO_URL") from e

@@ -49,6 +49,9 @@ start() {
     export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true
     export ML_BLOCK_LOCAL_IP=false SSRF_PROTECTION_ENABLED=false
     export COLLECT_ANALYTICS=false LATEST_VERSION_CHECK=false
+    # Label Studio sends its errors (task texts in tracebacks included) to HumanSignal's Sentry unless the DSN is
+    # set; empty turns it off. A DSN of your own is kept.
+    export SENTRY_DSN=${SENTRY_DSN-} FRONTEND_SENTRY_DSN=${FRONTEND_SENTRY_DSN-}
     # own session (setsid): `stop` ends the whole group, and a Ctrl-C in the caller's terminal does not.
     exec setsid "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 -p "$PORT" \
       --log-level WARNING </dev/null >>"$LOG" 2>&1

@@ -54,8 +54,14 @@ def label_studio(tmp_path_factory):
     started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True, timeout=400)
     if started.returncode != 0:
         pytest.fail(f"scripts/labelstudio.sh start failed:\n{started.stderr[-3000:]}")
+    pid = int((data / f"labelstudio-{port}.pid").read_text())
+    environ = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    assert environ.get("SENTRY_DSN") == "" and environ.get("FRONTEND_SENTRY_DSN") == ""  # nothing sent to HumanSignal
     try:
         yield f"http://127.0.0.1:{port}"
+        # a round pages the tasks to their total: the SDK's iterator asked for one page more, an ERROR with a
+        # traceback in Label Studio's log every round
+        assert "Invalid page" not in (data / f"labelstudio-{port}.log").read_text(errors="replace")
     finally:
         subprocess.run([str(script), "stop"], env=env, capture_output=True, text=True, timeout=60)
 
@@ -244,6 +250,11 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
 
     pulled = {t["id"]: t for t in pull_tasks(ls, pid) if t["id"] in accepted}
     assert [made_from_prediction_unopened(pulled[t]["annotations"][0]) for t in accepted] == [False, True]
+    # paged by hand to the project's total: every task once, whether the last page is full or short
+    everyone = sorted(t["id"] for t in pull_tasks(ls, pid))
+    assert len(everyone) == len(set(everyone)) == len(task_ids)
+    for size in (len(task_ids), len(task_ids) - 1, 2):
+        assert sorted(t["id"] for t in pull_tasks(ls, pid, page_size=size)) == everyone
 
     # a label added in Label Studio's settings reaches the backend with the PROJECT_UPDATED webhook
     edited = XML.replace("</Labels>", '<Label value="Product" background="#abcdef"/></Labels>', 1)
