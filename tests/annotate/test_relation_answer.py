@@ -183,13 +183,17 @@ PREFIXED = [
 ]
 
 
+def read(answer, labels, mentions=()):
+    """The label read, or ``R`` when the answer is asked again."""
+    try:
+        return parse_re_answer(answer, labels, mentions)
+    except AnswerError:
+        return R
+
+
 @pytest.mark.parametrize("answer,labels,expected", PREFIXED)
 def test_a_prefixed_label_answered_without_its_prefix(answer, labels, expected):
-    try:
-        got = parse_re_answer(answer, labels)
-    except AnswerError:
-        got = R
-    assert got == expected
+    assert read(answer, labels) == expected
 
 
 # the head's and tail's names given: a name that holds a label's words is the entity, not the label
@@ -218,11 +222,7 @@ WITH_MENTIONS = [
 
 @pytest.mark.parametrize("answer,mentions,expected", WITH_MENTIONS)
 def test_an_entity_name_that_holds_a_label_is_read_as_the_entity(answer, mentions, expected):
-    try:
-        got = parse_re_answer(answer, C4, mentions)
-    except AnswerError:
-        got = R
-    assert got == expected
+    assert read(answer, C4, mentions) == expected
 
 
 def test_a_chinese_entity_that_holds_a_label_is_read_as_the_entity():
@@ -234,8 +234,4 @@ def test_a_chinese_entity_that_holds_a_label_is_read_as_the_entity():
 
 @pytest.mark.parametrize("answer,labels,expected", CASES + SECOND_REVIEW)
 def test_relation_answers_as_models_write_them(answer, labels, expected):
-    try:
-        got = parse_re_answer(answer, labels)
-    except AnswerError:
-        got = R
-    assert got == expected
+    assert read(answer, labels) == expected
