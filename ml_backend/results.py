@@ -121,8 +121,13 @@ def example_to_results(ex: Example, schema: LabelingSchema) -> list[dict[str, An
 
 def align_region(text: str, start: int, end: int, mention: str | None) -> tuple[int, int] | None:
     """Where a region ``[start, end)`` with text ``mention`` is in ``text``: as given, at UTF-16 offsets, or
-    at the nearest occurrence of the mention (a text edited since); None when it is nowhere."""
-    if 0 <= start < end <= len(text) and (mention is None or text[start:end] == mention):
+    at the nearest occurrence of the mention (a text edited since); None when it is nowhere.
+
+    The offsets stand when their slice is the mention up to whitespace: Label Studio saves a region's text
+    with runs of spaces collapsed and ends trimmed ("Berlin, Germany" for "Berlin,  Germany") while its
+    offsets count every character, and such a correct annotation was thrown out as no gold."""
+    if 0 <= start < end <= len(text) and (mention is None or text[start:end] == mention
+                                          or text[start:end].split() == mention.split()):
         return start, end
     if not mention:
         return None
@@ -131,12 +136,17 @@ def align_region(text: str, start: int, end: int, mention: str | None) -> tuple[
     for cp, ch in enumerate(text):
         if units == start and text[cp : cp + len(mention)] == mention:
             return cp, cp + len(mention)
+        if units > start:
+            break
         units += 2 if ord(ch) > 0xFFFF else 1
-    hits = [i for i in range(len(text)) if text.startswith(mention, i)]
-    if not hits:
-        return None
-    best = min(hits, key=lambda i: abs(i - start))
-    return best, best + len(mention)
+    best, at = None, text.find(mention)
+    while at >= 0:  # the nearest occurrence (str.find: a long task's scan stays within the webhook's second)
+        if best is None or abs(at - start) < abs(best - start):
+            best = at
+        if at > start:
+            break
+        at = text.find(mention, at + 1)
+    return None if best is None else (best, best + len(mention))
 
 
 def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema: LabelingSchema,
@@ -227,7 +237,9 @@ def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> str | No
         return None
     ours = [r for r in results if isinstance(r, Mapping) and r.get("type") == "labels"
             and (r.get("from_name") == schema.from_name or r.get("to_name") == schema.to_name)]
-    if ours and not ex.entities:
+    labeled = [r for r in ours if _first_label((r.get("value") if isinstance(r.get("value"), Mapping) else {})
+                                                .get("labels"), schema.map_entity) is not None]
+    if ours and not labeled:
         return f"none of its {len(ours)} region(s) has a label of the config ({', '.join(schema.entity_labels)})"
     lost = 0
     for r in ours:

@@ -59,6 +59,23 @@ def test_utf16_offsets_from_an_old_frontend_are_realigned():
     assert [(text[x.start:x.end], x.label) for x in ex.entities] == [("Paris", "LOC")]
 
 
+def test_a_region_whose_saved_text_has_its_spaces_collapsed_keeps_its_offsets_and_is_gold():
+    """Label Studio saves a region's text with runs of spaces collapsed while its offsets count every one: the
+    annotation was thrown out as no gold ("none of its regions has a label of the config", which it had)."""
+    from ml_backend.results import unusable_gold
+
+    s = parse_config(NER)
+    text = "Text: Berlin,  Germany. Anna  Smith lives\tthere."
+    results = [region("a", 6, 22, "Berlin, Germany", "LOC"), region("b", 24, 35, "Anna Smith", "PER")]
+    ex = results_to_example(Example("1", text), results, s)
+    assert [(text[x.start:x.end], x.label) for x in ex.entities] == [("Berlin,  Germany", "LOC"), ("Anna  Smith", "PER")]
+    assert unusable_gold(ex, results, s) is None
+    # a region of a label of the config whose offsets are past the text is said to be that, not a missing label
+    off = [region("a", 50, 60, "Somewhere", "LOC")]
+    why = unusable_gold(results_to_example(Example("2", "Anna ran ."), off, s), off, s)
+    assert why.startswith("1 of its 1 region(s) no longer fit the task's text")
+
+
 def test_foreign_regions_and_bad_offsets_are_ignored():
     s = parse_config(NER)
     results = [region("a", 0, 3, "Bob", "PER"), {**region("b", 0, 3, "Bob", "PER"), "from_name": "other"},
