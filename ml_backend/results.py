@@ -45,7 +45,8 @@ def unicode_problem(text: str) -> str | None:
 
 
 def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, ...] | None:
-    """Spans a task brings in ``data["entities"]`` (``[{"start", "end", "label"}]``): relations-only tasks.
+    """Spans a task brings in ``data["entities"]`` (``[{"start", "end", "label"}]``): relations-only tasks of a
+    config with ``<Relations>``.
 
     None when the task brings none (the backend then finds the spans itself). Label Studio's region shape
     (``{"value": {"start", "end", "labels": [...]}}``) is read too, and an entity with its ``text`` is
@@ -54,7 +55,9 @@ def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, 
     all its pairs unasked, and a task with none left would pass for one labeled with no relations.
     """
     raw = data.get("entities") if isinstance(data, Mapping) else None
-    if not isinstance(raw, list):
+    if not isinstance(raw, list) or not schema.relation_labels:
+        # a config without <Relations> is NER: the LLM finds every span, whatever field the task's data also
+        # has (an "entities" list of another tool's, partial or empty, was taken as the task's full labels)
         return None
     spans = []
     for n, d in enumerate(raw):

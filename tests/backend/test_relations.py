@@ -12,7 +12,7 @@ from ml_backend.labeling import parse_config
 from ml_backend.results import TaskError, given_entities, results_to_example
 
 from openai_stub import Reply, ScriptedOpenAI, last_user_message
-from tests.backend.conftest import NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
+from tests.backend.conftest import NER, NER_RE, ROOT, annotation_event, ls_task, predict_body, region, setup_body
 from tests.backend.test_round import quick_training, scripted_teacher, wait_idle  # noqa: F401 (fixture)
 
 TEXT = "Anna works for Acme in Lima ."
@@ -83,6 +83,17 @@ def test_given_entities_in_label_studios_region_shape_or_utf16_offsets_are_read(
                  {"start": 22, "end": 26, "label": "org", "text": "Acme"}]  # UTF-16 units: each emoji counts 2
     spans = given_entities({"entities": ls_shaped}, text, s)
     assert [(text[x.start:x.end], x.label) for x in spans] == [("Anna", "Peop"), ("Acme", "Org")]
+
+
+def test_an_entities_field_of_a_task_in_an_ner_project_is_not_taken_as_its_labels():
+    """A plain NER config: the LLM finds every span. A task's own "entities" (another tool's, partial, empty, or
+    a list of names) was taken as its full labels, or failed the task."""
+    from ml_backend.results import pool_example
+
+    ner = parse_config(NER)
+    for entities in ([{"start": 0, "end": 4, "label": "PER"}], [], ["Anna", "Paris"]):
+        ex = pool_example(1, "Anna lives in Paris", {"text": "Anna lives in Paris", "entities": entities}, ner)
+        assert ex.entities == () and not ex.extra.get("given_entities")
 
 
 @pytest.mark.parametrize("entity, message", [
