@@ -207,7 +207,10 @@ class LLMaAABackend:
                 log.warning("predict: task %d of the batch: %s", i, e)
                 out[i] = {"error": str(e)}
         config = schema.config_hash
-        stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo}, config)
+        # with PREDICT_ON_DEMAND=llm a cold start's empty queue places are asked for, not served as predictions
+        placeholders = ("none",) if self.config.predict_on_demand == "llm" else ()
+        stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo}, config,
+                                               skip_sources=placeholders)
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:

@@ -336,21 +336,25 @@ class ProjectState:
         rows = self._q(f"SELECT task_id, body FROM predictions WHERE task_id IN ({marks})", [int(t) for t in task_ids])
         return {r["task_id"]: json.loads(r["body"]) for r in rows}
 
-    def prediction_json_for(self, texts: Mapping[int, str], config: str | None = None) -> dict[int, str]:
+    def prediction_json_for(self, texts: Mapping[int, str], config: str | None = None, *,
+                            skip_sources: tuple[str, ...] = ()) -> dict[int, str]:
         """The stored /predict elements as the JSON text written with them (the hot read path), by task id.
 
         Only for tasks whose recorded text is ``texts[id]``: a task Label Studio sends with another
         text was edited, and its prediction's offsets point into the old one. With ``config``, only those
         written for that label config: after the config is edited, a stored body may name a control, an
         object or a label the project no longer has (Label Studio rejects the whole batch then).
+        ``skip_sources``: rows of those sources count as none (``"none"``: a cold start's queue place
+        with no labels in it, which an on-demand LLM call can do better than).
         """
         if not texts:
             return {}
         marks = ",".join("?" * len(texts))
         with self._lock:
-            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config FROM predictions p JOIN tasks t "
+            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config, p.source FROM predictions p JOIN tasks t "
                                     f"ON t.id = p.task_id WHERE p.task_id IN ({marks})", [int(t) for t in texts]).fetchall()
-        return {r[0]: r[1] for r in rows if r[2] == texts[r[0]] and (config is None or r[3] in (None, config))}
+        return {r[0]: r[1] for r in rows if r[2] == texts[r[0]] and (config is None or r[3] in (None, config))
+                and r[4] not in skip_sources}
 
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""

@@ -208,6 +208,29 @@ def test_a_long_document_gets_llm_spans_from_every_piece_at_its_own_offsets(make
     assert all(doc[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in res["result"])
 
 
+def test_a_cold_starts_empty_queue_place_is_not_served_as_a_prediction_when_the_llm_predicts_on_demand(
+        make_app, quick_training):
+    """A cold start gives the tasks outside its LLM batch a queue place with no labels; with
+    PREDICT_ON_DEMAND=llm, /predict served that empty placeholder instead of asking the LLM."""
+    tasks = [ls_task(200 + i, t) for i, t in enumerate(TEXTS[:5])]
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, predict_on_demand="none",
+                       min_train_labels=1000)
+        c = app.test_client()
+        c.post("/setup", json=setup_body(NER))
+        c.post("/predict", json=predict_body(tasks, NER))
+        st = app.extensions["llmaaa"].context("1").state
+        wait_idle(st)
+        placeholders = c.post("/predict", json=predict_body(tasks, NER)).json["results"]
+        assert sum(1 for r in placeholders if r.get("result") == []) == 3  # PREDICT_ON_DEMAND=none: the queue place
+        asked = len(llm.requests)
+        app.extensions["llmaaa"].close()  # the restart with PREDICT_ON_DEMAND=llm
+        again = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, predict_on_demand="llm", run_jobs=False)
+        results = again.test_client().post("/predict", json=predict_body(tasks, NER)).json["results"]
+        assert len(llm.requests) == asked + 3
+    assert all(r.get("result") for r in results)  # every task now has the LLM's spans
+
+
 def test_a_dead_llm_is_recorded_per_task_and_loses_nothing(make_app, quick_training):
     with ScriptedOpenAI([Reply(status=500, text="boom")]) as llm:
         app = make_app(llm_base_url=llm.base_url, llm_batch=2, predict_on_demand="llm", teacher_k=0)
