@@ -306,12 +306,33 @@ class LLMaAABackend:
             raise state["error"]
         return store(state["preds"], "llm")
 
+    @staticmethod
+    def _record_tasks(ctx: ProjectContext, tasks: Any) -> None:
+        """Record the tasks an import webhook carries: a round whose pull from Label Studio fails (no API key,
+        a token it refuses) labels what webhooks and /predict recorded, and these were not among them."""
+        if not isinstance(tasks, list) or not ctx.label_config:
+            return
+        try:
+            schema = ctx.schema
+        except UnsupportedConfig:
+            return
+        rows = []
+        for task in tasks:
+            try:
+                if isinstance(task, Mapping) and is_id(task.get("id")):
+                    rows.append((task["id"], task_text(task, schema), task.get("data")))
+            except TaskError:
+                continue  # a task without the text field: /predict and the round name it
+        if rows:
+            ctx.state.upsert_tasks(rows)
+
     # -- fit (webhooks) -----------------------------------------------------------------------------
     def fit(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Record the event, queue a round when due; returns at once (Label Studio waits <= 1 s)."""
         if event == "TASKS_CREATED" and payload.get("project") is not None:
             # tasks imported after the backend was connected: the cold-start round had nothing to label yet
             ctx = self.context(project_id_of(payload.get("project")))
+            self._record_tasks(ctx, payload.get("tasks"))
             if ctx.state.current_version is None and ctx.label_config:
                 return {"status": "ok", "job": self.queue_round(ctx, "tasks imported before the first round")}
             return {"status": "Unknown event"}

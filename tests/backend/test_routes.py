@@ -326,6 +326,11 @@ def test_tasks_imported_after_connecting_start_the_cold_start_round(make_app):
     st.publish_version("llmaaa-1")
     r = c.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 1}, "tasks": [{"id": 2}]})
     assert r.status_code == 200 and r.json == {"status": "Unknown event"}  # later imports wait for the next round
+    # the tasks an import carries are recorded: a round whose pull from Label Studio fails labels them too
+    imported = [{"id": 3, "data": {"text": "Zoë 🙂 lives in 北京"}}, {"id": 4, "data": {"other": "no text"}}, "junk",
+                {"id": 5, "data": {"text": "Anna in Oslo"}}]
+    c.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 1}, "tasks": imported})
+    assert st.tasks() == {3: "Zoë 🙂 lives in 北京", 5: "Anna in Oslo"}
 
 
 def test_basic_auth_on_every_route(make_app):
