@@ -36,7 +36,7 @@ def ids_of(items: Any) -> list[int]:
     out = []
     for d in items:
         value = d.get("id") if isinstance(d, Mapping) else d
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():
             value = int(value)
         if is_id(value):
             out.append(value)

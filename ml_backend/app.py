@@ -39,7 +39,10 @@ def backend() -> LLMaAABackend:
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:  # "[[[[..." nested past the parser's depth: a bad request, not a 500
+        raise RequestError("the request body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
     return body
@@ -47,7 +50,7 @@ def _json_body() -> dict[str, Any]:
 
 def _authorized(config: BackendConfig) -> bool:
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
+    if header[:6].casefold() != "basic ":  # the scheme name is case-insensitive (RFC 7617)
         return False
     try:
         user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
@@ -123,7 +126,7 @@ def create_app(config: BackendConfig | None = None) -> Flask:
         from ml_backend.export import export_zip
 
         pid = request.args.get("project", "")
-        if not pid.isdigit() or not (backend().config.root / str(int(pid)) / "state.db").exists():
+        if not pid.isdecimal() or not (backend().config.root / str(int(pid)) / "state.db").exists():
             raise RequestError("add ?project=ID naming a project this backend has served")
         data = export_zip(backend().context(str(int(pid))))
         return Response(data, mimetype="application/zip",

@@ -61,7 +61,7 @@ class LabelingSchema:
             for part in self._path():
                 if isinstance(value, Mapping):
                     value = value.get(part)
-                elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
                     value = value[int(part)]  # "$docs.0.body", "$docs[0].body": lodash.get, as Label Studio reads it
                 else:
                     value = None

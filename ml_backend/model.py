@@ -117,7 +117,7 @@ class LLMaAABackend:
         config.root.mkdir(parents=True, exist_ok=True)
         self._dir_lock: Any = lock_model_dir(config.root, config.lock_wait_s)  # before recover(): see there
         for db in sorted(config.root.glob("*/state.db")):  # resume: queued and interrupted jobs run again
-            if db.parent.name.isdigit():
+            if db.parent.name.isdecimal():
                 try:
                     self.context(db.parent.name).state.recover()
                 except StateError as e:  # one broken project must not take the others down

@@ -123,7 +123,7 @@ def _backend() -> Any:
 
 def known_projects() -> list[int]:
     root = _backend().config.root
-    return sorted(int(p.parent.name) for p in root.glob("*/state.db") if p.parent.name.isdigit())
+    return sorted(int(p.parent.name) for p in root.glob("*/state.db") if p.parent.name.isdecimal())
 
 
 def collect(project_id: int) -> ReportData:

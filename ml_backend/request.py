@@ -26,6 +26,6 @@ def project_id_of(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         raise RequestError("the request names no project: send 'project' as '<id>.<timestamp>' or an object with 'id'")
     head = str(value).split(".", 1)[0].strip()
-    if not head.isdigit() or not is_id(int(head)):
+    if not head.isdecimal() or not is_id(int(head)):
         raise RequestError(f"project {value!r} is not a Label Studio project id")
     return str(int(head))

@@ -342,6 +342,7 @@ def test_basic_auth_on_every_route(make_app):
     assert c.get("/health", headers=wrong).status_code == 401
     good = {"Authorization": "Basic " + base64.b64encode(b"ls:s3cret").decode()}
     assert c.get("/health", headers=good).status_code == 200
+    assert c.get("/health", headers={"Authorization": "basic " + base64.b64encode(b"ls:s3cret").decode()}).status_code == 200
     assert c.post("/setup", json=setup_body(), headers=good).status_code == 200
 
 
@@ -516,6 +517,14 @@ def test_bad_input_found_by_review_gets_a_clear_answer_and_costs_only_itself(mak
     assert r.status_code == 201 and r.json["annotations_deleted"] == 0 and "without an annotation id" in r.json["ignored"]
     r = c.post("/setup", json=setup_body(NER, project="1000000000000000000000000000000.17"))
     assert r.status_code == 400 and "not a Label Studio project id" in r.json["error"]
+    # digits int() refuses ("²"), and JSON nested past the parser's depth: 400s, not 500s
+    for route, body in (("/setup", setup_body(NER, project="².17")), ("/predict", predict_body([], NER, project="².1")),
+                        ("/webhook", {"action": "START_TRAINING", "project": {"id": "²"}})):
+        r = c.post(route, json=body)
+        assert r.status_code == 400 and "not a Label Studio project id" in r.json["error"], route
+    assert c.get("/export?project=²").status_code == 400
+    r = c.post("/predict", data="[" * 100000, content_type="application/json")
+    assert r.status_code == 400 and "nested too deeply" in r.json["error"]
 
 
 def test_state_written_before_predictions_recorded_their_config_opens_and_serves(tmp_path):
