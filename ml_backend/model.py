@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any, Mapping
 
 
@@ -32,6 +33,7 @@ from ml_backend.state import ProjectState, StateError, lock_model_dir
 from ml_backend import sync
 
 log = logging.getLogger(__name__)
+_STUDENT_CHUNK = 32  # tasks per student call on demand: the deadline is checked between calls
 
 TRAIN_EVENTS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
                 "START_TRAINING")
@@ -245,9 +247,9 @@ class LLMaAABackend:
                 out[i] = {"error": str(e)[:300]}
         version = ctx.state.current_version or f"{self.config.model_version_prefix}-0"
 
-        def store(preds: list, source: str) -> dict[int, dict]:
+        def store(preds: list, source: str, asked: list[tuple[int, Any]] | None = None) -> dict[int, dict]:
             li, rows, bodies = ctx.interface(), [], {}
-            for (i, _), ex in zip(ok, preds):
+            for (i, _), ex in zip(ok if asked is None else asked, preds):
                 if ex.failed:
                     bodies[i] = {"error": str(ex.annotation.get("error"))[:300]}
                     continue
@@ -258,13 +260,33 @@ class LLMaAABackend:
 
         try:
             if mode == "student" and (students := ctx.students()) is not None:
-                out.update(store(students.predict([ex for _, ex in ok]), "student"))
+                out.update(self._student_on_demand(students, ok, store))
             elif mode == "llm" and ok:
                 ok = ok[: self.config.predict_llm_max_tasks]
                 out.update(self._llm_on_demand(ctx, ok, store))
         except Exception as e:  # a dead LLM or a broken model: per-task errors, never a 500
             log.error("predict on demand failed for project %s: %s", ctx.state.project_id, e)
             out.update({i: {"error": f"prediction failed: {type(e).__name__}: {e}"[:300]} for i, _ in ok})
+        return out
+
+    def _student_on_demand(self, students: Students, ok: list[tuple[int, Any]], store: Any) -> dict[int, dict]:
+        """The student's predictions for ``ok`` in chunks, until ``predict_llm_deadline_s`` has passed.
+
+        "Retrieve predictions" sends every selected task in one request, and with relations the student
+        takes about a second a task on a small CPU: past Label Studio's 100 s the whole batch was lost. The
+        tasks left get a per-task error; they are predicted by the next request or the next round."""
+        deadline = time.monotonic() + self.config.predict_llm_deadline_s
+        out: dict[int, dict] = {}
+        done = 0
+        while done < len(ok) and (done == 0 or time.monotonic() < deadline):  # one chunk at least: progress
+            chunk = ok[done: done + _STUDENT_CHUNK]
+            out.update(store(students.predict([ex for _, ex in chunk]), "student", chunk))
+            done += len(chunk)
+        if done < len(ok):
+            log.warning("predict on demand: the student predicted %d of %d tasks within %s s (PREDICT_LLM_DEADLINE_S)",
+                        done, len(ok), self.config.predict_llm_deadline_s)
+            out.update({i: {"error": f"not predicted within {self.config.predict_llm_deadline_s:g} s "
+                                     "(PREDICT_LLM_DEADLINE_S); retrieve its prediction again"} for i, _ in ok[done:]})
         return out
 
     def _llm_on_demand(self, ctx: ProjectContext, ok: list[tuple[int, Any]], store: Any) -> dict[int, dict]:

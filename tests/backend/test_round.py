@@ -160,6 +160,15 @@ def test_human_labels_trigger_training_and_a_new_version_ranked_by_the_student(m
         fresh = again.post("/predict", json=predict_body([ls_task(200, "Anna lives in Oslo .")], NER)).json["results"]
         assert fresh[0]["model_version"] == "llmaaa-2" and "result" in fresh[0]  # the student, on demand
 
+        # "Retrieve predictions" on many tasks: the student answers in chunks until the deadline, the rest
+        # get a per-task error (the whole batch was lost past Label Studio's 100 s)
+        again.application.extensions["llmaaa"].close()
+        again_app = make_app(llm_base_url=llm.base_url, predict_llm_deadline_s=1e-6)
+        many = [ls_task(300 + i, f"{PEOPLE[i % len(PEOPLE)]} met guest {i} in {PLACES[i % len(PLACES)]} .")
+                for i in range(40)]
+        out = again_app.test_client().post("/predict", json=predict_body(many, NER)).json["results"]
+        assert sum("result" in r for r in out) == 32 and all("PREDICT_LLM_DEADLINE_S" in r["error"] for r in out[32:])
+
 
 def cold_started(make_app, texts=TEXTS, **kw):
     """An NER project on ``texts`` (tasks 100, 101, ...) after its cold-start round: ``(app, client, state,
