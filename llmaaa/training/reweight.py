@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from llmaaa.models.common import autocast
+from llmaaa.models.tokenize import IGNORE as IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,18 @@ class WeightStats:
                 "std": float(v.std()), "max": float(v.max()), "steps": self.steps, "skipped_steps": self.skipped_steps}
 
 
+def meta_loss(losses: torch.Tensor, gold: dict[str, torch.Tensor]) -> torch.Tensor:
+    """L_M, the gold batch's loss: the mean over its labeled tokens (the paper's), each token once, so a long
+    gold sentence weighs more than a short one; for one label per row (RE pairs) the mean over rows.
+
+    ``losses`` are the per-row losses ``example_losses`` gives (a row's mean over its labeled tokens)."""
+    labels = gold.get("labels")
+    if labels is None or labels.dim() != 2:
+        return losses.mean()
+    n = (labels != IGNORE_INDEX).sum(1).to(losses.dtype)
+    return (losses * n).sum() / n.sum().clamp(min=1.0)
+
+
 class LearningToReweight:
     """Weights for each training batch against cycling gold batches (the paper's meta set).
 
@@ -130,7 +143,7 @@ class LearningToReweight:
         grads = torch.autograd.grad((eps * losses).sum(), list(params.values()), create_graph=True, allow_unused=True)
         virtual = {n: (p - self.alpha[n] * g if g is not None else p) for (n, p), g in zip(params.items(), grads)}
         with autocast(self.model.device):
-            gold_loss = self.model.example_losses(gold, virtual).mean()
+            gold_loss = meta_loss(self.model.example_losses(gold, virtual), gold)
         return torch.autograd.grad(gold_loss, eps)[0].detach()
 
     # -- fast ------------------------------------------------------------------------------
@@ -139,7 +152,7 @@ class LearningToReweight:
         names = [n for n, _ in self.scope]
         ps = [p for _, p in self.scope]
         with autocast(self.model.device):
-            gold_loss = self.model.example_losses(gold).mean()
+            gold_loss = meta_loss(self.model.example_losses(gold), gold)
         v = torch.autograd.grad(gold_loss, ps)
         v = [self.alpha[n] * g.detach() for n, g in zip(names, v)]
         u = torch.ones_like(losses, requires_grad=True)

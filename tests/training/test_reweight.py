@@ -70,3 +70,15 @@ def test_reweighting_needs_gold(model):
         LearningToReweight(model, [], lr=1e-5, head_lr=1e-4)
     with pytest.raises(ReweightError, match="method"):
         LearningToReweight(model, model.features(GOLD), lr=1e-5, head_lr=1e-4, method="higher")
+
+
+def test_the_meta_loss_is_the_mean_over_the_gold_batchs_labeled_tokens():
+    """The paper's L_M: every labeled gold token once. The mean of per-sentence means gave a 2-token gold
+    sentence the pull of a 40-token one."""
+    from llmaaa.training.reweight import meta_loss
+
+    labels = torch.tensor([[1, 2, -100, -100], [0, 1, 1, 2]])  # 2 and 4 labeled tokens
+    per_row = torch.tensor([3.0, 0.0])  # each row's mean over its labeled tokens
+    assert meta_loss(per_row, {"labels": labels}).item() == pytest.approx(3.0 * 2 / 6)
+    assert meta_loss(per_row, {"labels": torch.tensor([1, 0])}).item() == pytest.approx(1.5)  # RE: one label a row
+    assert meta_loss(per_row, {"labels": torch.full((2, 3), -100)}).item() == 0.0  # nothing labeled: no NaN
