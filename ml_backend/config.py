@@ -78,12 +78,14 @@ class BackendConfig:
         Found at boot, a typo in ``SAMPLER`` is one clear line in the log; found per round, it
         would silently rank the queue at random for every project.
         """
-        from llmaaa.active import available
+        from llmaaa.active.base import SamplerError, check_spec
         from llmaaa.active.aggregate import REDUCTIONS
 
         problems = []
-        if self.sampler not in available():
-            problems.append(f"SAMPLER={self.sampler!r}: choose one of {', '.join(available())}")
+        try:
+            check_spec(self.sampler)
+        except SamplerError as e:
+            problems.append(f"SAMPLER={self.sampler!r}: {e}")
         if self.sampler_reduction not in REDUCTIONS:
             problems.append(f"SAMPLER_REDUCTION={self.sampler_reduction!r}: choose one of {', '.join(REDUCTIONS)}")
         if self.predict_on_demand not in PREDICT_MODES:

@@ -105,7 +105,6 @@ def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None,
     name = ctx.config.sampler
     try:
         sampler = ctx.engine.sampler()
-        name = sampler.name
         n = len(pool)
         extra = list(labeled) if getattr(sampler, "needs_labeled_outputs", False) else []
         outputs = students.ner_outputs([*pool, *extra]) if getattr(sampler, "needs_outputs", True) else None

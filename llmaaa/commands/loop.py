@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'simulated:f1=X' (gold labels corrupted to entity F1 X; for experiments) or 'openai' (the LLM teacher)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for --teacher openai (else $LLM_BASE_URL)")
     p.add_argument("--model", default=None, help="model name for --teacher openai (else $LLM_MODEL)")
-    p.add_argument("--strategy", default=None, help=f"one sampler: {', '.join(available())}")
+    p.add_argument("--strategy", default=None, help=f"one sampler: {', '.join(available())}; options after the name, "
+                   "e.g. hybrid:beta=5:diversity=kcenter:measure=entropy")
     p.add_argument("--strategies", default=None, help="comma-separated samplers to compare, e.g. random,least_confidence,hybrid")
     p.add_argument("--seeds", type=count(1), default=1, help="runs per strategy, seeds 0..N-1 (paper: 3)")
     p.add_argument("--first-seed", type=count(0), default=0,
@@ -109,7 +110,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def experiment_of(args: argparse.Namespace) -> Any:
     """The ``Experiment`` the arguments describe: a flag left out takes its ``LOOP_``/``TRAIN_`` variable, as the
     backend and ``llmaaa student train`` do (before, the flags' defaults overrode them without a word)."""
-    from llmaaa.active import SamplerError
+    from llmaaa.active.base import check_spec
     from llmaaa.loop.config import LoopConfig
     from llmaaa.loop.experiment import Experiment
 
@@ -117,9 +118,8 @@ def experiment_of(args: argparse.Namespace) -> Any:
         raise ValueError("--dataset is required (conll2003, conll04 or a folder of train/dev/test.jsonl)")
 
     names = [s.strip() for s in (args.strategies or args.strategy or "least_confidence").split(",") if s.strip()]
-    unknown = [n for n in names if n not in available()]
-    if unknown:
-        raise SamplerError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(available())}")
+    for spec in names:  # an unknown name or option is said before any teacher call
+        check_spec(spec)
     loop = LoopConfig.from_env(overrides={
         "task": args.task, "demo_pool": args.demo_pool, "init": args.init, "rounds": args.rounds,
         "per_round": args.per_round, "reduction": args.reduction, "stop_after_rounds_matched": args.stop_after,

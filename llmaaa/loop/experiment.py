@@ -250,7 +250,9 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
                 if rw and exp.reweight_strategies is not None and strategy not in exp.reweight_strategies:
                     continue
                 cfg = dataclasses.replace(exp.loop, strategy=strategy, reweight=rw, seed=seed)
-                state_dir = exp.output / "runs" / series_name(strategy, rw) / f"seed-{seed}"
+                # "hybrid:beta=5" as a folder name every file system takes: hybrid_beta-5
+                folder = series_name(strategy, rw).replace(":", "_").replace("=", "-")
+                state_dir = exp.output / "runs" / folder / f"seed-{seed}"
                 log.info("run %s seed %d -> %s", series_name(strategy, rw), seed, state_dir)
                 result = run_loop(cfg, pool=pool, demo=demo, teacher=teacher, labels=labels, state_dir=state_dir,
                                   test=test, train_config=train_cfg, progress=exp.progress)

@@ -257,3 +257,24 @@ def test_probabilities_of_the_wrong_shape_are_refused_with_what_was_expected(pro
     out = ModelOutputs([probs, np.full((3, 5), 0.2)], np.eye(2, dtype=np.float32))
     with pytest.raises(ValueError, match=r"expected \(rows, classes\)"):
         make_sampler("least_confidence").select(pool_of(2), out, 1)
+
+
+
+def test_a_sampler_spec_carries_its_options_and_refuses_what_the_sampler_does_not_take():
+    """hybrid's beta, diversity and measure could not be set from the loop, the CLI or the backend."""
+    from llmaaa.active.base import check_spec, parse_spec
+
+    assert parse_spec("hybrid:beta=5:diversity=kcenter:measure=entropy") == (
+        "hybrid", {"beta": 5, "diversity": "kcenter", "measure": "entropy"})
+    h = make_sampler("hybrid:beta=2.5:diversity=kcenter", task="re", seed=3)
+    assert (h.beta, h.diversity, h.needs_labeled_outputs, h.reduction, h.seed) == (2.5, "kcenter", True, "max", 3)
+    assert make_sampler("hybrid:seed=9", seed=3).seed == 9  # the spec's own option wins over the caller's
+    for spec, message in (("hybrid:gamma=2", "has no option gamma; it takes"), ("hybrid:beta", "key=value"),
+                          ("hybrid:beta=0.5", "beta must be a finite number >= 1"), ("hybrid:diversity=dbscan", "diversity"),
+                          ("entropy:beta=2", "has no option beta"), ("nope:x=1", "unknown sampler 'nope'")):
+        with pytest.raises(SamplerError, match=message):
+            check_spec(spec)
+    # a spec picks what the plain name picks with the same options
+    out = outputs_from(*NAN_SCORED)
+    assert make_sampler("hybrid:beta=2:diversity=kcenter", seed=0).select(pool_of(4), out, 2) == \
+        make_sampler("hybrid", beta=2, diversity="kcenter", seed=0).select(pool_of(4), out, 2)

@@ -401,7 +401,7 @@ def test_diversity_samplers_pick_the_llm_batch(make_app, quick_training, monkeyp
         failed = next_round("broken")
         assert failed["ranked_by"] == "random (broken failed: faiss: no GPU resources)", failed
         assert failed["llm_labeled"] == 2  # the LLM batch was still bought, in the random order
-        with pytest.raises(ConfigError, match="SAMPLER='no_such_sampler': choose one of"):
+        with pytest.raises(ConfigError, match="SAMPLER='no_such_sampler': unknown sampler 'no_such_sampler'; choose one of"):
             make_app(llm_base_url=llm.base_url, sampler="no_such_sampler")  # boot fails loudly, no silent random rounds
 
 

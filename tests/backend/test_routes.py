@@ -352,7 +352,7 @@ def test_bad_options_are_refused_at_start_all_named_in_one_error(make_app, monke
         make_app(sampler="least_confidance", predict_on_demand="always", llm_batch=0, basic_auth_user="ls",
                  keep_prediction_versions=-1)
     msg = str(e.value)
-    for part in ("SAMPLER='least_confidance': choose one of", "least_confidence", "PREDICT_ON_DEMAND='always'",
+    for part in ("SAMPLER='least_confidance': unknown sampler 'least_confidance'; choose one of", "least_confidence", "PREDICT_ON_DEMAND='always'",
                  "LLM_BATCH=0: must be at least 1", "BASIC_AUTH_USER and BASIC_AUTH_PASS",
                  "KEEP_PREDICTION_VERSIONS=-1: must not be negative", "LLM_RE_PAIRS='typed': choose one of all, seen"):
         assert part in msg, part

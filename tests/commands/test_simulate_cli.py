@@ -41,3 +41,15 @@ def test_train_seed_is_said_to_be_unused(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
         exp = _experiment("--first-seed", "2")
     assert exp.first_seed == 2 and "TRAIN_SEED is not used by simulate" in caplog.text
+
+
+
+def test_a_strategy_with_options_runs_under_its_spec_and_a_bad_one_is_said_before_any_run():
+    import pytest
+
+    from llmaaa.active import SamplerError
+
+    exp = _experiment("--strategies", "least_confidence,hybrid:beta=5:diversity=kcenter")
+    assert exp.strategies == ["least_confidence", "hybrid:beta=5:diversity=kcenter"]
+    with pytest.raises(SamplerError, match="has no option betta"):
+        _experiment("--strategies", "hybrid:betta=5")
