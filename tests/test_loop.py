@@ -219,7 +219,7 @@ def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     cases = [
         (["--dataset", "conll2003", "--strategies", "random,hybrid", "--compare-reweight", "kmeans"],
          "kmeans, which is not among the strategies run"),
-        (["--dataset", "conll2003", "--strategies", "random,uncertainty"], "unknown strategy uncertainty; choose from"),
+        (["--dataset", "conll2003", "--strategies", "random,uncertainty"], "unknown sampler 'uncertainty'; choose one of"),
         (["--dataset", str(tmp_path / "nowhere")], "not one of conll2003, conll04 and not a folder"),
         (["--dataset", "conll2003", "--data-dir", str(tmp_path)], "pass --data-dir DIR"),
         (["--dataset", "conll2003", "--teacher", "gpt"], "unknown teacher 'gpt'"),
