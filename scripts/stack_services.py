@@ -227,7 +227,8 @@ class Stack:
         log = self.dir / "backend.log"
         cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--timeout", "0",
                "--bind", f"{self.cfg.ml_backend_host}:{self.cfg.ml_backend_port}",
-               "--access-logfile", "-", "--capture-output", "ml_backend._wsgi:app"]
+               "--access-logfile", "-", "--logger-class", "ml_backend.access_log.QuietPolls", "--capture-output",
+               "ml_backend._wsgi:app"]
         say(f"backend: starting gunicorn on {self.cfg.backend_url} (log: {_rel(log)})")
         with open(log, "ab") as out:
             # own session: a Ctrl-C in the terminal reaches us, and we stop the backend cleanly.

@@ -104,7 +104,8 @@ class Server:
         port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--timeout", "0",
-             "--bind", f"127.0.0.1:{port}", "ml_backend._wsgi:app"],
+             "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--logger-class",
+             "ml_backend.access_log.QuietPolls", "ml_backend._wsgi:app"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -209,6 +210,8 @@ def test_sigkill_mid_round_loses_no_annotation_no_paid_answer_and_serves_no_half
             unlabeled = [t for t in TASK_IDS if t not in llm_labeled]
             for k, task_id in enumerate(unlabeled[:THRESHOLD]):
                 s1.post("/webhook", annotation(900 + k, task_id))
+            # the access log keeps the webhooks and leaves out the /health polls (QuietPolls)
+            assert '"POST /webhook' in s1.log() and '"GET /health' not in s1.log()
             assert [j["status"] for j in jobs(model_dir)] in (["done", "queued"], ["done", "running"])
             wait_for(running(model_dir, 2), "the training round to start", 60)
             wait_for(lambda: "round 2 trains on" in s1.log() and "ner epoch 1:" in s1.log(),
