@@ -226,10 +226,11 @@ def test_a_cold_starts_empty_queue_place_is_not_served_as_a_prediction_when_the_
         app = make_app(llm_base_url=llm.base_url, llm_batch=2, teacher_k=0, predict_on_demand="none",
                        min_train_labels=1000)
         c = app.test_client()
+        c.post("/predict", json=predict_body(tasks, NER))  # the tasks are known before the cold start is queued
         c.post("/setup", json=setup_body(NER))
-        c.post("/predict", json=predict_body(tasks, NER))
         st = app.extensions["llmaaa"].context("1").state
-        wait_idle(st)
+        jobs = wait_idle(st)
+        assert jobs[0]["detail"]["llm_labeled"] == 2, jobs[0]
         placeholders = c.post("/predict", json=predict_body(tasks, NER)).json["results"]
         assert sum(1 for r in placeholders if r.get("result") == []) == 3  # PREDICT_ON_DEMAND=none: the queue place
         asked = len(llm.requests)
