@@ -176,10 +176,10 @@ class _Reader:
             mention = _nfkc(mention).strip().strip(_AROUND_NAME).strip()
             if not mention or self.label_of(mention, strict=True) is not None:
                 continue
+            # a label's words inside the name, whole words unless the name's script has no spaces
+            edges = ("", "") if NO_SPACE_SCRIPTS.search(mention) else (r"(?<![\w])", r"(?![\w])")
             inside = [m for c in self.classes if c != NO_RELATION
-                      for m in re.finditer(r"(?<![\w])" + _label_body(c) + r"(?![\w])", mention, re.I)]
-            if NO_SPACE_SCRIPTS.search(mention):
-                inside = [m for c in self.classes if c != NO_RELATION for m in re.finditer(_label_body(c), mention)]
+                      for m in re.finditer(edges[0] + _label_body(c) + edges[1], mention, re.I)]
             if not inside:
                 continue
             # the whole name, then the part a model repeats of a longer one ("Kill Devil" of "Kill Devil Hills,

@@ -150,14 +150,16 @@ def _unglued(text: str) -> tuple[str, list[int]] | None:
     "Paris" came back as "Paris😍"; "©Apple" tagged as "©Apple". Other tokenizers already cut there (at
     worst they read one more ``▁`` or ``Ġ`` token where the space went in).
     """
+    if text.isascii():  # no symbol BERT does not already cut at
+        return None
     out: list[str] = []
     back: list[int] = []
     prev = "none"  # what the last character was: "space", "symbol" or "word"
     changed = False
     for i, ch in enumerate(text):
         joins = prev == "symbol" and (ch in _SYMBOL_TAIL or unicodedata.category(ch) in ("Mn", "Me"))
-        kind = ("symbol" if _symbol(ch) or joins or _KEYCAP.match(text, i) else
-                "space" if ch.isspace() else "word")
+        keycap = ch in "0123456789#*" and _KEYCAP.match(text, i)
+        kind = "symbol" if _symbol(ch) or joins or keycap else "space" if ch.isspace() else "word"
         if {prev, kind} == {"symbol", "word"}:
             out.append(" ")
             back.append(i)
