@@ -181,7 +181,8 @@ def run_first_round(cfg: StackConfig, project: DemoProject, ml_id: int, relay: L
         say("round: asking the backend for a round (Start Training)")
         project.client.ml.train(id=ml_id)
     say("round: the LLM pre-annotates a first batch picked at random (no student yet); this is the slow step")
-    deadline, last_line, t0 = time.monotonic() + cfg.ready_timeout, 0.0, time.monotonic()
+    t0 = last_line = time.monotonic()
+    deadline = t0 + cfg.ready_timeout
     while time.monotonic() < deadline:
         n = project.predictions()
         if n:

@@ -189,7 +189,7 @@ class Stack:
         if self.llm_up():
             say(f"LLM: reusing the local LLM already on port {self.cfg.llm_port}")
             return
-        say("LLM: installing the local LLM server if needed (first time only: builds llama-cpp-python, ~6 min)")
+        # the script says whether it installs (first time only: it builds llama-cpp-python, ~6 min)
         self._script("llm_server.sh", "install")
         say(f"LLM: starting SmolLM2-135M-Instruct on 127.0.0.1:{self.cfg.llm_port}")
         self._mark("llm")
@@ -205,7 +205,7 @@ class Stack:
             return
         if not _is_loopback(self.cfg.label_studio_url):
             raise StackError(f"Label Studio at {self.cfg.label_studio_url} does not answer; start it, or unset LABEL_STUDIO_URL")
-        say("Label Studio: installing 1.23.2 into .venv-ls if needed (first time only, ~1-2 min)")
+        # the script says so when it installs (first time only, ~1-2 min); an installed one is silent
         self._script("labelstudio.sh", "install")
         say(f"Label Studio: starting on {self.cfg.label_studio_url} (first start migrates its database, ~30 s)")
         self._mark("labelstudio")
