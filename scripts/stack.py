@@ -46,11 +46,25 @@ def load_data(spec: str | None, limit: int | None) -> list[Example]:
     elif ":" in spec and not Path(spec).exists():
         name, split = spec.split(":", 1)
         examples = read_dataset(name, split)
-    elif spec.endswith(".jsonl"):
+    elif _is_json(Path(spec)):
         examples = read_jsonl(spec)
     else:
         examples = read_conll(spec)
     return examples[:limit] if limit else examples
+
+
+def _is_json(path: Path) -> bool:
+    """Whether a data file holds JSON (JSON Lines, or one array that ``read_jsonl`` explains how to convert),
+    by its first character, not its name: ``.json``, ``.JSONL`` and ``.ndjson`` files were read as CoNLL and
+    failed on their "columns"."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    return line.lstrip()[:1] in "{["
+    except OSError:
+        return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")  # let the reader say what is wrong
+    return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")
 
 
 def task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:

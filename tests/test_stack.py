@@ -55,6 +55,23 @@ def test_embedded_llm_unless_a_base_url_is_given(tmp_path):
     assert s.env()["LLM_BASE_URL"] == "http://127.0.0.1:11434/v1" and s.env()["LLM_MODEL"] == "qwen2.5:7b"
 
 
+@pytest.mark.parametrize("name", ["pool.jsonl", "pool.JSONL", "pool.ndjson", "pool.json", "pool"])
+def test_a_json_lines_data_file_is_read_as_json_whatever_its_name(tmp_path, name):
+    """Before, only a lower-case ``.jsonl`` name was read as JSON; the others were read as CoNLL and failed
+    with "30 columns where the file's lines have 25"."""
+    path = tmp_path / name
+    path.write_text("\ufeff" + "\n".join(json.dumps({"id": f"x{i}", "text": f"Anna flew to Paris {i} times."})
+                                         for i in range(3)) + "\n", encoding="utf-8")
+    assert [ex.id for ex in stack.load_data(str(path), None)] == ["x0", "x1", "x2"]
+
+
+def test_a_conll_data_file_is_still_read_as_conll(tmp_path):
+    path = tmp_path / "pool.txt"
+    path.write_text("-DOCSTART- O\n\nAnna B-PER\nflew O\n", encoding="utf-8")
+    (ex,) = stack.load_data(str(path), None)
+    assert ex.text == "Anna flew" and [ex.mention(s) for s in ex.entities] == ["Anna"]
+
+
 def test_demo_pool_and_gold_demo_tasks():
     pool = stack.load_data(None, None)
     assert len(pool) == 270 and all(not ex.entities for ex in pool)

@@ -120,6 +120,11 @@ def read_labels(path: Path) -> tuple[dict[str, Any], LabelSet]:
     try:
         record = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
+        inside = [sub for sub in ("ner", "re") if (Path(path) / sub / "labels.json").is_file()]
+        if inside:  # a project's model/ (the backend's export, a model version): one student per task inside
+            raise ModelFolderError(
+                f"{path} holds one student per task ({', '.join(inside)}); point to "
+                f"{' or '.join(str(Path(path) / sub) for sub in inside)}") from e
         raise ModelFolderError(
             f"{path} is not a llmaaa model folder ({f.name}: {e}); point to a folder written by "
             "`python -m llmaaa train` or save_model_version"

@@ -38,6 +38,18 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert p.returncode == 2 and "not a llmaaa model folder" in p.stderr
 
 
+def test_a_project_model_folder_names_the_students_inside(tmp_path):
+    """The backend's export writes model/ner and model/re; before, `--model out/model` only said "not a
+    llmaaa model folder"."""
+    for sub in ("ner", "re"):
+        (tmp_path / "model" / sub).mkdir(parents=True)
+        (tmp_path / "model" / sub / "labels.json").write_text('{"entity_labels": ["PER"]}', encoding="utf-8")
+    p = run("predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "x.jsonl"),
+            "--output", str(tmp_path / "o"))
+    assert p.returncode == 2
+    assert f"holds one student per task (ner, re); point to {tmp_path / 'model' / 'ner'} or " in p.stderr
+
+
 @pytest.mark.slow
 def test_train_then_predict(tmp_path):
     write_jsonl(TRAIN, tmp_path / "train.jsonl")
