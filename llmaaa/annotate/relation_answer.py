@@ -17,6 +17,11 @@ a think block, or a paragraph that names several labels while it reasons. The re
 
 An answer that still names two labels, or only denies one, or says the relation holds the other way
 round, is re-asked (``AnswerError``): a wrong label costs more than another question.
+
+Each ordered pair is asked on its own, so a triple that names the pair ("(Anna, Work_For, IBM)",
+"Work_For(Anna, IBM)", ``{"head": ..., "tail": ...}``, "Anna -> Work_For -> IBM", "Anna Work_For IBM") is read
+for its direction first: tail before head says the label holds the other way, which for this pair is no relation;
+a name that is neither the head nor the tail answers another question and is re-asked.
 """
 
 from __future__ import annotations
@@ -123,6 +128,14 @@ _STRONG_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(
                          r"\b(?:so|therefore|thus|hence)(?:\s+it\s+is|\s+it's)?)\s*[*\"'`]*$", re.I)
 _COLON_CUE = re.compile(r"[:：]\s*[*\"'`]*$")
 _EXCEPT = re.compile(r"\b(?:except|but|apart from|besides|other than)\b", re.I)
+# a whole line that is a triple, its first and last slots plain: "(Anna, Work_For, IBM)", "Work_For(Anna, IBM)",
+# "Anna -> Work_For -> IBM"; a slot with a comma or a bracket of its own ("Paris, Texas") is no clear slot
+_TRIPLES = (
+    re.compile(r"[(\[]\s*(?P<a>[^,;|()\[\]\n]+?)\s*[,;|]\s*(?P<r>[^,;|()\[\]\n]+?)\s*[,;|]\s*(?P<b>[^,;|()\[\]\n]+?)"
+               r"\s*[)\]]"),
+    re.compile(r"(?P<r>[^\s()\[\],;|][^()\[\],;|\n]*?)\s*\(\s*(?P<a>[^,;()\n]+?)\s*,\s*(?P<b>[^,;()\n]+?)\s*\)"),
+    re.compile(r"(?P<a>[^\n]+?)\s*(?:-+>|→|⟶|=>)\s*(?P<r>[^\n]+?)\s*(?:-+>|→|⟶|=>)\s*(?P<b>[^\n]+?)"),
+)
 
 
 def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] = ()) -> str:
@@ -132,7 +145,7 @@ def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] 
     ``mentions``: the head's and tail's text. A name that holds a label's words ("Kill Devil Hills", "Live
     In Style Ltd") is the entity wherever the answer repeats it, not the label.
     """
-    reader = _Reader(labels)
+    reader = _Reader(labels, mentions)
     text = _nfkc(strip_reasoning(answer)).strip()  # "Ｗｏｒｋ＿Ｆｏｒ" typed full width
     if len(text) > _MAX_ANSWER_CHARS:  # the opening answer and the final one, not the reasoning between
         text = text[: _MAX_ANSWER_CHARS // 2] + "\n" + text[-_MAX_ANSWER_CHARS // 2:]
@@ -143,6 +156,9 @@ def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] 
         data = None
     if isinstance(data, (dict, list)):
         found = reader.from_json(data)
+        ends = _json_ends(data)
+        if found is not None and found != NO_RELATION and ends is not None:  # {"head": "IBM", ..., "tail": "Anna"}
+            return reader.for_pair([(*ends, False)]) or found
         if found is not None:
             return found
         text = _json_text(data)
@@ -152,7 +168,9 @@ def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] 
 class _Reader:
     """The label set of one question, and the readings of an answer against it."""
 
-    def __init__(self, labels: Sequence[str]):
+    def __init__(self, labels: Sequence[str], mentions: Sequence[str] = ()):
+        # the head's and tail's names, to tell which way a triple runs; none when not given as a pair
+        self.names = [_clean_name(m) for m in mentions] if len(mentions) == 2 else []
         self.classes = [NO_RELATION, *[l for l in labels if l != NO_RELATION]]
         self.lookup = {_nfkc(c).casefold(): c for c in self.classes}
         self.normed = {_norm_label(_nfkc(c)): c for c in self.classes}
@@ -173,7 +191,7 @@ class _Reader:
         for i, mention in sorted(enumerate(mentions, 1), key=lambda m: -len(m[1])):
             # as a model writes the name back: its line breaks and double spaces as one space, without the
             # quotes or full stop the span took in ("Kill Devil\nHills", '"Live In Style"', "Kill Devil Hills.")
-            mention = _nfkc(mention).strip().strip(_AROUND_NAME).strip()
+            mention = _clean_name(mention)
             if not mention or self.label_of(mention, strict=True) is not None:
                 continue
             # a label's words inside the name, whole words unless the name's script has no spaces
@@ -255,6 +273,8 @@ class _Reader:
         if (hit := self.label_of(text)) is not None:
             return hit
         if (hit := self.label_of(_LEAD_IN.sub("", text, count=1))) is not None:
+            return hit
+        if (hit := self.for_pair(self._triples(text))) is not None:
             return hit
         if self._reversed(text):
             raise AnswerError("the answer says the relation holds the other way round (from the tail to the head); "
@@ -409,6 +429,72 @@ class _Reader:
             out.append(c)
         return out
 
+    def for_pair(self, triples: Sequence[tuple[str, str, bool]]) -> str | None:
+        """What triples (first slot, last slot, whether only exact names count) say of the pair asked:
+        ``no_relation`` when they run from the tail to the head only, ``AnswerError`` when they name an entity
+        that is neither, None to read the label as usual (in the order asked, or the order not told)."""
+        said = set()
+        for first, last, exact in triples:
+            roles = (self._role(first, exact=exact), self._role(last, exact=exact))
+            if roles in (("head", "tail"), ("tail", "head")):
+                said.add(roles[0])
+            elif None not in roles and "other" in roles and roles != ("other", "other"):
+                said.add("other")
+        if "head" in said:
+            return None
+        if "tail" in said:
+            return NO_RELATION
+        if "other" in said:
+            raise AnswerError(f"the answer is about an entity other than the head ({self.names[0]}) and the tail "
+                              f"({self.names[1]}); answer for the relation from the head to the tail with exactly "
+                              f"one of these labels: {', '.join(self.classes)}")
+        return None
+
+    def _triples(self, text: str) -> list[tuple[str, str, bool]]:
+        """The lines of ``text`` that are a triple whose middle is a label, as (first slot, last slot, exact)."""
+        if not self.names:
+            return []
+        out = []
+        for line in text.splitlines():
+            lead = _LEAD_IN.match(line)
+            if lead and re.search(r"[:：=]|\b(?:is|be)\b", lead.group()):  # "Answer: (Anna, Work_For, IBM)"
+                line = line[lead.end():]
+            line = line.strip().strip("*`").rstrip(".。!").strip()
+            for shape in _TRIPLES:
+                m = shape.fullmatch(line)
+                if m and self.label_of(m["r"], strict=True) not in (None, NO_RELATION):
+                    out.append((m["a"], m["b"], False))
+                    break
+            else:  # "Anna Work_For IBM": one label, written as the label, between two names given exactly
+                hits = [(m, c) for c in self.classes[1:]
+                        for m in re.finditer(r"(?<![\w])" + _label_body(c) + r"(?![\w])", line, re.I)]
+                if len(hits) == 1 and hits[0][0].group().casefold() == _nfkc(hits[0][1]).casefold():
+                    m = hits[0][0]
+                    first, last = line[: m.start()].rstrip(" \t,|"), line[m.end():].lstrip(" \t,|")
+                    if first and last and first != line[: m.start()] and last != line[m.end():]:
+                        out.append((first, last, True))
+        return out
+
+    def _role(self, slot: str, *, exact: bool) -> str | None:
+        """Whom a triple's slot names: "head", "tail", "other" (a name that is neither), or None when that is
+        not clear (a pronoun, a phrase, a name the head and tail share). Names compare as ``without_mentions``
+        masks them: any case and spacing, without the quotes and stops around them; ``exact`` off, a slot that
+        holds the name or is part of it ("Anna (Peop)", "Smith" of "Anna Smith") counts too."""
+        slot = _clean_name(slot.strip("*`"))
+        if not slot or not self.names:
+            return None
+        marks = set(re.findall(r"⟨([12])⟩", slot))  # a name that holds a label's words, masked
+        if marks:
+            whole = re.fullmatch(r"⟨[12]⟩", slot)
+            return ("head", "tail")[int(marks.pop()) - 1] if len(marks) == 1 and (whole or not exact) else None
+        named = [i for i, name in enumerate(self.names) if name and re.fullmatch(_name_pattern(name), slot, re.I)]
+        if not named and not exact:
+            named = [i for i, name in enumerate(self.names) if name and (
+                re.search(_name_pattern(name), slot, re.I) or re.search(_name_pattern(slot), name, re.I))]
+        if named:
+            return ("head", "tail")[named[0]] if len(named) == 1 else None
+        return "other" if _name_like(slot) and self.label_of(slot, strict=True) is None else None
+
     def _reversed(self, text: str) -> bool:
         """Whether ``text`` says its label holds the other way round ("Work_For(e2,e1)", "Work_For (inverse)"):
         not when negated ("not the other way around", "the reverse is not true"), nor where the words belong to
@@ -421,13 +507,50 @@ class _Reader:
 
 def _masked(text: str, name: str, mark: str) -> str:
     """``text`` with ``name`` (any case, any whitespace between its words) replaced by ``mark``."""
+    return re.sub(_name_pattern(name), mark, text, flags=re.I)
+
+
+def _name_pattern(name: str) -> str:
+    """``name`` as a pattern: its words with any whitespace between, whole words unless its script has no spaces."""
     body = r"\s+".join(map(re.escape, name.split()))
     edge = "" if NO_SPACE_SCRIPTS.match(name[:1]) else r"(?<![\w])"
     tail = "" if NO_SPACE_SCRIPTS.match(name[-1:]) else r"(?![\w])"
-    return re.sub(edge + body + tail, mark, text, flags=re.I)
+    return edge + body + tail
+
+
+def _clean_name(name: str) -> str:
+    """An entity's name as a model writes it back: without the quotes, brackets and stops its span took in."""
+    return _nfkc(name).strip().strip(_AROUND_NAME).strip()
+
+
+def _name_like(slot: str) -> bool:
+    """Whether a triple's slot holds a name ("Bob", "Bank of America", "Bob (Peop)"), not a placeholder ("Head",
+    "e1", "He") or a phrase ("the company")."""
+    words = re.sub(r"\s*[(（][^()（）]*[)）]$", "", slot).split()
+    return (0 < len(words) <= 5 and " ".join(words).casefold() not in _PLACEHOLDERS
+            and all(w[:1].isalnum() and not w[:1].islower() for w in (words[0], words[-1])))
+
+
+def _json_ends(data: Any) -> tuple[str, str] | None:
+    """A JSON triple's head and tail as it names them (``{"head": "Anna", "relation": ..., "tail": "IBM"}``)."""
+    if not isinstance(data, dict):
+        return None
+    folded = {str(k).casefold(): v for k, v in data.items()}
+    head = next((folded[k] for k in _HEAD_KEYS if isinstance(folded.get(k), str)), None)
+    tail = next((folded[k] for k in _TAIL_KEYS if isinstance(folded.get(k), str)), None)
+    return (head, tail) if head is not None and tail is not None else None
 
 
 _AROUND_NAME = "\"'`“”‘’«»„「」『』《》()[]（）.,;:!?。，；：！？"  # quotes, brackets and stops a name's span took in
+# where a JSON triple keeps its ends
+_HEAD_KEYS = ("head", "subject", "subj", "head_entity", "entity1", "entity_1", "e1", "source", "arg1")
+_TAIL_KEYS = ("tail", "object", "obj", "tail_entity", "entity2", "entity_2", "e2", "target", "arg2")
+# what fills a triple's slot without naming anyone
+_PLACEHOLDERS = frozenset({
+    "head", "tail", "subject", "object", "subj", "obj", "e1", "e2", "entity", "entity1", "entity2", "entity 1",
+    "entity 2", "head entity", "tail entity", "x", "y", "a", "b", "he", "she", "it", "they", "him", "her", "them",
+    "i", "we", "this", "that", "none", "null", "nil", "n/a", "unknown", "yes", "no", "so", "thus", "hence",
+    "therefore", "answer", "relation", "label", "person", "organization", "location"})
 
 
 def _truth(value: Any) -> bool | None:
@@ -496,7 +619,11 @@ def _nfkc(s: str) -> str:
 def _writes_label(text: str, label: str) -> bool:
     """Whether ``text`` writes ``label`` as the label itself ("Located_In"), not only as prose ("located in").
 
-    Only a label with an inner separator can tell the two apart; "Kill" in prose is the label.
+    A one-word label is told by its own case ("Kill", not "kill"); one whose form is prose's ("employer", "place of
+    birth") always counts, so that "Kill or Live_In" names two labels, not Live_In and a verb.
     """
-    return bool(re.search(r"[\s_-]", label)) and re.search(r"(?<![\w])" + re.escape(_nfkc(label)) + r"(?![\w])",
-                                                             text, re.I) is not None
+    label = _nfkc(label)
+    if re.search(r"[\s_-]", label):
+        return re.search(r"(?<![\w])" + re.escape(label) + r"(?![\w])", text, re.I) is not None
+    return any(m.group() in (label, label.upper())
+               for m in re.finditer(r"(?<![\w])" + re.escape(label) + r"(?![\w])", text, re.I))

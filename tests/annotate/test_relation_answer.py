@@ -235,3 +235,57 @@ def test_a_chinese_entity_that_holds_a_label_is_read_as_the_entity():
 @pytest.mark.parametrize("answer,labels,expected", CASES + SECOND_REVIEW)
 def test_relation_answers_as_models_write_them(answer, labels, expected):
     assert read(answer, labels) == expected
+
+
+# each ordered pair is asked on its own: a triple that names the pair tail first says the label holds the other
+# way round, which for this pair is no relation; one that names a third entity answers another question. Before,
+# both read as the label, so "(Anna, Work_For, IBM)" gave IBM Work_For Anna as well (found by a review)
+ASKED = ("IBM", "Anna")  # head, tail
+TRIPLES = [
+ ("(Anna, Work_For, IBM)", "no_relation"), ("Work_For(Anna, IBM)", "no_relation"),
+ ('{"head": "Anna", "relation": "Work_For", "tail": "IBM"}', "no_relation"), ("Anna -> Work_For -> IBM", "no_relation"),
+ ("Anna Work_For IBM", "no_relation"), ('["Anna", "Work_For", "IBM"]', "no_relation"),
+ ("Answer: Work_For(anna, ibm).", "no_relation"), ("**Anna → Work_For → IBM**", "no_relation"),
+ ('{"subject": "Anna (Peop)", "predicate": "Work_For", "object": "IBM"}', "no_relation"),
+ # in the order asked, or where order says nothing of direction, the label as before
+ ("(IBM, Work_For, Anna)", "Work_For"), ("Work_For(IBM, Anna)", "Work_For"),
+ ('{"head": "IBM", "relation": "Work_For", "tail": "Anna"}', "Work_For"), ("IBM -> Work_For -> Anna", "Work_For"),
+ ("IBM Work_For Anna", "Work_For"), ("Anna works for IBM, so Work_For", "Work_For"),
+ ("IBM employs Anna, so Work_For", "Work_For"), ("Work_For(e1, e2)", "Work_For"), ("(He, Work_For, IBM)", "Work_For"),
+ # a third entity in a slot: asked again; a slot that names no one is no sign of it
+ ("Bob Work_For IBM", R), ('{"head": "Bob", "relation": "Work_For", "tail": "IBM"}', R), ("(IBM, Work_For, Bob)", R),
+ ("Work_For(Bob Smith, Anna)", R), ("So Work_For Anna", "Work_For"), ("(Bob, Work_For, Carl)", "Work_For"),
+]
+
+
+@pytest.mark.parametrize("answer,expected", TRIPLES)
+def test_a_triple_is_read_for_the_pair_asked(answer, expected):
+    assert read(answer, C4, ASKED) == expected
+
+
+def test_a_triple_of_a_pair_that_shares_its_name_keeps_its_label():
+    """"Paris" to "Paris": no order to read, so the label stands."""
+    for answer in ("(Paris, Located_In, Paris)", "Located_In(Paris, Paris)"):
+        assert read(answer, C4, ("Paris", "Paris")) == "Located_In"
+
+
+def test_a_triple_names_the_pair_by_a_name_that_holds_a_label():
+    assert read("Kill Devil Hills Live_In Anna", C4, ("Anna", "Kill Devil Hills")) == "no_relation"
+    assert read("Live_In(Anna, kill devil hills)", C4, ("Anna", "Kill Devil Hills")) == "Live_In"
+
+
+# two labels offered, one of them one word: before, the one written with a separator won over "Kill" as if Kill
+# were prose, so "Kill or Live_In" was Live_In (found by a review)
+@pytest.mark.parametrize("answer", ["Kill or Live_In", "Either Kill or Work_For.", "Kill, Located_In", "Live_In, Kill",
+                                    "Kill and Located_In", "KILL or Live_In"])
+def test_two_labels_offered_where_one_is_one_word_are_re_asked(answer):
+    assert read(answer, C4) == R
+
+
+@pytest.mark.parametrize("answer,expected", [
+ ("Kill", "Kill"), ("Kill. Bob shot Anna.", "Kill"), ("Not Kill but Live_In", "Live_In"),
+ ("It is not Kill; Anna lives in Boston, so Live_In.", "Live_In"), ("Live_In rather than Kill", "Live_In"),
+ ("Work_For. Bob would kill for a job like hers.", "Work_For"),
+])
+def test_a_one_word_label_beside_another_still_reads_one(answer, expected):
+    assert read(answer, C4) == expected
