@@ -1,8 +1,9 @@
 """The user's label an LLM meant when it names it another way ("PERSON" for PER, "B-LOC", "work-for").
 
 Models change a label's case and separators, add BIO prefixes, use a common synonym or invent a
-label. A synonym maps only when exactly one user label is of that kind; anything ambiguous stays an
-unknown label (dropped and counted by the caller), never a guess.
+label. A synonym maps only when exactly one user label is of that kind, and a generic name ("Organization")
+never to a narrower label ("Company"); anything ambiguous stays an unknown label (dropped and counted by
+the caller), never a guess.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
 
 # Names LLMs use for the common entity types instead of the user's label (PERSON for PER, GPE for LOC), also in
 # the language of the text: a model asked in English about a Chinese or Spanish sentence often answers "地点：東京"
-# or "Lugar: Madrid"
-_LABEL_FAMILIES = (
-    frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname",
-               "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}),
-    frozenset({"loc", "location", "locations", "place", "gpe", "geo", "geopolitical", "geopoliticalentity",
-               "地点", "地點", "地名", "位置", "地理位置", "地区", "地區", "場所", "lugar", "ubicación", "lieu",
-               "ort", "luogo", "localização", "ubicacion", "localizacao", "localisation", "localización",
-               "localizacion", "lieux", "地理"}),
-    frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "company",
-               "institution", "组织", "組織", "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "公司",
-               "会社", "organización", "organizzazione", "organização", "empresa", "unternehmen", "机构名", "機構名",
-               "组织机构名", "organizacion", "organizacao", "entreprise", "société", "societe"}),
-    frozenset({"misc", "miscellaneous", "other", "其他", "其它", "杂项", "雜項", "その他", "otro", "otros",
-               "autre", "sonstiges"}),
+# or "Lugar: Madrid". Each family is its generic names and the narrower kinds inside it: a narrow answer
+# ("company") maps to the user's generic label (ORG), but a generic answer ("Organization") never to a narrow
+# label (Company), since the user's other labels (University, Agency) may be organizations too.
+_LABEL_FAMILIES: tuple[tuple[frozenset[str], tuple[frozenset[str], ...]], ...] = (
+    (frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname",
+                "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}), ()),
+    (frozenset({"loc", "location", "locations", "place", "geo", "地点", "地點", "地名", "位置", "地理位置", "地区", "地區",
+                "場所", "lugar", "ubicación", "lieu", "ort", "luogo", "localização", "ubicacion", "localizacao",
+                "localisation", "localización", "localizacion", "lieux", "地理"}),
+     (frozenset({"gpe", "geopolitical", "geopoliticalentity"}),)),
+    (frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "组织", "組織",
+                "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "organización", "organizzazione", "organização",
+                "机构名", "機構名", "组织机构名", "organizacion", "organizacao"}),
+     (frozenset({"company", "公司", "会社", "empresa", "unternehmen", "entreprise", "société", "societe"}),
+      frozenset({"institution"}))),
+    (frozenset({"misc", "miscellaneous", "other", "其他", "其它", "杂项", "雜項", "その他", "otro", "otros",
+                "autre", "sonstiges"}), ()),
 )
 _BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)", re.I)  # "B-PER", "i-per"
 
@@ -93,11 +97,19 @@ class LabelResolver:
         for l in self.labels:
             normed.setdefault(_norm_label(l), []).append(l)
         self.normed = {k: v[0] for k, v in normed.items() if len(v) == 1}
+        # the answers each user label takes as a synonym: a narrow kind's names go to the one user label of
+        # that kind, else to the family's one generic label; a generic name only to a generic label
         self.family: dict[frozenset, str] = {}
-        for fam in _LABEL_FAMILIES:
-            members = [l for l in self.labels if _norm_label(l) in fam]
-            if len(members) == 1:
-                self.family[fam] = members[0]
+        for generic, kinds in _LABEL_FAMILIES:
+            generics = [l for l in self.labels if _norm_label(l) in generic]
+            for kind in kinds:
+                narrow = [l for l in self.labels if _norm_label(l) in kind]
+                if len(narrow) == 1:
+                    self.family[kind] = narrow[0]
+                elif not narrow and len(generics) == 1:
+                    self.family[kind] = generics[0]
+            if len(generics) == 1:
+                self.family[generic] = generics[0]
 
     def __call__(self, raw: str) -> str | None:
         hit = self._resolve(raw)

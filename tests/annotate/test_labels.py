@@ -78,3 +78,19 @@ def test_label_synonyms_without_accents_and_for_chinese_organisation_labels():
                             LABELS) == [("Madrid", "LOC"), ("Renault", "ORG")]
     assert parse_ner_answer('[{"span": "阿里巴巴", "type": "ORG"}, {"span": "腾讯", "type": "组织"}]',
                             ("人名", "地名", "机构名")) == [("阿里巴巴", "机构名"), ("腾讯", "机构名")]
+
+
+def test_a_generic_type_never_maps_to_a_narrower_user_label():
+    """Before, "Organization" for MIT became Company: "company" was on the organization list and University
+    was not, so Company counted as the one label of that kind."""
+    stats = ParseStats()
+    labels = ("Company", "University", "Person")
+    assert parse_ner_answer('[{"span": "MIT", "type": "Organization"}, {"span": "Acme", "type": "company"}]',
+                            labels, stats) == [("Acme", "Company")]
+    assert stats.unknown_labels == {"Organization": 1}
+    # a narrow answer still maps to the user's generic label, in any language
+    assert parse_ner_answer('[{"span": "Acme", "type": "Company"}, {"span": "阿里巴巴", "type": "公司"},'
+                            ' {"span": "MIT", "type": "institution"}]', LABELS) == [
+        ("Acme", "ORG"), ("阿里巴巴", "ORG"), ("MIT", "ORG")]
+    # and to the user's label of that narrow kind, named in another language
+    assert parse_ner_answer('[{"span": "Acme", "type": "Empresa"}]', ("Company", "ORG")) == [("Acme", "Company")]
