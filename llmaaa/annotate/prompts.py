@@ -54,17 +54,34 @@ def load_templates(task: str, override_dir: str | Path | None = None) -> dict[st
             path = TEMPLATE_DIR / fname
         if not path.exists():
             raise TemplateError(f"no prompt template {fname} for task {task!r} in {override_dir or TEMPLATE_DIR}")
-        out[name] = Template(path.read_text(encoding="utf-8").strip())
+        template = Template(path.read_text(encoding="utf-8").strip())
+        if not template.is_valid():  # a lone "$" ("costs $5"): said now, with the file, not mid-round
+            try:
+                template.substitute(_AnyValue())
+            except ValueError as e:
+                raise TemplateError(f"{path}: {e} (a '$' that starts no placeholder: write '$$' for a "
+                                    "literal dollar sign)") from None
+        out[name] = template
     return out
+
+
+class _AnyValue(dict):
+    """Every placeholder's value, so that checking a template finds only its syntax errors."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _fill(template: Template, **values: str) -> str:
     try:
         return template.substitute(**values)
-    except (KeyError, ValueError) as e:
+    except KeyError as e:
         raise TemplateError(
             f"prompt template placeholder {e} is unknown; available: {', '.join('$' + k for k in values)}"
         ) from None
+    except ValueError as e:
+        raise TemplateError(f"prompt template: {e} (a '$' that starts no placeholder: write '$$' for a "
+                            "literal dollar sign)") from None
 
 
 @dataclass
@@ -123,13 +140,17 @@ class PromptBuilder:
         Spans of a label outside the project's set (gold from a wider scheme, a retired label) are
         left out: the prompt lists the types to use, and a demo answering with another would teach
         the model to answer with labels that are then dropped. Case differences are mapped.
+
+        Spans are listed in text order, whatever order the source kept (Label Studio keeps drawing
+        order): a name listed twice with two types is read occurrence by occurrence, so a demo listing
+        "Washington" LOC before PER where the text has the person first would teach the reverse.
         """
         key = (ex.id, ex.text, ex.entities)
         cached = self._answers.get(key)
         if cached is None:
             names = {l.casefold(): l for l in self.labels.entity_labels}
-            items = [{"span": ex.mention(s), "type": names[s.label.casefold()]} for s in ex.entities
-                     if s.label.casefold() in names]
+            items = [{"span": ex.mention(s), "type": names[s.label.casefold()]}
+                     for s in sorted(ex.entities, key=lambda s: (s.start, s.end)) if s.label.casefold() in names]
             cached = json.dumps({"entities": items} if self.json_mode else items, ensure_ascii=False)
             self._answers[key] = cached
         return cached

@@ -40,6 +40,23 @@ def test_unknown_placeholder_is_a_clear_error(tmp_path):
         PromptBuilder("ner", LabelSet(("PER",)), template_dir=tmp_path).ner_query(EX)
 
 
+def test_a_lone_dollar_in_a_template_is_named_with_its_file_when_loaded(tmp_path):
+    """Before, the error came mid-round and read "placeholder Invalid placeholder ... is unknown"."""
+    (tmp_path / "ner_query.txt").write_text("Each label costs $5: $text", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"ner_query\.txt.*line 1, col 18.*write '\$\$'"):
+        PromptBuilder("ner", LabelSet(("PER",)), template_dir=tmp_path)
+    (tmp_path / "ner_query.txt").write_text("Each label costs $$5: $text", encoding="utf-8")
+    assert PromptBuilder("ner", LabelSet(("PER",)), template_dir=tmp_path).ner_query(EX).startswith("Each label costs $5: ")
+
+
+def test_demo_answers_list_spans_in_text_order():
+    """Label Studio keeps regions in drawing order; a name listed twice with two types is read occurrence by
+    occurrence, so the demo must list them as the text has them."""
+    demo = Example("d", "Washington said Washington is rainy.", (Span(16, 26, "LOC"), Span(0, 10, "PER")))
+    assert PromptBuilder("ner", LabelSet(("PER", "LOC"))).ner_answer(demo) == (
+        '[{"span": "Washington", "type": "PER"}, {"span": "Washington", "type": "LOC"}]')
+
+
 def test_demo_answers_use_only_the_projects_labels():
     """Gold from a wider scheme (MISC, a retired label) must not teach labels the prompt does not list."""
     demo = Example("d", "Anna of IBM speaks German.", (Span(0, 4, "per"), Span(8, 11, "ORG"), Span(19, 25, "MISC")))
