@@ -7,8 +7,9 @@ LLMaAA prompts one sentence at a time; Label Studio users bring paragraphs and w
 One prompt per document overflows a small model's context (the request fails) and, where it fits,
 costs recall: models list the first entities of a long text and stop. So an NER text longer than
 ``max_chars`` is asked about piece by piece. Pieces are packed from whole sentences (ends: ``.!?``
-followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
-pieces unless a single sentence is itself longer than ``max_chars``; such a sentence is cut at its
+followed by a space, the CJK full stops ``。！？``, line breaks; not the dot of "J. R. R. Tolkien" or
+"Mr. Smith", see ``_abbreviation``), so an entity never straddles two pieces unless a single
+sentence is itself longer than ``max_chars``; such a sentence is cut at its
 last space (or CJK comma, semicolon, colon) before the limit, else at the limit, never inside a
 character's combining marks or an emoji sequence. Offsets are always those of the original text.
 RE asks about a pair of entities in the piece that holds both (pairs in different pieces of a long
@@ -29,12 +30,36 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 def _sentences(text: str) -> list[tuple[int, int]]:
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        if m.end() > start:
+        if m.end() > start and not (text[m.start() - 1:m.start()] == "." and "\n" not in m.group()
+                                    and _abbreviation(text, m.start() - 1)):
             out.append((start, m.end()))
             start = m.end()
     if start < len(text):
         out.append((start, len(text)))
     return out
+
+
+# words written with a dot that ends no sentence: English titles, company forms and month names, a few
+# common German/French/Spanish ones, and "vs", "etc"; matched with their case ("no." ends a sentence, "No." is a number)
+_ABBREVIATIONS = frozenset(
+    "Mr Mrs Ms Dr Prof St Jr Sr Inc Ltd Co Corp No Mt Gen Col Sen Rep Gov Lt Capt Rev vs etc "
+    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Nr Mme Mlle Sra Srta Dra bzw usw".split())
+
+
+def _abbreviation(text: str, dot: int) -> bool:
+    """Whether the dot at ``text[dot]`` ends an abbreviation, not a sentence: an initial ("J. R. R. Tolkien"),
+    a dotted acronym ("U.S. Steel", "e.g. Paris") or a word of ``_ABBREVIATIONS`` ("Mr. Smith", "Dr. No").
+
+    Cutting there would split the name that follows from its first half. A sentence that does end with one
+    ("... in the U.S. Then ...") only joins the next: a piece that grows too long is still cut at a space.
+    """
+    m = _LAST_WORD.search(text, max(0, dot - 12), dot)
+    word = m.group() if m.start() > dot - 12 or m.start() == 0 else ""  # 12 word characters: no abbreviation
+    return (len(word) == 1 and word.isupper()) or bool(_DOTTED.fullmatch(word)) or word in _ABBREVIATIONS
+
+
+_LAST_WORD = re.compile(r"[\w.]*$")
+_DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # "U.S", "e.g", "Ph.D" before the last dot; no "example.com"
 
 
 # where an over-long sentence may be cut: after whitespace, or after a CJK comma, enumeration comma,

@@ -54,6 +54,26 @@ def test_a_hard_cut_never_separates_combining_marks_or_emoji_sequences():
     assert pieces(thumbs * 5, 5) == [thumbs * 2, thumbs * 2, thumbs]
 
 
+@pytest.mark.parametrize("name", ["J. R. R. Tolkien", "Mr. Smith", "U.S. Steel", "Dr. No", "Acme Inc. Berlin",
+                                  "e.g. Paris", "Jan. 2020", "Ph.D. Anna"])
+def test_a_dot_after_an_initial_acronym_or_title_ends_no_sentence(name):
+    """At the default limit a piece once ended at "The author J. R. R. " and the next began "Tolkien"."""
+    text = ("Word " * 390 + f"end. The author {name} was born in Bloemfontein in the Orange Free State. "
+            "He moved to Oxford.")
+    got = segments(text, 2000)
+    assert len(got) == 2 and all(e - s <= 2000 for s, e in got)
+    assert text[got[1][0]:].startswith("The author") and name in text[got[1][0]:]
+
+
+def test_sentence_ends_next_to_abbreviation_rules_still_end_sentences():
+    text = "It was no. He left example.com. Then 东京。他很好。Dr. 李 came. Plan B.\nMr.\nX"
+    # "no." in lowercase, a domain and CJK full stops end sentences; a line break ends one even after "B." or "Mr."
+    assert pieces(text, 21) == ["It was no. ", "He left example.com. ", "Then 东京。他很好。", "Dr. 李 came. Plan B.\n",
+                                "Mr.\nX"]
+    # no allowed break at all: still cut at a space within the limit
+    assert all(e - s <= 30 for s, e in segments("Mr. A. B. C. D. E. F. G. H. I. J. K. L. M. N. O. P.", 30))
+
+
 def test_whitespace_only_pieces_are_left_out():
     assert [p.strip() for p in pieces("Anna." + "\n" * 12 + "Bob.", 6)] == ["Anna.", "Bob."]
     assert segments(" " * 50, 10) == []
