@@ -14,10 +14,12 @@ Matching first tries the exact string, then whitespace- and case-insensitive, th
 Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
 "Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
 accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is
-always mapped back to the user's exact characters. In scripts written with spaces a match must
-sit on word boundaries ("US" never matches inside "USA"; an Arabic one-letter proclitic such as "و" may
-precede it), while in CJK (and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins;
-the same span with two types keeps the first listed (a counted conflict).
+always mapped back to the user's exact characters. Before all of these, a name whose edge character
+``parsing.trim_mention`` cut ("Dunkin'", "*NSYNC") is taken whole where the text writes it as a word.
+In scripts written with spaces a match must sit on word boundaries ("US" never matches inside "USA";
+an Arabic or Hebrew prefix such as "و" "and" or "ב" "in" may precede it), while in CJK (and Thai)
+text, which has no spaces, any position is allowed. Overlapping spans: the longer wins; the same
+span with two types keeps the first listed (a counted conflict).
 """
 
 from __future__ import annotations
@@ -46,14 +48,26 @@ def _attached(ch: str) -> bool:
     return unicodedata.category(ch)[0] == "M" or ch in (_ZWJ, _VS16) or "\U0001f3fb" <= ch <= "\U0001f3ff"
 
 
-_ARABIC_PROCLITICS = "وفبلك"  # "and", "so", "in/with", "for/to", "like", written onto the next word
+# prefixes written onto the next word, matched as a whole (a word's first letters, marks left out):
+# Arabic و "and" / ف "so", then ب "in" / ل "to" / ك "like", then the article ال after one of these (و, وب, فل,
+# وال, بال, وبال; لل is ل + ال); Hebrew ו "and", ש / כש / מש "that, when, since", ב "in" / כ "as" / ל "to" /
+# מ "from", ה "the", at most three letters (ב, ובה, ושב, מה). A bare ال is no prefix: "قاهرة" never matches "القاهرة".
+_PROCLITICS = (("\u0600", "\u06ff", re.compile(r"(?:[وف][بك]?|[بك])ال|[وف]?لل|[وف]?[بلك]|[وف]")),
+               ("\u05d0", "\u05ea", re.compile(r"(?=.{1,3}$)ו?(?:[כמ]?ש)?[בכלמ]?ה?")))
 
 
 def _proclitic(text: str, start: int) -> bool:
-    """Whether ``text[start - 1]`` is an Arabic one-letter proclitic at a word's start ("ولندن" is "و" +
-    "لندن"): the name after it is a word of its own, as the LLM (and Arabic NER data) write it."""
-    return (text[start - 1] in _ARABIC_PROCLITICS and "\u0600" <= text[start] <= "\u06ff"
-            and (start == 1 or not _wordy(text[start - 2])))
+    """Whether the word letters before ``text[start]`` are a prefix of the name's script (``_PROCLITICS``):
+    "ולונדון" / "وبلندن" are "and (in) London", and the name after the prefix is a word of its own, as the
+    LLM (and Arabic and Hebrew NER data) write it."""
+    k = start
+    while k > 0 and start - k < 8 and _wordy(text[k - 1]):
+        k -= 1
+    if k > 0 and _wordy(text[k - 1]):
+        return False
+    prefix = "".join(ch for ch in text[k:start] if not _attached(ch))  # niqqud and tashkeel: "בְּ", "وَ"
+    return any(lo <= text[start] <= hi and all(lo <= ch <= hi for ch in prefix) and pattern.fullmatch(prefix)
+               for lo, hi, pattern in _PROCLITICS)
 
 
 def _on_boundaries(text: str, start: int, end: int) -> bool:
@@ -86,6 +100,8 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     """
     if not mention.strip():  # "" would match between every two characters
         return [], False
+    if whole := _copied_whole(text, mention):
+        return whole, False
     exact = [(m.start(), m.end()) for m in re.finditer(re.escape(mention), text)]
     hits = [o for o in exact if _on_boundaries(text, *o)]
     if hits:
@@ -106,6 +122,36 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     if not found:  # last: "Jose Alvarez" for "José Álvarez" (or the reverse); the trimmed form tried it above
         found = folded.find(mention, strip_accents=True)
     return _whole_graphemes(text, _cased_like(mention, text, found)), True
+
+
+# edge characters a name can own: an elision apostrophe ("Dunkin'", "'Ndrangheta"), a stylized star ("*NSYNC"),
+# a CJK stop or mark ("モーニング娘。"); a separator (",", "."), a bracket or a double quote never is
+_NAME_EDGE = frozenset("'`\u2019*。！？")
+_TOKEN_BEFORE = "\"([{“«„「『（【《"  # what may precede a whole word besides a space
+_TOKEN_AFTER = "\".,;:!?)]}”»。，、；：！？」』）】》"
+
+
+def _copied_whole(text: str, mention: str) -> list[tuple[int, int]]:
+    """The occurrences of the string the LLM wrote, where ``parsing.trim_mention`` trimmed name characters off it.
+
+    Taken only where the text writes the copied string as a whole word (a space or punctuation on both
+    sides), with characters on one edge only ("(SEC)" stays "SEC"), and every occurrence of the trimmed
+    name lies inside one of those: then "Dunkin'" and "*NSYNC" are the names, not "Dunkin" and "NSYNC".
+    """
+    copied = getattr(mention, "copied", None)  # set by ``parsing.trim_mention``
+    if copied is None:
+        return []
+    copied = copied.strip(" \t\n.,;:")  # "Dunkin'." copied with the sentence's full stop
+    i = copied.find(mention)
+    head, tail = copied[:i], copied[i + len(mention):]
+    if i < 0 or not (head or tail) or (head and tail) or not set(head + tail) <= _NAME_EDGE:
+        return []
+    whole = [(m.start(), m.end()) for m in re.finditer(re.escape(copied), text)
+             if (m.start() == 0 or text[m.start() - 1].isspace() or text[m.start() - 1] in _TOKEN_BEFORE)
+             and (m.end() == len(text) or text[m.end()].isspace() or text[m.end()] in _TOKEN_AFTER)]
+    inner = [(m.start(), m.end()) for m in re.finditer(re.escape(mention), text)
+             if _on_boundaries(text, m.start(), m.end())]
+    return whole if all(any(s <= a and b <= e for s, e in whole) for a, b in inner) else []
 
 
 def _cased_like(mention: str, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -50,27 +50,21 @@ def _line_items(answer: str, resolve: "LabelResolver") -> list[list[str]]:
     if table is not None:
         return table
     items: list[list[str]] = []
-    previous: list[str] | None = None  # the one item of the line before, which an ``I-`` tag continues
     heading = _Heading()
     for line in answer.splitlines():
         line = _BULLET.sub("", line).strip().strip("|").strip()  # a markdown table row: | Paris | LOC |
         line = _without_header(line, resolve)
         if len(line) > _MAX_LINE or line.startswith("{"):  # prose, or a degenerate run of spaces (_PAIR_LINE is
-            previous = None                                # quadratic on it); an object JSON already rejected
-            continue
+            continue                                       # quadratic on it); an object JSON already rejected
         if heading.starts(line, resolve):
-            previous = None
             continue
         found = (_tuple_items(line, resolve) or _slash_tagged_items(line, resolve)
                  or _inline_items(line, resolve)  # "[Anna](PER) and [Bob](PER)" is
                  or _several_items(line, resolve) or _one_line_items(line, resolve)  # no "mention (LABEL)" line
                  or _copula_items(line, resolve) or heading.items(line, resolve))
-        if (len(found) == 1 and previous is not None and continues_mention(found[0][1], resolve)
-                and resolve(found[0][1]) == resolve(previous[1])):
-            previous[0] = f"{previous[0]} {found[0][0]}"  # "New<TAB>B-LOC" / "York<TAB>I-LOC": one mention, as in
-            continue                                      # CoNLL; alignment ignores the space ("北 京" is 北京)
+        # "New<TAB>B-LOC" / "York<TAB>I-LOC" stay two items, their tags kept: ``parse_ner_answer`` joins an
+        # inside tag to the mention before it where the text holds the two together
         items += found
-        previous = found[0] if len(found) == 1 else None
     return items
 
 

@@ -45,6 +45,10 @@ _PROSE_NONE = re.compile(
     + _ENTITY_WORD +
     r"|.*\b(?:could ?n[o']t|can ?n[o']t|did ?n[o']t|unable to|failed to)\s+(?:find|identify|detect|spot|locate|extract|see)"
     r"\s+(?:any|entit|names)"
+    # "The sentence does not contain any named entities", "There aren't any entities in the text"
+    r"|.*\b(?:does ?n[o']t|do ?n[o']t|is ?n[o']t|are ?n[o']t|was ?n[o']t|were ?n[o']t)\s+(?:\w+\s+){0,2}?any\s+"
+    r"(?:[\w,]+\s+){0,6}?" + _ENTITY_WORD +
+    r"|\W*(?:an?\s+)?empty\s+(?:list|array|set|result)\b|\W*nothing\s+to\s+(?:extract|report|tag|label|find|annotate)\b"
     r"|.*" + _ENTITY_WORD + r"\s*(?:[:：]\s*)?(?:нет|не найдены|none|not found)\b"
     r"|\W*(?:none|nothing|no (?:matches|results))\s+(?:found|detected|identified)"
     r"|\W*(?:該当なし|該当する(?:エンティティ|固有表現)はありません|固有表現は(?:ありません|見つかりません))"

@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any, Sequence
 
+from llmaaa.annotate.alignment import FoldedText, find_occurrences
 from llmaaa.annotate.answer_errors import AnswerError, ParseStats
 from llmaaa.annotate.answer_lines import (PLAIN_PUNCTUATION, _inline_items, _line_items, _none_per_label, _one_line_items,
                                           continues_mention, item_pair)
@@ -59,7 +60,18 @@ def trim_mention(mention: str) -> str:
                 m = m[:-1]
         if m.endswith(".") and not _abbreviation(m):  # a sentence's full stop copied with the last name
             m = m[:-1]
-    return m
+    return m if m == mention.strip() else TrimmedMention(m, mention.strip())
+
+
+class TrimmedMention(str):
+    """A trimmed mention that keeps the string the LLM wrote (``copied``): where the text writes that one as a
+    whole word ("Dunkin'", "*NSYNC", "モーニング娘。"), the trimmed characters were the name's own, and
+    ``alignment.find_occurrences`` takes it. Equal to the trimmed string everywhere else."""
+
+    def __new__(cls, trimmed: str, copied: str = "") -> "TrimmedMention":  # pickle passes ``trimmed`` alone
+        self = super().__new__(cls, trimmed)
+        self.copied = copied or trimmed
+        return self
 
 
 _ABBREVIATIONS = frozenset(
@@ -130,12 +142,12 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
             items = None
         if items is not None and any(isinstance(label, str) and resolve(label) is not None
                                      for label in (item_pair(item, resolve)[1] for item in items)):
-            if _ADDITION.match(revised):
-                return _json_items(before, resolve) + items  # "Wait, I also missed: [...]": both lists
             try:
                 first_items = _json_items(before, resolve)
             except AnswerError:
                 return items
+            if _adds(revised):  # "Wait, I also missed: [...]", "Berlin should be included too: [...]": both lists
+                return _corrected(first_items, items, resolve, keep_rest=True)
             return _corrected(first_items, items, resolve)
     first: list[Any] | None = None
     saw_json = False
@@ -158,12 +170,13 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
     return first
 
 
-def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) -> list[Any]:
+def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver, keep_rest: bool = False) -> list[Any]:
     """The answer after a revision: the revised list, or, when it only re-types some mentions of the first
     list ("Actually, Paris should be LOC: [Paris LOC]"), the first list with those mentions re-typed.
 
     A revised list that keeps any mention's type ("Wait, Monday is no entity. Final: [Anna PER, Paris LOC]")
-    is the model's whole last word, removals included.
+    is the model's whole last word, removals included. With ``keep_rest`` (the revision says it adds) the
+    first list stays, its mentions the revision names re-typed, and the new mentions follow it.
     """
     def key(item: Any) -> tuple[Any, Any]:
         mention, label = item_pair(item, resolve)
@@ -172,6 +185,9 @@ def _corrected(before: list[Any], revised: list[Any], resolve: LabelResolver) ->
 
     old = {key(i)[0]: key(i)[1] for i in before}
     new = {key(i)[0]: key(i)[1] for i in revised}
+    if keep_rest:
+        by_mention = {key(i)[0]: i for i in revised}
+        return [by_mention.get(key(i)[0], i) for i in before] + [i for i in revised if key(i)[0] not in old]
     if not (len(revised) < len(before) and new.keys() <= old.keys() and all(old[m] != t for m, t in new.items())):
         return revised  # a mention kept with its type: the revised list is the whole answer, removals included
     by_mention = {key(i)[0]: i for i in revised}
@@ -183,8 +199,19 @@ _REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed
                        r"|^[\W_]*answer\s*[:：]", re.I | re.M)
 
 
-_ADDITION = re.compile(r"[\W\s]*(?:i\s+|there\s+(?:is|are)\s+)?(?:also|additionally|plus|(?:have\s+)?(?:missed|forgot)|add)\b",
-                       re.I)
+# a revision that adds to the first list: "I also missed", "Berlin should be included too", "Berlin is missing"
+_ADDITION = re.compile(r"\b(?:also|too|as well|additionally|additional|another|plus|missed|missing|forgot|forgotten"
+                       r"|omitted|left out|add|adding)\b", re.I)
+# ... unless it also takes something away: "only keep", "remove Monday", "Monday is not an entity"
+_REMOVAL = re.compile(r"\b(?:only|remove[ds]?|removing|drop(?:ped)?|delete[ds]?|exclude[ds]?|not|no|isn't|aren't"
+                      r"|shouldn't|instead|rather)\b", re.I)
+
+
+def _adds(revised: str) -> bool:
+    """Whether the words between a revision cue and its list say the list adds to the first one, and
+    nothing is taken away."""
+    words = re.split(r"[\[{]", revised, maxsplit=1)[0]
+    return bool(_ADDITION.search(words)) and not _REMOVAL.search(words)
 
 
 def _revision(answer: str) -> tuple[str, str | None]:
@@ -196,12 +223,35 @@ def _revision(answer: str) -> tuple[str, str | None]:
     for m in _REVISION.finditer(text):
         head = text[: m.start()]
         # after a closed JSON value and outside its strings: "Correction Corp" inside a span is no revision
-        if first_json >= 0 and m.start() > first_json and head.count('"') % 2 == 0 and head.rstrip()[-1:] not in "\"'":
+        if first_json >= 0 and m.start() > first_json and not _in_string(head, first_json) and head.rstrip()[-1:] not in "\"'":
             if any(ch in head[first_json:] for ch in "]}"):
                 last = m
     if last is None or not any(ch in text[last.end():] for ch in "[{"):
         return answer, None
     return text[: last.start()], text[last.end():]
+
+
+def _in_string(head: str, start: int) -> bool:
+    """Whether the end of ``head`` lies inside a quoted string of the JSON (or Python literal) from ``start``.
+
+    Single quotes count too: a Python-style answer ``[{'span': 'The Revised Standard Version'}]`` holds
+    "Revised" inside a string, no revision. A single quote opens a string only after a non-word character
+    and closes one only before one, so "O'Neill" inside a string and "don't" in the prose between lists
+    are apostrophes.
+    """
+    quote = None
+    i, n = start, len(head)
+    while i < n:
+        ch = head[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote and (quote == '"' or i + 1 >= n or not head[i + 1].isalnum()):
+                quote = None
+        elif ch == '"' or (ch == "'" and (i == 0 or not head[i - 1].isalnum())):
+            quote = ch
+        i += 1
+    return quote is not None
 
 
 def _line_list(value: Any, resolve: LabelResolver) -> list[Any]:
@@ -261,8 +311,14 @@ def _label_list_lines(answer: str, resolve: LabelResolver) -> list[list[str]] | 
     return found
 
 
-def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | None = None) -> list[tuple[str, str]]:
+def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | None = None,
+                     text: str | None = None) -> list[tuple[str, str]]:
     """``(mention, label)`` pairs in answer order; unknown labels dropped and counted in ``stats``.
+
+    Per-token answers ("New" B-LOC, "York" I-LOC) are joined into one mention. With ``text``, a token is
+    joined to the one before only where the text holds the two together: an IOB1 tagger (CoNLL-03's own
+    scheme, and Hugging Face pipelines of its models) tags *every* entity token I-, so "Paris" I-LOC,
+    "Berlin" I-LOC listed without the words between are two names, not "Paris Berlin".
 
     Raises ``AnswerError`` when the answer is not JSON or not list-of-objects shaped.
     """
@@ -270,6 +326,7 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
     resolve = LabelResolver(labels)
     out: list[tuple[str, str]] = []
     items = _answer_items(answer, resolve)
+    folded = FoldedText(text) if text is not None else None
     malformed = []
     token = False  # whether the last item read was one token, which an "I-" token after it continues
     for item in items:
@@ -288,16 +345,39 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
         if canonical.casefold() != label.strip().casefold():
             stats.synonym_labels += 1
         mention = trim_mention(mention)
-        if token and out[-1][1] == canonical and _one_token(mention) and continues_mention(label, resolve):
+        joined = out[-1][0] + mention[2:] if out and mention.startswith("##") else f"{out[-1][0]} {mention}" if out else ""
+        if (token and out[-1][1] == canonical and _one_token(mention) and continues_mention(label, resolve)
+                and (folded is None or find_occurrences(text, joined, folded)[0])):
             # per-token output ({"word": "New", "entity": "B-LOC"}, {"word": "York", "entity": "I-LOC"}): one mention
-            out[-1] = (out[-1][0] + mention[2:] if mention.startswith("##") else f"{out[-1][0]} {mention}", canonical)
+            out[-1] = (joined, canonical)
         elif mention:
             out.append((mention, canonical))
         token = bool(mention) and _one_token(mention)
     if malformed and len(malformed) == len(items):
         raise AnswerError(f'each list item must be an object with string "span" and "type", got {malformed[0]!r}')
     stats.malformed += len(malformed)
+    if folded is not None:
+        out = [(_without_lead_in(text, mention, folded), label) for mention, label in out]
     return out
+
+
+# where a line's lead-in ends: "Found 2 entities: Anna (PER)", "Here they are - Anna (PER)", "实体如下：Anna"
+# "There are no entities. Monday: MISC": a sentence before it
+_LEAD_IN_END = re.compile(r"[:：]\s*|\s[-–—]\s+|[.!?]\s+|[。！？]\s*")
+
+
+def _without_lead_in(text: str, mention: str, folded: FoldedText) -> str:
+    """``mention`` without a lead-in the model wrote on the same line as its first entity ("Found 2 entities:
+    Anna (PER), Paris (LOC)" reads "Found 2 entities: Anna" as the first mention): the part after the last
+    colon, dash or sentence end, when only that part is in the text. The few fixed lead-ins are stripped before; this
+    catches the endless rest ("I found the following entities:", "Extracted entities:")."""
+    if find_occurrences(text, mention, folded)[0]:
+        return mention
+    cut = None
+    for cut in _LEAD_IN_END.finditer(mention):
+        pass
+    rest = mention[cut.end():] if cut is not None else ""
+    return rest if rest.strip() and find_occurrences(text, rest, folded)[0] else mention
 
 
 def _one_token(mention: str) -> bool:

@@ -247,7 +247,7 @@ class LLMTeacher:
         """The answer's mentions; re-asked (``UnalignedAnswer``) when it names some and none is in ``text``, or
         (``UnknownLabelsAnswer``) when it names some and every one has a type outside the label set."""
         unknown = +stats.unknown_labels
-        mentions = parse_ner_answer(answer, self.labels.entity_labels, stats)
+        mentions = parse_ner_answer(answer, self.labels.entity_labels, stats, text)
         if not mentions and (new := stats.unknown_labels - unknown):
             types = ", ".join(repr(t) for t in list(new)[:5])
             raise UnknownLabelsAnswer(f"none of the types you gave ({types}) is one of the allowed types "

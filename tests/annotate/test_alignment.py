@@ -224,6 +224,32 @@ def test_an_arabic_name_after_a_one_letter_proclitic_is_found():
     assert align_mentions("جاء كبريم", [("ريم", "PER")]) == []
 
 
+@pytest.mark.parametrize("text,mentions,names", [
+    # "David was born in-Poland and moved to-Jerusalem": Hebrew writes ב "in", ל "to" onto the name
+    ("דוד נולד בפולין ועבר לירושלים.", ["דוד", "פולין", "ירושלים"], ["דוד", "פולין", "ירושלים"]),
+    ("הוא הגיע מתל אביב והבירה, ובהרצליה ושבחיפה.", ["תל אביב", "הרצליה", "חיפה"], ["תל אביב", "הרצליה", "חיפה"]),
+    ("נולד בְּפולין.", ["פולין"], ["פולין"]),  # the prefix with its niqqud
+    # Arabic stacks: "and in London", "so to Paris", "and in (the) Cairo", "to (the) Nile"
+    ("سافر أحمد وبلندن وفلباريس ثم وبالقاهرة وللنيل.", ["لندن", "باريس", "القاهرة", "نيل"],
+     ["لندن", "القاهرة", "نيل"]),
+])
+def test_a_name_after_stacked_arabic_or_hebrew_prefixes_is_the_name_alone(text, mentions, names):
+    """Before, only one Arabic letter could precede a name: "פולין" in "בפולין" and "لندن" in "وبلندن" were
+    'not in the text'. "وفل" (two conjunctions) is no stack, so "باريس" in "وفلباريس" is not found."""
+    assert [text[s.start:s.end] for s in align_mentions(text, [(m, "LOC") for m in mentions])] == names
+
+
+@pytest.mark.parametrize("text,mention", [
+    ("زار القاهرة.", "قاهرة"),  # a bare article is part of the word
+    ("جاء كبريم", "ريم"),  # ك then ب is no stack
+    ("אדוד בא", "דוד"),  # א is no prefix
+    ("הבמשדוד בא", "דוד"),  # four letters: more than a stack
+    ("Lvdavid and bdavid", "david"),  # Latin script: no prefixes
+])
+def test_prefix_letters_that_are_no_stack_keep_a_name_from_matching_inside_a_word(text, mention):
+    assert align_mentions(text, [(mention, "PER")]) == []
+
+
 @pytest.mark.parametrize("text,mention", [("Micro\u200bsoft buys it.", "Microsoft"), ("Anna\u00adbelle came.", "Annabelle"),
                                           ("علی\u200cرضا آمد", "علیرضا")])
 def test_a_name_with_an_invisible_format_character_in_the_text_is_found(text, mention):

@@ -95,6 +95,30 @@ def test_per_token_json_joins_inside_tags_to_one_mention(answer, expected):
     assert parse_ner_answer(answer, LABELS) == expected
 
 
+@pytest.mark.parametrize("answer", [
+    '[{"span": "Paris", "type": "I-LOC"}, {"span": "Berlin", "type": "I-LOC"}, {"span": "Anna", "type": "I-PER"},'
+    ' {"span": "Bob", "type": "I-PER"}]',
+    "Paris I-LOC\nBerlin I-LOC\nAnna I-PER\nBob I-PER",
+    # a Hugging Face pipeline of an IOB1 CoNLL-03 model: I- on every token, the O tokens left out
+    '[{"entity": "I-LOC", "word": "Paris", "start": 13, "end": 18}, {"entity": "I-LOC", "word": "Berlin", "start": 23,'
+    ' "end": 29}, {"entity": "I-PER", "word": "Anna", "start": 34, "end": 38}, {"entity": "I-PER", "word": "Bob",'
+    ' "start": 43, "end": 46}]',
+])
+def test_inside_tags_of_names_apart_in_the_text_stay_apart(answer):
+    """IOB1 tags every entity token I-. Before, "Paris" I-LOC, "Berlin" I-LOC became "Paris Berlin", which is
+    not in the text, and the example was saved with no entities."""
+    text = "Leaders from Paris and Berlin met Anna and Bob."
+    mentions = parse_ner_answer(answer, LABELS, text=text)
+    assert mentions == [("Paris", "LOC"), ("Berlin", "LOC"), ("Anna", "PER"), ("Bob", "PER")]
+    assert [text[s.start:s.end] for s in align_mentions(text, mentions)] == ["Paris", "Berlin", "Anna", "Bob"]
+
+
+def test_inside_tags_of_one_name_still_join_given_the_text():
+    text = "She flew to New York and met 张伟。"
+    answer = "New I-LOC\nYork I-LOC\n张 B-PER\n伟 I-PER"
+    assert parse_ner_answer(answer, LABELS, text=text) == [("New York", "LOC"), ("张 伟", "PER")]
+
+
 def test_a_label_that_looks_like_an_inside_tag_starts_its_own_mention():
     answer = '[{"span": "a@b.c", "type": "E_MAIL"}, {"span": "d@e.f", "type": "E_MAIL"}]'
     assert parse_ner_answer(answer, ("E_MAIL",)) == [("a@b.c", "E_MAIL"), ("d@e.f", "E_MAIL")]
@@ -530,3 +554,73 @@ def test_a_sentence_beside_the_mention_does_not_take_its_place():
 def test_the_answer_after_a_draft_is_read_not_the_draft(answer):
     """An "Answer:" heading after a draft list, gpt-oss channels passed on raw, Kimi's think block: the draft was read."""
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Bob", "PER")]
+
+
+@pytest.mark.parametrize("answer", [
+    "Found 2 entities: Anna (PER), Paris (LOC).",
+    "I found the following entities: Anna (PER) and Paris (LOC).",
+    "Extracted entities: Anna (PER), Paris (LOC)",
+    "Here they are - Anna (PER), Paris (LOC)",
+])
+def test_a_lead_in_on_the_first_entitys_line_is_not_part_of_its_name(answer):
+    """Before, "Found 2 entities: Anna" was the first mention: not in the text, so Anna was lost without a
+    re-ask (Paris still matched)."""
+    text = "Anna flew to Paris on Monday."
+    assert parse_ner_answer(answer, LABELS, text=text) == [("Anna", "PER"), ("Paris", "LOC")]
+
+
+def test_a_name_with_a_colon_that_the_text_holds_keeps_it():
+    text = "She watched Star Wars: Episode IV in Paris."
+    answer = '[{"span": "Star Wars: Episode IV", "type": "MISC"}]'
+    assert parse_ner_answer(answer, LABELS, text=text) == [("Star Wars: Episode IV", "MISC")]
+
+
+@pytest.mark.parametrize("cue", ["Wait, Berlin should be included too:", "Correction: Berlin is missing:",
+                                 "Actually, Berlin is also a location:", "Wait, I also missed Berlin:"])
+def test_a_revision_that_adds_a_name_keeps_the_first_list(cue):
+    """Before, only "also"/"missed" right after the cue word counted as an addition: the other wordings
+    replaced [Anna, Paris] by [Berlin]."""
+    answer = f'[{{"span": "Anna", "type": "PER"}}, {{"span": "Paris", "type": "ORG"}}]\n{cue} ' \
+             '[{"span": "Berlin", "type": "LOC"}, {"span": "Paris", "type": "LOC"}]'
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC"), ("Berlin", "LOC")]
+
+
+def test_a_revision_that_removes_is_still_the_whole_answer():
+    answer = ('[{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}]\n'
+              'Wait, Monday is not an entity, only Anna: [{"span": "Anna", "type": "PER"}]')
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
+
+
+@pytest.mark.parametrize("answer,name", [
+    ("[{'span': 'Anna', 'type': 'PER'}, {'span': 'The Revised Standard Version', 'type': 'MISC'}, "
+     "{'span': 'Paris', 'type': 'LOC'}]", "The Revised Standard Version"),
+    ("[{'span': 'Anna', 'type': 'PER'}, {'span': 'Burger King Wait Staff Union', 'type': 'MISC'}, "
+     "{'span': 'Paris', 'type': 'LOC'}]", "Burger King Wait Staff Union"),
+    ('[{"span": "Anna", "type": "PER"}, {"span": "O\'Neill\'s Updated Guide", "type": "MISC"}, '
+     '{"span": "Paris", "type": "LOC"}]', "O'Neill's Updated Guide"),
+])
+def test_a_revision_word_inside_a_single_quoted_name_is_no_revision(answer, name):
+    """Before, only double quotes counted as a string: "Revised" inside a Python-style answer started a
+    revision and only the list after it (Paris) was kept."""
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), (name, "MISC"), ("Paris", "LOC")]
+
+
+def test_a_revision_after_prose_with_an_apostrophe_is_still_read():
+    answer = ('[{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}]\n'
+              "Monday isn't a name. Final answer: [{'span': 'Anna', 'type': 'PER'}]")
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER")]
+
+
+@pytest.mark.parametrize("answer", [
+    "The sentence does not contain any named entities.", "The text does not contain any entities.",
+    "This text doesn't contain any named entities.", "There aren't any entities in the text.",
+    "Empty list.", "Nothing to extract.",
+])
+def test_more_ways_of_saying_no_entities_are_read_as_none(answer):
+    """Before, each was re-asked, and a model that said it again failed the example."""
+    assert parse_ner_answer(answer, LABELS) == []
+
+
+def test_a_does_not_contain_sentence_with_an_exception_is_not_none():
+    with pytest.raises(AnswerError):
+        parse_ner_answer("The text does not contain any entities except Anna.", LABELS)

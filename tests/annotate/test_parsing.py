@@ -118,6 +118,30 @@ def test_a_name_with_inner_quotes_aligns_to_the_whole_name():
     assert [(s.start, s.end) for s in align_mentions(text, mentions)] == [(0, 19)]
 
 
+def _aligned(text, mention):
+    mentions = parse_ner_answer(json.dumps([{"span": mention, "type": "ORG"}]), LABELS)
+    return [text[s.start:s.end] for s in align_mentions(text, mentions)]
+
+
+@pytest.mark.parametrize("name", ["Dunkin'", "'Ndrangheta", "*NSYNC", "モーニング娘。", "Dunkin’"])
+def test_a_name_whose_edge_trim_mention_cuts_keeps_it_where_the_text_writes_it(name):
+    """``trim_mention`` made "Dunkin'" "Dunkin" and "モーニング娘。" "モーニング娘" even where the text has the name."""
+    assert _aligned(f"Yesterday {name} was in the news.", name) == [name]
+    assert _aligned(f"I love {name}.", name + ".") == [name]  # copied with the full stop too
+
+
+@pytest.mark.parametrize("text,mention,expected", [
+    ("The regulator (SEC) said so.", "(SEC)", ["SEC"]),  # brackets around the whole mention go
+    ("The 'Paris' club", "Paris'", ["Paris"]),  # a closing quote, its opening one before the name
+    ('The "Paris" club', '"Paris"', ["Paris"]),
+    ("I love Paris, France.", "Paris,", ["Paris"]), ("I love Paris.", "Paris.", ["Paris"]),
+    ("我去了東京。", "東京。", ["東京"]),  # a sentence's stop, not the name's
+    ("Dunkin' and Dunkin", "Dunkin'", ["Dunkin", "Dunkin"]),  # the trimmed name stands alone too: as before
+])
+def test_edge_characters_that_are_not_the_names_are_still_trimmed(text, mention, expected):
+    assert _aligned(text, mention) == expected
+
+
 @pytest.mark.parametrize("answer,label", [
     ("N/A", NO_RELATION), ('{"relation": "N/A"}', NO_RELATION), ("null", NO_RELATION),
     ("There is no relationship between them.", NO_RELATION), ("Not related", NO_RELATION),
