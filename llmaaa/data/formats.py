@@ -12,7 +12,8 @@ their tokens joined by ``scripts.token_separator``):
 - Prodigy ``spans`` and spaCy ``doc.to_json()`` ``ents`` (``{start, end, label}``), Prodigy relations
   (``head_span``/``child_span``); records answered ``reject`` or ``ignore`` are not gold and skipped;
 - Label Studio's JSON-MIN export: ``"label"`` (the control's name) ``[{start, end, text, labels: [...]}]``;
-- Hugging Face token classification: ``tokens`` + ``ner_tags`` (or ``tags``) as tag names.
+- Hugging Face token classification: ``tokens`` + ``ner_tags`` (or ``tags``) as tag names: prefixed
+  (BIO, BIOES, ...) or IO (``PER``, ``LOC``: a run of one label is one entity), ``X`` and ``-`` as ``O``.
 
 A record in our own schema is never changed. A shape that is only half there (a doccano label
 that is no triple, integer tags, a relation naming no entity) is a ``SchemaError`` naming the
@@ -26,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmaaa.data.schema import SchemaError
 from llmaaa.data.scripts import token_separator
-from llmaaa.data.tags import TagError, join_tokens, split_tag, tags_to_token_spans
+from llmaaa.data.tags import TagError, join_tokens, tags_to_token_spans
 
 DOCCANO = "doccano (label: [start, end, label])"
 DOCCANO_RELATIONS = "doccano relations (entities with start_offset/end_offset)"
@@ -91,11 +92,16 @@ def _formats(record: Mapping[str, Any]) -> list[tuple[str, Converter]]:
 
 def _check_ours(record: Mapping[str, Any], ex_id: Any) -> None:
     """Our ``entities`` win over any foreign key; but an *empty* ``entities`` beside foreign spans is
-    two answers to "which labels?" (the foreign ones would be dropped silently)."""
+    two answers to "which labels?" (the foreign ones would be dropped silently). Before, only doccano,
+    Prodigy and spaCy labels were checked, and Hugging Face tags or JSON-MIN regions gave no entities."""
     if record["entities"]:
         return
     for name, _ in _formats(record):
-        keys = {DOCCANO: _doccano_keys(record), PRODIGY: ["spans"], SPACY: ["ents"]}.get(name, [])
+        keys = {DOCCANO: _doccano_keys(record), PRODIGY: ["spans"], SPACY: ["ents"],
+                LABEL_STUDIO_MIN: _ls_min_keys(record)}.get(name, [])
+        if name.startswith(HUGGING_FACE.split(" (")[0]):
+            key = _tag_key(record)
+            keys = [key] if key and isinstance(record[key], list) and not all(_outside(t) for t in record[key]) else []
         for key in keys:
             if record.get(key):
                 raise SchemaError(f"example {ex_id!r} has an empty 'entities' and {name} labels in {key!r}; "
@@ -250,28 +256,62 @@ def _token_offsets(tokens: Any, ctx: str) -> list[list[int]]:
 
 # Hugging Face token classification -----------------------------------------------------------
 
+_OUTSIDE_TAGS = ("O", "o", "", "X", "-")  # "X": a sub-word or ignored token in some token files
+_PREFIXES = frozenset("BIMELSU")
+
+
 def _tag_key(record: Mapping[str, Any]) -> str | None:
-    """``ner_tags`` (or ``tags``) beside a ``tokens`` list; ``tags`` next to a ``text`` may be anything."""
+    """``ner_tags`` (or ``tags``) beside a ``tokens`` list; ``tags`` next to a ``text`` may be anything.
+
+    Beside a text, ``tags`` may be topics, so it is read only when it is one tag per token and either all
+    prefixed/outside tags or IO tags with at least one outside tag (``PER O LOC``). Before, IO tags and
+    ``X`` beside a text were taken for topics: the record was read with no entities, silently.
+    """
     if not isinstance(record.get("tokens"), list):
         return None
     if "ner_tags" in record:
         return "ner_tags"
     if "tags" not in record:
         return None
-    tags = record["tags"]  # beside a text, "tags" may be topics; it is read only when it is one BIO tag per token
-    if "text" not in record or (isinstance(tags, list) and len(tags) == len(record["tokens"]) and tags
-                                and all(isinstance(t, str) and _is_tag(t) for t in tags)):
+    tags = record["tags"]
+    if "text" not in record:
+        return "tags"
+    if not (isinstance(tags, list) and tags and len(tags) == len(record["tokens"])
+            and all(isinstance(t, str) for t in tags)):
+        return None
+    if all(_outside(t) or _prefixed(t) for t in tags) or any(_outside(t) for t in tags):
         return "tags"
     return None
 
 
-def _is_tag(tag: str) -> bool:
-    """A tag ``tags.split_tag`` reads ("B-PER", "O"), not a topic ("sports")."""
+def _outside(tag: Any) -> bool:
+    return tag in _OUTSIDE_TAGS or (_is_int(tag) and tag == 0)  # 0: "O" in every Hugging Face dataset
+
+
+def _prefixed(tag: str) -> bool:
+    """A BIO/BIOES-style tag ("B-PER", "b-per", a bare untyped "B", an unknown "X-PER" that ``split_tag``
+    refuses), not an IO label ("PER", Few-NERD's "person-actor")."""
+    head, dash, _ = tag.partition("-")
+    return len(head) == 1 and (bool(dash) or head.upper() in _PREFIXES)
+
+
+def _tag_spans(tags: Sequence[str], ctx: str, key: str) -> list[tuple[int, int, str]]:
+    """Token spans of prefixed tags (any scheme, ``tags_to_token_spans``) or of IO tags (a run of one label
+    is one entity); ``X`` and ``-`` are outside. Before, IO tags were an error without a ``text`` and no
+    entities beside one; a mix of both kinds is an error, since either reading would be a guess."""
+    tags = ["O" if _outside(t) else t for t in tags]
+    inside = [t for t in tags if t != "O"]
+    prefixed = [t for t in inside if _prefixed(t)]
     try:
-        split_tag(tag)
-    except TagError:
-        return False
-    return True
+        if len(prefixed) == len(inside):
+            return tags_to_token_spans(tags)
+        if not prefixed:
+            return tags_to_token_spans(tags, "io")
+    except TagError as e:
+        raise SchemaError(f"{ctx} {e}") from None
+    plain = next(t for t in inside if not _prefixed(t))
+    raise SchemaError(f"{ctx} {key!r} mixes prefixed tags ({prefixed[0]!r}) and tags without a B-/I- prefix "
+                      f"({plain!r}); write every tag one way (BIO 'B-PER', 'I-PER' or IO 'PER')")
 
 
 def _tokens_and_tags(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
@@ -290,10 +330,7 @@ def _tokens_and_tags(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
         raise SchemaError(f"{ctx} {key!r} is not a list of tag names such as 'B-PER' and 'O'")
     sep = _separator(record, tokens, ctx)
     text, offsets = join_tokens(tokens, sep)
-    try:
-        spans = tags_to_token_spans(tags)
-    except TagError as e:
-        raise SchemaError(f"{ctx} {e}") from None
+    spans = _tag_spans(tags, ctx, key)
     _no_relations(record, HUGGING_FACE.format(key=key), ex_id)
     return {**_without(record, "tokens", key), "text": text,
             "entities": [{"start": offsets[s][0], "end": offsets[e - 1][1], "label": label} for s, e, label in spans],

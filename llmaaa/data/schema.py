@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS
+
 NO_RELATION = "no_relation"
 
 
@@ -40,11 +42,8 @@ class Span:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Span":
-        label = d.get("label", d.get("type"))
-        if label is None:
-            raise SchemaError(f"entity {dict(d)!r} has no 'label'")
         score = d.get("score")
-        return cls(_index(d, "start", "entity"), _index(d, "end", "entity"), str(label),
+        return cls(_index(d, "start", "entity"), _index(d, "end", "entity"), _label(d, "entity"),
                    None if score is None else float(score))
 
 
@@ -65,11 +64,8 @@ class Relation:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Relation":
-        label = d.get("label", d.get("type"))
-        if label is None:
-            raise SchemaError(f"relation {dict(d)!r} has no 'label'")
         score = d.get("score")
-        return cls(_index(d, "head", "relation"), _index(d, "tail", "relation"), str(label),
+        return cls(_index(d, "head", "relation"), _index(d, "tail", "relation"), _label(d, "relation"),
                    None if score is None else float(score))
 
 
@@ -167,13 +163,13 @@ class Example:
             raise SchemaError("example has no 'id'")
         extra = {k: v for k, v in d.items() if k not in ("id", "text", "entities", "relations")}
         entity_dicts = _objects(d, "entities", ex_id)
-        ex = cls(
-            id=str(ex_id),
-            text=d["text"],
-            entities=tuple(Span.from_dict(s) for s in entity_dicts),
-            relations=tuple(Relation.from_dict(_by_entity_id(r, entity_dicts)) for r in _objects(d, "relations", ex_id)),
-            extra=extra,
-        )
+        relation_dicts = _by_entity_id(_objects(d, "relations", ex_id), entity_dicts, ex_id)
+        try:
+            entities = tuple(Span.from_dict(s) for s in entity_dicts)
+            relations = tuple(Relation.from_dict(r) for r in relation_dicts)
+        except SchemaError as e:
+            raise SchemaError(f"example {ex_id!r}: {e}") from None
+        ex = cls(id=str(ex_id), text=d["text"], entities=entities, relations=relations, extra=extra)
         for span, given in zip(ex.entities, entity_dicts):
             _check_mention(ex, span, given.get("text"))
         if ex.entities and not any(isinstance(g.get("text"), str) for g in entity_dicts):
@@ -190,20 +186,56 @@ def _objects(d: Mapping[str, Any], key: str, ex_id: Any) -> list[Mapping[str, An
     return items
 
 
-def _by_entity_id(r: Mapping[str, Any], entities: list[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """A relation whose ``head``/``tail`` name entity ``id``s (brat's "T1", or 1, 2, 3) as entity indexes.
+def _by_entity_id(relations: list[Mapping[str, Any]], entities: list[Mapping[str, Any]],
+                  ex_id: Any) -> list[Mapping[str, Any]]:
+    """An example's relations with ``head``/``tail`` as entity indexes, read one way for the whole example.
 
-    Only when every entity has a distinct id and both ends are among them: a file that numbers its
-    entities from 1 would otherwise have each relation read one entity off, silently.
+    When every entity has a distinct ``id`` and every relation names two of them (brat's "T1", or 1, 2, 3),
+    they are ids, as the README documents ("relations may name entity ids"), even where they would also be
+    valid indexes: a file that numbers its entities from 1 would otherwise have each relation read one
+    entity off. Else, when every end is a valid index, they are indexes. Before, this was decided per
+    relation, so in one example ``{head: 0, tail: 2}`` was read as indexes and ``{head: 1, tail: 2}`` as
+    ids, silently joining the wrong entities; a mix that neither reading covers is a ``SchemaError``.
     """
     ids = [e.get("id") for e in entities]
-    if not entities or any(i is None for i in ids) or len({str(i) for i in ids}) < len(ids):
-        return r
-    index = {str(i): k for k, i in enumerate(ids)}
-    head, tail = r.get("head"), r.get("tail")
-    if head is None or tail is None or str(head) not in index or str(tail) not in index:
-        return r
-    return {**r, "head": index[str(head)], "tail": index[str(tail)]}
+    if not relations or not entities or any(i is None for i in ids) or len({str(i) for i in ids}) < len(ids):
+        return relations  # no ids to name: indexes, checked by Relation.from_dict and validate
+    by_id = {str(i): k for k, i in enumerate(ids)}
+
+    def as_id(r: Mapping[str, Any]) -> bool:
+        return all(r.get(end) is not None and str(r[end]) in by_id for end in ("head", "tail"))
+
+    def as_index(r: Mapping[str, Any]) -> bool:
+        try:
+            return all(0 <= _index(r, end, "relation") < len(entities) for end in ("head", "tail"))
+        except SchemaError:
+            return False
+
+    if all(as_id(r) for r in relations):
+        return [{**r, "head": by_id[str(r["head"])], "tail": by_id[str(r["tail"])]} for r in relations]
+    if all(as_index(r) for r in relations):
+        return relations
+    bad = next((r for r in relations if not as_id(r) and not as_index(r)), None)
+    if bad is not None:
+        raise SchemaError(f"example {ex_id!r}: relation {dict(bad)!r} names neither two of its entity ids "
+                          f"{ids!r} nor two entity indexes (0 to {len(entities) - 1})")
+    by_ids = next(r for r in relations if not as_index(r))
+    by_index = next(r for r in relations if not as_id(r))
+    raise SchemaError(f"example {ex_id!r}: relation {dict(by_ids)!r} names entity ids but relation "
+                      f"{dict(by_index)!r} entity indexes; give every relation's head and tail one way")
+
+
+def _label(d: Mapping[str, Any], what: str) -> str:
+    """A span's or relation's label, without surrounding whitespace. Why: "PER " was kept as a label of
+    its own and "" was accepted, and both broke the CoNLL round trip ("B-PER " split as another type, "B-"
+    refused when read back)."""
+    label = d.get("label", d.get("type"))
+    if label is None:
+        raise SchemaError(f"{what} {dict(d)!r} has no 'label'")
+    label = str(label).strip()
+    if not label:
+        raise SchemaError(f"{what} {dict(d)!r} has an empty 'label'; give it a label or remove it")
+    return label
 
 
 def _index(d: Mapping[str, Any], key: str, what: str) -> int:
@@ -223,12 +255,23 @@ def _index(d: Mapping[str, Any], key: str, what: str) -> int:
 
 
 def _ragged(text: str, start: int, end: int) -> bool:
-    """A span that cuts a word or starts/ends on whitespace: how offsets in the wrong unit land."""
+    """A span that cuts a word or starts/ends on whitespace: how offsets in the wrong unit land.
+
+    Between two characters of a script written without spaces (Chinese, Japanese, Thai, Korean inside a
+    phrase) every boundary may be a word's: a span there cuts nothing. Before, every Chinese span inside
+    running text counted as ragged, and a text with an emoji before it was refused as UTF-16-counted.
+    """
     if not (0 <= start < end <= len(text)):
         return True
     piece = text[start:end]
-    return (piece != piece.strip() or (start > 0 and text[start - 1].isalnum() and text[start].isalnum())
-            or (end < len(text) and text[end - 1].isalnum() and text[end].isalnum()))
+    return piece != piece.strip() or (start > 0 and _cuts(text, start)) or (end < len(text) and _cuts(text, end))
+
+
+def _cuts(text: str, i: int) -> bool:
+    """Whether a boundary at ``i`` falls inside a word of a spaced script."""
+    left, right = text[i - 1], text[i]
+    return (left.isalnum() and right.isalnum()
+            and not (NO_SPACE_SCRIPTS.match(left) or NO_SPACE_SCRIPTS.match(right)))
 
 
 def _unit_offsets(text: str, encoding: str, width: int) -> dict[int, int]:
@@ -262,11 +305,14 @@ def _check_mention(ex: Example, span: Span, given: Any) -> None:
     """Offsets must select the entity's own ``text`` field when it has one (Label Studio and most
     exporters write it). Why: offsets counted in UTF-16 units or bytes (JavaScript, Java, Rust)
     drift after an emoji or accent and would otherwise label the wrong characters silently.
-    Unicode normalization (NFC vs NFD) of the field is not a mismatch."""
+    Unicode normalization (NFC vs NFD) of the field is not a mismatch, nor is whitespace: Label Studio
+    saves a region's text with runs of whitespace collapsed and ends trimmed ("Berlin, Germany" for
+    "Berlin,  Germany") while its offsets count every character, and such a file was refused whole."""
     if not isinstance(given, str):
         return
     found = ex.text[span.start : span.end]
-    if unicodedata.normalize("NFC", found) == unicodedata.normalize("NFC", given):
+    nfc_found, nfc_given = unicodedata.normalize("NFC", found), unicodedata.normalize("NFC", given)
+    if nfc_found == nfc_given or nfc_found.split() == nfc_given.split() != []:
         return
     where = ex.text.find(given)
     hint = (f"; {given!r} is at [{where}, {where + len(given)}): offsets count code points "

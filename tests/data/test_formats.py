@@ -353,8 +353,122 @@ def test_offsets_counted_in_utf16_or_bytes_without_mention_text_are_an_error(rec
         read(record)
 
 
+@pytest.mark.parametrize("text,name", [("今天😀😀北京天气好", "北京"), ("刚到😂😂上海啦", "上海"),
+                                       ("김철수는😀서울에 산다", "서울"), ("東京に😀住む山田さん", "山田")])
+def test_code_point_offsets_inside_chinese_korean_or_japanese_after_an_emoji_are_kept(text, name):
+    """Before, a span inside running CJK text counted as cutting a word, and these were refused as
+    "counted in UTF-16 units": the backend's own dataset.jsonl export of such a task could not be read back."""
+    start = text.index(name)
+    ex, _ = read({"text": text, "label": [[start, start + len(name), "LOC"]]})
+    assert mentions(ex) == [(name, "LOC")]
+
+
+def test_utf16_offsets_in_chinese_text_are_still_refused_when_they_cut_a_latin_word():
+    with pytest.raises(SchemaError, match="look counted in UTF-16 units"):
+        read({"text": "😀我在Paris住", "label": [[4, 9, "LOC"]]})
+
+
 def test_clean_code_point_offsets_after_an_emoji_and_a_sloppy_span_are_kept():
     ex, _ = read({"text": "Nice 😀 trip to Paris", "label": [[15, 20, "LOC"]]})
     assert mentions(ex) == [("Paris", "LOC")]
     ex, _ = read({"text": "Zoë met Anna ", "label": [[8, 13, "PER"]]})  # a trailing space, not another unit
     assert mentions(ex) == [("Anna ", "PER")]
+
+
+# found by an adversarial review of user data import -------------------------------------------
+
+def test_relation_ends_are_read_one_way_for_the_whole_example():
+    """Before, each relation was read on its own: with entity ids 1, 2, 3, ``{head: 0, tail: 2}`` was read as
+    indexes and ``{head: 1, tail: 2}`` as ids, so the second joined Anna and Bob instead of Bob and Oslo."""
+    entities = [{"id": 1, "start": 0, "end": 4, "label": "PER"}, {"id": 2, "start": 9, "end": 12, "label": "PER"},
+                {"id": 3, "start": 16, "end": 20, "label": "LOC"}]
+
+    def joined(relations):
+        ex = Example.from_dict({"id": "r1", "text": "Anna met Bob in Oslo", "entities": entities,
+                                "relations": relations})
+        return [(ex.mention(ex.entities[r.head]), ex.mention(ex.entities[r.tail])) for r in ex.relations]
+
+    as_indexes = [{"head": 0, "tail": 2, "label": "lives_in"}, {"head": 1, "tail": 2, "label": "lives_in"}]
+    assert joined(as_indexes) == [("Anna", "Oslo"), ("Bob", "Oslo")]
+    # every end an id (and also a valid index): ids, as the README documents
+    assert joined([{"head": 1, "tail": 3, "label": "lives_in"}, {"head": 2, "tail": 1, "label": "knows"}]) == [
+        ("Anna", "Oslo"), ("Bob", "Anna")]
+    with pytest.raises(SchemaError, match=r"example 'r1': relation .*'head': 3, 'tail': 9.* names neither"):
+        joined([{"head": 0, "tail": 1, "label": "knows"}, {"head": 3, "tail": 9, "label": "lives_in"}])
+    with pytest.raises(SchemaError, match=r"example 'r1': relation .*'T1'.* entity ids but relation .* indexes"):
+        Example.from_dict({"id": "r1", "text": "Anna met Bob in Oslo",
+                           "entities": [{**e, "id": f"T{e['id']}"} for e in entities],
+                           "relations": [{"head": "T1", "tail": "T3", "label": "lives_in"},
+                                         {"head": 1, "tail": 2, "label": "lives_in"}]})
+
+
+def test_region_text_with_collapsed_whitespace_matches_its_offsets():
+    """Before, Label Studio's region text "Berlin, Germany" (whitespace runs collapsed) for offsets over
+    "Berlin,  Germany" failed the whole file as a mention mismatch."""
+    ex, _ = read({"id": 1, "text": "Berlin,  Germany is big",
+                  "label": [{"start": 0, "end": 16, "text": "Berlin, Germany", "labels": ["LOC"]}]})
+    assert mentions(ex) == [("Berlin,  Germany", "LOC")]
+    ex, _ = read({"text": "New\nYork", "entities": [{"start": 0, "end": 8, "text": " New York ", "label": "LOC"}]})
+    assert mentions(ex) == [("New\nYork", "LOC")]
+    with pytest.raises(SchemaError, match="has text 'Berlin,Germany'"):
+        read({"text": "Berlin,  Germany", "entities": [{"start": 0, "end": 16, "text": "Berlin,Germany", "label": "LOC"}]})
+
+
+@pytest.mark.parametrize("record", [
+    {"text": "Anna lives in New York", "tokens": ["Anna", "lives", "in", "New", "York"],
+     "tags": ["PER", "O", "O", "LOC", "LOC"]},
+    {"tokens": ["Anna", "lives", "in", "New", "York"], "ner_tags": ["PER", "O", "O", "LOC", "LOC"]},
+    {"text": "Anna lives in New York", "tokens": ["Anna", "lives", "in", "New", "York"],
+     "tags": ["B-PER", "X", "-", "B-LOC", "I-LOC"]},
+])
+def test_hugging_face_io_tags_and_x_are_read(record):
+    """Before, IO tags (no B-/I- prefix) or an ``X`` beside a text gave no entities and no log line, and
+    without a text the same tags were an error."""
+    ex, fmt = read(record)
+    assert fmt.startswith("Hugging Face")
+    assert mentions(ex) == [("Anna", "PER"), ("New York", "LOC")]
+
+
+def test_hugging_face_tags_mixing_bio_and_io_are_an_error_naming_the_record():
+    with pytest.raises(SchemaError, match=r"example 'm' looks like Hugging Face.*mixes prefixed tags \('B-PER'\)"):
+        as_schema({"id": "m", "text": "Anna in Oslo", "tokens": ["Anna", "in", "Oslo"], "tags": ["B-PER", "O", "LOC"]},
+                  default_id="x")
+
+
+@pytest.mark.parametrize("record,name", [
+    ({"id": "hf", "tokens": ["Anna", "ran"], "ner_tags": ["B-PER", "O"], "text": "Anna ran", "entities": []},
+     "Hugging Face"),
+    ({"id": "hf", "tokens": ["Anna", "ran"], "tags": ["PER", "O"], "text": "Anna ran", "entities": []},
+     "Hugging Face"),
+    ({"id": "hf", "text": "Anna ran", "entities": [], "label": [{"start": 0, "end": 4, "text": "Anna", "labels": ["PER"]}]},
+     "Label Studio JSON-MIN"),
+])
+def test_an_empty_entities_beside_hugging_face_tags_or_json_min_regions_is_an_error(record, name):
+    """Before, these were read with no entities, silently, while doccano labels beside an empty 'entities'
+    were refused."""
+    with pytest.raises(SchemaError, match=f"example 'hf' has an empty 'entities' and {name}"):
+        as_schema(record, default_id="x")
+
+
+def test_empty_entities_beside_all_outside_tags_agree_and_are_read():
+    found = as_schema({"id": "o", "tokens": ["ran"], "ner_tags": ["O"], "text": "ran", "entities": []}, default_id="x")
+    assert Example.from_dict(found.data).entities == ()
+
+
+def test_labels_are_stripped_and_an_empty_label_is_an_error_naming_the_example(tmp_path):
+    """Before, "PER " was a label of its own and "" was accepted; both broke the CoNLL round trip
+    ("B-PER " / "B-" written, refused when read back)."""
+    ex = Example.from_dict({"id": "a", "text": "Anna lives in Oslo",
+                            "entities": [{"start": 0, "end": 4, "label": "PER "}, {"start": 14, "end": 18, "label": "\tLOC"}],
+                            "relations": [{"head": 0, "tail": 1, "label": " lives_in "}]})
+    assert [s.label for s in ex.entities] == ["PER", "LOC"] and ex.relations[0].label == "lives_in"
+    from llmaaa.data.readers import read_conll, write_conll
+
+    write_conll([ex], tmp_path / "a.conll")
+    assert [mentions(back) for back in read_conll(tmp_path / "a.conll")] == [[("Anna", "PER"), ("Oslo", "LOC")]]
+    with pytest.raises(SchemaError, match=r"example 'b': entity .*'label': ''.* has an empty 'label'"):
+        Example.from_dict({"id": "b", "text": "Bob", "entities": [{"start": 0, "end": 3, "label": ""}]})
+    with pytest.raises(SchemaError, match=r"example 'c': relation .* has an empty 'label'"):
+        Example.from_dict({"id": "c", "text": "Bob Ann", "entities": [{"start": 0, "end": 3, "label": "PER"},
+                                                                    {"start": 4, "end": 7, "label": "PER"}],
+                           "relations": [{"head": 0, "tail": 1, "label": "  "}]})

@@ -79,7 +79,7 @@ def test_an_entity_text_field_that_matches_is_accepted_even_in_another_normaliza
 @pytest.mark.parametrize("start, message", [(0.7, "0.7"), (True, "True"), ("x", "'x'")])
 def test_an_offset_that_is_not_an_integer_is_refused_not_truncated(tmp_path, start, message):
     path = _one_line(tmp_path, {"id": "f", "text": "abc", "entities": [{"start": start, "end": 2, "label": "A"}]})
-    with pytest.raises(JsonlError, match=rf"mine.jsonl:2: entity .*'start' must be an integer, got {message}"):
+    with pytest.raises(JsonlError, match=rf"mine.jsonl:2: example 'f': entity .*'start' must be an integer, got {message}"):
         read_jsonl(path)
 
 
