@@ -77,10 +77,15 @@ def says_no_entities(answer: str, resolve: "LabelResolver | None" = None) -> boo
 
 # keys LLMs use for the mention and its type, in order of preference (matched case-insensitively)
 _SPAN_KEYS = ("span", "text", "entity", "mention", "name", "word", "entity_text", "phrase", "value", "entity_name",
-              "named_entity", "entity_mention")
+              "named_entity", "entity_mention",
+              # the same in the text's language, as a model asked about a Spanish or Chinese text writes them
+              "texto", "entidad", "nombre", "texte", "entité", "nom", "wort", "testo", "文本", "名称", "名稱",
+              "テキスト", "単語", "текст")
 # entity_group: the Hugging Face pipeline's key; labels: Label Studio's own ({"value": {"text": ..., "labels": [...]}})
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "class", "entity_label", "ner_tag", "kind",
-              "entity_group", "entity_category", "types", "labels")
+              "entity_group", "entity_category", "types", "labels",
+              "tipo", "etiqueta", "categoría", "categoria", "étiquette", "etiquette", "typ", "类型", "類型", "标签",
+              "標籤", "类别", "類別", "タイプ", "種類", "ラベル", "тип")
 _RECORD_KEYS = frozenset(_SPAN_KEYS + _TYPE_KEYS)
 
 
@@ -110,6 +115,8 @@ def _as_items(data: Any, resolve: "LabelResolver") -> list[Any]:
     truncated answer's inner ``{"name": ..., "lang": ...}``) must be re-asked, not read as "no entities".
     """
     if isinstance(data, list):
+        if data and all(isinstance(x, list) and x and all(isinstance(y, dict) for y in x) for x in data):
+            return [y for x in data for y in x]  # [[{...}], [{...}]]: one list per sentence or per type
         return data
     if isinstance(data, dict):
         if _pick(data, _SPAN_KEYS) is not None and _pick(data, _TYPE_KEYS) is not None:
@@ -172,7 +179,8 @@ def _decoded(value: Any) -> Any:
 
 # keys under which a model wraps the entity list next to other keys ({"entities": [], "count": 0})
 _WRAPPER_KEYS = frozenset({"entities", "named_entities", "entity_list", "spans", "mentions", "result", "results",
-                           "output", "answer", "ner"})
+                           "output", "answer", "ner", "entidades", "entités", "entites", "实体", "實體", "命名实体",
+                           "エンティティ", "сущности"})
 
 
 def _wrapped_list(data: dict) -> list | None:

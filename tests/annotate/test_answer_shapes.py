@@ -624,3 +624,14 @@ def test_more_ways_of_saying_no_entities_are_read_as_none(answer):
 def test_a_does_not_contain_sentence_with_an_exception_is_not_none():
     with pytest.raises(AnswerError):
         parse_ner_answer("The text does not contain any entities except Anna.", LABELS)
+
+
+@pytest.mark.parametrize("answer", [
+    '[{"texto": "Anna Smith", "tipo": "PER"}, {"texto": "Paris", "tipo": "LOC"}]',
+    '{"实体": [{"文本": "Anna Smith", "类型": "PER"}, {"文本": "Paris", "类型": "LOC"}]}',
+    '{"entités": [{"texte": "Anna Smith", "étiquette": "PER"}, {"texte": "Paris", "étiquette": "LOC"}]}',
+    '[[{"span": "Anna Smith", "type": "PER"}], [{"span": "Paris", "type": "LOC"}]]',
+])
+def test_keys_in_the_texts_language_and_nested_lists_are_read(answer):
+    """Before, each was re-asked: a model asked about a Spanish or Chinese text often names the keys in it."""
+    assert parse_ner_answer(answer, LABELS) == [("Anna Smith", "PER"), ("Paris", "LOC")]
