@@ -13,12 +13,13 @@ RE, the label name alone (JSON mode: ``{"relation": "<label>"}``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Mapping, Sequence
 
-from llmaaa.data.schema import NO_RELATION, Example, LabelSet
+from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Span
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("system", "query")
@@ -164,9 +165,12 @@ class PromptBuilder:
 
     # -- RE
     def re_query(self, ex: Example, head: int, tail: int) -> str:
+        """The question for one ordered pair. A name the text holds more than once says which occurrence is
+        meant ("Paris (Loc; occurrence 2 of 2 in the text)"): in "Paris, Texas is smaller than Paris." the pair
+        of the two Parises could not be told from the pair reversed."""
         h, t = ex.entities[head], ex.entities[tail]
         return _fill(self.templates["query"], text=ex.text, head=ex.mention(h), tail=ex.mention(t),
-                     head_type=h.label, tail_type=t.label)
+                     head_type=h.label + _occurrence(ex, h), tail_type=t.label + _occurrence(ex, t))
 
     def re_answer(self, label: str) -> str:
         return json.dumps({"relation": label}) if self.json_mode else label
@@ -178,6 +182,15 @@ class PromptBuilder:
                      {"role": "assistant", "content": self.re_answer(label)}]
         msgs.append({"role": "user", "content": self.re_query(ex, head, tail)})
         return msgs
+
+
+def _occurrence(ex: Example, span: Span) -> str:
+    """Which occurrence of its name a span is, when the text holds the name more than once; else ""."""
+    name = ex.mention(span)
+    starts = [m.start() for m in re.finditer(re.escape(name), ex.text)] if name.strip() else []
+    if len(starts) < 2 or span.start not in starts:
+        return ""
+    return f"; occurrence {starts.index(span.start) + 1} of {len(starts)} in the text"
 
 
 def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> tuple[Example, int, int, str] | None:
