@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from llmaaa.config import from_env
 from llmaaa.data.schema import Example, Relation, SchemaError, Span
-from llmaaa.data.scripts import token_separator
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS, _one_character, token_separator
 from llmaaa.data.tags import TagError, check_scheme, join_tokens, split_tag, tags_to_token_spans, token_spans_to_tags
 from llmaaa.data.textfile import iter_lines
 
@@ -75,13 +75,15 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
     Works for CoNLL-2003 (``TOKEN POS CHUNK NER``; ``-DOCSTART-`` lines are dropped), two-column
     ``tok tag`` files and BMES files (``scheme="bmes"``). Columns are split on spaces and tabs (on tabs
     only in a line that has one); the token is column ``token_column`` (default: the first, or the
-    second when the first numbers the tokens 1, 2, 3, ... as CoNLL-U-derived files do), the tag
-    ``tag_column``. Comment lines before a sentence (``# text = ...``, ``# sent_id = 3``) are skipped.
+    second when the first numbers the tokens 1, 2, 3, ... or 0, 1, 2, ... as CoNLL-U-derived files do),
+    the tag ``tag_column``. Comment lines before a sentence (``# text = ...``, ``# sent_id = 3``) are skipped.
     ``token_sep`` joins the tokens into the text; by default it is read from the file's tokens: none
     for char-level Chinese, none between CJK/kana words ("東京に住む"), else a space. An empty file,
-    a bad tag, a missing tag column or a line with more space-separated columns than the file's
-    others (a token with a space in it, which would lose its second word) is a ``FormatError``
-    naming the file and line.
+    a bad tag, a missing tag column, a line with more space-separated columns than the file's
+    others (a token with a space in it, which would lose its second word) or with fewer (a missing
+    column, which would shift a tag counted from the end) is a ``FormatError`` naming the file and line.
+    With ``token_sep`` detected, a sentence of char-level tokens in a file of words (``write_conll``
+    writes one where an entity ends inside a Korean word) is joined as a char-level file is.
     """
     path = Path(path)
     scheme = check_scheme(scheme)
@@ -102,8 +104,8 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
         blocks.append(block)
     if not blocks:
         raise FormatError(f"{path}: no sentences (the file is empty or holds only blank and -DOCSTART- lines)")
-    tok_col = token_column if token_column is not None else _token_column(blocks)
-    _check_column_counts(path, blocks)
+    tok_col = token_column if token_column is not None else _token_column(path, blocks)
+    _check_column_counts(path, blocks, tag_column)
     sentences = [([cols[tok_col] if tok_col < len(cols) else "" for _, cols, _ in b],
                   [_tag(cols, tag_column, f"{path}:{n}", scheme) for n, cols, _ in b], b[0][0]) for b in blocks]
     sep = token_separator([t for toks, _, _ in sentences for t in toks]) if token_sep == DETECT else token_sep
@@ -113,7 +115,10 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
             spans = tags_to_token_spans(tgs, scheme)
         except TagError as e:
             raise FormatError(f"{path}:{lineno}: {e}") from e
-        examples.append(_make_example(f"{prefix}-{i}", toks, spans, sep))
+        # a char-level sentence in a word-level file (write_conll's "김 철 수 는 ␣ 서 울 에"): joined as the file's
+        # separator says, its text became "김 철 수 는   서 울 에" and its entities "김 철 수"
+        own = "" if token_sep == DETECT and sep != "" and token_separator(toks) == "" else sep
+        examples.append(_make_example(f"{prefix}-{i}", toks, spans, own))
     log.info("read %d sentences from %s", len(examples), path)
     return examples
 
@@ -137,17 +142,44 @@ def _is_comment(line: str, cols: list[str], tag_column: int) -> bool:
     return len(cols) < 2
 
 
-def _token_column(blocks: Sequence[Sequence[tuple[int, list[str], bool]]]) -> int:
-    """1 when every sentence's first column counts its tokens 1, 2, 3, ... (an ID column), else 0."""
+_INTEGER = re.compile(r"[0-9]+")
+
+
+def _token_column(path: Path, blocks: Sequence[Sequence[tuple[int, list[str], bool]]]) -> int:
+    """1 when the first column numbers the tokens (an ID column) and another holds the words, else 0.
+
+    An ID column counts up by 1 within each sentence, from 0 or 1 or on from the sentence before (files
+    numbering tokens across a document). Before, only 1, 2, 3, ... restarting in each sentence was an ID
+    column, and a 0-based or running one silently became the text ("0 1 2 3"). Every line needs a third
+    column, so a ``TOKEN TAG`` file whose tokens are numbers keeps them; a first column of integers that
+    follows no such rule is read as tokens, with a warning.
+    """
+    if not all(len(cols) >= 3 and _INTEGER.fullmatch(cols[0]) for b in blocks for _, cols, _ in b):
+        return 0
+    last = -1
     for b in blocks:
-        if len(b[0][1]) < 3 or any(cols[0] != str(k + 1) for k, (_, cols, _) in enumerate(b)):
+        ids = [int(cols[0]) for _, cols, _ in b]
+        off = next((k for k in range(1, len(ids)) if ids[k] != ids[k - 1] + 1), 0 if ids[0] not in (0, 1, last + 1)
+                   else None)
+        if off is not None:
+            log.warning("%s:%d: the first column holds only integers but does not number the tokens here; read it "
+                        "as the tokens (pass the token column, 0-based, if it is an ID column)", path, b[off][0])
             return 0
+        last = ids[-1]
     return 1
 
 
-def _check_column_counts(path: Path, blocks: Sequence[Sequence[tuple[int, list[str], bool]]]) -> None:
-    """A space-separated line with more columns than the file's others: ``New York B-LOC`` in a two-column
-    file would read as the token "New" (and lose "York"); tab-separated lines keep such tokens whole."""
+def _check_column_counts(path: Path, blocks: Sequence[Sequence[tuple[int, list[str], bool]]],
+                         tag_column: int) -> None:
+    """A line with more or fewer columns than the file's others, where that misreads it.
+
+    More, in a space-separated line: ``New York B-LOC`` in a two-column file would read as the token "New"
+    (and lose "York"); tab-separated lines keep such tokens whole. Fewer, when the tag is counted from the
+    end (``tag_column`` < 0): ``German JJ B-NP`` among CoNLL-2003's four columns lost its NER tag, and its
+    chunk tag became an entity "NP" without a word of warning. A tag counted from the start is at the same
+    column in a short line (or missing, which ``_tag`` reports), so files whose lines carry optional
+    trailing columns still read with an explicit tag column.
+    """
     counts = Counter(len(cols) for b in blocks for _, cols, tab in b)
     usual = counts.most_common(1)[0][0]
     for b in blocks:
@@ -155,6 +187,10 @@ def _check_column_counts(path: Path, blocks: Sequence[Sequence[tuple[int, list[s
             if not tab and len(cols) > usual:
                 raise FormatError(f"{path}:{lineno}: {len(cols)} columns where the file's lines have {usual} "
                                   f"({' '.join(cols)!r}: a token with a space in it?); separate the columns with tabs")
+            if tag_column < 0 and len(cols) < usual:
+                raise FormatError(f"{path}:{lineno}: {len(cols)} columns where the file's lines have {usual} "
+                                  f"({' '.join(cols)!r}: a column missing?); the tag is read from column {tag_column} "
+                                  "(counted from the end), so it would be the wrong one; fill in the missing column")
 
 
 _COLUMN_SEP = re.compile(r"[ \t]+")
@@ -375,16 +411,16 @@ def write_conll(examples: Iterable[Example], path: str | Path, scheme: str = "io
     """Write ``TOKEN TAG`` lines, a blank line between examples; return counts incl. snapped/dropped spans.
 
     ``sep``: a space, or a tab when a label holds one (``B-Person Name``: ``read_conll`` splits a line with
-    a tab on tabs only, so the tag reads back whole; None picks). A written token never holds whitespace.
+    a tab on tabs only, so the tag reads back whole) or a token is a space; None picks. A written word
+    never holds whitespace; a space token is always followed by a tab.
 
-    Tokens come from ``extra["tokens"]`` when a reader kept them, else from ``tokenize``. A span
+    Tokens come from ``extra["tokens"]`` when a reader kept them, else from ``tokenize``; an example
+    whose entity ends inside a Korean word is written char by char (see ``_conll_tokens``). A span
     that does not fall on token boundaries is widened to the tokens it touches (counted in
     ``snapped``); one that overlaps an earlier entity cannot be tagged and is ``dropped``.
     """
     scheme = check_scheme(scheme)
     examples = list(examples)
-    if sep is None:
-        sep = "\t" if any(re.search(r"\s", sp.label) for ex in examples for sp in ex.entities) else " "
     stats = {"examples": 0, "tokens": 0, "entities": 0, "snapped": 0, "dropped": 0, "empty": 0, "retokenized": 0,
              "merged": 0}
     path = Path(path)
@@ -428,14 +464,60 @@ def _usable_tokens(text: str, tokens: Any) -> list[tuple[int, int]] | None:
     return spans if not text[covered:].strip() else None
 
 
-def _write_conll_lines(f: Any, examples: Iterable[Example], scheme: str, sep: str, stats: dict[str, int]) -> None:
-    for ex in examples:
-        given = ex.extra.get("tokens")
-        offsets = _usable_tokens(ex.text, given) if given else None
-        if given and offsets is None:
-            stats["retokenized"] += 1
-        offsets = offsets or tokenize(ex.text)
-        offsets = [(s, e) for s, e in offsets if ex.text[s:e].strip()]
+def _conll_tokens(ex: Example, stats: dict[str, int]) -> list[tuple[int, int]]:
+    """The tokens ``write_conll`` writes for ``ex``: its words, or its characters where an entity ends inside a
+    word beside a Hangul (or CJK, Thai) character.
+
+    Why characters: Korean puts spaces between phrases, so an entity ends inside one (김철수|는, 서울|에); as
+    words it was widened to "김철수는". Split into "김철수" "는" instead, the entity would read back exact but
+    the text would not ("김철수 는": CoNLL cannot say that two tokens touch). Characters, with each space a
+    token of its own, are the layout of char-level Korean files (KLUE); ``read_conll`` joins such a sentence
+    without separators, so text and entities read back exactly, except that a tab or line break in the text
+    reads back as a space (no CoNLL token can hold one) and a U+FEFF is left out (it starts no line).
+    """
+    given = ex.extra.get("tokens")
+    offsets = _usable_tokens(ex.text, given) if given else None
+    if given and offsets is None:
+        stats["retokenized"] += 1
+    offsets = [(s, e) for s, e in offsets or tokenize(ex.text) if ex.text[s:e].strip()]
+    starts = [s for s, _ in offsets]
+    for b in {p for span in ex.entities for p in (span.start, span.end)}:
+        k = bisect.bisect_right(starts, b) - 1
+        if k >= 0 and offsets[k][0] < b < offsets[k][1] and NO_SPACE_SCRIPTS.search(ex.text[b - 1:b + 1]):
+            return _characters(ex.text)
+    return offsets
+
+
+def _characters(text: str) -> list[tuple[int, int]]:
+    """Offsets of each user-perceived character of ``text`` (a letter with its marks, an emoji sequence, a flag),
+    spaces included: a space is a token of its own, and a mark is never glued to one."""
+    out: list[tuple[int, int]] = []
+    for i, ch in enumerate(text):
+        if ch == "\ufeff":
+            continue
+        if out and not ch.isspace() and not text[out[-1][0]].isspace() and _one_character(text[out[-1][0]:i + 1]):
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
+
+
+def _written(token: str) -> str:
+    """A token as a CoNLL line can hold it: a word without whitespace, a space token as a space (not a tab or a
+    line break, which would end the column or the line)."""
+    if token.strip():
+        return "".join(token.split())
+    return re.sub(r"[\t\n\r]", " ", token)
+
+
+def _write_conll_lines(f: Any, examples: Iterable[Example], scheme: str, sep: str | None,
+                       stats: dict[str, int]) -> None:
+    planned = [(ex, _conll_tokens(ex, stats)) for ex in examples]
+    if sep is None:  # a space token needs a tab after it: a line "  O" splits as the one column "O"
+        spaced = any(not ex.text[s:e].strip() for ex, offsets in planned for s, e in offsets)
+        labels = any(re.search(r"\s", sp.label) for ex, _ in planned for sp in ex.entities)
+        sep = "\t" if spaced or labels else " "
+    for ex, offsets in planned:
         if not offsets:  # an empty text: CoNLL has no empty sentence (a blank block reads back as nothing)
             stats["empty"] += 1
             continue
@@ -445,7 +527,8 @@ def _write_conll_lines(f: Any, examples: Iterable[Example], scheme: str, sep: st
             stats["merged"] += sum(a[1] == b[0] and a[2] == b[2] for a, b in zip(ordered, ordered[1:]))
         tags = token_spans_to_tags(spans, len(offsets), scheme)
         for (s, e), tag in zip(offsets, tags):
-            f.write(f"{''.join(ex.text[s:e].split())}{sep}{tag}\n")
+            token = _written(ex.text[s:e])
+            f.write(token + (sep if token.strip() else "\t") + f"{tag}\n")
         f.write("\n")
         stats["examples"] += 1
         stats["tokens"] += len(offsets)

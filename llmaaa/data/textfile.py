@@ -16,9 +16,12 @@ from typing import Iterable, Iterator
 
 
 def iter_lines(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a UTF-8 file (a leading BOM dropped); raise ``error`` naming file and line.
+    """``(line number, line)`` of a UTF-8 file (a BOM at a line's start dropped); raise ``error`` naming file and line.
 
     ``error`` is the caller's own exception type, so each reader keeps the error its callers catch.
+    A BOM is dropped at the start of every line, not only the first: ``cat a.conll b.conll`` of two files
+    saved by a Windows editor puts one mid-file, where it became part of the first token of ``b``'s
+    first line; U+FEFF starts no real line's text.
     """
     path = Path(path)
     if path.is_dir():
@@ -31,7 +34,7 @@ def iter_lines(path: str | Path, error: type[Exception]) -> Iterator[tuple[int, 
             whole = f.read()
             lines = whole.split(b"\r") if b"\n" not in whole else io.BytesIO(whole)
         for lineno, raw in enumerate(lines, 1):
-            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # a BOM from a Windows editor is not text
+            while raw.startswith(codecs.BOM_UTF8):  # a BOM from a Windows editor is not text
                 raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield lineno, raw.decode("utf-8")

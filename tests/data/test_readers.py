@@ -352,3 +352,74 @@ def test_a_lone_surrogate_in_a_jsonl_text_is_refused_with_its_line(tmp_path):
 def test_io_output_counts_neighbours_that_read_back_as_one_entity(tmp_path):
     ex = Example("a", "Paris London Rom", (Span(0, 5, "LOC"), Span(6, 12, "LOC"), Span(13, 16, "LOC")))
     assert write_conll([ex], tmp_path / "io.conll", scheme="io")["merged"] == 2
+
+
+@pytest.mark.parametrize("content", [
+    "0\tAnna\tB-PER\n1\tlives\tO\n2\tin\tO\n3\tOslo\tB-LOC\n\n0\tBob\tB-PER\n1\tleft\tO\n",  # 0-based
+    "1\tAnna\tB-PER\n2\tlives\tO\n3\tin\tO\n4\tOslo\tB-LOC\n\n5\tBob\tB-PER\n6\tleft\tO\n",  # numbered across sentences
+])
+def test_a_zero_based_or_running_id_column_is_no_token(tmp_path, content):
+    """Only IDs 1, 2, 3 restarting in each sentence were taken for an ID column: a 0-based one, or one numbering
+    the tokens across sentences, silently became the text ("0 1 2 3", entities "0" and "3")."""
+    path = tmp_path / "ids.conll"
+    path.write_text(content, encoding="utf-8")
+    first, second = read_conll(path)
+    assert first.text == "Anna lives in Oslo" and mentions(first) == [("Anna", "PER"), ("Oslo", "LOC")]
+    assert second.text == "Bob left" and mentions(second) == [("Bob", "PER")]
+
+
+def test_integer_tokens_stay_tokens_and_an_integer_column_that_counts_nothing_is_warned_about(tmp_path, caplog):
+    """Numbers as the words (a two-column file) are the text; a first column of integers beside the words that
+    numbers nothing is read as tokens too, but no longer without a word: the warning names file and line."""
+    numbers = tmp_path / "numbers.conll"
+    numbers.write_text("1\tB-NUM\n2\tI-NUM\n\n0\tO\n", encoding="utf-8")
+    assert [ex.text for ex in read_conll(numbers)] == ["1 2", "0"]
+    assert "integers" not in caplog.text
+    odd = tmp_path / "odd.conll"
+    odd.write_text("1\tAnna\tB-PER\n3\tlives\tO\n", encoding="utf-8")
+    assert read_conll(odd)[0].text == "1 3"
+    assert "odd.conll:2: the first column holds only integers" in caplog.text
+
+
+def test_a_line_missing_a_column_is_named_not_read_with_the_wrong_tag(tmp_path):
+    """A CoNLL-2003 line without its NER column ("German JJ B-NP" among four-column lines) read its chunk tag as
+    the tag: the word became an entity "NP" and the user was told nothing. Lines of varying length still read
+    where the tag is counted from the start, and a tab-separated file's longer lines stay allowed."""
+    path = tmp_path / "missing.conll"
+    path.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP\ncall NN I-NP O\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"missing.conll:3: 3 columns where the file's lines have 4 "
+                                          r"\('German JJ B-NP': a column missing\?\)"):
+        read_conll(path)
+    optional = tmp_path / "optional.conll"  # a note in a trailing column of some lines
+    optional.write_text("Anna\tB-PER\tname\nin\tO\tx\nOslo\tB-LOC\n", encoding="utf-8")
+    assert mentions(read_conll(optional, tag_column=1)[0]) == [("Anna", "PER"), ("Oslo", "LOC")]
+
+
+def test_an_entity_ending_inside_a_korean_word_is_written_and_read_back_exactly(tmp_path):
+    """Korean puts spaces between phrases, so an entity ends inside one: 김철수 / 서울 in "김철수는 서울에 산다"
+    were written as the words "김철수는" / "서울에" and read back widened to them. Now such an example is
+    written char by char with its spaces as tokens, and read back with the same text and entities, also in a
+    file whose other examples are written as words."""
+    text = "김철수는 서울에 산다"
+    exs = [Example("ko", text, (Span(0, 3, "PER"), Span(5, 7, "LOC"))),
+           Example("en", "Anna Smith works at Acme", (Span(0, 10, "PER"), Span(20, 24, "ORG")))]
+    out = tmp_path / "dataset.conll"
+    stats = write_conll(exs, out)
+    assert stats["snapped"] == 0 and stats["entities"] == 4
+    ko, en = read_conll(out)
+    assert ko.text == text and [(s.start, s.end, s.label) for s in ko.entities] == [(0, 3, "PER"), (5, 7, "LOC")]
+    assert mentions(ko) == [("김철수", "PER"), ("서울", "LOC")]
+    assert en.text == "Anna Smith works at Acme" and mentions(en) == [("Anna Smith", "PER"), ("Acme", "ORG")]
+    assert out.read_text(encoding="utf-8").splitlines()[:5] == ["김\tB-PER", "철\tI-PER", "수\tI-PER", "는\tO", " \tO"]
+
+
+def test_a_bom_in_the_middle_of_a_concatenated_file_is_not_text(tmp_path):
+    """``cat w1.conll w2.conll`` of two files saved with a BOM: only line 1's BOM was dropped, so the second
+    file's first token read as "\\ufeffEU" (a different word to the student, and in every mention of it)."""
+    path = tmp_path / "merged.conll"
+    path.write_bytes("\ufeffAnna B-PER\nran O\n\n\ufeffEU B-ORG\nrejects O\n".encode("utf-8"))
+    first, second = read_conll(path)
+    assert second.text == "EU rejects" and mentions(second) == [("EU", "ORG")]
+    jsonl = tmp_path / "merged.jsonl"
+    jsonl.write_bytes('\ufeff{"text": "Anna"}\n\ufeff{"text": "Bob"}\n'.encode("utf-8"))
+    assert [ex.text for ex in read_jsonl(jsonl)] == ["Anna", "Bob"]
