@@ -95,7 +95,7 @@ def plot_learning_curve(rounds: list[dict[str, Any]], path: Path) -> Path:
 def write_export(state: ProjectState, out: Path) -> list[Path]:
     """Write every export file of ``state`` into ``out``; returns the paths written."""
     from llmaaa.data.jsonl import write_jsonl
-    from llmaaa.data.readers import write_conll
+    from llmaaa.data.conll_writer import write_conll
 
     schema = _schema(state)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from llmaaa.data.pairs import PAIR_OF, candidate_pairs
-from llmaaa.data.readers import tokenize
+from llmaaa.data.conll_writer import tokenize
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import json
 import sys
 
 from llmaaa.commands.checks import check_label_overlap, require_examples
+from llmaaa.data.conll_writer import write_conll
 from llmaaa.data.jsonl import JsonlError, read_jsonl, write_jsonl
 from llmaaa.data.readers import (
     DATASETS,
@@ -17,7 +18,6 @@ from llmaaa.data.readers import (
     read_conll,
     read_conll04,
     read_dataset,
-    write_conll,
 )
 from llmaaa.data.schema import Example
 from llmaaa.data.tags import SCHEMES, TagError

@@ -462,7 +462,8 @@ def test_labels_are_stripped_and_an_empty_label_is_an_error_naming_the_example(t
                             "entities": [{"start": 0, "end": 4, "label": "PER "}, {"start": 14, "end": 18, "label": "\tLOC"}],
                             "relations": [{"head": 0, "tail": 1, "label": " lives_in "}]})
     assert [s.label for s in ex.entities] == ["PER", "LOC"] and ex.relations[0].label == "lives_in"
-    from llmaaa.data.readers import read_conll, write_conll
+    from llmaaa.data.conll_writer import write_conll
+    from llmaaa.data.readers import read_conll
 
     write_conll([ex], tmp_path / "a.conll")
     assert [mentions(back) for back in read_conll(tmp_path / "a.conll")] == [[("Anna", "PER"), ("Oslo", "LOC")]]

@@ -12,9 +12,8 @@ from llmaaa.data.readers import (
     read_conll04,
     read_dataset,
     resolve_data_dir,
-    tokenize,
-    write_conll,
 )
+from llmaaa.data.conll_writer import tokenize, write_conll
 from llmaaa.data.jsonl import read_jsonl, write_jsonl
 from llmaaa.data.schema import Example, Span
 from llmaaa.data.tags import tags_to_token_spans
