@@ -48,6 +48,9 @@ class LLMConfig:
     # RE: "all" asks every ordered entity pair (the paper); "seen" only pairs whose (head type, tail
     # type) occurs in a gold demo relation, the rest are no_relation unasked (CoNLL04: half the requests)
     re_pairs: str = "all"
+    # RE: a text whose entities make more ordered pairs than this fails before any request (one request a pair:
+    # a 30,000-character document with 400 entities is 160,000 pairs); 0: no limit
+    max_pairs: int = 2000
     json_mode: bool = False  # send response_format={"type": "json_object"} (server must support it)
     # ask for token log-probabilities: each LLM label gets a confidence (llmaaa.annotate.confidence);
     # a server that refuses them is asked again without, once per teacher
@@ -62,7 +65,7 @@ class LLMConfig:
         checks = (("timeout_s", self.timeout_s > 0), ("max_retries", self.max_retries >= 0),
                   ("backoff_s", self.backoff_s >= 0), ("concurrency", self.concurrency >= 1),
                   ("max_tokens", self.max_tokens >= 1), ("re_max_tokens", self.re_max_tokens >= 1),
-                  ("max_chars", self.max_chars >= 0),
+                  ("max_chars", self.max_chars >= 0), ("max_pairs", self.max_pairs >= 0),
                   ("reasks", self.reasks >= 0), ("max_cost", self.max_cost is None or self.max_cost >= 0),
                   ("max_tokens_total", self.max_tokens_total is None or self.max_tokens_total >= 1))
         bad = [name for name, ok in checks if not ok]

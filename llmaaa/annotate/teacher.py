@@ -281,6 +281,7 @@ class LLMTeacher:
         """Relations among the ordered pairs, and the pairs not asked by reason (``unseen_types``:
         ``re_pairs=seen`` and no gold relation joins those types, so they are no_relation;
         ``other_piece``: split across the pieces of a long text, so their label is unknown)."""
+        self._check_pair_count(ex)
         try:
             pairs = candidate_pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
@@ -322,6 +323,19 @@ class LLMTeacher:
                     raise LLMError(f"{r.reason} ({n_bad} of {len(pairs)} pairs failed)") from None
                 raise r
         return [r for r in results if r.label != NO_RELATION], not_asked  # type: ignore[union-attr]
+
+    def _check_pair_count(self, ex: Example) -> None:
+        """Fail a text with more candidate pairs than ``max_pairs`` before listing them: every ordered pair
+        of a long document is one request each and, with the pairs split across its pieces kept as unknown,
+        memory quadratic in its entities (a 1 MB task took the backend's worker down)."""
+        limit = self.config.max_pairs
+        listed = ex.extra.get("pairs")
+        n = len(ex.entities)
+        count = len(listed) if isinstance(listed, (list, tuple)) else n * (n - 1)
+        if limit and count > limit:
+            raise LLMError(f"{n} entities make {count} ordered pairs, more than LLM_MAX_PAIRS={limit} (one request "
+                           "each): split the text into shorter tasks, list the pairs to ask in 'pairs', or raise "
+                           "LLM_MAX_PAIRS")
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
                    summary: RunSummary) -> tuple[Any, Completion]:

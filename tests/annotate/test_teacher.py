@@ -343,6 +343,25 @@ def test_relations_in_a_long_document_are_asked_within_the_sentence_piece_that_h
         assert len(llm.requests) == 2 and "pairs_not_asked" not in whole.annotation
 
 
+def test_a_text_with_more_entity_pairs_than_max_pairs_fails_before_any_request():
+    """Before, a long document in a relations project listed every ordered pair (a 1 MB task: tens of GB, the
+    worker killed) and asked each one within its piece: 33,859 requests for a 100,000-character text."""
+    rl = LabelSet(("Peop", "Loc"), ("Live_In",))
+    text = " ".join(f"P{i} lives in L{i}." for i in range(20))
+    ents = tuple(Span(m.start(), m.end(), "Peop" if m.group()[0] == "P" else "Loc")
+                 for m in re.finditer(r"[PL]\d+", text))
+    with ScriptedOpenAI(lambda req, n: "no_relation") as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100), rl, task="re")
+        [out] = t.annotate([Example("long", text, ents)])
+        assert llm.requests == []
+    assert out.failed and "40 entities make 1560 ordered pairs, more than LLM_MAX_PAIRS=100" in out.annotation["error"]
+    assert out.entities == ents  # the given entities are kept
+    with ScriptedOpenAI(lambda req, n: "no_relation") as llm:  # pairs listed by the user count as listed
+        listed = Example("long", text, ents, extra={"pairs": [[0, 1], [2, 3]]})
+        [ok] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100), rl, task="re").annotate([listed])
+        assert len(llm.requests) == 2 and not ok.failed
+
+
 def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
     rl = LabelSet(("Peop", "Org", "Loc"), ("Work_For", "Live_In"))
     gold = [Example(f"g{i}", "Bob works for Acme.", (Span(0, 3, "Peop"), Span(14, 18, "Org")), (Relation(0, 1, "Work_For"),))
