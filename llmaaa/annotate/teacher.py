@@ -334,8 +334,7 @@ class LLMTeacher:
         count = len(listed) if isinstance(listed, (list, tuple)) else n * (n - 1)
         if limit and count > limit:
             raise LLMError(f"{n} entities make {count} ordered pairs, more than LLM_MAX_PAIRS={limit} (one request "
-                           "each): split the text into shorter tasks, list the pairs to ask in 'pairs', or raise "
-                           "LLM_MAX_PAIRS")
+                           "each): split the text into shorter texts, or raise LLM_MAX_PAIRS")
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
                    summary: RunSummary) -> tuple[Any, Completion]:
