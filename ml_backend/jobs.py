@@ -223,6 +223,8 @@ def _llm_stop_held(ctx: "ProjectContext") -> str | None:
 
 def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     """One round for ``ctx``'s project; returns the detail recorded with the job and the round."""
+    if ctx.unserved is not None:  # queued before the config was edited into one the backend refuses
+        raise RuntimeError(f"the project's label config is not served: {ctx.unserved}")
     cfg, st, schema, engine = ctx.config, ctx.state, ctx.schema, ctx.engine
     config = schema.config_hash  # the config this round's predictions are written for
     t0 = time.perf_counter()

@@ -53,6 +53,7 @@ class ProjectContext:
         self._engine: Engine | None = None
         self._students: tuple[str, Students] | None = None
         self._xml: str | None = None  # the stored label config, read once (use_config is its only writer)
+        self._unserved: str | None = None  # ``unserved``, read once
 
     @property
     def label_config(self) -> str | None:
@@ -70,8 +71,26 @@ class ProjectContext:
     def interface(self) -> Any:
         return self.backend.schemas.interface(self.label_config or "")
 
+    @property
+    def unserved(self) -> str | None:
+        """Why the project's latest config is not served, when Label Studio sent one the backend refused
+        (an edit in the project's settings); None once a served one arrives. Rounds wait for that: they would
+        write predictions for the old config, whose regions the project no longer has."""
+        if self._unserved is None:
+            self._unserved = self.state.get_meta("unserved_config") or ""
+        return self._unserved or None
+
     def use_config(self, xml: str) -> LabelingSchema:
-        schema = self.backend.schemas.get(xml)
+        try:
+            schema = self.backend.schemas.get(xml)
+        except UnsupportedConfig as e:
+            if self.unserved != str(e):
+                self.state.set_meta("unserved_config", str(e))
+                self._unserved = str(e)
+            raise
+        if self.unserved is not None:
+            self.state.set_meta("unserved_config", "")
+            self._unserved = ""
         if xml != self.label_config:  # an in-memory compare: /predict sends the XML with every batch
             with self._lock:
                 self.state.set_meta("label_config", xml)
@@ -146,7 +165,12 @@ class LLMaAABackend:
                 ctx = self._contexts[project_id] = ProjectContext(self, project_id)
             return ctx
 
-    def queue_round(self, ctx: ProjectContext, reason: str) -> int:
+    def queue_round(self, ctx: ProjectContext, reason: str) -> int | None:
+        """Queue a round; None (logged) while the project's latest config is one the backend refused."""
+        if (why := ctx.unserved) is not None:
+            log.warning("project %s: no round (%s): the project's label config is not served: %s",
+                        ctx.state.project_id, reason, why)
+            return None
         job = ctx.state.add_job("round", reason)
         self.runner.wake()
         return job
@@ -379,6 +403,8 @@ class LLMaAABackend:
             except UnsupportedConfig:
                 pass  # still record the annotation: it is never lost
         if event == "START_TRAINING":
+            if ctx.unserved is not None:  # said to the user who pressed the button, not only logged
+                raise RequestError(f"no round: the project's label config is not served: {ctx.unserved}")
             return {"status": "ok", "job": self.queue_round(ctx, "START_TRAINING")}
         extra: dict[str, Any] = {}
         if event == "ANNOTATIONS_DELETED":
@@ -396,6 +422,8 @@ class LLMaAABackend:
         job = None
         if due >= self.config.train_threshold:
             job = self.queue_round(ctx, f"{due} new human labels (TRAIN_THRESHOLD={self.config.train_threshold})")
+            if job is None:
+                extra["error"] = f"no round: the project's label config is not served: {ctx.unserved}"
         return {"status": "ok", "new_human_labels": due, "job": job, **extra}
 
     def _project_updated(self, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -277,6 +277,38 @@ def test_a_label_config_edited_in_label_studio_is_used_at_once(make_app):
     assert ctx.label_config == NER  # the served config stays
 
 
+def test_no_round_runs_while_the_projects_config_is_one_the_backend_refuses(make_app):
+    """Before, Start Training after an edit into an unserved config ran a round that wrote predictions for the
+    old config (from_name "label"), which Label Studio would have pushed into the edited project."""
+    app = make_app(train_threshold=1, run_jobs=False)
+    c = app.test_client()
+    ctx = app.extensions["llmaaa"].context("1")
+    c.post("/setup", json=setup_body(NER))
+    jobs = len(ctx.state.jobs())
+    two = ('<View><Labels name="a" toName="t"><Label value="X"/></Labels><Labels name="b" toName="t">'
+           '<Label value="Y"/></Labels><Text name="t" value="$text"/></View>')
+    project = {"id": 1, "title": "p", "label_config": two}
+    assert c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": project}).json["label_config"] == "not served"
+    r = c.post("/webhook", json={"action": "START_TRAINING", "project": project})
+    assert r.status_code == 400 and "label config is not served: the config has 2 label blocks" in r.json["error"]
+    from ml_backend.jobs import run_round
+    with pytest.raises(RuntimeError, match="not served"):  # a round queued before the edit fails, and says why
+        run_round(ctx, {"id": 0, "reason": "queued before the edit"})
+    event = annotation_event("ANNOTATION_CREATED", 7, 3, "Ann ran .", [region("a", 0, 3, "Ann", "PER")])
+    r = c.post("/webhook", json={**event, "project": project})
+    assert r.status_code == 201 and r.json["job"] is None and "not served" in r.json["error"]
+    assert len(ctx.state.get_meta("unserved_config")) > 0 and len(ctx.state.jobs()) == jobs
+    # the state survives a restart, and a served config ends the wait
+    app.extensions["llmaaa"].close()
+    app2 = make_app(train_threshold=1, run_jobs=False)
+    ctx2 = app2.extensions["llmaaa"].context("1")
+    assert ctx2.unserved is not None
+    served = {**project, "label_config": NER_RE}
+    r = app2.test_client().post("/webhook", json={"action": "PROJECT_UPDATED", "project": served})
+    assert r.json["label_config"] == "updated" and ctx2.unserved is None
+    assert app2.test_client().post("/webhook", json={"action": "START_TRAINING", "project": served}).json["job"]
+
+
 def test_a_prediction_stored_under_an_old_label_config_is_not_served_under_the_new_one(make_app):
     """Before: the stored body went out with the old from_name, to_name and labels, which the edited project no
     longer has (Label Studio then rejects the whole batch). Now it is predicted again for the new config."""
