@@ -282,14 +282,23 @@ class SchemaCache:
         return hit
 
     def interface(self, xml: str) -> Any:
-        """The SDK's ``LabelInterface`` for ``xml`` (imported lazily: it pulls in pandas, ~0.8 s)."""
+        """The SDK's ``LabelInterface`` for ``xml`` (imported lazily: it pulls in pandas, ~0.8 s).
+
+        Built from the config with its tag names in canonical case: the SDK matches them exactly and saw no
+        control in ``<labels>``/``<text>`` (which Label Studio's frontend takes), so every predicted region
+        failed validation and the user got empty predictions with no error."""
         key = config_hash(xml)
         with self._lock:
             li = self._interfaces.get(key)
         if li is None:
             from label_studio_sdk.label_interface import LabelInterface
 
-            li = LabelInterface(without_declaration(xml))
+            text = without_declaration(xml)
+            try:
+                text = ET.tostring(_canonical(ET.fromstring(text)), encoding="unicode")
+            except ET.ParseError:
+                pass  # the SDK says what is wrong with it
+            li = LabelInterface(text)
             with self._lock:
                 self._interfaces[key] = li
         return li

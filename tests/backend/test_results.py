@@ -152,6 +152,10 @@ def test_tag_and_attribute_names_in_any_case_and_an_xml_declaration_are_served()
              '<text name="text" value="$text"/></view>')
     s = parse_config(lower)
     assert (s.from_name, s.to_name, s.value_key, s.entity_labels) == ("label", "text", "text", ("PER",))
+    # the regions predicted for it validate: before, the SDK saw no control in <labels> and every one was dropped
+    li = SchemaCache().interface(lower)
+    p = prediction_for(Example("1", "Ann ran .", (Span(0, 3, "PER"),)), s, li, version="v")
+    assert len(p["result"]) == 1 and li.validate_prediction(p, return_errors=True) == []
     declared = '<?xml version="1.0" encoding="UTF-8"?>\n' + NER
     s, li = parse_config(declared), SchemaCache().interface(declared)
     p = prediction_for(Example("1", "Ann ran .", (Span(0, 3, "PER"),)), s, li, version="v")
