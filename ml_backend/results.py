@@ -48,14 +48,16 @@ def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, 
     """Spans a task brings in ``data["entities"]`` (``[{"start", "end", "label"}]``): relations-only tasks of a
     config with ``<Relations>``.
 
-    None when the task brings none (the backend then finds the spans itself). Label Studio's region shape
+    None when the task brings none (the backend then finds the spans itself), an empty list included: "no
+    entities given" is far more often an empty field of another tool than a text known to name nothing, and
+    taken as given it made an empty prediction without asking the LLM. Label Studio's region shape
     (``{"value": {"start", "end", "labels": [...]}}``) is read too, and an entity with its ``text`` is
     re-aligned to it (offsets counted in UTF-16 units by a JavaScript tool). One entity the backend cannot
     place or whose label is not in the config is a ``TaskError`` naming it: a dropped span would leave
     all its pairs unasked, and a task with none left would pass for one labeled with no relations.
     """
     raw = data.get("entities") if isinstance(data, Mapping) else None
-    if not isinstance(raw, list) or not schema.relation_labels:
+    if not isinstance(raw, list) or not raw or not schema.relation_labels:
         # a config without <Relations> is NER: the LLM finds every span, whatever field the task's data also
         # has (an "entities" list of another tool's, partial or empty, was taken as the task's full labels)
         return None

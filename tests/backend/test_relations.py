@@ -85,6 +85,15 @@ def test_given_entities_in_label_studios_region_shape_or_utf16_offsets_are_read(
     assert [(text[x.start:x.end], x.label) for x in spans] == [("Anna", "Peop"), ("Acme", "Org")]
 
 
+def test_an_empty_entities_list_in_a_relations_project_is_no_entities_given():
+    """Before, ``"entities": []`` made an empty prediction without asking the LLM for spans."""
+    from ml_backend.results import pool_example
+
+    ex = pool_example(1, "Anna works for Acme .", {"text": "Anna works for Acme .", "entities": []}, parse_config(RE_XML))
+    assert given_entities({"entities": []}, "Anna works for Acme .", parse_config(RE_XML)) is None
+    assert not ex.extra.get("given_entities")
+
+
 def test_an_entities_field_of_a_task_in_an_ner_project_is_not_taken_as_its_labels():
     """A plain NER config: the LLM finds every span. A task's own "entities" (another tool's, partial, empty, or
     a list of names) was taken as its full labels, or failed the task."""
