@@ -17,6 +17,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,7 +36,7 @@ from llmaaa.annotate.retrieval import DemoIndex
 from llmaaa.annotate.summary import RunSummary
 from llmaaa.data.pairs import candidate_pairs
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Relation, Span
-from llmaaa.data.segment import crop, crop_pair, segments
+from llmaaa.data.segment import crop, crop_pair, holding, segments
 from llmaaa.tracebacks import traceback_text
 
 log = logging.getLogger(__name__)
@@ -281,32 +282,35 @@ class LLMTeacher:
         """Relations among the ordered pairs, and the pairs not asked by reason (``unseen_types``:
         ``re_pairs=seen`` and no gold relation joins those types, so they are no_relation;
         ``other_piece``: split across the pieces of a long text, so their label is unknown)."""
-        self._check_pair_count(ex)
+        limit = self.config.max_chars
+        pieces = segments(ex.text, limit) if 0 < limit < len(ex.text) else None  # once per text, not per pair
+        allowed = self._pair_types()
+        self._check_pair_count(ex, pieces, allowed)
         try:
             pairs = candidate_pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
             raise LLMError(f"bad 'pairs' field: {e}") from None
         not_asked: dict[str, list[tuple[int, int]]] = {}
-        allowed = self._pair_types()
         if allowed is not None and ex.extra.get("pairs") is None:  # listed pairs are always asked
             kept = [(h, t) for h, t in pairs if (ex.entities[h].label, ex.entities[t].label) in allowed]
             if len(kept) < len(pairs):
                 kept_set = set(kept)
                 not_asked["unseen_types"] = [p for p in pairs if p not in kept_set]
             pairs = kept
-        limit = self.config.max_chars
         demo_pairs = []
         for p in (re_demo_pair(d, self.labels.relation_classes) for d in demos):
             view = p and crop_pair(p[0], p[1], p[2], limit)  # a long demo: the piece with its pair
             if view is not None:
                 demo_pairs.append((*view, p[3]))
         classes = self.labels.relation_labels
-        pieces = segments(ex.text, limit) if 0 < limit < len(ex.text) else None  # once per text, not per pair
+        if pieces is not None:  # a long document: pairs split across pieces are not asked
+            piece_of = [holding(pieces, span.start, span.end) for span in ex.entities]  # once per entity, not pair
+            split = [(h, t) for h, t in pairs if piece_of[h] is None or piece_of[h] != piece_of[t]]
+            if split:
+                not_asked["other_piece"] = split
+                split_set = set(split)
+                pairs = [p for p in pairs if p not in split_set]
         views = {(h, t): crop_pair(ex, h, t, limit, pieces) for h, t in pairs}
-        split = [p for p in pairs if views[p] is None]  # a long document: pairs split across pieces
-        if split:
-            not_asked["other_piece"] = split
-            pairs = [p for p in pairs if views[p] is not None]
 
         async def label(h: int, t: int) -> Relation:
             part, ph, pt = views[(h, t)]  # type: ignore[misc]
@@ -324,17 +328,35 @@ class LLMTeacher:
                 raise r
         return [r for r in results if r.label != NO_RELATION], not_asked  # type: ignore[union-attr]
 
-    def _check_pair_count(self, ex: Example) -> None:
-        """Fail a text with more candidate pairs than ``max_pairs`` before listing them: every ordered pair
-        of a long document is one request each and, with the pairs split across its pieces kept as unknown,
-        memory quadratic in its entities (a 1 MB task took the backend's worker down)."""
+    def _check_pair_count(self, ex: Example, pieces: list[tuple[int, int]] | None,
+                          allowed: set[tuple[str, str]] | None) -> None:
+        """Fail a text whose entity pairs to ask outnumber ``max_pairs``, before listing them: one request each,
+        and with the pairs split across a long document's pieces kept as unknown, memory quadratic in its
+        entities (a 1 MB task took the backend's worker down). Counted as asked: within one piece, of the
+        type combinations ``re_pairs=seen`` keeps; a user's listed pairs count as listed."""
         limit = self.config.max_pairs
         listed = ex.extra.get("pairs")
-        n = len(ex.entities)
-        count = len(listed) if isinstance(listed, (list, tuple)) else n * (n - 1)
-        if limit and count > limit:
-            raise LLMError(f"{n} entities make {count} ordered pairs, more than LLM_MAX_PAIRS={limit} (one request "
-                           "each): split the text into shorter texts, or raise LLM_MAX_PAIRS")
+        if not limit:
+            return
+        if isinstance(listed, (list, tuple)):
+            count = len(listed)
+        else:
+            groups: dict[tuple[int, int] | None, Counter[str]] = {}
+            for span in ex.entities:
+                piece = holding(pieces, span.start, span.end) if pieces is not None else None
+                if pieces is None or piece is not None:
+                    groups.setdefault(piece, Counter())[span.label] += 1
+            count = 0
+            for labels in groups.values():
+                if allowed is None:
+                    k = sum(labels.values())
+                    count += k * (k - 1)
+                else:
+                    count += sum(labels[a] * labels[b] - (labels[a] if a == b else 0) for a, b in allowed)
+        if count > limit:
+            raise LLMError(f"{len(ex.entities)} entities make {count} entity pairs to ask, more than "
+                           f"LLM_MAX_PAIRS={limit} (one request each): split the text into shorter texts, or raise "
+                           "LLM_MAX_PAIRS")
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
                    summary: RunSummary) -> tuple[Any, Completion]:

@@ -354,12 +354,18 @@ def test_a_text_with_more_entity_pairs_than_max_pairs_fails_before_any_request()
         t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100), rl, task="re")
         [out] = t.annotate([Example("long", text, ents)])
         assert llm.requests == []
-    assert out.failed and "40 entities make 1560 ordered pairs, more than LLM_MAX_PAIRS=100" in out.annotation["error"]
+    assert out.failed and "40 entities make 1560 entity pairs to ask, more than LLM_MAX_PAIRS=100" in out.annotation["error"]
     assert out.entities == ents  # the given entities are kept
     with ScriptedOpenAI(lambda req, n: "no_relation") as llm:  # pairs listed by the user count as listed
         listed = Example("long", text, ents, extra={"pairs": [[0, 1], [2, 3]]})
         [ok] = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100), rl, task="re").annotate([listed])
         assert len(llm.requests) == 2 and not ok.failed
+    # pairs split across a long text's pieces are not asked, so they do not count: 20 sentences of 2 entities,
+    # one piece each, are 40 pairs to ask, not 1,560
+    with ScriptedOpenAI(lambda req, n: "no_relation") as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100, max_chars=20), rl, task="re")
+        [pieced] = t.annotate([Example("long", text, ents)])
+        assert len(llm.requests) == 40 and not pieced.failed
 
 
 def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
