@@ -20,8 +20,7 @@ round, is re-asked (``AnswerError``): a wrong label costs more than another ques
 
 Each ordered pair is asked on its own, so a triple that names the pair ("(Anna, Work_For, IBM)",
 "Work_For(Anna, IBM)", ``{"head": ..., "tail": ...}``, "Anna -> Work_For -> IBM", "Anna Work_For IBM") is read
-for its direction first: tail before head says the label holds the other way, which for this pair is no relation;
-a name that is neither the head nor the tail answers another question and is re-asked.
+for its direction first: tail before head says the label holds the other way, which for this pair is no relation.
 """
 
 from __future__ import annotations
@@ -431,23 +430,22 @@ class _Reader:
 
     def for_pair(self, triples: Sequence[tuple[str, str, bool]]) -> str | None:
         """What triples (first slot, last slot, whether only exact names count) say of the pair asked:
-        ``no_relation`` when they run from the tail to the head only, ``AnswerError`` when they name an entity
-        that is neither, None to read the label as usual (in the order asked, or the order not told)."""
+        ``no_relation`` when they run from the tail to the head only, None to read the label as usual (in the
+        order asked, or the order not told).
+
+        A slot naming neither the head nor the tail is no sign of another question: models name an entity by
+        an alias or a short form ("IBM" for "International Business Machines", "Ms. Smith", "北大"), so such a
+        triple is read as usual. (A first version re-asked it, and a model that answered so twice failed the
+        whole example.)"""
         said = set()
         for first, last, exact in triples:
             roles = (self._role(first, exact=exact), self._role(last, exact=exact))
             if roles in (("head", "tail"), ("tail", "head")):
                 said.add(roles[0])
-            elif None not in roles and "other" in roles and roles != ("other", "other"):
-                said.add("other")
         if "head" in said:
             return None
         if "tail" in said:
             return NO_RELATION
-        if "other" in said:
-            raise AnswerError(f"the answer is about an entity other than the head ({self.names[0]}) and the tail "
-                              f"({self.names[1]}); answer for the relation from the head to the tail with exactly "
-                              f"one of these labels: {', '.join(self.classes)}")
         return None
 
     def _triples(self, text: str) -> list[tuple[str, str, bool]]:
@@ -476,8 +474,8 @@ class _Reader:
         return out
 
     def _role(self, slot: str, *, exact: bool) -> str | None:
-        """Whom a triple's slot names: "head", "tail", "other" (a name that is neither), or None when that is
-        not clear (a pronoun, a phrase, a name the head and tail share). Names compare as ``without_mentions``
+        """Whom a triple's slot names: "head", "tail", or None (someone else, a pronoun, a phrase, a name the
+        head and tail share). Names compare as ``without_mentions``
         masks them: any case and spacing, without the quotes and stops around them; ``exact`` off, a slot that
         holds the name or is part of it ("Anna (Peop)", "Smith" of "Anna Smith") counts too."""
         slot = _clean_name(slot.strip("*`"))
@@ -491,9 +489,7 @@ class _Reader:
         if not named and not exact:
             named = [i for i, name in enumerate(self.names) if name and (
                 re.search(_name_pattern(name), slot, re.I) or re.search(_name_pattern(slot), name, re.I))]
-        if named:
-            return ("head", "tail")[named[0]] if len(named) == 1 else None
-        return "other" if _name_like(slot) and self.label_of(slot, strict=True) is None else None
+        return ("head", "tail")[named[0]] if len(named) == 1 else None
 
     def _reversed(self, text: str) -> bool:
         """Whether ``text`` says its label holds the other way round ("Work_For(e2,e1)", "Work_For (inverse)"):
@@ -523,14 +519,6 @@ def _clean_name(name: str) -> str:
     return _nfkc(name).strip().strip(_AROUND_NAME).strip()
 
 
-def _name_like(slot: str) -> bool:
-    """Whether a triple's slot holds a name ("Bob", "Bank of America", "Bob (Peop)"), not a placeholder ("Head",
-    "e1", "He") or a phrase ("the company")."""
-    words = re.sub(r"\s*[(（][^()（）]*[)）]$", "", slot).split()
-    return (0 < len(words) <= 5 and " ".join(words).casefold() not in _PLACEHOLDERS
-            and all(w[:1].isalnum() and not w[:1].islower() for w in (words[0], words[-1])))
-
-
 def _json_ends(data: Any) -> tuple[str, str] | None:
     """A JSON triple's head and tail as it names them (``{"head": "Anna", "relation": ..., "tail": "IBM"}``)."""
     if not isinstance(data, dict):
@@ -545,12 +533,6 @@ _AROUND_NAME = "\"'`“”‘’«»„「」『』《》()[]（）.,;:!?。，�
 # where a JSON triple keeps its ends
 _HEAD_KEYS = ("head", "subject", "subj", "head_entity", "entity1", "entity_1", "e1", "source", "arg1")
 _TAIL_KEYS = ("tail", "object", "obj", "tail_entity", "entity2", "entity_2", "e2", "target", "arg2")
-# what fills a triple's slot without naming anyone
-_PLACEHOLDERS = frozenset({
-    "head", "tail", "subject", "object", "subj", "obj", "e1", "e2", "entity", "entity1", "entity2", "entity 1",
-    "entity 2", "head entity", "tail entity", "x", "y", "a", "b", "he", "she", "it", "they", "him", "her", "them",
-    "i", "we", "this", "that", "none", "null", "nil", "n/a", "unknown", "yes", "no", "so", "thus", "hence",
-    "therefore", "answer", "relation", "label", "person", "organization", "location"})
 
 
 def _truth(value: Any) -> bool | None:

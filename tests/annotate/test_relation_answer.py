@@ -238,8 +238,9 @@ def test_relation_answers_as_models_write_them(answer, labels, expected):
 
 
 # each ordered pair is asked on its own: a triple that names the pair tail first says the label holds the other
-# way round, which for this pair is no relation; one that names a third entity answers another question. Before,
-# both read as the label, so "(Anna, Work_For, IBM)" gave IBM Work_For Anna as well (found by a review)
+# way round, which for this pair is no relation. Before, it read as the label, so "(Anna, Work_For, IBM)" gave IBM
+# Work_For Anna as well (found by a review). A slot naming someone else is read as usual: models name entities by
+# aliases and short forms, and a first version that re-asked these failed whole examples
 ASKED = ("IBM", "Anna")  # head, tail
 TRIPLES = [
  ("(Anna, Work_For, IBM)", "no_relation"), ("Work_For(Anna, IBM)", "no_relation"),
@@ -252,9 +253,10 @@ TRIPLES = [
  ('{"head": "IBM", "relation": "Work_For", "tail": "Anna"}', "Work_For"), ("IBM -> Work_For -> Anna", "Work_For"),
  ("IBM Work_For Anna", "Work_For"), ("Anna works for IBM, so Work_For", "Work_For"),
  ("IBM employs Anna, so Work_For", "Work_For"), ("Work_For(e1, e2)", "Work_For"), ("(He, Work_For, IBM)", "Work_For"),
- # a third entity in a slot: asked again; a slot that names no one is no sign of it
- ("Bob Work_For IBM", R), ('{"head": "Bob", "relation": "Work_For", "tail": "IBM"}', R), ("(IBM, Work_For, Bob)", R),
- ("Work_For(Bob Smith, Anna)", R), ("So Work_For Anna", "Work_For"), ("(Bob, Work_For, Carl)", "Work_For"),
+ # an alias or another name in a slot: the label, as before
+ ("Big Blue Work_For IBM", "Work_For"), ('{"head": "International Business Machines", "relation": "Work_For", '
+ '"tail": "Ms. Smith"}', "Work_For"), ("(IBM, Work_For, Anna Smith)", "Work_For"),
+ ("So Work_For Anna", "Work_For"), ("(Bob, Work_For, Carl)", "Work_For"),
 ]
 
 
