@@ -26,8 +26,9 @@ _LABEL_FAMILIES: tuple[tuple[frozenset[str], tuple[frozenset[str], ...]], ...] =
                 "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}), ()),
     (frozenset({"loc", "location", "locations", "place", "geo", "地点", "地點", "地名", "位置", "地理位置", "地区", "地區",
                 "場所", "lugar", "ubicación", "lieu", "ort", "luogo", "localização", "ubicacion", "localizacao",
-                "localisation", "localización", "localizacion", "lieux", "地理"}),
-     (frozenset({"gpe", "geopolitical", "geopoliticalentity"}),)),
+                "localisation", "localización", "localizacion", "lieux", "地理",
+                # GPE is narrower than LOC, but ACE-style sets (PER, ORG, GPE) use it for every place
+                "gpe", "geopolitical", "geopoliticalentity"}), ()),
     (frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "组织", "組織",
                 "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "organización", "organizzazione", "organização",
                 "机构名", "機構名", "组织机构名", "organizacion", "organizacao"}),

@@ -94,3 +94,11 @@ def test_a_generic_type_never_maps_to_a_narrower_user_label():
         ("Acme", "ORG"), ("阿里巴巴", "ORG"), ("MIT", "ORG")]
     # and to the user's label of that narrow kind, named in another language
     assert parse_ner_answer('[{"span": "Acme", "type": "Empresa"}]', ("Company", "ORG")) == [("Acme", "Company")]
+
+
+def test_a_generic_place_maps_to_gpe_in_an_ace_style_label_set():
+    """GPE stands for every place in label sets without LOC; a first version of the generic/narrow rule dropped
+    LOC, location, 地点 and Lugar answers there."""
+    for labels in (("PER", "ORG", "GPE"), ("PERSON", "ORGANIZATION", "GPE", "FAC")):
+        answer = '[{"span": "Oslo", "type": "LOC"}, {"span": "Rome", "type": "location"}, {"span": "Lima", "type": "Lugar"}]'
+        assert parse_ner_answer(answer, labels) == [("Oslo", "GPE"), ("Rome", "GPE"), ("Lima", "GPE")]
