@@ -437,8 +437,8 @@ class LLMaAABackend:
         if not isinstance(xml, str) or not xml.strip():
             return {"status": "Unknown event"}
         ctx = self.context(project_id_of(project))
-        if xml == ctx.label_config:
-            return {"status": "ok", "label_config": "unchanged"}
+        if xml == ctx.label_config and ctx.unserved is None:
+            return {"status": "ok", "label_config": "unchanged"}  # a reverted edit (same XML, refused between) is not
         try:
             ctx.use_config(xml)
         except UnsupportedConfig as e:

@@ -298,6 +298,10 @@ def test_no_round_runs_while_the_projects_config_is_one_the_backend_refuses(make
     r = c.post("/webhook", json={**event, "project": project})
     assert r.status_code == 201 and r.json["job"] is None and "not served" in r.json["error"]
     assert len(ctx.state.get_meta("unserved_config")) > 0 and len(ctx.state.jobs()) == jobs
+    # reverting the edit to the config served before ends the wait too
+    r = c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {**project, "label_config": NER}})
+    assert r.json["label_config"] == "updated" and ctx.unserved is None
+    c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": project})
     # the state survives a restart, and a served config ends the wait
     app.extensions["llmaaa"].close()
     app2 = make_app(train_threshold=1, run_jobs=False)
