@@ -13,7 +13,8 @@ their tokens joined by ``scripts.token_separator``):
   (``head_span``/``child_span``); records answered ``reject`` or ``ignore`` are not gold and skipped;
 - Label Studio's JSON-MIN export: ``"label"`` (the control's name) ``[{start, end, text, labels: [...]}]``;
 - Hugging Face token classification: ``tokens`` + ``ner_tags`` (or ``tags``) as tag names: prefixed
-  (BIO, BIOES, ...) or IO (``PER``, ``LOC``: a run of one label is one entity), ``X`` and ``-`` as ``O``.
+  (BIO, BIOES, ...) or IO (``PER``, ``LOC``: a run of one label is one entity), ``X`` and ``-`` as ``O``;
+  part-of-speech tags (Universal or Penn Treebank) are no entities.
 
 A record in our own schema is never changed. A shape that is only half there (a doccano label
 that is no triple, integer tags, a relation naming no entity) is a ``SchemaError`` naming the
@@ -101,7 +102,9 @@ def _check_ours(record: Mapping[str, Any], ex_id: Any) -> None:
                 LABEL_STUDIO_MIN: _ls_min_keys(record)}.get(name, [])
         if name.startswith(HUGGING_FACE.split(" (")[0]):
             key = _tag_key(record)
-            keys = [key] if key and isinstance(record[key], list) and not all(_outside(t) for t in record[key]) else []
+            tags = record[key] if key else None
+            labelled = isinstance(tags, list) and not all(_outside(t) for t in tags) and not _pos_tags(tags)
+            keys = [key] if labelled else []
         for key in keys:
             if record.get(key):
                 raise SchemaError(f"example {ex_id!r} has an empty 'entities' and {name} labels in {key!r}; "
@@ -258,14 +261,19 @@ def _token_offsets(tokens: Any, ctx: str) -> list[list[int]]:
 
 _OUTSIDE_TAGS = ("O", "o", "", "X", "-")  # "X": a sub-word or ignored token in some token files
 _PREFIXES = frozenset("BIMELSU")
+# part-of-speech tag sets: "tags" of a POS dataset (UD's upos, Penn Treebank's xpos) are no entity labels
+_UPOS = frozenset("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
+_PTB = frozenset("CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH "
+                 "VB VBD VBG VBN VBP VBZ WDT WP WP$ WRB -LRB- -RRB- . , : `` '' # $ HYPH NFP ADD AFX XX".split())
 
 
 def _tag_key(record: Mapping[str, Any]) -> str | None:
     """``ner_tags`` (or ``tags``) beside a ``tokens`` list; ``tags`` next to a ``text`` may be anything.
 
-    Beside a text, ``tags`` may be topics, so it is read only when it is one tag per token and either all
-    prefixed/outside tags or IO tags with at least one outside tag (``PER O LOC``). Before, IO tags and
-    ``X`` beside a text were taken for topics: the record was read with no entities, silently.
+    Beside a text, ``tags`` may be topics or part-of-speech tags, so it is read only when it is one tag per
+    token, no POS tag set, and either all prefixed/outside tags or IO tags with at least one ``O``
+    (``PER O LOC``). Before, IO tags and ``X`` beside a text were taken for topics: the record was read with
+    no entities, silently; then, for a while, POS tags with one UPOS ``X`` were read as entities "PROPN", "VERB".
     """
     if not isinstance(record.get("tokens"), list):
         return None
@@ -279,9 +287,19 @@ def _tag_key(record: Mapping[str, Any]) -> str | None:
     if not (isinstance(tags, list) and tags and len(tags) == len(record["tokens"])
             and all(isinstance(t, str) for t in tags)):
         return None
-    if all(_outside(t) or _prefixed(t) for t in tags) or any(_outside(t) for t in tags):
+    if _pos_tags(tags):
+        return None
+    if all(_outside(t) or _prefixed(t) for t in tags) or any(t in ("O", "o") for t in tags):
         return "tags"
     return None
+
+
+def _pos_tags(tags: Sequence[Any]) -> bool:
+    """Tags that are all Universal POS or all Penn Treebank tags (``-`` and empty ones aside): never NER."""
+    if not all(isinstance(t, str) for t in tags):
+        return False
+    found = set(tags) - {"", "-"}
+    return bool(found) and (found <= _UPOS or found <= _PTB)
 
 
 def _outside(tag: Any) -> bool:
@@ -298,7 +316,12 @@ def _prefixed(tag: str) -> bool:
 def _tag_spans(tags: Sequence[str], ctx: str, key: str) -> list[tuple[int, int, str]]:
     """Token spans of prefixed tags (any scheme, ``tags_to_token_spans``) or of IO tags (a run of one label
     is one entity); ``X`` and ``-`` are outside. Before, IO tags were an error without a ``text`` and no
-    entities beside one; a mix of both kinds is an error, since either reading would be a guess."""
+    entities beside one; a mix of both kinds is an error, since either reading would be a guess, and so are
+    part-of-speech tags (``PROPN VERB ADV`` were read as entities labelled with them)."""
+    if _pos_tags(tags):
+        shown = ", ".join(repr(t) for t in list(dict.fromkeys(t for t in tags if t not in ("", "-")))[:4])
+        raise SchemaError(f"{ctx} {key!r} holds part-of-speech tags ({shown}), not entity tags; give the record "
+                          "entity tags ('B-PER', 'I-PER', 'O') or leave it out")
     tags = ["O" if _outside(t) else t for t in tags]
     inside = [t for t in tags if t != "O"]
     prefixed = [t for t in inside if _prefixed(t)]

@@ -112,12 +112,27 @@ def read_conll(path: str | Path, *, scheme: str = "iob2", tag_column: int = -1, 
             spans = tags_to_token_spans(tgs, scheme)
         except TagError as e:
             raise FormatError(f"{path}:{lineno}: {e}") from e
-        # a char-level sentence in a word-level file (write_conll's "김 철 수 는 ␣ 서 울 에"): joined as the file's
-        # separator says, its text became "김 철 수 는   서 울 에" and its entities "김 철 수"
-        own = "" if token_sep == DETECT and sep != "" and token_separator(toks) == "" else sep
+        own = "" if token_sep == DETECT and sep != "" and _char_level(toks) else sep
         examples.append(_make_example(f"{prefix}-{i}", toks, spans, own))
     log.info("read %d sentences from %s", len(examples), path)
     return examples
+
+
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff]")
+
+
+def _char_level(tokens: Sequence[str]) -> bool:
+    """A char-level sentence in a word-level file, to be joined without separators: ``write_conll`` writes one
+    where an entity ends inside a Korean word ("김 철 수 는 ␣ 서 울 에"; joined with spaces, the text became
+    "김 철 수 는   서 울 에" and the entity "김 철 수"), and char-level Chinese, Japanese or Thai sentences.
+
+    Korean words of one syllable ("난 못 가") are also one character each, and joined without spaces read
+    as "난못가"; so a Hangul sentence counts as char-level only with a whitespace token, the text's spaces
+    that char-level Korean files (and ``write_conll``) give as tokens of their own.
+    """
+    if token_separator(tokens) != "":
+        return False
+    return any(t.isspace() for t in tokens) or not any(_HANGUL.search(t) for t in tokens)
 
 
 # a CoNLL-U style comment: "# text = ...", "# sent_id = 3", "#id: 12"
@@ -172,19 +187,22 @@ def _check_column_counts(path: Path, blocks: Sequence[Sequence[tuple[int, list[s
 
     More, in a space-separated line: ``New York B-LOC`` in a two-column file would read as the token "New"
     (and lose "York"); tab-separated lines keep such tokens whole. Fewer, when the tag is counted from the
-    end (``tag_column`` < 0): ``German JJ B-NP`` among CoNLL-2003's four columns lost its NER tag, and its
-    chunk tag became an entity "NP" without a word of warning. A tag counted from the start is at the same
-    column in a short line (or missing, which ``_tag`` reports), so files whose lines carry optional
-    trailing columns still read with an explicit tag column.
+    end (``tag_column`` < 0) and the short line's tag is none of the tags of the full-length lines:
+    ``German JJ B-NP`` among CoNLL-2003's four columns lost its NER tag, and its chunk tag became an entity
+    "NP" without a word of warning. A short line whose last column is a tag the file uses (``the O`` missing
+    its POS column) is read as it was before; refusing it broke files the old reader read right. A tag
+    counted from the start is at the same column in a short line (or missing, which ``_tag`` reports), so
+    files whose lines carry optional trailing columns still read with an explicit tag column.
     """
     counts = Counter(len(cols) for b in blocks for _, cols, tab in b)
     usual = counts.most_common(1)[0][0]
+    tags = {cols[tag_column] for b in blocks for _, cols, _ in b if len(cols) == usual} if tag_column < 0 else set()
     for b in blocks:
         for lineno, cols, tab in b:
             if not tab and len(cols) > usual:
                 raise FormatError(f"{path}:{lineno}: {len(cols)} columns where the file's lines have {usual} "
                                   f"({' '.join(cols)!r}: a token with a space in it?); separate the columns with tabs")
-            if tag_column < 0 and len(cols) < usual:
+            if tag_column < 0 and len(cols) < usual and cols[tag_column] not in tags:
                 raise FormatError(f"{path}:{lineno}: {len(cols)} columns where the file's lines have {usual} "
                                   f"({' '.join(cols)!r}: a column missing?); the tag is read from column {tag_column} "
                                   "(counted from the end), so it would be the wrong one; fill in the missing column")

@@ -473,3 +473,33 @@ def test_labels_are_stripped_and_an_empty_label_is_an_error_naming_the_example(t
         Example.from_dict({"id": "c", "text": "Bob Ann", "entities": [{"start": 0, "end": 3, "label": "PER"},
                                                                     {"start": 4, "end": 7, "label": "PER"}],
                            "relations": [{"head": 0, "tail": 1, "label": "  "}]})
+
+
+# found by a review of the Hugging Face IO tags ------------------------------------------------
+
+@pytest.mark.parametrize("tags", [["PROPN", "VERB", "ADV"], ["NNP", "VBZ", "RB"], ["PROPN", "VERB", "X"]])
+def test_part_of_speech_tags_without_a_text_are_an_error_naming_the_record(tags):
+    """With IO tags read, a POS dataset's ``tags`` (UD upos, Penn Treebank xpos) became entities: "Anna" a
+    PROPN, "runs" a VERB. Before IO tags, they were an error naming the record; they are again."""
+    with pytest.raises(SchemaError, match=r"example 'p' looks like Hugging Face.*'tags' holds part-of-speech tags"):
+        as_schema({"id": "p", "tokens": ["Anna", "runs", "fast"], "tags": tags}, default_id="x")
+
+
+@pytest.mark.parametrize("tags", [["PROPN", "VERB", "X"], ["NNP", "VBZ", "RB"], ["X", "X", "X"]])
+def test_part_of_speech_tags_beside_a_text_are_no_entities(tags):
+    """One UPOS ``X`` counted as an outside tag, so these were read as IO entities "PROPN" and "VERB"; only
+    ``O`` makes untyped tags IO now, and a POS tag set is kept as it was before (no entities, in extra)."""
+    record = {"id": 2, "text": "Anna runs lol", "tokens": ["Anna", "runs", "lol"], "tags": tags}
+    ex, fmt = read(record)
+    assert fmt is None and ex.entities == () and ex.extra["tags"] == tags
+    ex, _ = read({**record, "entities": []})  # an empty 'entities' beside them is no second answer
+    assert ex.entities == ()
+
+
+def test_io_tags_beside_a_text_still_need_an_o_and_prefixed_tags_keep_x_as_outside():
+    ex, fmt = read({"text": "Anna runs", "tokens": ["Anna", "runs"], "tags": ["PER", "O"]})
+    assert fmt.startswith("Hugging Face") and mentions(ex) == [("Anna", "PER")]
+    ex, fmt = read({"text": "Anna runs", "tokens": ["Anna", "runs"], "tags": ["PER", "X"]})
+    assert fmt is None and ex.entities == ()
+    ex, _ = read({"text": "Anna runs", "tokens": ["Anna", "runs"], "tags": ["B-PER", "X"]})
+    assert mentions(ex) == [("Anna", "PER")]

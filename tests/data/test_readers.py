@@ -422,3 +422,26 @@ def test_a_bom_in_the_middle_of_a_concatenated_file_is_not_text(tmp_path):
     jsonl = tmp_path / "merged.jsonl"
     jsonl.write_bytes('\ufeff{"text": "Anna"}\n\ufeff{"text": "Bob"}\n'.encode("utf-8"))
     assert [ex.text for ex in read_jsonl(jsonl)] == ["Anna", "Bob"]
+
+
+def test_a_korean_sentence_of_one_syllable_words_keeps_its_spaces(tmp_path):
+    """Every token one character, "난 못 가" was taken for a char-level sentence and read as "난못가". A Hangul
+    sentence is char-level only with its spaces as tokens (what write_conll writes); Chinese is joined as before."""
+    path = tmp_path / "ko.conll"
+    path.write_text("난 O\n못 O\n가 O\n\n김철수 B-PER\n서울에 O\n\n我 O\n爱 O\n北 B-LOC\n京 I-LOC\n", encoding="utf-8")
+    assert [ex.text for ex in read_conll(path)] == ["난 못 가", "김철수 서울에", "我爱北京"]
+    spaced = tmp_path / "ko_chars.conll"
+    spaced.write_text("EU\tB-ORG\nran\tO\n\n난\tO\n \tO\n못\tO\n \tO\n가\tO\n", encoding="utf-8")
+    assert [ex.text for ex in read_conll(spaced)] == ["EU ran", "난 못 가"]
+
+
+def test_a_short_line_whose_last_column_is_one_of_the_files_tags_is_read(tmp_path):
+    """"the O" missing only its POS column in a three-column file was refused, though the old reader read it
+    right; a short line is an error only when its last column is no tag of the full lines (a chunk tag)."""
+    path = tmp_path / "short.conll"
+    path.write_text("EU NNP B-ORG\nrejects VBZ O\nthe O\nplan NN O\n", encoding="utf-8")
+    assert [(ex.text, mentions(ex)) for ex in read_conll(path)] == [("EU rejects the plan", [("EU", "ORG")])]
+    chunk = tmp_path / "chunk.conll"
+    chunk.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP\ncall NN I-NP O\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"chunk.conll:3: 3 columns where the file's lines have 4"):
+        read_conll(chunk)
