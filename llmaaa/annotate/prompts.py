@@ -20,6 +20,7 @@ from string import Template
 from typing import Mapping, Sequence
 
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Span
+from llmaaa.data.scripts import NO_SPACE_SCRIPTS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("system", "query")
@@ -185,9 +186,15 @@ class PromptBuilder:
 
 
 def _occurrence(ex: Example, span: Span) -> str:
-    """Which occurrence of its name a span is, when the text holds the name more than once; else ""."""
+    """Which occurrence of its name a span is, when the text holds the name more than once; else "".
+
+    Whole words only where the name's script spaces its words: "US" in "The USA and the US" is the only "US"."""
     name = ex.mention(span)
-    starts = [m.start() for m in re.finditer(re.escape(name), ex.text)] if name.strip() else []
+    if not name.strip():
+        return ""
+    edge = "" if NO_SPACE_SCRIPTS.match(name[:1]) else r"(?<!\w)"
+    tail = "" if NO_SPACE_SCRIPTS.match(name[-1:]) else r"(?!\w)"
+    starts = [m.start() for m in re.finditer(edge + re.escape(name) + tail, ex.text)]
     if len(starts) < 2 or span.start not in starts:
         return ""
     return f"; occurrence {starts.index(span.start) + 1} of {len(starts)} in the text"

@@ -105,3 +105,6 @@ def test_a_relation_question_says_which_occurrence_of_a_repeated_name_is_meant()
     assert "Head: Paris (Loc; occurrence 1 of 2 in the text)" in q
     assert "Tail: Paris (Loc; occurrence 2 of 2 in the text)" in q
     assert "Head: Texas (Loc)" in b.re_query(ex, 1, 0)  # a name the text holds once: as before
+    inside = Example("u", "The USA and the US met Smithson and Smith.", (Span(16, 18, "Loc"), Span(36, 41, "Loc")))
+    q = b.re_query(inside, 0, 1)  # a name inside a longer word is no occurrence of it
+    assert "Head: US (Loc)\n" in q and "Tail: Smith (Loc)" in q and "occurrence" not in q
