@@ -14,6 +14,7 @@ what such a run started (recorded in ``.stack/started.json``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -53,6 +54,15 @@ def load_data(spec: str | None, limit: int | None) -> list[Example]:
     return examples[:limit] if limit else examples
 
 
+def _parses(line: str) -> bool:
+    """Whether a line starting with "[" is JSON (a one-line array), not a CoNLL token "[" and its tag."""
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return line.lstrip()[:1] == "["
+
+
 def _is_json(path: Path) -> bool:
     """Whether a data file holds JSON (JSON Lines, or one array that ``read_jsonl`` explains how to convert),
     by its first character, not its name: ``.json``, ``.JSONL`` and ``.ndjson`` files were read as CoNLL and
@@ -61,7 +71,7 @@ def _is_json(path: Path) -> bool:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             for line in f:
                 if line.strip():
-                    return line.lstrip()[:1] in "{["
+                    return line.lstrip()[:1] == "{" or line.strip() == "[" or _parses(line)
     except OSError:
         return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")  # let the reader say what is wrong
     return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")
