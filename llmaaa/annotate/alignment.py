@@ -14,11 +14,11 @@ Matching first tries the exact string, then whitespace- and case-insensitive, th
 Unicode normalization, full width and typographic quotes/dashes (NFD text vs an NFC answer,
 "Ｔｏｋｙｏ" vs "Tokyo"), then without the mention's edge punctuation ("Paris,"), and last without
 accents ("Jose Alvarez" for "José Álvarez", counted as fuzzy like the tiers before it); the span is
-always mapped back to the user's exact characters. Before all of these, a name whose edge character
-``parsing.trim_mention`` cut ("Dunkin'", "*NSYNC") is taken whole where the text writes it as a word.
+always mapped back to the user's exact characters. Before all of these, a name whose leading character
+``parsing.trim_mention`` cut ("'Ndrangheta", "*NSYNC") is taken whole where the text writes it as a word.
 In scripts written with spaces a match must sit on word boundaries ("US" never matches inside "USA";
-an Arabic or Hebrew prefix such as "و" "and" or "ב" "in" may precede it), while in CJK (and Thai)
-text, which has no spaces, any position is allowed. Overlapping spans: the longer wins; the same
+an Arabic or Hebrew prefix such as "و" "and" or "ב" "in" may precede it, the Hebrew article "ה" not),
+while in CJK (and Thai) text, which has no spaces, any position is allowed. Overlapping spans: the longer wins; the same
 span with two types keeps the first listed (a counted conflict).
 """
 
@@ -51,9 +51,10 @@ def _attached(ch: str) -> bool:
 # prefixes written onto the next word, matched as a whole (a word's first letters, marks left out):
 # Arabic و "and" / ف "so", then ب "in" / ل "to" / ك "like", then the article ال after one of these (و, وب, فل,
 # وال, بال, وبال; لل is ل + ال); Hebrew ו "and", ש / כש / מש "that, when, since", ב "in" / כ "as" / ל "to" /
-# מ "from", ה "the", at most three letters (ב, ובה, ושב, מה). A bare ال is no prefix: "قاهرة" never matches "القاهرة".
+# מ "from", at most three letters (ב, וב, ושב). A bare ال is no prefix: "قاهرة" never matches "القاهرة". Nor is
+# the Hebrew article ה: names rarely take it, and common words are ה + a name ("הדוד" "the uncle", "הלאה" "onward").
 _PROCLITICS = (("\u0600", "\u06ff", re.compile(r"(?:[وف][بك]?|[بك])ال|[وف]?لل|[وف]?[بلك]|[وف]")),
-               ("\u05d0", "\u05ea", re.compile(r"(?=.{1,3}$)ו?(?:[כמ]?ש)?[בכלמ]?ה?")))
+               ("\u05d0", "\u05ea", re.compile(r"(?=.{1,3}$)ו?(?:[כמ]?ש)?[בכלמ]?")))
 
 
 def _proclitic(text: str, start: int) -> bool:
@@ -124,27 +125,29 @@ def find_occurrences(text: str, mention: str, folded: "FoldedText | None" = None
     return _whole_graphemes(text, _cased_like(mention, text, found)), True
 
 
-# edge characters a name can own: an elision apostrophe ("Dunkin'", "'Ndrangheta"), a stylized star ("*NSYNC"),
-# a CJK stop or mark ("モーニング娘。"); a separator (",", "."), a bracket or a double quote never is
-_NAME_EDGE = frozenset("'`\u2019*。！？")
+# leading characters a name can own: an elision apostrophe ("'Ndrangheta"), a stylized star ("*NSYNC"). Trailing
+# ones are never kept: a trailing apostrophe is almost always a possessive ("Texas'", "the Beatles'") and a trailing
+# 。 a sentence's stop ("東京。"), as gold annotation has them; "Dunkin'" and "モーニング娘。" lose theirs, the cost of that.
+_NAME_LEAD = frozenset("'`\u2019*")
 _TOKEN_BEFORE = "\"([{“«„「『（【《"  # what may precede a whole word besides a space
 _TOKEN_AFTER = "\".,;:!?)]}”»。，、；：！？」』）】》"
 
 
 def _copied_whole(text: str, mention: str) -> list[tuple[int, int]]:
-    """The occurrences of the string the LLM wrote, where ``parsing.trim_mention`` trimmed name characters off it.
+    """The occurrences of the string the LLM wrote, where ``parsing.trim_mention`` trimmed a name's leading
+    characters off it.
 
     Taken only where the text writes the copied string as a whole word (a space or punctuation on both
-    sides), with characters on one edge only ("(SEC)" stays "SEC"), and every occurrence of the trimmed
-    name lies inside one of those: then "Dunkin'" and "*NSYNC" are the names, not "Dunkin" and "NSYNC".
+    sides), with characters before the name only (``_NAME_LEAD``), and every occurrence of the trimmed name
+    lies inside one of those: then "'Ndrangheta" and "*NSYNC" are the names, not "Ndrangheta" and "NSYNC".
     """
     copied = getattr(mention, "copied", None)  # set by ``parsing.trim_mention``
     if copied is None:
         return []
-    copied = copied.strip(" \t\n.,;:")  # "Dunkin'." copied with the sentence's full stop
+    copied = copied.strip(" \t\n.,;:")  # "*NSYNC." copied with the sentence's full stop
     i = copied.find(mention)
     head, tail = copied[:i], copied[i + len(mention):]
-    if i < 0 or not (head or tail) or (head and tail) or not set(head + tail) <= _NAME_EDGE:
+    if i < 0 or not head or tail or not set(head) <= _NAME_LEAD:
         return []
     whole = [(m.start(), m.end()) for m in re.finditer(re.escape(copied), text)
              if (m.start() == 0 or text[m.start() - 1].isspace() or text[m.start() - 1] in _TOKEN_BEFORE)

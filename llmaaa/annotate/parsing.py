@@ -65,7 +65,7 @@ def trim_mention(mention: str) -> str:
 
 class TrimmedMention(str):
     """A trimmed mention that keeps the string the LLM wrote (``copied``): where the text writes that one as a
-    whole word ("Dunkin'", "*NSYNC", "モーニング娘。"), the trimmed characters were the name's own, and
+    whole word and only leading characters were trimmed ("'Ndrangheta", "*NSYNC"), they were the name's own, and
     ``alignment.find_occurrences`` takes it. Equal to the trimmed string everywhere else."""
 
     def __new__(cls, trimmed: str, copied: str = "") -> "TrimmedMention":  # pickle passes ``trimmed`` alone
@@ -200,11 +200,11 @@ _REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed
 
 
 # a revision that adds to the first list: "I also missed", "Berlin should be included too", "Berlin is missing"
-_ADDITION = re.compile(r"\b(?:also|too|as well|additionally|additional|another|plus|missed|missing|forgot|forgotten"
+_ADDITION = re.compile(r"\b(?:also|too|as well|additionally|additional|plus|missed|missing|forgot|forgotten"
                        r"|omitted|left out|add|adding)\b", re.I)
-# ... unless it also takes something away: "only keep", "remove Monday", "Monday is not an entity"
-_REMOVAL = re.compile(r"\b(?:only|remove[ds]?|removing|drop(?:ped)?|delete[ds]?|exclude[ds]?|not|no|isn't|aren't"
-                      r"|shouldn't|instead|rather)\b", re.I)
+# ... unless it also takes something away: "only keep", "remove Monday", "Monday is not an entity", "Monday should go"
+_REMOVAL = re.compile(r"\b(?:only|remove[ds]?|removing|drop(?:ped|s)?|delete[ds]?|exclude[ds]?|not|no|isn't|aren't"
+                      r"|shouldn't|instead|rather|go|goes|gone|wrong|incorrect|mistaken(?:ly)?|mistake)\b", re.I)
 
 
 def _adds(revised: str) -> bool:
@@ -235,11 +235,12 @@ def _in_string(head: str, start: int) -> bool:
     """Whether the end of ``head`` lies inside a quoted string of the JSON (or Python literal) from ``start``.
 
     Single quotes count too: a Python-style answer ``[{'span': 'The Revised Standard Version'}]`` holds
-    "Revised" inside a string, no revision. A single quote opens a string only after a non-word character
-    and closes one only before one, so "O'Neill" inside a string and "don't" in the prose between lists
-    are apostrophes.
+    "Revised" inside a string, no revision. A single quote opens a string only inside brackets and after a
+    non-word character, and closes one only before one, so "O'Neill" inside a string and "don't" or "the
+    '90s" in the prose between lists are apostrophes.
     """
     quote = None
+    depth = 0  # brackets open: a single quote opens a string only inside a literal, not in prose ("the '90s")
     i, n = start, len(head)
     while i < n:
         ch = head[i]
@@ -248,8 +249,12 @@ def _in_string(head: str, start: int) -> bool:
                 i += 1
             elif ch == quote and (quote == '"' or i + 1 >= n or not head[i + 1].isalnum()):
                 quote = None
-        elif ch == '"' or (ch == "'" and (i == 0 or not head[i - 1].isalnum())):
+        elif ch == '"' or (ch == "'" and depth > 0 and (i == 0 or not head[i - 1].isalnum())):
             quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth = max(0, depth - 1)
         i += 1
     return quote is not None
 
@@ -369,15 +374,33 @@ _LEAD_IN_END = re.compile(r"[:：]\s*|\s[-–—]\s+|[.!?]\s+|[。！？]\s*")
 def _without_lead_in(text: str, mention: str, folded: FoldedText) -> str:
     """``mention`` without a lead-in the model wrote on the same line as its first entity ("Found 2 entities:
     Anna (PER), Paris (LOC)" reads "Found 2 entities: Anna" as the first mention): the part after the last
-    colon, dash or sentence end, when only that part is in the text. The few fixed lead-ins are stripped before; this
-    catches the endless rest ("I found the following entities:", "Extracted entities:")."""
+    colon, dash or sentence end, when only that part is in the text and the part before reads as prose. The
+    few fixed lead-ins are stripped before; this catches the endless rest ("I found the following entities:",
+    "Extracted entities:"). A name the text writes otherwise ("Star Wars: Episode IV" for "Star Wars :
+    Episode IV", "U.S. Steel" for "US Steel") keeps its whole form, not found, and is re-asked: its first
+    part is in the text, or is no prose."""
     if find_occurrences(text, mention, folded)[0]:
         return mention
     cut = None
     for cut in _LEAD_IN_END.finditer(mention):
         pass
-    rest = mention[cut.end():] if cut is not None else ""
-    return rest if rest.strip() and find_occurrences(text, rest, folded)[0] else mention
+    if cut is None:
+        return mention
+    lead, rest = mention[: cut.start()].strip(), mention[cut.end():]
+    if not rest.strip() or not find_occurrences(text, rest, folded)[0] or not _prose_lead(lead):
+        return mention
+    return mention if find_occurrences(text, lead, folded)[0] else rest
+
+
+# a lead-in's words: "Found 2 entities", "I found the following", "Here they are", "实体如下"
+_LEAD_IN_WORDS = re.compile(r"\b(?:entit(?:y|ies)|answers?|results?|outputs?|found|following|extracted|identified|"
+                            r"here|there|these|are|is)\b|实体|實體|エンティティ|结果|結果|答案|如下", re.I)
+
+
+def _prose_lead(lead: str) -> bool:
+    """Whether the words before a cut read as a lead-in: its own words, or two words or more, one in lower case."""
+    words = lead.split()
+    return bool(_LEAD_IN_WORDS.search(lead)) or (len(words) >= 2 and any(w.islower() for w in words))
 
 
 def _one_token(mention: str) -> bool:

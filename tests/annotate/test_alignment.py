@@ -250,6 +250,17 @@ def test_prefix_letters_that_are_no_stack_keep_a_name_from_matching_inside_a_wor
     assert align_mentions(text, [(mention, "PER")]) == []
 
 
+@pytest.mark.parametrize("text,mention,names", [
+    ("דוד ביקר את הדוד שלו", "דוד", ["דוד"]),  # "David visited his uncle": הדוד is "the uncle"
+    ("לאה המשיכה הלאה", "לאה", ["לאה"]),  # "Leah went on": הלאה is "onward"
+    ("ההלאה", "לאה", []),
+])
+def test_the_hebrew_article_is_no_prefix_of_a_name(text, mention, names):
+    """With ה among the prefix letters, "דוד" also tagged the דוד inside הדוד ("the uncle") and "לאה" the one
+    inside הלאה ("onward"): names rarely take the article, and common words are ה + a name."""
+    assert [text[s.start:s.end] for s in align_mentions(text, [(mention, "PER")])] == names
+
+
 @pytest.mark.parametrize("text,mention", [("Micro\u200bsoft buys it.", "Microsoft"), ("Anna\u00adbelle came.", "Annabelle"),
                                           ("علی\u200cرضا آمد", "علیرضا")])
 def test_a_name_with_an_invisible_format_character_in_the_text_is_found(text, mention):

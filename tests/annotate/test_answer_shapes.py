@@ -569,6 +569,16 @@ def test_a_lead_in_on_the_first_entitys_line_is_not_part_of_its_name(answer):
     assert parse_ner_answer(answer, LABELS, text=text) == [("Anna", "PER"), ("Paris", "LOC")]
 
 
+@pytest.mark.parametrize("mention,text", [
+    ("Star Wars: Episode IV", "He saw Star Wars : Episode IV ."), ("Mission: Impossible", "He saw Mission Impossible ."),
+    ("St. Louis", "He went to St Louis ."), ("U.S. Steel", "He joined US Steel ."),
+    ("Yahoo! Japan", "He joined Yahoo Japan ."), ("Coca-Cola - Japan", "Japan bought Coca-Cola."),
+])
+def test_a_name_the_text_writes_otherwise_is_not_cut_to_its_last_part(mention, text):
+    """A first version of the lead-in cut made "Episode IV", "Louis" or "Japan" of these: wrong spans, no re-ask."""
+    assert parse_ner_answer(f'[{{"span": "{mention}", "type": "MISC"}}]', LABELS, text=text) == [(mention, "MISC")]
+
+
 def test_a_name_with_a_colon_that_the_text_holds_keeps_it():
     text = "She watched Star Wars: Episode IV in Paris."
     answer = '[{"span": "Star Wars: Episode IV", "type": "MISC"}]'
@@ -583,6 +593,17 @@ def test_a_revision_that_adds_a_name_keeps_the_first_list(cue):
     answer = f'[{{"span": "Anna", "type": "PER"}}, {{"span": "Paris", "type": "ORG"}}]\n{cue} ' \
              '[{"span": "Berlin", "type": "LOC"}, {"span": "Paris", "type": "LOC"}]'
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC"), ("Berlin", "LOC")]
+
+
+@pytest.mark.parametrize("cue", ["Final answer, after another check Monday should go:",
+                                 "Hmm, the '90s is no entity. Final answer:", "'cause Monday is a day. Final answer:",
+                                 "Wait, Berlin was left out, and Monday is wrong:"])
+def test_a_revision_that_drops_a_name_is_read_whatever_words_come_before_it(cue):
+    """A first version of the addition and string rules kept Monday: "another" counted as an addition, and the
+    apostrophe of "'90s" opened a string that hid the revision."""
+    first = '[{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}, {"span": "Paris", "type": "LOC"}]'
+    answer = f"{first}\n{cue} [{{'span': 'Anna', 'type': 'PER'}}, {{'span': 'Paris', 'type': 'LOC'}}]"
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
 
 
 def test_a_revision_that_removes_is_still_the_whole_answer():
