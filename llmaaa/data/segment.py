@@ -7,17 +7,19 @@ LLMaAA prompts one sentence at a time; Label Studio users bring paragraphs and w
 One prompt per document overflows a small model's context (the request fails) and, where it fits,
 costs recall: models list the first entities of a long text and stop. So an NER text longer than
 ``max_chars`` is asked about piece by piece. Pieces are packed from whole sentences (ends: ``.!?``
-followed by a space, the CJK full stops ``。！？``, line breaks; not the dot of "J. R. R. Tolkien" or
-"Mr. Smith", see ``_abbreviation``), so an entity never straddles two pieces unless a single
-sentence is itself longer than ``max_chars``; such a sentence is cut at its
-last space (or CJK comma, semicolon, colon) before the limit, else at the limit, never inside a
-character's combining marks or an emoji sequence. Offsets are always those of the original text.
+followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
+pieces unless a single sentence is itself longer than ``max_chars``. The dot of "J. R. R. Tolkien",
+"Mr. Smith" or "pears etc. Jean" (see ``_abbreviation``) ends no sentence there, only a weak one: a
+sentence too long for a piece is cut at its last such dot before the limit, else at its last space
+(or CJK comma, semicolon, colon), else at the limit, never inside a character's combining marks or
+an emoji sequence. Offsets are always those of the original text.
 RE asks about a pair of entities in the piece that holds both (pairs in different pieces of a long
 document are not asked: sentence-level RE has nothing to say about them).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 
@@ -27,15 +29,23 @@ from llmaaa.data.scripts import joins_previous
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    out, start = [], 0
+def _sentences(text: str) -> list[tuple[int, int, list[int]]]:
+    """``(start, end, weak)`` sentences covering ``text``; ``weak``: the ends inside one at an abbreviation's dot
+    followed by a capital ("U.S. Steel", "etc. Jean"), which may end a sentence or not. An abbreviation before
+    anything else ("Jan. 2020", "Dr. 李") ends none."""
+    out: list[tuple[int, int, list[int]]] = []
+    start, weak = 0, []
     for m in _SENTENCE_END.finditer(text):
-        if m.end() > start and not (text[m.start() - 1:m.start()] == "." and "\n" not in m.group()
-                                    and _abbreviation(text, m.start() - 1)):
-            out.append((start, m.end()))
-            start = m.end()
+        if m.end() <= start:
+            continue
+        if text[m.start() - 1:m.start()] == "." and "\n" not in m.group() and _abbreviation(text, m.start() - 1):
+            if text[m.end():m.end() + 1].isupper():
+                weak.append(m.end())
+            continue
+        out.append((start, m.end(), weak))
+        start, weak = m.end(), []
     if start < len(text):
-        out.append((start, len(text)))
+        out.append((start, len(text), weak))
     return out
 
 
@@ -50,8 +60,8 @@ def _abbreviation(text: str, dot: int) -> bool:
     """Whether the dot at ``text[dot]`` ends an abbreviation, not a sentence: an initial ("J. R. R. Tolkien"),
     a dotted acronym ("U.S. Steel", "e.g. Paris") or a word of ``_ABBREVIATIONS`` ("Mr. Smith", "Dr. No").
 
-    Cutting there would split the name that follows from its first half. A sentence that does end with one
-    ("... in the U.S. Then ...") only joins the next: a piece that grows too long is still cut at a space.
+    Cutting there would split the name that follows from its first half, so a piece ends there only in a
+    sentence too long for one piece, and before a capital (a sentence may end with one: "pears etc. Jean").
     """
     m = _LAST_WORD.search(text, max(0, dot - 12), dot)
     word = m.group() if m.start() > dot - 12 or m.start() == 0 else ""  # 12 word characters: no abbreviation
@@ -67,13 +77,18 @@ _DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # "U.S", "e.g", "Ph.
 _SOFT_BREAK = re.compile(r"\s+|[，、；：]")
 
 
-def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """A sentence longer than ``max_chars``: cut after the last soft break before the limit, else at it."""
+def _cut_long(text: str, start: int, end: int, max_chars: int, weak: list[int]) -> list[tuple[int, int]]:
+    """A sentence longer than ``max_chars``: cut at its last weak end before the limit, else after the last soft
+    break, else at the limit."""
     out = []
     while end - start > max_chars:
         limit = start + max_chars
-        breaks = [m.end() for m in _SOFT_BREAK.finditer(text, start + 1, limit)]
-        cut = breaks[-1] if breaks else _grapheme_start(text, start, limit)
+        i = bisect.bisect_right(weak, limit)
+        if i and weak[i - 1] > start:
+            cut = weak[i - 1]
+        else:
+            breaks = [m.end() for m in _SOFT_BREAK.finditer(text, start + 1, limit)]
+            cut = breaks[-1] if breaks else _grapheme_start(text, start, limit)
         out.append((start, cut))
         start = cut
     out.append((start, end))
@@ -105,8 +120,8 @@ def segments(text: str, max_chars: int) -> list[tuple[int, int]]:
         return [(0, len(text))]
     pieces: list[tuple[int, int]] = []
     cur: tuple[int, int] | None = None
-    for s, e in _sentences(text):
-        for s2, e2 in _cut_long(text, s, e, max_chars):
+    for s, e, weak in _sentences(text):
+        for s2, e2 in _cut_long(text, s, e, max_chars, weak):
             if cur is not None and e2 - cur[0] <= max_chars:
                 cur = (cur[0], e2)
             else:

@@ -74,6 +74,20 @@ def test_sentence_ends_next_to_abbreviation_rules_still_end_sentences():
     assert all(e - s <= 30 for s, e in segments("Mr. A. B. C. D. E. F. G. H. I. J. K. L. M. N. O. P.", 30))
 
 
+@pytest.mark.parametrize("text,first", [
+    ("We shipped apples, pears etc. Jean Dupont runs Acme Corp in Paris.", "We shipped apples, pears etc. "),
+    ("Anna Smith took vitamin C. Maria Lopez lives in New York City now.", "Anna Smith took vitamin C. "),
+    ("He fought in World War I. Barack Obama visited New York City then.", "He fought in World War I. "),
+    ("Revenue rose at Smith & Co. Jean Dupont runs Acme Corp in Paris.", "Revenue rose at Smith & Co. "),
+    ("Hi. We shipped apples, pears etc. Jean Dupont runs Acme Corp in Paris.", "Hi. We shipped apples, pears etc. "),
+])
+def test_a_sentence_too_long_for_a_piece_is_cut_after_an_abbreviation_before_a_space(text, first):
+    """A dot after "etc", "C", "I" or "Co" ended no sentence at all, so a piece of 40 was cut at its last space:
+    "...pears etc. Jean " and "Dupont runs...", the name in two pieces. Such a dot before a capital is a weak end."""
+    assert pieces(text, 40)[0] == first
+    assert "".join(pieces(text, 40)) == text
+
+
 def test_whitespace_only_pieces_are_left_out():
     assert [p.strip() for p in pieces("Anna." + "\n" * 12 + "Bob.", 6)] == ["Anna.", "Bob."]
     assert segments(" " * 50, 10) == []
