@@ -166,6 +166,7 @@ def test_stopping_rule_stops_buying_labels_once_the_student_matches_the_teacher(
     assert len(res.records) == 1 and len(res.labeled) == 6
     assert res.records[0]["bought_labels_f1"] == 0.0  # its labels scored against the pool's gold
     assert "matched the teacher" in res.stopped and res.records[0]["stopped"] == res.stopped
+    assert res.stopped.endswith("the teacher scores 0 on the gold set, so its labels teach nothing")
 
 
 @pytest.mark.slow
@@ -224,6 +225,10 @@ def test_simulate_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         (["--dataset", "conll2003", "--data-dir", str(tmp_path)], "pass --data-dir DIR"),
         (["--dataset", "conll2003", "--teacher", "gpt"], "unknown teacher 'gpt'"),
         (["--dataset", "conll2003", "--teacher", "simulated:f1=81"], "f1 must be a number in (0, 1]"),
+        # before, each of these ran at the default F1 0.81, unsaid
+        (["--dataset", "conll2003", "--teacher", "simulated:0.5"], "'0.5' is no option of the simulated teacher"),
+        (["--dataset", "conll2003", "--teacher", "simulated:F1=0.5"], "'F1=0.5' is no option of the simulated teacher"),
+        (["--dataset", "conll2003", "--teacher", "simulated_whatever"], "unknown teacher 'simulated_whatever'"),
         ([], "--dataset is required"),
         (["--dataset", "conll2003", "--re-unit", "pair"], "re_unit 'pair' (one entity pair per label) is for the RE task"),
         (["--report-only"], "holds no loop run"),
@@ -272,11 +277,12 @@ def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
     _write_folder_dataset(folder, {"train": range(0, 30), "dev": range(30, 42), "test": range(42, 56)})
     out = tmp_path / "sim"
     argv = ["simulate", "--task", "ner", "--dataset", str(folder), "--teacher", "simulated:f1=0.6",
-            "--strategies", "least_confidence", "--demo-pool", "6", "--init", "6", "--rounds", "1",
+            "--strategies", "least_confidence,least_confidence", "--demo-pool", "6", "--init", "6", "--rounds", "1",
             "--per-round", "6", "--epochs", "1", "--output", str(out)]
     assert main(argv) == 0
     curves = json.loads((out / "curves.json").read_text())
     assert curves["series"]["least_confidence"]["budgets"] == [6, 12]
+    assert curves["series"]["least_confidence"]["n"] == [1, 1]  # named twice, run once (before: "2 seeds")
     labeled = [json.loads(line) for line in (out / "runs" / "least_confidence" / "seed-0" / "labeled.jsonl").open()]
     texts = {sentence(i).text for i in range(30)}
     assert len(labeled) == 12 and all(rec["text"] in texts for rec in labeled)
@@ -603,8 +609,26 @@ def test_empty_pool_texts_are_left_out_and_labels_missing_from_train_are_named(t
 
     write_jsonl([sentence(i) for i in range(6)] + [Example("blank", "  ")], tmp_path / "train.jsonl")
     write_jsonl([Example("d", "Zoë saw Apple .", (Span(0, 3, "PER"), Span(8, 13, "ORG")))], tmp_path / "dev.jsonl")
+    write_jsonl([Example("t", "Zoë saw Rome .", (Span(0, 3, "PER"), Span(8, 12, "GPE")))], tmp_path / "test.jsonl")
     exp = Experiment(dataset=str(tmp_path), output=tmp_path / "out", loop=LoopConfig(task="ner", demo_pool=1))
     with caplog.at_level("WARNING"):
-        pool = load_splits(exp).pool
-    assert "blank" not in {ex.id for ex in pool} and len(pool) == 6
-    assert "left 1 empty texts out of the pool" in caplog.text and "never in train" in caplog.text and "ORG" in caplog.text
+        splits = load_splits(exp)
+    assert "blank" not in {ex.id for ex in splits.pool} and len(splits.pool) == 6
+    assert "ORG" in splits.labels.entity_labels  # the gold demo pool's labels are asked for too
+    assert "left 1 empty texts out of the pool" in caplog.text and "never in train or dev" in caplog.text
+    assert "GPE" in caplog.text
+
+
+def test_an_unlabeled_pool_takes_its_labels_from_the_gold_dev_split(tmp_path):
+    """Before, an unlabeled train.jsonl (an LLM teacher's pool needs none) gave an empty label set: the run asked
+    with no entity types, paid, then failed; with dev unlabeled too it is refused before any request."""
+    from llmaaa.data.jsonl import write_jsonl
+    from llmaaa.loop.experiment import Experiment, load_splits
+
+    write_jsonl([Example(f"u{i}", f"Anna {i} went to Paris .") for i in range(6)], tmp_path / "train.jsonl")
+    write_jsonl([Example("d", "Zoë saw Apple .", (Span(0, 3, "PER"), Span(8, 13, "ORG")))], tmp_path / "dev.jsonl")
+    exp = Experiment(dataset=str(tmp_path), output=tmp_path / "out", loop=LoopConfig(task="ner", demo_pool=1))
+    assert load_splits(exp).labels.entity_labels == ("ORG", "PER")
+    write_jsonl([Example("d", "Zoë saw Apple .")], tmp_path / "dev.jsonl")
+    with pytest.raises(ValueError, match="neither train nor dev has a labeled entity"):
+        load_splits(exp)

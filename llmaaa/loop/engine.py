@@ -266,7 +266,10 @@ class ActiveLoop:
             return None
         last = records[-n:]
         if all(rec.get("student_gold_f1") is not None and rec["student_gold_f1"] >= teacher_f1 for rec in last):
-            return f"{MATCHED} ({teacher_f1:.4f}) for {n} consecutive rounds"
+            # a teacher at 0 (an LLM answering [] to everything) is "matched" by any student: stopping is still
+            # right (its labels teach nothing), but the reason must not read as the student's success
+            worthless = "; the teacher scores 0 on the gold set, so its labels teach nothing" if teacher_f1 <= 0 else ""
+            return f"{MATCHED} ({teacher_f1:.4f}) for {n} consecutive rounds{worthless}"
         return None
 
 

@@ -120,7 +120,12 @@ def load_splits(exp: Experiment) -> Splits:
     if empty:  # nothing to label: each would spend a label of the budget on an empty answer
         log.warning("left %d empty texts out of the pool (%s)", len(empty), ", ".join(empty[:5]))
         train = [ex for ex in train if ex.text.strip()]
-    labels = LabelSet.from_examples(train)
+    # dev is the gold demo pool: its labels are the project's even when train is unlabeled (an LLM teacher's
+    # pool needs no labels); before, such a run asked with no entity types, paid, then failed
+    labels = LabelSet.from_examples([*train, *dev])
+    if not labels.entity_labels:
+        raise ValueError(f"dataset {exp.dataset!r}: neither train nor dev has a labeled entity, so there is no label set "
+                         "to ask for; label the dev split (the gold demo pool)")
     _warn_unseen_labels(labels, dev, test)
     if exp.loop.task == "re":  # RE needs candidate pairs
         train, test = _with_pairs(train, "train"), _with_pairs(test, "test")
@@ -136,14 +141,13 @@ def load_splits(exp: Experiment) -> Splits:
 
 
 def _warn_unseen_labels(labels: LabelSet, dev: Sequence[Example], test: Sequence[Example]) -> None:
-    """Labels only dev or test use: the label set comes from train, so the teacher is never asked for them and
+    """Labels only test uses: the label set comes from train and dev, so the teacher is never asked for them and
     the student never learns them, and every gold span of theirs is a miss on test."""
-    for name, split, known in (("entity", [s.label for ex in [*dev, *test] for s in ex.entities], labels.entity_labels),
-                               ("relation", [r.label for ex in [*dev, *test] for r in ex.relations],
-                                labels.relation_labels)):
+    for name, split, known in (("entity", [s.label for ex in test for s in ex.entities], labels.entity_labels),
+                               ("relation", [r.label for ex in test for r in ex.relations], labels.relation_labels)):
         unseen = sorted(set(split) - set(known))
         if unseen:
-            log.warning("%s labels in dev/test but never in train, so never asked for nor learned (every gold one "
+            log.warning("%s labels in test but never in train or dev, so never asked for nor learned (every gold one "
                         "counts as missed): %s", name, ", ".join(unseen[:10]))
 
 
@@ -173,7 +177,13 @@ def check_teacher_spec(spec: str) -> str:
     """``spec`` if it names a teacher ``make_teacher`` builds, else ``TeacherSpecError`` (before any data is read)."""
     if spec in ("openai", "llm"):
         return spec
-    if spec.startswith("simulated"):
+    if spec == "simulated" or spec.startswith("simulated:"):
+        # every option named: "simulated:0.5" or "simulated:F1=0.5" ran at the default 0.81, unsaid
+        parts = [kv for kv in spec.partition(":")[2].split(",") if kv.strip()]
+        bad = [kv for kv in parts if "=" not in kv or kv.split("=", 1)[0].strip() != "f1"]
+        if bad:
+            raise TeacherSpecError(f"teacher {spec!r}: {bad[0]!r} is no option of the simulated teacher; write "
+                                   "'simulated:f1=0.81' (its one option, f1, in lower case)")
         f1 = _simulated_options(spec).get("f1", "0.81")
         try:
             ok = 0.0 < float(f1) <= 1.0
@@ -239,13 +249,17 @@ def run_experiment(exp: Experiment) -> dict[str, Any]:
     teacher_gold: dict[Any, list[float]] = {}  # per seed: every run of a seed measures the same teacher
     teacher_name = exp.teacher
     gold_lookup = [*(sources or pool), *demo, *test]
+    strategies = list(dict.fromkeys(exp.strategies))  # a strategy named twice would train twice in one folder
+    if len(strategies) < len(exp.strategies):            # and pass for two seeds in the table
+        log.warning("strategies named more than once run once: %s", ", ".join(
+            sorted({s for s in exp.strategies if exp.strategies.count(s) > 1})))
     for seed in range(exp.first_seed, exp.first_seed + exp.seeds):
         teacher = make_teacher(exp, gold=gold_lookup, demo=demo, labels=labels, seed=seed)
         teacher_name = teacher.name
         t_test = teacher_on_test(teacher, test, exp.loop.task, exp.output / "teacher" / f"test-seed-{seed}.json")
         if t_test is not None:
             teacher_test.append(t_test)
-        for strategy in exp.strategies:
+        for strategy in strategies:
             for rw in exp.reweights:
                 if rw and exp.reweight_strategies is not None and strategy not in exp.reweight_strategies:
                     continue
