@@ -230,7 +230,8 @@ def teacher_on_test(teacher: Teacher, test: Sequence[Example], task: str, path: 
                       "recall": m["recall"], "failed": m.get("failed", 0), "identity": identity})
     if m.get("failed"):
         log.warning("teacher %s failed on %d of %d test examples: its test F1 %.4f counts them as empty answers "
-                    "(measured again on the next run)", teacher.name, m["failed"], len(test), m["f1"])
+                    "(asked again on the next run: an endpoint's failure may pass, an answer that could not be read "
+                    "comes back the same from the LLM cache)", teacher.name, m["failed"], len(test), m["f1"])
     return m["f1"]
 
 
