@@ -251,9 +251,12 @@ def write_report(
     curves = build_curves(runs, teacher=teacher, ceiling=ceiling, earlier=earlier)
     if notes:
         curves["notes"] = list(notes)
+    if title:  # which experiment, in the files themselves: a table copied out of its folder says what it shows
+        curves["title"] = title
     write_json(out / "curves.json", curves)
     plot_curves(curves, out / "curves.png", title=title)
-    (out / "table.md").write_text(markdown_table(curves), encoding="utf-8")
+    heading = f"### {title}\n\n" if title else ""
+    (out / "table.md").write_text(heading + markdown_table(curves), encoding="utf-8")
     log.info("wrote %s, %s and %s", out / "curves.json", out / "curves.png", out / "table.md")
     return curves
 

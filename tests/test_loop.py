@@ -283,6 +283,12 @@ def test_simulate_runs_on_a_user_dataset_folder_in_any_script(tmp_path):
     curves = json.loads((out / "curves.json").read_text())
     assert curves["series"]["least_confidence"]["budgets"] == [6, 12]
     assert curves["series"]["least_confidence"]["n"] == [1, 1]  # named twice, run once (before: "2 seeds")
+    # the table and curves say which experiment they show, also when rebuilt with --report-only (before: the
+    # table had no heading, and the rebuilt plot was titled with the folder's name)
+    heading = f"### {folder} NER, teacher simulated:f1=0.6, 1 seed(s)\n"
+    assert (out / "table.md").read_text().startswith(heading) and curves["title"] == heading[4:-1]
+    assert main(["simulate", "--report-only", "--output", str(out)]) == 0
+    assert (out / "table.md").read_text().startswith(heading)
     labeled = [json.loads(line) for line in (out / "runs" / "least_confidence" / "seed-0" / "labeled.jsonl").open()]
     texts = {sentence(i).text for i in range(30)}
     assert len(labeled) == 12 and all(rec["text"] in texts for rec in labeled)

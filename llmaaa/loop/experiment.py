@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,7 +347,10 @@ def report_finished(output: Path, *, title: str = "") -> dict[str, Any]:
     counted = build_curves(runs, teacher=teacher_info, earlier=earlier)["series"].values()
     counts = sorted({max(series["n"], default=0) for series in counted})
     seeds = f"{counts[0]} seed(s)" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds per series"
-    heading = title or f"{output.name}, teacher {teacher_name}"
+    # the heading the runs' own report gave (dataset and task), not the folder's name
+    prior = re.sub(r", (?:\d+ seed\(s\)|\d+-\d+ seeds per series)$", "",
+                   str((read_json(output / "curves.json") or {}).get("title") or ""))
+    heading = title or prior or f"{output.name}, teacher {teacher_name}"
     notes = []
     if len(setups) > 1:
         odd = ", ".join(r for group in sorted(setups.values(), key=len)[:-1] for r in group)
