@@ -509,6 +509,17 @@ def test_a_pool_with_a_repeated_id_is_refused(tmp_path):
         run_loop(LoopConfig(task="ner", strategy="random", init=2, per_round=2, rounds=0), pool=pool,
                  demo=[sentence(100)], labels=LABELS, teacher=SilentTeacher(), state_dir=tmp_path)
 
+def test_a_schedule_that_buys_more_than_the_pool_holds_is_said_at_once(tmp_path, caplog):
+    """Before, an initial batch of 40 from a pool of 30 bought 30 and stopped as "pool exhausted", unsaid."""
+    from llmaaa.loop.engine import ActiveLoop
+
+    with caplog.at_level("WARNING"):
+        ActiveLoop(LoopConfig(task="ner", strategy="random", init=40, per_round=5, rounds=2),
+                   pool=[sentence(i) for i in range(30)], demo=[sentence(100)], labels=LABELS,
+                   teacher=SilentTeacher(), state_dir=tmp_path)
+    assert "buys up to 50 labels (init 40 + 2 rounds x 5) from a pool of 30" in caplog.text
+
+
 def test_a_resumed_run_on_other_data_or_training_options_is_refused(tmp_path):
     from llmaaa.loop.engine import data_fingerprint, train_identity
     from llmaaa.training.trainer import TrainConfig

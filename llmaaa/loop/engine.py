@@ -70,6 +70,10 @@ class ActiveLoop:
         self.task = config.task
         self.pool = [strip_labels(ex, self.task) for ex in pool]
         _check_unique_ids(self.pool)
+        budget = config.init + config.rounds * config.per_round
+        if budget > len(self.pool):  # said now: the run stops early as "pool exhausted", and the table cannot say why
+            log.warning("the schedule buys up to %d labels (init %d + %d rounds x %d) from a pool of %d: the run stops "
+                        "when the pool is used up", budget, config.init, config.rounds, config.per_round, len(self.pool))
         # the pool's own labels, where it has any (a benchmark's gold): each round scores the labels it bought
         # against them, so a sampler that picks the examples the teacher gets wrong shows it
         self._pool_gold = {ex.id: ex for ex in pool} if any(ex.entities or ex.relations for ex in pool) else {}
