@@ -61,6 +61,7 @@ def cut_off(comp: Completion, task: str) -> str | None:
 
 BUDGET_EXHAUSTED = "budget exhausted"
 RE_PAIR_MODES = ("all", "seen")
+_ALL_PAIRS_PER_ASKED = 25  # pairs listed (asked or kept unknown) per pair LLM_MAX_PAIRS allows asking
 SEEN_PAIRS_MIN_RELATIONS = 20  # re_pairs="seen" filters only once the gold pool has this many relations
 
 
@@ -357,6 +358,13 @@ class LLMTeacher:
             raise LLMError(f"{len(ex.entities)} entities make {count} entity pairs to ask, more than "
                            f"LLM_MAX_PAIRS={limit} (one request each): split the text into shorter texts, or raise "
                            "LLM_MAX_PAIRS")
+        n = len(ex.entities)
+        if not isinstance(listed, (list, tuple)) and n * (n - 1) > _ALL_PAIRS_PER_ASKED * limit:
+            # the pairs not asked are listed and kept too (as unknown): 1,100 entities, one per sentence of a 1 MB
+            # text, ask nothing across sentences but list 1.2 million pairs
+            raise LLMError(f"{n} entities make {n * (n - 1)} ordered pairs, more than {_ALL_PAIRS_PER_ASKED} x "
+                           f"LLM_MAX_PAIRS={limit} even with the pairs across pieces unasked: split the text into "
+                           "shorter texts, or raise LLM_MAX_PAIRS")
 
     async def _ask(self, client: ChatClient, messages: list[dict[str, str]], parse: Any, usage: _Usage,
                    summary: RunSummary) -> tuple[Any, Completion]:

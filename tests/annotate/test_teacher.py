@@ -366,6 +366,12 @@ def test_a_text_with_more_entity_pairs_than_max_pairs_fails_before_any_request()
         t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=100, max_chars=20), rl, task="re")
         [pieced] = t.annotate([Example("long", text, ents)])
         assert len(llm.requests) == 40 and not pieced.failed
+    # ... but every pair is still listed, those across pieces kept as unknown: memory quadratic in the entities
+    with ScriptedOpenAI(lambda req, n: "no_relation") as llm:
+        t = LLMTeacher(LLMConfig(base_url=llm.base_url, model="m", max_pairs=60, max_chars=20), rl, task="re")
+        [many] = t.annotate([Example("long", text, ents)])
+        assert llm.requests == []
+    assert many.failed and "40 entities make 1560 ordered pairs, more than 25 x LLM_MAX_PAIRS=60" in many.annotation["error"]
 
 
 def test_re_pairs_seen_asks_only_type_combinations_of_gold_relations():
