@@ -146,7 +146,7 @@ def _json_items(answer: str, resolve: LabelResolver) -> list[Any]:
                 first_items = _json_items(before, resolve)
             except AnswerError:
                 return items
-            if _adds(revised):  # "Wait, I also missed: [...]", "Berlin should be included too: [...]": both lists
+            if _adds(revised, first_items, items, resolve):  # "Wait, I also missed: [...]": both lists
                 return _corrected(first_items, items, resolve, keep_rest=True)
             return _corrected(first_items, items, resolve)
     first: list[Any] | None = None
@@ -202,16 +202,23 @@ _REVISION = re.compile(r"\b(?:final\s+(?:answer|list|output|result)|correct(?:ed
 # a revision that adds to the first list: "I also missed", "Berlin should be included too", "Berlin is missing"
 _ADDITION = re.compile(r"\b(?:also|too|as well|additionally|additional|plus|missed|missing|forgot|forgotten"
                        r"|omitted|left out|add|adding)\b", re.I)
-# ... unless it also takes something away: "only keep", "remove Monday", "Monday is not an entity", "Monday should go"
-_REMOVAL = re.compile(r"\b(?:only|remove[ds]?|removing|drop(?:ped|s)?|delete[ds]?|exclude[ds]?|not|no|isn't|aren't"
-                      r"|shouldn't|instead|rather|go|goes|gone|wrong|incorrect|mistaken(?:ly)?|mistake)\b", re.I)
 
 
-def _adds(revised: str) -> bool:
-    """Whether the words between a revision cue and its list say the list adds to the first one, and
-    nothing is taken away."""
+def _adds(revised: str, before: list[Any], items: list[Any], resolve: LabelResolver) -> bool:
+    """Whether the words between a revision cue and its list say the list adds to the first one.
+
+    Read without the names the revision lists ("I also missed Only Fools", "... No Doubt", "... Go"), and
+    not when those words name a mention of the first list that the new list leaves out ("Monday should go",
+    "Monday is no entity"): that revision takes something away, and its list is the whole answer."""
     words = re.split(r"[\[{]", revised, maxsplit=1)[0]
-    return bool(_ADDITION.search(words)) and not _REMOVAL.search(words)
+    named = {m.strip().casefold() for m, _ in (item_pair(i, resolve) for i in items) if isinstance(m, str) and m.strip()}
+    for name in sorted(named, key=len, reverse=True):
+        words = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", " ", words, flags=re.I)
+    if not _ADDITION.search(words):
+        return False
+    dropped = {m.strip().casefold() for m, _ in (item_pair(i, resolve) for i in before)
+               if isinstance(m, str) and m.strip()} - named
+    return not any(re.search(r"(?<!\w)" + re.escape(m) + r"(?!\w)", words, re.I) for m in dropped)
 
 
 def _revision(answer: str) -> tuple[str, str | None]:
@@ -251,9 +258,9 @@ def _in_string(head: str, start: int) -> bool:
                 quote = None
         elif ch == '"' or (ch == "'" and depth > 0 and (i == 0 or not head[i - 1].isalnum())):
             quote = ch
-        elif ch in "[{(":
+        elif ch in "[{":  # not "(": prose has parentheses ("(the '90s style)"), a literal's tuples sit in a list
             depth += 1
-        elif ch in "]})":
+        elif ch in "]}":
             depth = max(0, depth - 1)
         i += 1
     return quote is not None
@@ -398,9 +405,11 @@ _LEAD_IN_WORDS = re.compile(r"\b(?:entit(?:y|ies)|answers?|results?|outputs?|fou
 
 
 def _prose_lead(lead: str) -> bool:
-    """Whether the words before a cut read as a lead-in: its own words, or two words or more, one in lower case."""
+    """Whether the words before a cut read as a lead-in: its own words, two words or more with one in lower
+    case, or one word of letters ("NER:", "List:", "Done."); not "U.S" of "U.S. Steel"."""
     words = lead.split()
-    return bool(_LEAD_IN_WORDS.search(lead)) or (len(words) >= 2 and any(w.islower() for w in words))
+    return (bool(_LEAD_IN_WORDS.search(lead)) or (len(words) >= 2 and any(w.islower() for w in words))
+            or (len(words) == 1 and words[0].isalpha()))
 
 
 def _one_token(mention: str) -> bool:

@@ -606,6 +606,23 @@ def test_a_revision_that_drops_a_name_is_read_whatever_words_come_before_it(cue)
     assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Paris", "LOC")]
 
 
+@pytest.mark.parametrize("cue,name", [
+    ("Wait, I also missed Go:", "Go"), ("Wait, I also missed Only Fools:", "Only Fools"),
+    ("Wait, I also missed No Doubt:", "No Doubt"), ("Wait, I also missed Paris, which is not a person:", "Paris"),
+    ("(the '90s style) Wait, I also missed Paris:", "Paris"),
+])
+def test_an_addition_is_read_whatever_the_added_name_or_the_prose_holds(cue, name):
+    """A first version took "Go", "Only", "No", "not" for removals, and a parenthesis in prose for a literal."""
+    first = '[{"span": "Anna", "type": "PER"}, {"span": "Bob", "type": "PER"}]'
+    answer = f'{first}\n{cue} [{{"span": "{name}", "type": "MISC"}}]'
+    assert parse_ner_answer(answer, LABELS) == [("Anna", "PER"), ("Bob", "PER"), (name, "MISC")]
+
+
+@pytest.mark.parametrize("answer", ["NER: Anna (PER), Paris (LOC)", "Done. Anna (PER), Paris (LOC)"])
+def test_a_one_word_lead_in_is_cut_too(answer):
+    assert parse_ner_answer(answer, LABELS, text="Anna flew to Paris.") == [("Anna", "PER"), ("Paris", "LOC")]
+
+
 def test_a_revision_that_removes_is_still_the_whole_answer():
     answer = ('[{"span": "Anna", "type": "PER"}, {"span": "Monday", "type": "MISC"}]\n'
               'Wait, Monday is not an entity, only Anna: [{"span": "Anna", "type": "PER"}]')
