@@ -8,9 +8,9 @@ One prompt per document overflows a small model's context (the request fails) an
 costs recall: models list the first entities of a long text and stop. So an NER text longer than
 ``max_chars`` is asked about piece by piece. Pieces are packed from whole sentences (ends: ``.!?``
 followed by a space, the CJK full stops ``。！？``, line breaks), so an entity never straddles two
-pieces unless a single sentence is itself longer than ``max_chars``. The dot of "J. R. R. Tolkien",
-"Mr. Smith" or "pears etc. Jean" (see ``_abbreviation``) ends no sentence there, only a weak one: a
-sentence too long for a piece is cut at its last such dot before the limit, else at its last space
+pieces unless a single sentence is itself longer than ``max_chars``. The dot of "J. R. R. Tolkien" or
+"Mr. Smith" (see ``_abbreviation``) ends no sentence; that of "pears etc. Jean" or "U.S. Steel" only a
+weak one: a sentence too long for a piece is cut at its last such dot before the limit, else at its last space
 (or CJK comma, semicolon, colon), else at the limit, never inside a character's combining marks or
 an emoji sequence. Offsets are always those of the original text.
 RE asks about a pair of entities in the piece that holds both (pairs in different pieces of a long
@@ -38,8 +38,9 @@ def _sentences(text: str) -> list[tuple[int, int, list[int]]]:
     for m in _SENTENCE_END.finditer(text):
         if m.end() <= start:
             continue
-        if text[m.start() - 1:m.start()] == "." and "\n" not in m.group() and _abbreviation(text, m.start() - 1):
-            if text[m.end():m.end() + 1].isupper():
+        kind = _abbreviation(text, m.start() - 1) if text[m.start() - 1:m.start()] == "." and "\n" not in m.group() else None
+        if kind is not None:
+            if kind == "weak" and text[m.end():m.end() + 1].isupper():
                 weak.append(m.end())
             continue
         out.append((start, m.end(), weak))
@@ -49,26 +50,33 @@ def _sentences(text: str) -> list[tuple[int, int, list[int]]]:
     return out
 
 
-# words written with a dot that ends no sentence: English titles, company forms and month names, a few
-# common German/French/Spanish ones, and "vs", "etc"; matched with their case ("no." ends a sentence, "No." is a number)
-_ABBREVIATIONS = frozenset(
-    "Mr Mrs Ms Dr Prof St Jr Sr Inc Ltd Co Corp No Mt Gen Col Sen Rep Gov Lt Capt Rev vs etc "
-    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Nr Mme Mlle Sra Srta Dra bzw usw".split())
+# words written with a dot that ends no sentence, matched with their case ("no." ends a sentence, "No." is a
+# number): titles and the like, always followed by the rest of a name or a number (never a break), and words
+# that often end a sentence too (a weak break before a capital: "pears etc. Jean", "Acme Co. The")
+_TITLES = frozenset("Mr Mrs Ms Dr Prof St Mt Gen Col Sen Rep Gov Lt Capt Rev No Nr Mme Mlle Sra Srta Dra".split())
+_ENDINGS = frozenset("Jr Sr Inc Ltd Co Corp vs etc Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec bzw usw".split())
 
 
-def _abbreviation(text: str, dot: int) -> bool:
-    """Whether the dot at ``text[dot]`` ends an abbreviation, not a sentence: an initial ("J. R. R. Tolkien"),
-    a dotted acronym ("U.S. Steel", "e.g. Paris") or a word of ``_ABBREVIATIONS`` ("Mr. Smith", "Dr. No").
-
-    Cutting there would split the name that follows from its first half, so a piece ends there only in a
-    sentence too long for one piece, and before a capital (a sentence may end with one: "pears etc. Jean").
+def _abbreviation(text: str, dot: int) -> str | None:
+    """Whether the dot at ``text[dot]`` ends an abbreviation, not (surely) a sentence: "title" for an initial
+    beside another ("J. R. R. Tolkien") or a title ("Mr. Smith", "Dr. No"), never a break; "weak" for a lone
+    initial ("John F. Kennedy", but also "World War I."), a dotted acronym ("U.S. Steel", "e.g. Paris") or a
+    word of ``_ENDINGS`` ("pears etc. Jean"), which may end a sentence and is cut only in a sentence too long
+    for one piece, before a capital; None for a sentence's end.
     """
     m = _LAST_WORD.search(text, max(0, dot - 12), dot)
     word = m.group() if m.start() > dot - 12 or m.start() == 0 else ""  # 12 word characters: no abbreviation
-    return (len(word) == 1 and word.isupper()) or bool(_DOTTED.fullmatch(word)) or word in _ABBREVIATIONS
+    if word in _TITLES or (len(word) == 1 and word.isupper() and (
+            _INITIAL_BEFORE.search(text, 0, m.start()) or _INITIAL_AFTER.match(text, dot + 1))):
+        return "title"  # "J. R. R. Tolkien": an initial beside another
+    if len(word) == 1 and word.isupper():
+        return "weak"  # "John F. Kennedy" or "World War I. Barack", "vitamin C. Maria"
+    return "weak" if _DOTTED.fullmatch(word) or word in _ENDINGS else None
 
 
 _LAST_WORD = re.compile(r"[\w.]*$")
+_INITIAL_BEFORE = re.compile(r"(?:^|\s)[A-Z]\.\s+$")
+_INITIAL_AFTER = re.compile(r"\s+[A-Z]\.")
 _DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # "U.S", "e.g", "Ph.D" before the last dot; no "example.com"
 
 

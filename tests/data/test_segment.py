@@ -134,3 +134,10 @@ def test_concat_joins_sentences_into_a_document_with_every_label_in_place():
     assert doc.text == "Zoë lives in Québec. 王小明在北京工作。"
     assert [doc.mention(s) for s in doc.entities] == ["Zoë", "Québec", "王小明", "北京"]
     assert [(r.head, r.tail, r.label) for r in doc.relations] == [(0, 1, "Live_In"), (2, 3, "Work_In")]
+
+
+@pytest.mark.parametrize("name", ["J. R. R. Tolkien", "Mr. Smith", "Dr. Lee"])
+def test_a_sentence_too_long_for_a_piece_is_never_cut_inside_an_initials_or_titles_name(name):
+    """A first version of the weak breaks cut an over-long sentence at "J. R. R. | Tolkien" and "Mr. | Smith"."""
+    text = " ".join(["word"] * 8) + f" and then {name} wrote " + " ".join(["word"] * 40) + "."
+    assert any(name in piece for piece in pieces(text, 150))
