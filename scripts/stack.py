@@ -71,7 +71,8 @@ def _is_json(path: Path) -> bool:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             for line in f:
                 if line.strip():
-                    return line.lstrip()[:1] == "{" or line.strip() == "[" or _parses(line)
+                    return (line.lstrip()[:1] == "{" or re.match(r"\s*\[\s*(?:$|[\[{\"])", line) is not None
+                            or _parses(line))
     except OSError:
         return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")  # let the reader say what is wrong
     return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")

@@ -65,6 +65,15 @@ def test_a_json_lines_data_file_is_read_as_json_whatever_its_name(tmp_path, name
     assert [ex.id for ex in stack.load_data(str(path), None)] == ["x0", "x1", "x2"]
 
 
+def test_a_json_array_data_file_gets_the_advice_to_convert_it(tmp_path):
+    """A multi-line array's first line does not parse alone; it went to the CoNLL reader ("4 columns where ...")."""
+    path = tmp_path / "export.json"
+    path.write_text('[{"text": "Anna flew .",\n  "id": 1}]\n', encoding="utf-8")
+    from llmaaa.data.jsonl import JsonlError
+    with pytest.raises(JsonlError, match="one JSON array"):
+        stack.load_data(str(path), None)
+
+
 @pytest.mark.parametrize("body", ["-DOCSTART- O\n\nAnna B-PER\nflew O\n", "[ O\nAnna B-PER\nflew O\n"])
 def test_a_conll_data_file_is_still_read_as_conll(tmp_path, body):
     path = tmp_path / "pool.txt"
