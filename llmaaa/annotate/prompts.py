@@ -188,13 +188,18 @@ class PromptBuilder:
 def _occurrence(ex: Example, span: Span) -> str:
     """Which occurrence of its name a span is, when the text holds the name more than once; else "".
 
-    Whole words only where the name's script spaces its words: "US" in "The USA and the US" is the only "US"."""
-    name = ex.mention(span)
+    Whole words only where the name's script spaces its words: "US" in "The USA and the US" is the only "US",
+    while "iPhone" in "苹果发布了iPhone，用户说iPhone很贵" is there twice."""
+    name, text = ex.mention(span), ex.text
     if not name.strip():
         return ""
-    edge = "" if NO_SPACE_SCRIPTS.match(name[:1]) else r"(?<!\w)"
-    tail = "" if NO_SPACE_SCRIPTS.match(name[-1:]) else r"(?!\w)"
-    starts = [m.start() for m in re.finditer(edge + re.escape(name) + tail, ex.text)]
+
+    def cuts(outer: str, inner: str) -> bool:  # a word of a spaced script goes on across the boundary
+        return outer.isalnum() and inner.isalnum() and not (NO_SPACE_SCRIPTS.match(outer) or NO_SPACE_SCRIPTS.match(inner))
+
+    starts = [m.start() for m in re.finditer(re.escape(name), text)
+              if not (m.start() > 0 and cuts(text[m.start() - 1], name[0]))
+              and not (m.end() < len(text) and cuts(text[m.end()], name[-1]))]
     if len(starts) < 2 or span.start not in starts:
         return ""
     return f"; occurrence {starts.index(span.start) + 1} of {len(starts)} in the text"

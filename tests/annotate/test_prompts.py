@@ -108,3 +108,7 @@ def test_a_relation_question_says_which_occurrence_of_a_repeated_name_is_meant()
     inside = Example("u", "The USA and the US met Smithson and Smith.", (Span(16, 18, "Loc"), Span(36, 41, "Loc")))
     q = b.re_query(inside, 0, 1)  # a name inside a longer word is no occurrence of it
     assert "Head: US (Loc)\n" in q and "Tail: Smith (Loc)" in q and "occurrence" not in q
+    cjk = Example("c", "苹果发布了iPhone，用户说iPhone很贵。", (Span(5, 11, "Loc"), Span(15, 21, "Loc")))
+    assert "Tail: iPhone (Loc; occurrence 2 of 2 in the text)" in b.re_query(cjk, 0, 1)  # a Latin name in CJK text
+    abc = Example("a", "x(ABC) and (ABC) met.", (Span(1, 6, "Loc"), Span(11, 16, "Loc")))
+    assert "Head: (ABC) (Loc; occurrence 1 of 2 in the text)" in b.re_query(abc, 0, 1)
