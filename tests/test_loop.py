@@ -649,3 +649,11 @@ def test_an_unlabeled_pool_takes_its_labels_from_the_gold_dev_split(tmp_path):
     write_jsonl([Example("d", "Zoë saw Apple .")], tmp_path / "dev.jsonl")
     with pytest.raises(ValueError, match="neither train nor dev has a labeled entity"):
         load_splits(exp)
+
+
+def test_a_simulated_teacher_spec_with_spaces_runs_at_the_f1_it_names():
+    """Before, "simulated: f1=0.6" passed the check but the reader kept the key " f1": it ran at 0.81."""
+    from llmaaa.loop.experiment import _simulated_options, check_teacher_spec
+
+    for spec in ("simulated: f1=0.6", "simulated:f1 = 0.6", "simulated:f1=0.6,"):
+        assert check_teacher_spec(spec) == spec and _simulated_options(spec) == {"f1": "0.6"}

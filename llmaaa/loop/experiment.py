@@ -171,7 +171,8 @@ def make_teacher(exp: Experiment, *, gold: Sequence[Example], demo: Sequence[Exa
 
 
 def _simulated_options(spec: str) -> dict[str, str]:
-    return dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)
+    """``simulated:f1=0.6`` -> {"f1": "0.6"}; spaces around keys and values ("simulated: f1 = 0.6") dropped."""
+    return {k.strip(): v.strip() for k, v in (kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)}
 
 
 def check_teacher_spec(spec: str) -> str:
