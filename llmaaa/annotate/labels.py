@@ -26,9 +26,8 @@ _LABEL_FAMILIES: tuple[tuple[frozenset[str], tuple[frozenset[str], ...]], ...] =
                 "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}), ()),
     (frozenset({"loc", "location", "locations", "place", "geo", "地点", "地點", "地名", "位置", "地理位置", "地区", "地區",
                 "場所", "lugar", "ubicación", "lieu", "ort", "luogo", "localização", "ubicacion", "localizacao",
-                "localisation", "localización", "localizacion", "lieux", "地理",
-                # GPE is narrower than LOC, but ACE-style sets (PER, ORG, GPE) use it for every place
-                "gpe", "geopolitical", "geopoliticalentity"}), ()),
+                "localisation", "localización", "localizacion", "lieux", "地理"}),
+     (_GPE := frozenset({"gpe", "geopolitical", "geopoliticalentity"}),)),
     (frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "组织", "組織",
                 "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "organización", "organizzazione", "organização",
                 "机构名", "機構名", "组织机构名", "organizacion", "organizacao"}),
@@ -37,6 +36,9 @@ _LABEL_FAMILIES: tuple[tuple[frozenset[str], tuple[frozenset[str], ...]], ...] =
     (frozenset({"misc", "miscellaneous", "other", "其他", "其它", "杂项", "雜項", "その他", "otro", "otros",
                 "autre", "sonstiges"}), ()),
 )
+# narrow kinds that stand for their whole family in a label set without its generic label: ACE-style sets
+# (PER, ORG, GPE) use GPE for every place, while a Company label beside University is one kind of organization
+_STANDS_IN = (_GPE,)
 _BIO_PREFIX = re.compile(r"^[BIESLU][-_](?=\w)", re.I)  # "B-PER", "i-per"
 
 
@@ -111,6 +113,10 @@ class LabelResolver:
                     self.family[kind] = generics[0]
             if len(generics) == 1:
                 self.family[generic] = generics[0]
+            elif not generics:
+                stand_in = [self.family[k] for k in kinds if k in _STANDS_IN and k in self.family]
+                if len(stand_in) == 1:
+                    self.family[generic] = stand_in[0]
 
     def __call__(self, raw: str) -> str | None:
         hit = self._resolve(raw)

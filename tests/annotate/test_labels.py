@@ -102,3 +102,9 @@ def test_a_generic_place_maps_to_gpe_in_an_ace_style_label_set():
     for labels in (("PER", "ORG", "GPE"), ("PERSON", "ORGANIZATION", "GPE", "FAC")):
         answer = '[{"span": "Oslo", "type": "LOC"}, {"span": "Rome", "type": "location"}, {"span": "Lima", "type": "Lugar"}]'
         assert parse_ner_answer(answer, labels) == [("Oslo", "GPE"), ("Rome", "GPE"), ("Lima", "GPE")]
+
+
+def test_generic_place_names_map_to_loc_where_both_loc_and_gpe_are_labels():
+    """OntoNotes-style sets have both: "location" is LOC, "geopolitical entity" GPE (before: both dropped)."""
+    answer = '[{"span": "Alps", "type": "location"}, {"span": "Oslo", "type": "geopolitical entity"}]'
+    assert parse_ner_answer(answer, ("GPE", "LOC", "PER")) == [("Alps", "LOC"), ("Oslo", "GPE")]
