@@ -262,6 +262,7 @@ def _token_offsets(tokens: Any, ctx: str) -> list[list[int]]:
 _OUTSIDE_TAGS = ("O", "o", "", "X", "-")  # "X": a sub-word or ignored token in some token files
 _PREFIXES = frozenset("BIMELSU")
 # part-of-speech tag sets: "tags" of a POS dataset (UD's upos, Penn Treebank's xpos) are no entity labels
+_NER_LIKE = frozenset({"NUM", "X", "SYM", "CD", "FW", "LS"})  # POS tags that also name entity types
 _UPOS = frozenset("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
 _PTB = frozenset("CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH "
                  "VB VBD VBG VBN VBP VBZ WDT WP WP$ WRB -LRB- -RRB- . , : `` '' # $ HYPH NFP ADD AFX XX".split())
@@ -299,7 +300,8 @@ def _pos_tags(tags: Sequence[Any]) -> bool:
     if not all(isinstance(t, str) for t in tags):
         return False
     found = set(tags) - {"", "-"}
-    return bool(found) and (found <= _UPOS or found <= _PTB)
+    # and at least one tag no NER set would use: ["NUM"] or ["NUM", "X"] may be a user's entity labels
+    return bool(found - _NER_LIKE) and (found <= _UPOS or found <= _PTB)
 
 
 def _outside(tag: Any) -> bool:

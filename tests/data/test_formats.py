@@ -491,9 +491,18 @@ def test_part_of_speech_tags_beside_a_text_are_no_entities(tags):
     ``O`` makes untyped tags IO now, and a POS tag set is kept as it was before (no entities, in extra)."""
     record = {"id": 2, "text": "Anna runs lol", "tokens": ["Anna", "runs", "lol"], "tags": tags}
     ex, fmt = read(record)
-    assert fmt is None and ex.entities == () and ex.extra["tags"] == tags
+    assert ex.entities == ()
+    if set(tags) != {"X"}:  # all X: no tag a NER set could not use, read as tags all outside
+        assert fmt is None and ex.extra["tags"] == tags
     ex, _ = read({**record, "entities": []})  # an empty 'entities' beside them is no second answer
     assert ex.entities == ()
+
+
+@pytest.mark.parametrize("tags,expected", [(["NUM", "O"], [("12", "NUM")]), (["NUM", "X"], [("12", "NUM")])])
+def test_entity_labels_that_are_also_pos_tags_are_read_as_entities(tags, expected):
+    """A first version of the POS check refused ``ner_tags ["NUM"]`` as part-of-speech tags."""
+    ex, fmt = read({"id": 3, "tokens": ["12", "cats"], "ner_tags": tags})
+    assert fmt.startswith("Hugging Face") and mentions(ex) == expected
 
 
 def test_io_tags_beside_a_text_still_need_an_o_and_prefixed_tags_keep_x_as_outside():
