@@ -80,17 +80,19 @@ class ProjectContext:
             self._unserved = self.state.get_meta("unserved_config") or ""
         return self._unserved or None
 
+    def _set_unserved(self, why: str) -> None:
+        """Record why the latest config is refused ("" once one is served), in the state: it outlives a restart."""
+        if (self.unserved or "") != why:
+            self.state.set_meta("unserved_config", why)
+            self._unserved = why
+
     def use_config(self, xml: str) -> LabelingSchema:
         try:
             schema = self.backend.schemas.get(xml)
         except UnsupportedConfig as e:
-            if self.unserved != str(e):
-                self.state.set_meta("unserved_config", str(e))
-                self._unserved = str(e)
+            self._set_unserved(str(e))
             raise
-        if self.unserved is not None:
-            self.state.set_meta("unserved_config", "")
-            self._unserved = ""
+        self._set_unserved("")
         if xml != self.label_config:  # an in-memory compare: /predict sends the XML with every batch
             with self._lock:
                 self.state.set_meta("label_config", xml)

@@ -14,7 +14,6 @@ what such a run started (recorded in ``.stack/started.json``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -54,27 +53,21 @@ def load_data(spec: str | None, limit: int | None) -> list[Example]:
     return examples[:limit] if limit else examples
 
 
-def _parses(line: str) -> bool:
-    """Whether a line starting with "[" is JSON (a one-line array), not a CoNLL token "[" and its tag."""
-    try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return line.lstrip()[:1] == "["
+# a JSON file's first line: an object, or an array opening ("[", "[{...", '["...'); a CoNLL line "[ O" is none
+_JSON_START = re.compile(r"\s*(?:\{|\[\s*(?:$|[\[{\"]))")
 
 
 def _is_json(path: Path) -> bool:
     """Whether a data file holds JSON (JSON Lines, or one array that ``read_jsonl`` explains how to convert),
-    by its first character, not its name: ``.json``, ``.JSONL`` and ``.ndjson`` files were read as CoNLL and
-    failed on their "columns"."""
+    by its first line, not its name: ``.json``, ``.JSONL`` and ``.ndjson`` files were read as CoNLL and
+    failed on their "columns". An empty or unreadable file goes by its name (its reader says what is wrong)."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
-            for line in f:
-                if line.strip():
-                    return (line.lstrip()[:1] == "{" or re.match(r"\s*\[\s*(?:$|[\[{\"])", line) is not None
-                            or _parses(line))
+            first = next((line for line in f if line.strip()), "")
     except OSError:
-        return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")  # let the reader say what is wrong
+        first = ""
+    if first:
+        return _JSON_START.match(first) is not None
     return path.suffix.casefold() in (".jsonl", ".json", ".ndjson")
 
 

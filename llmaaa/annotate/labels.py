@@ -21,13 +21,14 @@ def _label_lookup(labels: Iterable[str]) -> dict[str, str]:
 # or "Lugar: Madrid". Each family is its generic names and the narrower kinds inside it: a narrow answer
 # ("company") maps to the user's generic label (ORG), but a generic answer ("Organization") never to a narrow
 # label (Company), since the user's other labels (University, Agency) may be organizations too.
+_GPE = frozenset({"gpe", "geopolitical", "geopoliticalentity"})
 _LABEL_FAMILIES: tuple[tuple[frozenset[str], tuple[frozenset[str], ...]], ...] = (
     (frozenset({"per", "pers", "person", "persons", "people", "peop", "human", "individual", "personname",
                 "人名", "人物", "人", "姓名", "人员", "人員", "persona", "personas", "personne", "pessoa", "personen"}), ()),
     (frozenset({"loc", "location", "locations", "place", "geo", "地点", "地點", "地名", "位置", "地理位置", "地区", "地區",
                 "場所", "lugar", "ubicación", "lieu", "ort", "luogo", "localização", "ubicacion", "localizacao",
                 "localisation", "localización", "localizacion", "lieux", "地理"}),
-     (_GPE := frozenset({"gpe", "geopolitical", "geopoliticalentity"}),)),
+     (_GPE,)),
     (frozenset({"org", "orgs", "organization", "organisation", "organizations", "organisations", "组织", "組織",
                 "机构", "機構", "组织机构", "組織機構", "组织名", "組織名", "organización", "organizzazione", "organização",
                 "机构名", "機構名", "组织机构名", "organizacion", "organizacao"}),

@@ -20,7 +20,7 @@ from string import Template
 from typing import Mapping, Sequence
 
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Span
-from llmaaa.data.scripts import NO_SPACE_SCRIPTS
+from llmaaa.data.scripts import inside_word
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAMES = ("system", "query")
@@ -193,13 +193,9 @@ def _occurrence(ex: Example, span: Span) -> str:
     name, text = ex.mention(span), ex.text
     if not name.strip():
         return ""
-
-    def cuts(outer: str, inner: str) -> bool:  # a word of a spaced script goes on across the boundary
-        return outer.isalnum() and inner.isalnum() and not (NO_SPACE_SCRIPTS.match(outer) or NO_SPACE_SCRIPTS.match(inner))
-
     starts = [m.start() for m in re.finditer(re.escape(name), text)
-              if not (m.start() > 0 and cuts(text[m.start() - 1], name[0]))
-              and not (m.end() < len(text) and cuts(text[m.end()], name[-1]))]
+              if not (m.start() > 0 and inside_word(text[m.start() - 1], name[0]))
+              and not (m.end() < len(text) and inside_word(name[-1], text[m.end()]))]
     if len(starts) < 2 or span.start not in starts:
         return ""
     return f"; occurrence {starts.index(span.start) + 1} of {len(starts)} in the text"

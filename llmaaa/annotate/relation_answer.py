@@ -435,18 +435,13 @@ class _Reader:
 
         A slot naming neither the head nor the tail is no sign of another question: models name an entity by
         an alias or a short form ("IBM" for "International Business Machines", "Ms. Smith", "北大"), so such a
-        triple is read as usual. (A first version re-asked it, and a model that answered so twice failed the
-        whole example.)"""
+        triple is read as usual: re-asked, a model that answered so twice would fail the whole example."""
         said = set()
         for first, last, exact in triples:
             roles = (self._role(first, exact=exact), self._role(last, exact=exact))
             if roles in (("head", "tail"), ("tail", "head")):
                 said.add(roles[0])
-        if "head" in said:
-            return None
-        if "tail" in said:
-            return NO_RELATION
-        return None
+        return NO_RELATION if said == {"tail"} else None
 
     def _triples(self, text: str) -> list[tuple[str, str, bool]]:
         """The lines of ``text`` that are a triple whose middle is a label, as (first slot, last slot, exact)."""

@@ -285,8 +285,10 @@ class LLMTeacher:
         ``other_piece``: split across the pieces of a long text, so their label is unknown)."""
         limit = self.config.max_chars
         pieces = segments(ex.text, limit) if 0 < limit < len(ex.text) else None  # once per text, not per pair
+        # each entity's piece, once per entity, not per pair (None: the whole text is one piece)
+        piece_of = [holding(pieces, s.start, s.end) for s in ex.entities] if pieces is not None else None
         allowed = self._pair_types()
-        self._check_pair_count(ex, pieces, allowed)
+        self._check_pair_count(ex, piece_of, allowed)
         try:
             pairs = candidate_pairs(ex)
         except (ValueError, TypeError, KeyError) as e:
@@ -304,13 +306,11 @@ class LLMTeacher:
             if view is not None:
                 demo_pairs.append((*view, p[3]))
         classes = self.labels.relation_labels
-        if pieces is not None:  # a long document: pairs split across pieces are not asked
-            piece_of = [holding(pieces, span.start, span.end) for span in ex.entities]  # once per entity, not pair
+        if piece_of is not None:  # a long document: pairs split across pieces are not asked
             split = [(h, t) for h, t in pairs if piece_of[h] is None or piece_of[h] != piece_of[t]]
             if split:
                 not_asked["other_piece"] = split
-                split_set = set(split)
-                pairs = [p for p in pairs if p not in split_set]
+                pairs = [(h, t) for h, t in pairs if piece_of[h] is not None and piece_of[h] == piece_of[t]]
         views = {(h, t): crop_pair(ex, h, t, limit, pieces) for h, t in pairs}
 
         async def label(h: int, t: int) -> Relation:
@@ -329,23 +329,23 @@ class LLMTeacher:
                 raise r
         return [r for r in results if r.label != NO_RELATION], not_asked  # type: ignore[union-attr]
 
-    def _check_pair_count(self, ex: Example, pieces: list[tuple[int, int]] | None,
+    def _check_pair_count(self, ex: Example, piece_of: list[tuple[int, int] | None] | None,
                           allowed: set[tuple[str, str]] | None) -> None:
         """Fail a text whose entity pairs to ask outnumber ``max_pairs``, before listing them: one request each,
         and with the pairs split across a long document's pieces kept as unknown, memory quadratic in its
         entities (a 1 MB task took the backend's worker down). Counted as asked: within one piece, of the
         type combinations ``re_pairs=seen`` keeps; a user's listed pairs count as listed."""
         limit = self.config.max_pairs
-        listed = ex.extra.get("pairs")
         if not limit:
             return
+        listed = ex.extra.get("pairs")
         if isinstance(listed, (list, tuple)):
             count = len(listed)
         else:
             groups: dict[tuple[int, int] | None, Counter[str]] = {}
-            for span in ex.entities:
-                piece = holding(pieces, span.start, span.end) if pieces is not None else None
-                if pieces is None or piece is not None:
+            for k, span in enumerate(ex.entities):
+                piece = piece_of[k] if piece_of is not None else None
+                if piece_of is None or piece is not None:  # an entity across two pieces is in no pair asked
                     groups.setdefault(piece, Counter())[span.label] += 1
             count = 0
             for labels in groups.values():

@@ -93,8 +93,8 @@ def _formats(record: Mapping[str, Any]) -> list[tuple[str, Converter]]:
 
 def _check_ours(record: Mapping[str, Any], ex_id: Any) -> None:
     """Our ``entities`` win over any foreign key; but an *empty* ``entities`` beside foreign spans is
-    two answers to "which labels?" (the foreign ones would be dropped silently). Before, only doccano,
-    Prodigy and spaCy labels were checked, and Hugging Face tags or JSON-MIN regions gave no entities."""
+    two answers to "which labels?" (the foreign ones would be dropped silently): doccano, Prodigy, spaCy,
+    Hugging Face tags and JSON-MIN regions alike."""
     if record["entities"]:
         return
     for name, _ in _formats(record):
@@ -273,8 +273,7 @@ def _tag_key(record: Mapping[str, Any]) -> str | None:
 
     Beside a text, ``tags`` may be topics or part-of-speech tags, so it is read only when it is one tag per
     token, no POS tag set, and either all prefixed/outside tags or IO tags with at least one ``O``
-    (``PER O LOC``). Before, IO tags and ``X`` beside a text were taken for topics: the record was read with
-    no entities, silently; then, for a while, POS tags with one UPOS ``X`` were read as entities "PROPN", "VERB".
+    (``PER O LOC``): ``X`` is a UPOS tag as well as an ignored token, so it does not make POS tags IO.
     """
     if not isinstance(record.get("tokens"), list):
         return None
@@ -317,9 +316,8 @@ def _prefixed(tag: str) -> bool:
 
 def _tag_spans(tags: Sequence[str], ctx: str, key: str) -> list[tuple[int, int, str]]:
     """Token spans of prefixed tags (any scheme, ``tags_to_token_spans``) or of IO tags (a run of one label
-    is one entity); ``X`` and ``-`` are outside. Before, IO tags were an error without a ``text`` and no
-    entities beside one; a mix of both kinds is an error, since either reading would be a guess, and so are
-    part-of-speech tags (``PROPN VERB ADV`` were read as entities labelled with them)."""
+    is one entity); ``X`` and ``-`` are outside. A mix of both kinds is an error, since either reading would
+    be a guess, and so are part-of-speech tags (``PROPN VERB ADV`` are no entity labels)."""
     if _pos_tags(tags):
         shown = ", ".join(repr(t) for t in list(dict.fromkeys(t for t in tags if t not in ("", "-")))[:4])
         raise SchemaError(f"{ctx} {key!r} holds part-of-speech tags ({shown}), not entity tags; give the record "

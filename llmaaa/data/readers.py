@@ -161,8 +161,7 @@ def _token_column(path: Path, blocks: Sequence[Sequence[tuple[int, list[str], bo
     """1 when the first column numbers the tokens (an ID column) and another holds the words, else 0.
 
     An ID column counts up by 1 within each sentence, from 0 or 1 or on from the sentence before (files
-    numbering tokens across a document). Before, only 1, 2, 3, ... restarting in each sentence was an ID
-    column, and a 0-based or running one silently became the text ("0 1 2 3"). Every line needs a third
+    numbering tokens across a document); missed, the numbers would become the text ("0 1 2 3"). Every line needs a third
     column, so a ``TOKEN TAG`` file whose tokens are numbers keeps them; a first column of integers that
     follows no such rule is read as tokens, with a warning.
     """

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from llmaaa.data.scripts import NO_SPACE_SCRIPTS
+from llmaaa.data.scripts import inside_word
 
 NO_RELATION = "no_relation"
 
@@ -193,9 +193,9 @@ def _by_entity_id(relations: list[Mapping[str, Any]], entities: list[Mapping[str
     When every entity has a distinct ``id`` and every relation names two of them (brat's "T1", or 1, 2, 3),
     they are ids, as the README documents ("relations may name entity ids"), even where they would also be
     valid indexes: a file that numbers its entities from 1 would otherwise have each relation read one
-    entity off. Else, when every end is a valid index, they are indexes. Before, this was decided per
-    relation, so in one example ``{head: 0, tail: 2}`` was read as indexes and ``{head: 1, tail: 2}`` as
-    ids, silently joining the wrong entities; a mix that neither reading covers is a ``SchemaError``.
+    entity off. Else, when every end is a valid index, they are indexes. One reading per example: decided
+    per relation, ``{head: 0, tail: 2}`` and ``{head: 1, tail: 2}`` could be read one each way, silently
+    joining the wrong entities; a mix that neither reading covers is a ``SchemaError``.
     """
     ids = [e.get("id") for e in entities]
     if not relations or not entities or any(i is None for i in ids) or len({str(i) for i in ids}) < len(ids):
@@ -258,20 +258,14 @@ def _ragged(text: str, start: int, end: int) -> bool:
     """A span that cuts a word or starts/ends on whitespace: how offsets in the wrong unit land.
 
     Between two characters of a script written without spaces (Chinese, Japanese, Thai, Korean inside a
-    phrase) every boundary may be a word's: a span there cuts nothing. Before, every Chinese span inside
-    running text counted as ragged, and a text with an emoji before it was refused as UTF-16-counted.
+    phrase) every boundary may be a word's: a span there cuts nothing, so a Chinese span after an emoji is
+    not taken for UTF-16-counted.
     """
     if not (0 <= start < end <= len(text)):
         return True
     piece = text[start:end]
-    return piece != piece.strip() or (start > 0 and _cuts(text, start)) or (end < len(text) and _cuts(text, end))
-
-
-def _cuts(text: str, i: int) -> bool:
-    """Whether a boundary at ``i`` falls inside a word of a spaced script."""
-    left, right = text[i - 1], text[i]
-    return (left.isalnum() and right.isalnum()
-            and not (NO_SPACE_SCRIPTS.match(left) or NO_SPACE_SCRIPTS.match(right)))
+    return (piece != piece.strip() or (start > 0 and inside_word(text[start - 1], text[start]))
+            or (end < len(text) and inside_word(text[end - 1], text[end])))
 
 
 def _unit_offsets(text: str, encoding: str, width: int) -> dict[int, int]:

@@ -17,6 +17,13 @@ NO_SPACE_SCRIPTS = re.compile(
 )
 
 
+def inside_word(left: str, right: str) -> bool:
+    """Whether a boundary between characters ``left`` and ``right`` falls inside a word of a spaced script:
+    between two characters of a script written without spaces every boundary may be a word's."""
+    return (left.isalnum() and right.isalnum()
+            and not (NO_SPACE_SCRIPTS.match(left) or NO_SPACE_SCRIPTS.match(right)))
+
+
 def joins_previous(ch: str) -> bool:
     """A character that belongs to the one before it: a combining mark (a Thai vowel sign, an NFD accent), a
     zero-width joiner, a variation selector, an emoji skin tone or a flag's tag character."""

@@ -122,7 +122,7 @@ def load_splits(exp: Experiment) -> Splits:
         log.warning("left %d empty texts out of the pool (%s)", len(empty), ", ".join(empty[:5]))
         train = [ex for ex in train if ex.text.strip()]
     # dev is the gold demo pool: its labels are the project's even when train is unlabeled (an LLM teacher's
-    # pool needs no labels); before, such a run asked with no entity types, paid, then failed
+    # pool needs no labels); from train alone, such a run would ask with no entity types, pay, then fail
     labels = LabelSet.from_examples([*train, *dev])
     if not labels.entity_labels:
         raise ValueError(f"dataset {exp.dataset!r}: neither train nor dev has a labeled entity, so there is no label set "
