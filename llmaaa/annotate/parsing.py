@@ -357,10 +357,13 @@ def parse_ner_answer(answer: str, labels: Sequence[str], stats: ParseStats | Non
         if canonical.casefold() != label.strip().casefold():
             stats.synonym_labels += 1
         mention = trim_mention(mention)
-        joined = out[-1][0] + mention[2:] if out and mention.startswith("##") else f"{out[-1][0]} {mention}" if out else ""
-        if (token and out[-1][1] == canonical and _one_token(mention) and continues_mention(label, resolve)
-                and (folded is None or find_occurrences(text, joined, folded)[0])):
+        joined = None
+        if token and out[-1][1] == canonical and _one_token(mention) and continues_mention(label, resolve):
             # per-token output ({"word": "New", "entity": "B-LOC"}, {"word": "York", "entity": "I-LOC"}): one mention
+            joined = out[-1][0] + mention[2:] if mention.startswith("##") else f"{out[-1][0]} {mention}"
+            if folded is not None and not find_occurrences(text, joined, folded)[0]:
+                joined = None  # IOB1 names apart in the text: two mentions
+        if joined is not None:
             out[-1] = (joined, canonical)
         elif mention:
             out.append((mention, canonical))

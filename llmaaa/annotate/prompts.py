@@ -61,10 +61,12 @@ def load_templates(task: str, override_dir: str | Path | None = None) -> dict[st
             try:
                 template.substitute(_AnyValue())
             except ValueError as e:
-                raise TemplateError(f"{path}: {e} (a '$' that starts no placeholder: write '$$' for a "
-                                    "literal dollar sign)") from None
+                raise TemplateError(f"{path}: {e} {_LONE_DOLLAR}") from None
         out[name] = template
     return out
+
+
+_LONE_DOLLAR = "(a '$' that starts no placeholder: write '$$' for a literal dollar sign)"
 
 
 class _AnyValue(dict):
@@ -82,8 +84,7 @@ def _fill(template: Template, **values: str) -> str:
             f"prompt template placeholder {e} is unknown; available: {', '.join('$' + k for k in values)}"
         ) from None
     except ValueError as e:
-        raise TemplateError(f"prompt template: {e} (a '$' that starts no placeholder: write '$$' for a "
-                            "literal dollar sign)") from None
+        raise TemplateError(f"prompt template: {e} {_LONE_DOLLAR}") from None
 
 
 @dataclass
