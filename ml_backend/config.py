@@ -55,7 +55,8 @@ class BackendConfig:
     predict_llm_deadline_s: float = 80.0
     student_relations: bool = False  # queue predictions from the RE student too (scores every entity pair: slow)
     run_jobs: bool = True  # false: record and queue only (no background rounds), e.g. to inspect a state
-    max_text_chars: int = 100_000  # longer texts get a per-task error on demand (stored predictions still served)
+    # longer texts get a per-task error on demand (stored predictions still served) and are left out of rounds
+    max_text_chars: int = 100_000
     model_version_prefix: str = "llmaaa"
     keep_prediction_versions: int = 2  # our newest versions kept in Label Studio; older ones deleted; 0 = keep all
     lock_wait_s: float = 30.0  # at start, how long to wait for another backend on the same MODEL_DIR to exit

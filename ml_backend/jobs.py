@@ -278,9 +278,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         students = ctx.students()  # rank with the previous student, when there is one
 
     data = st.task_data()
-    pool, bad_tasks = [], {}
+    pool, bad_tasks, too_long = [], {}, []
     for i, t in texts.items():
         if i not in human and (i not in llm or llm[i].failed):
+            if len(t) > cfg.max_text_chars:  # as on /predict: one huge task would hold the round for hours
+                too_long.append(i)
+                continue
             try:
                 pool.append(pool_example(i, t, data.get(i), schema))
             except TaskError as e:  # unusable given entities: that task waits for its data to be fixed
@@ -290,6 +293,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
                                                                                 in list(bad_tasks.items())[:5]]}
         log.warning("project %s: %d task(s) left out of the pool: %s", st.project_id, len(bad_tasks),
                     "; ".join(detail["tasks_with_bad_entities"]["first"]))
+    if too_long:
+        detail["tasks_too_long"] = {"count": len(too_long), "max_text_chars": cfg.max_text_chars,
+                                    "first": [f"task {i}: {len(texts[i]):,} chars" for i in too_long[:5]]}
+        log.warning("project %s: %d task(s) left out of the pool, longer than MAX_TEXT_CHARS=%d (%s): split them "
+                    "into shorter tasks or raise MAX_TEXT_CHARS", st.project_id, len(too_long), cfg.max_text_chars,
+                    "; ".join(detail["tasks_too_long"]["first"]))
     order, ranked_by = _rank(ctx, pool, students, train, n)
     # A batch this round bought before a crash (kill -9, out of memory, Ctrl-C) is its batch: the retry buys
     # no second one, and the round's record carries what the first cost.

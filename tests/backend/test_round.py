@@ -587,3 +587,18 @@ def test_a_round_that_crashes_in_training_is_recorded_failed_and_the_runner_goes
         jobs = wait_idle(st)
         assert [j["status"] for j in jobs[:3]] == ["failed", "failed", "done"]  # the runner took the next job
         app.extensions["llmaaa"].close()
+
+
+def test_a_task_longer_than_max_text_chars_is_left_out_of_the_round_and_named(make_app, quick_training):
+    """/predict refused it, but a round sent it to the LLM: a 1 MB task is hundreds of requests, hours on a local LLM."""
+    huge = " ".join(TEXTS * 20)
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        _, _, st, _ = cold_started(make_app, [*TEXTS[:3], huge], llm_base_url=llm.base_url, llm_batch=5, teacher_k=0,
+                                   max_text_chars=len(huge) - 1)
+        asked = [last_user_message(q) for q in llm.requests]
+    detail = st.jobs()[0]["detail"]
+    assert detail["tasks_too_long"] == {"count": 1, "max_text_chars": len(huge) - 1,
+                                        "first": [f"task 103: {len(huge):,} chars"]}
+    assert detail["llm_labeled"] == 3 and not any(TEXTS[0] in q and TEXTS[1] in q for q in asked)
+    assert sorted(d["text"] for d in st.llm_labels()) == sorted(TEXTS[:3])
+    assert 103 in st.tasks()  # known, kept: it joins the pool once MAX_TEXT_CHARS allows it
