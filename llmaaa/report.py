@@ -68,9 +68,12 @@ def build_curves(
     teacher_f1 = teacher.get(f"{split}_f1")
     grouped: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     seeds: dict[str, set] = defaultdict(set)
+    stopped: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # runs that stopped early, runs
     for run in runs:
         name = series_name(run["strategy"], bool(run.get("reweight")))
         seeds[name].add(run.get("seed"))
+        stopped[name][0] += bool(run.get("stopped"))
+        stopped[name][1] += 1
         for rec in run["records"]:
             if rec.get(metric) is not None:
                 grouped[name][int(rec["budget"])].append(float(rec[metric]))
@@ -85,6 +88,8 @@ def build_curves(
             "std": [float(np.std(v)) for v in vals],
             "n": [len(v) for v in vals],
             "seeds": sorted(s for s in seeds[name] if s is not None),
+            "runs_stopped": stopped[name][0],
+            "runs": stopped[name][1],
         }
         series[name]["first_budget_beating_teacher"] = _first_beating(series[name], teacher_f1)
     ceil_f1 = _mean([c.get(f"{split}_f1") for c in ceiling])
@@ -121,8 +126,11 @@ def pool_series(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     budgets = sorted(stats)
     mean = [stats[x][1] / stats[x][0] for x in budgets]
     std = [float(np.sqrt(max(0.0, stats[x][2] / stats[x][0] - m * m))) for x, m in zip(budgets, mean)]
-    return {"budgets": budgets, "mean": mean, "std": std, "n": [int(stats[x][0]) for x in budgets],
-            "seeds": sorted({*(a.get("seeds") or ()), *(b.get("seeds") or ())})}
+    out = {"budgets": budgets, "mean": mean, "std": std, "n": [int(stats[x][0]) for x in budgets],
+           "seeds": sorted({*(a.get("seeds") or ()), *(b.get("seeds") or ())})}
+    if all("runs" in side for side in (a, b)):  # older records did not count their stopped runs
+        out.update(runs_stopped=a.get("runs_stopped", 0) + b.get("runs_stopped", 0), runs=a["runs"] + b["runs"])
+    return out
 
 
 def fold_earlier(curves: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,7 +192,10 @@ def markdown_table(curves: Mapping[str, Any], *, budgets: Sequence[int] | None =
                 cells.append((f"{m:.3f} ± {sd:.3f}" if n > 1 else f"{m:.3f}") + (f" (n={n})" if n < full else ""))
         beat, last = s["first_budget_beating_teacher"], _last_full_budget(s)
         if beat is None:  # a series that stopped before the others' last budget has not "never" beaten it
-            beat = "never" if last is None or last >= all_budgets[-1] else f"not by {last} (stopped)"
+            # nor has one whose every run stopped early (the stopping rule, an exhausted pool), when all stopped alike
+            every_run_stopped = s.get("runs", 0) > 0 and s.get("runs_stopped") == s["runs"]
+            beat = ("never" if last is None or (last >= all_budgets[-1] and not every_run_stopped)
+                    else f"not by {last} (stopped)")
         lines.append(f"| {shown[name]} | " + " | ".join(cells) + f" | {beat} |")
     t, c = curves["teacher"].get("f1"), curves["ceiling"].get("f1")
     if t is not None:

@@ -145,6 +145,18 @@ def test_the_teacher_crossing_counts_only_budgets_every_seed_reached():
     assert markdown_table(done).splitlines()[2].endswith("| never |")
 
 
+def test_series_that_all_stopped_at_one_budget_say_stopped_not_never():
+    """With no series going further, the last budget was everyone's and a stop read as 'never'."""
+    runs = [{**run(name, 0, [0.30, 0.50]), "stopped": "pool exhausted"} for name in ("random", "entropy")]
+    runs.append({**run("kcenter", 0, [0.30, 0.50]), "stopped": None})
+    rows = {line.split(" |")[0]: line for line in markdown_table(build_curves(runs, teacher=TEACHER)).splitlines()}
+    assert rows["| random"].endswith("| not by 100 (stopped) |")
+    assert rows["| entropy"].endswith("| not by 100 (stopped) |")
+    assert rows["| kcenter"].endswith("| never |")  # ran its whole schedule
+    one_of_two = [{**run("random", 0, [0.3, 0.5]), "stopped": "pool exhausted"}, run("random", 1, [0.3, 0.5])]
+    assert markdown_table(build_curves(one_of_two, teacher=TEACHER)).splitlines()[2].endswith("| never |")
+
+
 def _kept_run(root, series, seed, pool_size, f1s):
     run = root / "runs" / series / f"seed-{seed}"
     run.mkdir(parents=True)
