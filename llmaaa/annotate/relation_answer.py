@@ -21,18 +21,24 @@ round, is re-asked (``AnswerError``): a wrong label costs more than another ques
 Each ordered pair is asked on its own, so a triple that names the pair ("(Anna, Work_For, IBM)",
 "Work_For(Anna, IBM)", ``{"head": ..., "tail": ...}``, "Anna -> Work_For -> IBM", "Anna Work_For IBM") is read
 for its direction first: tail before head says the label holds the other way, which for this pair is no relation.
+The patterns it reads with live in ``relation_cues``, the reading of the pair (names, direction) in
+``relation_pair``.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any, Sequence
 
 from llmaaa.annotate.answer_errors import AnswerError
 from llmaaa.annotate.answer_shapes import _pick
 from llmaaa.annotate.jsonrepair import extract_json, strip_reasoning
 from llmaaa.annotate.labels import _norm_label, _stem_label
+from llmaaa.annotate.relation_cues import (
+    _ALTERNATIVE, _COLON_CUE, _DENIED_AFTER, _DISMISSED_AFTER, _EXCEPT, _FINAL, _HEAD_END, _HEDGE, _LEAD_IN, _NEGATED,
+    _NO_RELATION_WORDS, _NONE_HEAD, _OTHER_ANSWERS, _REVISION, _STRONG_CUE, _cued, _label_body, _label_pattern,
+    _nfkc, _writes_label)
+from llmaaa.annotate.relation_pair import _PairReading, _clean_name, _json_ends
 from llmaaa.data.schema import NO_RELATION
 from llmaaa.data.scripts import NO_SPACE_SCRIPTS
 
@@ -48,93 +54,6 @@ RELATION_KEYS = ("relation", "relationship", "relation_type", "relation_label", 
 _FALSE_KEYS = ("has_relation", "relation_exists", "related", "holds")
 _YES = frozenset({"yes", "true", "1", "y", "holds", "✓", "✔"})
 _NO = frozenset({"no", "false", "0", "n", "none", "✗", "❌", "×"})
-
-# a whole answer that names no relation of the user's: SemEval-2010's catch-all "Other" and its kin, a bare "No"
-# (asked for a label, a yes/no-minded model answers whether one holds), "none" in other languages; only when the
-# user has no label of that name, and only as the whole answer ("Other: Work_For" is still read for its label)
-_OTHER_ANSWERS = frozenset({
-    "other", "others", "other relation", "neither", "no label", "none of them", "none of these", "none of the above",
-    "no", "nope", "nil", "nothing", "false", "-", "—", "–", "irrelevant", "not applicable", "no relation found",
-    "keine", "keine beziehung", "keine relation", "aucune", "aucune relation", "pas de relation", "ninguna",
-    "ninguno", "sin relación", "nessuna", "nessuna relazione", "nenhuma", "sem relação", "нет", "нет связи",
-    "нет отношения", "없음", "관계 없음", "관계없음", "không có", "không có quan hệ",
-    "其他", "其它", "その他", "無し", "関係ない", "以上都不是", "都不是", "不存在关系", "不存在關係", "不相关", "不相關"})
-# a Chinese or Japanese model's "none": the words alone ("无", "なし"), and phrases found inside a sentence with no
-# spaces around them ("二者无关", "無関係です"), where \b never holds
-_CJK_NONE = "无|無|没有|沒有|なし"
-_CJK_NONE_PHRASES = ("无关系|無關係|無関係|関係なし|没有关系|沒有關係|无关|無關|無関|不存在|不相关|不相關|都不是|"
-                     "没有明确的关系|無し|関係ない|关系不明")
-# "none" words that can open an answer: "None.", "N/A - ...", "No relation (Work_For is not stated)"
-_NONE_HEAD = re.compile(r"(?:none(?:\s+of\s+(?:the|these|them)\b[^\n.;:!?]*)?|n/a|null|nil|no[\s_-]?relation(?:ship)?s?"
-                        r"(?:\s+(?:holds?|exists?|found|here|between\b[^\n.;:!?]*))?|unrelated|not\s+related|"
-                        + _CJK_NONE_PHRASES + "|" + _CJK_NONE + r")", re.I)
-_NO_RELATION_WORDS = re.compile(
-    r"\b(none|n/a|null|no[\s_-]?(?:(?:direct|explicit|clear|obvious|apparent|such|known|stated|meaningful)\s+)?"
-    r"relation(ship)?s?|unrelated|not related|" + _CJK_NONE + r")\b|" + _CJK_NONE_PHRASES
-    + r"|\b(?:does\s+not|doesn't|do\s+not|don't)\s+(?:express|state|mention|indicate|show|imply|describe|have|hold)\s+"
-      r"(?:any|a)\s+(?:\w+\s+)?relation"
-      r"|\b(?:pas\s+de\s+relation|aucune\s+relation|no\s+hay\s+(?:ninguna\s+)?relaci[oó]n|sin\s+relaci[oó]n|"
-      r"keine\s+(?:beziehung|relation)|nessuna\s+relazione|nenhuma\s+rela[cç][aã]o|нет\s+(?:связи|отношения)|"
-      r"không\s+có\s+quan\s+hệ)|관계\s*없음", re.I)
-# the lead-in before an answer: "Answer:", "**Final answer:**", "The relation is", "Label =", "关系："
-_LEAD_IN = re.compile(r"^[\W_]*(?:(?:the\s+)?(?:final\s+|correct\s+|predicted\s+)?(?:relation(?:ship)?(?:\s+type)?|answer|"
-                      r"label|output|prediction)(?:\s+(?:is|would\s+be)|\s*=)?\s*[:：]?|答案\s*[:：是]?|关系\s*[:：是]|"
-                      r"關係\s*[:：是])[\s*\"'`]*", re.I)
-_FINAL = re.compile(r"^[\W_]*(?:the\s+)?final\b", re.I)
-# what ends the opening answer: a full stop, a clause mark, a bracket, a dash between spaces, a line end
-_HEAD_END = re.compile(r"[^\S\n]*(?:$|\n|[.。;；,，!！(（:：]|[^\S\n]+[-–—][^\S\n]|[-–—]{1,2}[^\S\n])")
-# a self-correction after the answer: what follows it, if it names one label, is the answer
-_REVISION = re.compile(
-    r"(?:^|[.!?;:,\n(]|\bbut\s+(?:it'?s\s+|it\s+is\s+)?|\bno\s*,?\s*|\bhmm\s*,?\s*)[^\S\n]*(?:actually|wait|on second "
-    r"thought|correction|i mean|i meant|sorry|scratch that|let me (?:reconsider|correct (?:that|myself))|no\s*,?\s*"
-    r"(?:it'?s|it\s+is)|hmm\s*,?\s*no)\b", re.I)
-# another label offered beside the opening one: "Work_For, or maybe Live_In", "Live_In is also possible"
-_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|probably|could|might|alternatively|also\s+(?:possible|plausible|"
-                    r"fits?|applies|be\s+argued)|either)\b", re.I)
-# words between a negation and the label it negates: "no Work_For", "can't be Work_For", "I don't think it's Live_In"
-# (on the label's own line: "Work_For: No\nLive_In" does not negate Live_In)
-_NEGATED = re.compile(
-    r"(\bno|\bnot|n't|\bnor|\bneither|\bcannot|\bnever|\bunlikely)[^\S\n]+"
-    r"((a|an|the|any|have|has|hold|holds|express|expresses|be|see|to|of|a\s+case\s+of)[^\S\n]+"
-    r"|(think|believe|say)[^\S\n]+(that[^\S\n]+)?(it's|it[^\S\n]+is|this[^\S\n]+is)[^\S\n]+)*$"
-    r"|(?:不是|并非|並非|不|(?<![\u3400-\u9fff])非|没有|沒有|無|无)(?:是)?$", re.I)
-# the label given as the alternative not taken: "Work_For rather than Live_In", "Live_In instead of Work_For"
-_ALTERNATIVE = re.compile(r"(?:(?<!other )\bthan|\binstead\s+of|\brather\s+than|\bover|\bnot)[^\S\n]+$", re.I)
-# what follows a label to deny it: "Work_For: No", "Live_In? no", "Work_For - false", "Kill: ✗"
-_DENIED_AFTER = re.compile(
-    r"[*\"'`]*[^\S\n]*[:：?=(（—–-]?[^\S\n]*[*\"'`]*(?:no|n|0|false|none|n/a|incorrect|wrong|unsupported|"
-    r"not[^\S\n]+(?:supported|mentioned|stated|correct|applicable|expressed|present)|否|✗|❌|×)"
-    r"(?=[^\S\n]*(?:$|[.,;!)）*\n]))", re.I | re.M)  # "Work_For: No", "Live_In? no.", "Work_For (no)" (not "No doubt")
-# what follows a label to dismiss it: "Work_For does not hold", "Work_For would need a job", "Work_For is wrong"
-_DISMISSED_AFTER = re.compile(
-    r"[*\"'`]*[^\S\n]*(?:relation(?:ship)?[^\S\n]+)?(?:(?:is|are|seems|was)[^\S\n]+(?:not|incorrect|wrong|irrelevant|"
-    r"unlikely|ruled[^\S\n]+out|excluded|inapplicable|out)\b|isn't|aren't|wasn't|does[^\S\n]+not|doesn't|do[^\S\n]+not|"
-    r"don't|cannot|can't|would[^\S\n]+(?:require|need|mean|imply|only|have[^\S\n]+to|be[^\S\n]+(?:wrong|incorrect|"
-    r"inappropriate))\b|requires?\b|needs?\b|[:?][^\S\n]*(?:not[^\S\n]+applicable|unlikely)\b)"
-    r"|(?:关系|關係)?(?:不成立|不存在|不适用|不適用|不对|不對|错误|錯誤)", re.I)
-# an answer that says its label holds the other way round: "Work_For(e2,e1)", "Work_For (inverse)", "reversed"
-_REVERSED = re.compile(r"\(\s*e2\s*,\s*e1\s*\)|\b(?:inverse|inverted|reversed?|opposite direction|other direction|"
-                       r"the other way(?: round| around)?|from (?:the )?tail to (?:the )?head)\b|\btail\s*->\s*head\b|"
-                       r"\(\s*tail\s*,\s*head\s*\)", re.I)
-# "not the other way around", "it is not the inverse": the direction confirmed, not reversed
-_NOT_BEFORE = re.compile(r"(?:\bnot|n't|\bno)\s+(?:\w+\s+){0,5}$", re.I)
-# "The reverse is not true", "in the opposite direction there would be no relation": the other way denied
-_NOT_AFTER = re.compile(r"[^\S\n]*(?:direction[^\S\n]+)?(?:is[^\S\n]+not|isn't|does[^\S\n]+not|doesn't|would[^\S\n]+be"
-                        r"[^\S\n]+(?:no|not)|there[^\S\n]+would[^\S\n]+be[^\S\n]+no|holds?[^\S\n]+no\b"
-                        r"|[^\n.]{0,40}?\b(?:is|be)[^\S\n]+(?:no|not)(?:\b|_))", re.I)
-# phrases that give the label as the answer in prose: "the correct relation is Live_In", "so Work_For"
-_STRONG_CUE = re.compile(r"(?:(?:relation(?:ship)?(?:\s+type)?|answer|label)\s*(?:is|would\s+be|=|->|[:：])|"
-                         r"\b(?:so|therefore|thus|hence)(?:\s+it\s+is|\s+it's)?)\s*[*\"'`]*$", re.I)
-_COLON_CUE = re.compile(r"[:：]\s*[*\"'`]*$")
-_EXCEPT = re.compile(r"\b(?:except|but|apart from|besides|other than)\b", re.I)
-# a whole line that is a triple, its first and last slots plain: "(Anna, Work_For, IBM)", "Work_For(Anna, IBM)",
-# "Anna -> Work_For -> IBM"; a slot with a comma or a bracket of its own ("Paris, Texas") is no clear slot
-_TRIPLES = (
-    re.compile(r"[(\[]\s*(?P<a>[^,;|()\[\]\n]+?)\s*[,;|]\s*(?P<r>[^,;|()\[\]\n]+?)\s*[,;|]\s*(?P<b>[^,;|()\[\]\n]+?)"
-               r"\s*[)\]]"),
-    re.compile(r"(?P<r>[^\s()\[\],;|][^()\[\],;|\n]*?)\s*\(\s*(?P<a>[^,;()\n]+?)\s*,\s*(?P<b>[^,;()\n]+?)\s*\)"),
-    re.compile(r"(?P<a>[^\n]+?)\s*(?:-+>|→|⟶|=>)\s*(?P<r>[^\n]+?)\s*(?:-+>|→|⟶|=>)\s*(?P<b>[^\n]+?)"),
-)
 
 
 def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] = ()) -> str:
@@ -164,7 +83,7 @@ def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] 
     return reader.from_text(reader.without_mentions(text, mentions))
 
 
-class _Reader:
+class _Reader(_PairReading):
     """The label set of one question, and the readings of an answer against it."""
 
     def __init__(self, labels: Sequence[str], mentions: Sequence[str] = ()):
@@ -182,34 +101,6 @@ class _Reader:
                 tails.setdefault(_norm_label(tail), []).append((tail, c))
         self.tails = [forms[0] for key, forms in tails.items() if len(forms) == 1 and key and key not in self.normed]
         self.tail_of = {_norm_label(tail): c for tail, c in self.tails}
-
-    def without_mentions(self, text: str, mentions: Sequence[str]) -> str:
-        """``text`` with each mention that holds a label's words replaced by a neutral mark (``⟨1⟩``, ``⟨2⟩``),
-        so "Kill Devil Hills is in North Carolina, so Located_In" names one label. A mention that is a
-        label's name itself ("Kill" as an entity) is left: the answer "Kill" must still read as the label."""
-        for i, mention in sorted(enumerate(mentions, 1), key=lambda m: -len(m[1])):
-            # as a model writes the name back: its line breaks and double spaces as one space, without the
-            # quotes or full stop the span took in ("Kill Devil\nHills", '"Live In Style"', "Kill Devil Hills.")
-            mention = _clean_name(mention)
-            if not mention or self.label_of(mention, strict=True) is not None:
-                continue
-            # a label's words inside the name, whole words unless the name's script has no spaces
-            edges = ("", "") if NO_SPACE_SCRIPTS.search(mention) else (r"(?<![\w])", r"(?![\w])")
-            inside = [m for c in self.classes if c != NO_RELATION
-                      for m in re.finditer(edges[0] + _label_body(c) + edges[1], mention, re.I)]
-            if not inside:
-                continue
-            # the whole name, then the part a model repeats of a longer one ("Kill Devil" of "Kill Devil Hills,
-            # North Carolina"): the label's words with the name's word before or after them
-            names = [mention]
-            for m in inside:
-                before = re.search(r"(\w[\w'’.-]*)\s+$", mention[: m.start()])
-                after = re.match(r"\s+(\w[\w'’-]*)", mention[m.end():])
-                names += [mention[before.start(1): m.end()]] if before else []
-                names += [mention[m.start(): m.end() + after.end()]] if after else []
-            for name in names:
-                text = _masked(text, name, f"⟨{i}⟩")
-        return text
 
     def fail(self, found: Sequence[str] = ()) -> AnswerError:
         names = f"the answer names {', '.join(found)}; " if len(found) > 1 else ""
@@ -428,107 +319,6 @@ class _Reader:
             out.append(c)
         return out
 
-    def for_pair(self, triples: Sequence[tuple[str, str, bool]]) -> str | None:
-        """What triples (first slot, last slot, whether only exact names count) say of the pair asked:
-        ``no_relation`` when they run from the tail to the head only, None to read the label as usual (in the
-        order asked, or the order not told).
-
-        A slot naming neither the head nor the tail is no sign of another question: models name an entity by
-        an alias or a short form ("IBM" for "International Business Machines", "Ms. Smith", "北大"), so such a
-        triple is read as usual: re-asked, a model that answered so twice would fail the whole example."""
-        said = set()
-        for first, last, exact in triples:
-            roles = (self._role(first, exact=exact), self._role(last, exact=exact))
-            if roles in (("head", "tail"), ("tail", "head")):
-                said.add(roles[0])
-        return NO_RELATION if said == {"tail"} else None
-
-    def _triples(self, text: str) -> list[tuple[str, str, bool]]:
-        """The lines of ``text`` that are a triple whose middle is a label, as (first slot, last slot, exact)."""
-        if not self.names:
-            return []
-        out = []
-        for line in text.splitlines():
-            lead = _LEAD_IN.match(line)
-            if lead and re.search(r"[:：=]|\b(?:is|be)\b", lead.group()):  # "Answer: (Anna, Work_For, IBM)"
-                line = line[lead.end():]
-            line = line.strip().strip("*`").rstrip(".。!").strip()
-            for shape in _TRIPLES:
-                m = shape.fullmatch(line)
-                if m and self.label_of(m["r"], strict=True) not in (None, NO_RELATION):
-                    out.append((m["a"], m["b"], False))
-                    break
-            else:  # "Anna Work_For IBM": one label, written as the label, between two names given exactly
-                hits = [(m, c) for c in self.classes[1:]
-                        for m in re.finditer(r"(?<![\w])" + _label_body(c) + r"(?![\w])", line, re.I)]
-                if len(hits) == 1 and hits[0][0].group().casefold() == _nfkc(hits[0][1]).casefold():
-                    m = hits[0][0]
-                    first, last = line[: m.start()].rstrip(" \t,|"), line[m.end():].lstrip(" \t,|")
-                    if first and last and first != line[: m.start()] and last != line[m.end():]:
-                        out.append((first, last, True))
-        return out
-
-    def _role(self, slot: str, *, exact: bool) -> str | None:
-        """Whom a triple's slot names: "head", "tail", or None (someone else, a pronoun, a phrase, a name the
-        head and tail share). Names compare as ``without_mentions``
-        masks them: any case and spacing, without the quotes and stops around them; ``exact`` off, a slot that
-        holds the name or is part of it ("Anna (Peop)", "Smith" of "Anna Smith") counts too."""
-        slot = _clean_name(slot.strip("*`"))
-        if not slot or not self.names:
-            return None
-        marks = set(re.findall(r"⟨([12])⟩", slot))  # a name that holds a label's words, masked
-        if marks:
-            whole = re.fullmatch(r"⟨[12]⟩", slot)
-            return ("head", "tail")[int(marks.pop()) - 1] if len(marks) == 1 and (whole or not exact) else None
-        named = [i for i, name in enumerate(self.names) if name and re.fullmatch(_name_pattern(name), slot, re.I)]
-        if not named and not exact:
-            named = [i for i, name in enumerate(self.names) if name and (
-                re.search(_name_pattern(name), slot, re.I) or re.search(_name_pattern(slot), name, re.I))]
-        return ("head", "tail")[named[0]] if len(named) == 1 else None
-
-    def _reversed(self, text: str) -> bool:
-        """Whether ``text`` says its label holds the other way round ("Work_For(e2,e1)", "Work_For (inverse)"):
-        not when negated ("not the other way around", "the reverse is not true"), nor where the words belong to
-        a label written in the answer ("Inverse_Of", "Cause-Effect(e2,e1)")."""
-        inside = [(m.start(), m.end()) for c in self.classes for m in re.finditer(_label_body(c), text, re.I)]
-        return any(not _NOT_BEFORE.search(text[: m.start()]) and not _NOT_AFTER.match(text, m.end())
-                   and not any(s <= m.start() and m.end() <= e for s, e in inside)
-                   for m in _REVERSED.finditer(text))
-
-
-def _masked(text: str, name: str, mark: str) -> str:
-    """``text`` with ``name`` (any case, any whitespace between its words) replaced by ``mark``."""
-    return re.sub(_name_pattern(name), mark, text, flags=re.I)
-
-
-def _name_pattern(name: str) -> str:
-    """``name`` as a pattern: its words with any whitespace between, whole words unless its script has no spaces."""
-    body = r"\s+".join(map(re.escape, name.split()))
-    edge = "" if NO_SPACE_SCRIPTS.match(name[:1]) else r"(?<![\w])"
-    tail = "" if NO_SPACE_SCRIPTS.match(name[-1:]) else r"(?![\w])"
-    return edge + body + tail
-
-
-def _clean_name(name: str) -> str:
-    """An entity's name as a model writes it back: without the quotes, brackets and stops its span took in."""
-    return _nfkc(name).strip().strip(_AROUND_NAME).strip()
-
-
-def _json_ends(data: Any) -> tuple[str, str] | None:
-    """A JSON triple's head and tail as it names them (``{"head": "Anna", "relation": ..., "tail": "IBM"}``)."""
-    if not isinstance(data, dict):
-        return None
-    folded = {str(k).casefold(): v for k, v in data.items()}
-    head = next((folded[k] for k in _HEAD_KEYS if isinstance(folded.get(k), str)), None)
-    tail = next((folded[k] for k in _TAIL_KEYS if isinstance(folded.get(k), str)), None)
-    return (head, tail) if head is not None and tail is not None else None
-
-
-_AROUND_NAME = "\"'`“”‘’«»„「」『』《》()[]（）.,;:!?。，；：！？"  # quotes, brackets and stops a name's span took in
-# where a JSON triple keeps its ends
-_HEAD_KEYS = ("head", "subject", "subj", "head_entity", "entity1", "entity_1", "e1", "source", "arg1")
-_TAIL_KEYS = ("tail", "object", "obj", "tail_entity", "entity2", "entity_2", "e2", "target", "arg2")
-
 
 def _truth(value: Any) -> bool | None:
     """A yes/no value of a label-keyed answer: True, False, or None for anything else."""
@@ -573,34 +363,3 @@ def _without_echoed_examples(text: str) -> str:
                 return "\n".join(lines[:i]).strip()
             break
     return text
-
-
-def _label_body(label: str) -> str:
-    return r"[\s_-]?".join(map(re.escape, re.split(r"[\s_-]+", _nfkc(label))))
-
-
-def _label_pattern(label: str) -> str:
-    body = _label_body(label)
-    return body if NO_SPACE_SCRIPTS.match(label[:1] or " ") else body + r"(?![\w])"
-
-
-def _cued(text: str, label: str, cue: re.Pattern) -> bool:
-    """Whether ``label`` appears right after a phrase that gives it as the answer ("the relation is ...")."""
-    return any(cue.search(text[: m.start()]) for m in re.finditer(_label_body(label), text, re.I))
-
-
-def _nfkc(s: str) -> str:
-    return unicodedata.normalize("NFKC", s)
-
-
-def _writes_label(text: str, label: str) -> bool:
-    """Whether ``text`` writes ``label`` as the label itself ("Located_In"), not only as prose ("located in").
-
-    A one-word label is told by its own case ("Kill", not "kill"); one whose form is prose's ("employer", "place of
-    birth") always counts, so that "Kill or Live_In" names two labels, not Live_In and a verb.
-    """
-    label = _nfkc(label)
-    if re.search(r"[\s_-]", label):
-        return re.search(r"(?<![\w])" + re.escape(label) + r"(?![\w])", text, re.I) is not None
-    return any(m.group() in (label, label.upper())
-               for m in re.finditer(r"(?<![\w])" + re.escape(label) + r"(?![\w])", text, re.I))
