@@ -3,7 +3,7 @@
 A mixin of :class:`~ml_backend.state.ProjectState` (which owns the connection, the schema and
 ``_q``), apart because it is the one part of the state about work rather than records: queueing
 and claiming jobs, resuming those a crash left running, and the per-round record that tells
-whether the LLM should be asked again. :class:`~ml_backend.jobs.JobRunner` runs what is queued here.
+whether the LLM should be asked again. :class:`~ml_backend.runner.JobRunner` runs what is queued here.
 """
 
 from __future__ import annotations

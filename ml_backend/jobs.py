@@ -1,4 +1,4 @@
-"""The round, and the one background thread that runs rounds one at a time.
+"""The round: what one background job of a project does (``ml_backend.runner`` runs them one at a time).
 
 A round (LLMaAA Alg. 1, driven by Label Studio instead of a fixed budget):
 
@@ -20,22 +20,18 @@ Requests keep being served from SQLite and the previous student while a round ru
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from llmaaa.data.schema import Example
-from llmaaa.tracebacks import traceback_text
 
 from ml_backend.engine import Students, prune_model_versions, publish
+from ml_backend.job_log import LLM_RETRY
+from ml_backend.llm_batch import copy_labels, distinct_batch, rank_pool
 from ml_backend.results import (TaskError, asked_fewer_labels, human_example, pool_example, prediction_for,
                                 unicode_problem, unusable_gold)
-from ml_backend.state import LLM_RETRY
 from ml_backend.sync import (LabelStudioUnavailable, clear_version, fix_webhook_auth, gold_annotation,
                              made_from_prediction_unopened, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)
@@ -86,77 +82,6 @@ def _pull(ctx: "ProjectContext", ls: Any) -> dict[str, int]:
     gone = [i for i in gone if i in known]
     return {"tasks": len(rows), "annotated": len(seen_ann), "unreviewed": len(unreviewed), "deleted": len(gone),
             "tasks_deleted": deleted_tasks, **({"tasks_without_usable_text": len(unusable)} if unusable else {})}
-
-
-def _rank(ctx: "ProjectContext", pool: list[Example], students: Students | None, labeled: list[Example],
-          round_: int) -> tuple[list[int], str]:
-    """Pool indices, most useful first, and how they were ranked.
-
-    The sampler picks the LLM batch (``select(k=LLM_BATCH)``: for kcenter / kmeans / hybrid that is
-    the diverse batch, not just the top scores); the rest of the queue follows by the sampler's
-    score when it has one (hybrid: its uncertainty), else in a seeded random order. A full
-    ``select(k=pool size)`` would make diversity meaningless and cost O(pool^2).
-    """
-    if not pool:
-        return [], "empty pool"
-    rng = np.random.default_rng([ctx.config.seed, round_])
-    if students is None:
-        return [int(i) for i in rng.permutation(len(pool))], "random (cold start: no student yet)"
-    name = ctx.config.sampler
-    try:
-        sampler = ctx.engine.sampler()
-        n = len(pool)
-        extra = list(labeled) if getattr(sampler, "needs_labeled_outputs", False) else []
-        outputs = students.ner_outputs([*pool, *extra]) if getattr(sampler, "needs_outputs", True) else None
-        if outputs is not None and hasattr(sampler, "scores"):
-            from llmaaa.models.base import ModelOutputs
-
-            scores = np.asarray(sampler.scores(ModelOutputs(list(outputs.probs[:n]), outputs.embeddings[:n])), dtype=float)
-            rest = [int(i) for i in np.argsort(-scores, kind="stable")]
-        else:
-            rest = [int(i) for i in rng.permutation(n)]
-        picks = [int(i) for i in sampler.select(pool, outputs, min(ctx.config.llm_batch, n), labeled, rng=rng)]
-        if any(not 0 <= i < n for i in picks):
-            raise ValueError(f"select returned an index outside the pool of {n}")
-        first = list(dict.fromkeys(picks))
-        taken = set(first)
-        return first + [i for i in rest if i not in taken], name
-    except Exception as e:  # a sampler that cannot rank this pool must not cost the round
-        log.error("project %s: sampler %s failed (%s); ranking at random", ctx.state.project_id, name, e)
-        return [int(i) for i in rng.permutation(len(pool))], f"random ({name} failed: {e})"[:300]
-
-
-def _distinct_batch(pool: list[Example], order: list[int], k: int, known: set[str]) -> list[Example]:
-    """The first ``k`` tasks of ``order`` for the LLM, a text already labeled or picked left for later.
-
-    A project with the same sentence many times (CoNLL03 has "Scorers :" 16 times) scores the copies
-    alike, so an uncertainty sampler takes them as a block: one LLM batch of 20 could hold 5 copies. The
-    copies still get the LLM's pre-annotation (``_copies``); they only leave the batch's places to other
-    texts. Tasks that bring their own entities differ by those.
-    """
-    seen = set(known)
-    picks: list[Example] = []
-    for i in order:
-        ex = pool[i]
-        key = (ex.text, tuple(s.key() for s in ex.entities)) if ex.extra.get("given_entities") else ex.text
-        if key in seen:
-            continue
-        seen.add(key)
-        picks.append(ex)
-        if len(picks) == k:
-            break
-    return picks
-
-
-def _copies(pool: list[Example], labeled: list[Example], asked: set[str]) -> list[Example]:
-    """The LLM's labels of a text given to the pool's other copies of it (``_distinct_batch`` left them out of
-    the batch): the same pre-annotation at no cost, marked ``copied_from``. Not for tasks that bring their
-    own entities (their copies differ by those)."""
-    by_text = {ex.text: ex for ex in labeled
-               if not ex.failed and not ex.extra.get("given_entities") and not (ex.annotation or {}).get("copied_from")}
-    return [dataclasses.replace(src, id=ex.id).with_labels(annotation={**(src.annotation or {}), "copied_from": src.id})
-            for ex in pool if ex.id not in asked and not ex.extra.get("given_entities")
-            and (src := by_text.get(ex.text)) is not None and src.id != ex.id]
 
 
 def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
@@ -299,12 +224,12 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         log.warning("project %s: %d task(s) left out of the pool, longer than MAX_TEXT_CHARS=%d (%s): split them "
                     "into shorter tasks or raise MAX_TEXT_CHARS", st.project_id, len(too_long), cfg.max_text_chars,
                     "; ".join(detail["tasks_too_long"]["first"]))
-    order, ranked_by = _rank(ctx, pool, students, train, n)
+    order, ranked_by = rank_pool(ctx, pool, students, train, n)
     # A batch this round bought before a crash (kill -9, out of memory, Ctrl-C) is its batch: the retry buys
     # no second one, and the round's record carries what the first cost.
     bought = [llm[i] for i in st.llm_label_ids(n) if i in llm and i not in human]
     known = {texts[i] for i in human} | {ex.text for i, ex in llm.items() if not ex.failed}
-    picks = [] if bought else _distinct_batch(pool, order, cfg.llm_batch, known)
+    picks = [] if bought else distinct_batch(pool, order, cfg.llm_batch, known)
     stopped = None if bought else _llm_stopped(ctx, detail.get("trained"))
     if held := _llm_stop_held(ctx):
         detail["llm_stop_held"] = held
@@ -319,7 +244,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
     elif picks:
         annotated = engine.annotate(picks, gold)  # a dead LLM fails per task (``error``), never the round
         st.save_llm_labels([ex.to_dict() for ex in annotated], n)
-    if copies := _copies(pool, [*annotated, *llm.values()], {ex.id for ex in annotated}):
+    if copies := copy_labels(pool, [*annotated, *llm.values()], {ex.id for ex in annotated}):
         st.save_llm_labels([ex.to_dict() for ex in copies], n)
         detail["llm_copied"] = len(copies)
     annotated = [ex for ex in annotated if not (ex.annotation or {}).get("copied_from")]  # a resumed round's copies
@@ -438,68 +363,3 @@ def _usage(examples: list[Example]) -> dict[str, Any]:
             dropped[k] = dropped.get(k, 0) + (sum(v.values()) if isinstance(v, dict) else int(v or 0))
     tot["dropped"] = dropped
     return tot
-
-
-class JobRunner:
-    """One daemon thread per process: takes queued jobs of every project, one at a time."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.running: dict[str, Any] | None = None
-
-    def start(self) -> None:
-        if not self.backend.config.run_jobs:
-            return
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._loop, name="llmaaa-jobs", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self.start()
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            did = False
-            for ctx in self.backend.contexts():
-                if self._stop.is_set():
-                    return
-                try:
-                    job = ctx.state.claim_job()
-                except Exception as e:  # e.g. the state database briefly locked: try again on the next pass
-                    log.error("project %s: reading the job queue failed: %s", ctx.state.project_id, traceback_text(e))
-                    continue
-                if job is None:
-                    continue
-                did = True
-                try:
-                    self._run(ctx, job)
-                except Exception as e:  # recording the outcome failed (the state database): a restart requeues it
-                    log.error("project %s: job %s: recording its outcome failed: %s", ctx.state.project_id, job["id"],
-                              traceback_text(e))
-            if not did:
-                self._wake.wait(timeout=5.0)
-                self._wake.clear()
-
-    def _run(self, ctx: "ProjectContext", job: dict[str, Any]) -> None:
-        """Run one job and record how it ended; nothing a job raises may end the runner's thread."""
-        self.running = {"project": ctx.state.project_id, **job}
-        try:
-            detail = run_round(ctx, job)
-            ctx.state.finish_job(job["id"], "done", detail=detail)
-        except Exception as e:
-            # Recorded before it is logged: a job left "running" would look busy until the next restart.
-            ctx.state.finish_job(job["id"], "failed", error=f"{type(e).__name__}: {e}"[:1000])
-            log.error("project %s: job %s failed: %s", ctx.state.project_id, job["id"], traceback_text(e))
-        finally:
-            self.running = None
-

@@ -3,7 +3,7 @@
 Unlike upstream (a new model instance per request, training inline in the webhook), one
 :class:`LLMaAABackend` lives for the whole process: per-project state and the current student are
 loaded once, ``predict`` answers from stored predictions, and ``fit`` only records the annotation
-and queues a round for the background :class:`~ml_backend.jobs.JobRunner`; how an annotation
+and queues a round for the background :class:`~ml_backend.runner.JobRunner`; how an annotation
 is recorded (gold, unreviewed or skipped) is :mod:`ml_backend.annotations`.
 
 What ``/predict`` does for a task with no stored prediction (``PREDICT_ON_DEMAND``) is
@@ -22,7 +22,7 @@ from ml_backend.annotations import ids_of, record, record_bulk
 from ml_backend.config import BackendConfig
 from ml_backend.engine import Engine, Students, load_students
 from ml_backend.export import clear_export_debris
-from ml_backend.jobs import JobRunner
+from ml_backend.runner import JobRunner
 from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
 from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
 from ml_backend.model_dir_lock import lock_model_dir

@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ml_backend.job_log import LLM_RETRY, MAX_INTERRUPTIONS, JobLog  # noqa: F401  (the constants: re-exported)
-from ml_backend.model_dir_lock import ModelDirError  # noqa: F401  (re-exported)
+from ml_backend.job_log import JobLog
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ import pytest
 
 from ml_backend.app import create_app
 from ml_backend.engine import prune_model_versions
-from ml_backend.state import MAX_INTERRUPTIONS, ModelDirError
+from ml_backend.job_log import MAX_INTERRUPTIONS
+from ml_backend.model_dir_lock import ModelDirError
 
 from openai_stub import Reply, ScriptedOpenAI
 from tests.backend.conftest import NER, ls_task, make_config, predict_body, setup_body
