@@ -93,13 +93,15 @@ class _Reader(_PairReading):
         self.lookup = {_nfkc(c).casefold(): c for c in self.classes}
         self.normed = {_norm_label(_nfkc(c)): c for c in self.classes}
         # a label with a prefix ("per:employee_of" of TACRED, "/people/person/place_lived" of NYT) answered
-        # without it, as models often do: its last part, when no other label ends the same way
-        tails: dict[str, list[tuple[str, str]]] = {}
+        # without it, as models often do: what follows any of its ":" or "/" ("top_members/employees" and
+        # "employees" of "org:top_members/employees"), when no other label ends the same way
+        tails: dict[str, dict[str, str]] = {}  # key -> {class: tail}
         for c in self.classes[1:]:
-            tail = re.split(r"[:/]", _nfkc(c))[-1].strip()
-            if tail and tail != _nfkc(c).strip():
-                tails.setdefault(_norm_label(tail), []).append((tail, c))
-        self.tails = [forms[0] for key, forms in tails.items() if len(forms) == 1 and key and key not in self.normed]
+            for sep in re.finditer(r"[:/]", _nfkc(c)):
+                if tail := _nfkc(c)[sep.end():].strip(" :/"):
+                    tails.setdefault(_norm_label(tail), {}).setdefault(c, tail)
+        self.tails = [(tail, c) for key, forms in tails.items() if len(forms) == 1 and key and key not in self.normed
+                      for c, tail in forms.items()]
         self.tail_of = {_norm_label(tail): c for tail, c in self.tails}
 
     def fail(self, found: Sequence[str] = ()) -> AnswerError:

@@ -180,6 +180,13 @@ PREFIXED = [
  ("alternate_names", TAC, R), ("no_relation", TAC, "no_relation"),
  ("The title of the article is long. Answer: no_relation", TAC, "no_relation"),
  ("place_lived", NYT, "/people/person/place_lived"), ("Company. Anna works there.", NYT, "/business/person/company"),
+ # every part after a ":" or "/", not only the last: Re-TACRED's "org:top_members/employees" answered as
+ # "top_members/employees" was asked again and the pair failed
+ ("top_members/employees", (*TAC, "org:top_members/employees"), "org:top_members/employees"),
+ ('{"relation": "Top Members / Employees"}', (*TAC, "org:top_members/employees"), "org:top_members/employees"),
+ ("employees", (*TAC, "org:top_members/employees"), "org:top_members/employees"),
+ ("person/place_lived", NYT, "/people/person/place_lived"),
+ ("person/company", NYT, "/business/person/company"),
 ]
 
 
