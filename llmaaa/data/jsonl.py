@@ -3,7 +3,8 @@
 One ``Example.to_dict()`` per line, UTF-8 with non-ASCII kept as is (Chinese and emoji stay
 readable). Writes are atomic (temp file + rename) so a crash never leaves half a file behind.
 Lines exported by doccano, Prodigy/spaCy or Hugging Face token files are read as examples too
-(``formats.as_schema``), so a user's labels are not dropped on the way in.
+(``formats.as_schema``), so a user's labels are not dropped on the way in; so is a TACRED-family file, which
+ships as one JSON array (``formats.array_format``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import os
 import re
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-from llmaaa.data.formats import as_schema
+from llmaaa.data.formats import array_format, as_schema
 from llmaaa.data.schema import Example, SchemaError
 from llmaaa.data.textfile import iter_lines
 
@@ -32,7 +34,8 @@ class JsonlError(ValueError):
 
 
 def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | None = None) -> list[Example]:
-    """Read examples, one JSON object per line (blank lines ignored).
+    """Read examples, one JSON object per line (blank lines ignored), or the records of a TACRED-family file's
+    one JSON array (named ``file: record n`` in messages).
 
     A line without ``id`` gets ``f"{stem}-{n}"`` (n = its example index). With ``strict=True``
     (default) the first bad line or duplicate id raises ``JsonlError``; with ``strict=False`` bad
@@ -42,20 +45,13 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     """
     path = Path(path)
     examples: list[Example] = []
-    seen: dict[str, int] = {}  # id -> line it was first on
+    seen: dict[str, str] = {}  # id -> the line (or array record) it was first on
     formats: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    for lineno, line in iter_lines(path, JsonlError):  # a BOM from Windows tools is dropped
-        if not line.strip():
-            continue
-        if not examples and not seen and line.lstrip().startswith("["):
-            raise JsonlError(f"{path}:{lineno}: the file is one JSON array, not JSON Lines (one object per line): "
-                             "convert a Label Studio 'JSON' export with `python -m ml_backend convert --config "
-                             "CONFIG.xml --input FILE --output gold.jsonl`, a CoNLL04/SpERT file with "
-                             "`llmaaa convert --from conll04 --input FILE --output FILE.jsonl`")
+    for where, place, parse in _entries(path):
         try:
             default_id = f"{path.stem}-{len(examples)}"
-            record = as_schema(json.loads(line), default_id=default_id)
+            record = as_schema(parse(), default_id=default_id)
             if record.skip:
                 skipped[record.skip] += 1
                 continue
@@ -66,11 +62,11 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
             if ex.id in seen:
                 raise SchemaError(_duplicate(ex.id, seen[ex.id], path))
         except json.JSONDecodeError as e:
-            msg = f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})"
+            msg = f"{where}: not valid JSON ({e.msg} at column {e.colno})"
         except (SchemaError, KeyError, TypeError, ValueError) as e:
-            msg = f"{path}:{lineno}: {e}"
+            msg = f"{where}: {e}"
         else:
-            seen[ex.id] = lineno
+            seen[ex.id] = place
             examples.append(ex)
             if record.format:
                 formats[record.format] += 1
@@ -89,10 +85,43 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     return examples
 
 
-def _duplicate(ex_id: str, first_line: int, path: Path) -> str:
+Entry = tuple[str, str, Callable[[], Any]]  # (file:line for messages, "line n" for a duplicate's, parse)
+
+
+def _entries(path: Path) -> Iterator[Entry]:
+    """Each non-blank line of a JSON Lines file, or each record of a file that is one JSON array of a format
+    shipped that way (TACRED's, ``formats.array_format``); any other array gets the advice to convert it."""
+    lines = iter_lines(path, JsonlError)  # a BOM from Windows tools is dropped
+    first = True
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        if first and line.lstrip().startswith("["):
+            yield from _array_entries(path, lineno, line + "".join(rest for _, rest in lines))
+            return
+        first = False
+        yield f"{path}:{lineno}", f"line {lineno}", partial(json.loads, line)
+
+
+def _array_entries(path: Path, lineno: int, body: str) -> Iterator[Entry]:
+    try:
+        records = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise JsonlError(f"{path}:{lineno + e.lineno - 1}: the file starts a JSON array but is not valid JSON "
+                         f"({e.msg} at column {e.colno})") from None
+    if array_format(records) is None:
+        raise JsonlError(f"{path}:{lineno}: the file is one JSON array, not JSON Lines (one object per line): "
+                         "convert a Label Studio 'JSON' export with `python -m ml_backend convert --config "
+                         "CONFIG.xml --input FILE --output gold.jsonl`, a CoNLL04/SpERT file with "
+                         "`llmaaa convert --from conll04 --input FILE --output FILE.jsonl`")
+    for n, record in enumerate(records, 1):
+        yield f"{path}: record {n}", f"record {n}", (lambda r=record: r)
+
+
+def _duplicate(ex_id: str, first: str, path: Path) -> str:
     """Why name the first line: an id can clash with one given to a line without ``id``
     (``<stem>-<n>``), which the user never wrote and could not find by searching the file."""
-    return (f"duplicate id {ex_id!r} (also on line {first_line}; a line without 'id' gets "
+    return (f"duplicate id {ex_id!r} (also on {first}; a line without 'id' gets "
             f"'{path.stem}-<example index>'); ids must be unique within a file")
 
 

@@ -328,8 +328,9 @@ def read_dataset(name: str, split: str, data_dir: str | Path | None = None) -> l
 
     Names: ``conll2003`` (NER) or ``conll04`` (NER + RE), found under ``data_dir``. Anything else
     is taken as a folder holding ``train.jsonl``, ``dev.jsonl`` (or ``valid``/``validation``) and
-    ``test.jsonl`` in the ``Example`` JSONL format, so a user's own labels and language (convert
-    CoNLL/BMES files with ``llmaaa convert``) run through the same protocol as the benchmarks.
+    ``test.jsonl`` in the ``Example`` JSONL format (or ``.json``: TACRED ships its splits as JSON arrays), so a
+    user's own labels and language (convert CoNLL/BMES files with ``llmaaa convert``) run through the same
+    protocol as the benchmarks.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
@@ -360,7 +361,7 @@ def _read_folder_split(folder: Path, split: str) -> list[Example]:
             f"unknown dataset {str(folder)!r}: not one of {', '.join(DATASETS)} and not a folder; pass a benchmark "
             "name or a folder holding train.jsonl, dev.jsonl and test.jsonl (llmaaa convert writes them)"
         )
-    names = [f"{stem}.jsonl" for stem in _FOLDER_SPLITS[split]]
+    names = [f"{stem}{ext}" for ext in (".jsonl", ".json") for stem in _FOLDER_SPLITS[split]]
     for fname in names:
         if (folder / fname).is_file():
             examples = read_jsonl(folder / fname)
