@@ -130,7 +130,7 @@ def write_export(state: ProjectState, out: Path) -> list[Path]:
     examples = []
     not_gold = 0
     for tid, text in texts.items():
-        gold = human_example(tid, text, human[tid]["result"], schema) if tid in human else None
+        gold = human_example(tid, text, human[tid]["result"], schema, task_data.get(tid)) if tid in human else None
         if gold is not None and unusable_gold(gold, human[tid]["result"], schema):
             gold, not_gold = None, not_gold + 1  # no "no entities" gold, no partial gold of an edited text
         if gold is not None:

@@ -168,7 +168,9 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
 
     texts = st.tasks()
     gold_rows = st.annotations()
-    gold = [ex for a in gold_rows if not unusable_gold(ex := human_example(a["task_id"], a["text"], a["result"], schema),
+    task_data = st.task_data()  # a task's listed pairs are its gold's too (results.asked_pairs)
+    gold = [ex for a in gold_rows if not unusable_gold(ex := human_example(a["task_id"], a["text"], a["result"], schema,
+                                                                           task_data.get(a["task_id"])),
                                                        a["result"], schema)]
     if len(gold) < len(gold_rows):
         detail["gold_unusable"] = len(gold_rows) - len(gold)
@@ -202,7 +204,6 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
                                       f">= {cfg.min_train_labels} LLM labels (MIN_TRAIN_LABELS) and >= 1 human label")
         students = ctx.students()  # rank with the previous student, when there is one
 
-    data = st.task_data()
     pool, bad_tasks, too_long = [], {}, []
     for i, t in texts.items():
         if i not in human and (i not in llm or llm[i].failed):
@@ -210,7 +211,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
                 too_long.append(i)
                 continue
             try:
-                pool.append(pool_example(i, t, data.get(i), schema))
+                pool.append(pool_example(i, t, task_data.get(i), schema))
             except TaskError as e:  # unusable given entities: that task waits for its data to be fixed
                 bad_tasks[i] = str(e)
     if bad_tasks:

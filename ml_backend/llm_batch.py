@@ -67,13 +67,14 @@ def distinct_batch(pool: list[Example], order: list[int], k: int, known: set[str
     A project with the same sentence many times (CoNLL03 has "Scorers :" 16 times) scores the copies
     alike, so an uncertainty sampler takes them as a block: one LLM batch of 20 could hold 5 copies. The
     copies still get the LLM's pre-annotation (``copy_labels``); they only leave the batch's places to other
-    texts. Tasks that bring their own entities differ by those.
+    texts. Tasks that bring their own entities differ by those, and by the pairs they ask.
     """
     seen = set(known)
     picks: list[Example] = []
     for i in order:
         ex = pool[i]
-        key = (ex.text, tuple(s.key() for s in ex.entities)) if ex.extra.get("given_entities") else ex.text
+        key = ((ex.text, tuple(s.key() for s in ex.entities), tuple(map(tuple, ex.extra.get("pairs") or ())))
+               if ex.extra.get("given_entities") else ex.text)
         if key in seen:
             continue
         seen.add(key)

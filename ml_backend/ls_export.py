@@ -90,7 +90,7 @@ def task_example(task: Mapping[str, Any], schema: LabelingSchema, *, include_unl
     text = task_text(task, schema)
     gold = gold_annotation(task)
     if gold is not None:
-        ex = human_example(task["id"], text, gold.get("result") or [], schema)
+        ex = human_example(task["id"], text, gold.get("result") or [], schema, task.get("data"))
         if why := unusable_gold(ex, gold.get("result"), schema):
             raise TaskError(f"annotation {gold.get('id')}: {why}; not used as gold")
         return ex

@@ -84,13 +84,51 @@ def given_entities(data: Any, text: str, schema: LabelingSchema) -> tuple[Span, 
     return tuple(spans)
 
 
+def given_pairs(data: Any, entities: tuple[Span, ...] | None, schema: LabelingSchema) -> list[list[int]] | None:
+    """The entity pairs a task asks about in ``data["pairs"]``: ``[head, tail]`` or ``{"head": h, "tail": t}``,
+    0-based indexes into ``data["entities"]`` (the forms ``llmaaa.data.pairs.candidate_pairs`` reads).
+
+    Relation *classification* of a given pair, as in TACRED: only subject -> object is asked (one LLM
+    question, not two, never the reverse) and scored by the student. None when the task lists none, an empty
+    list included (as for ``entities``): every ordered pair is asked. Indexes only: entities have no ids here.
+    A list the backend cannot follow is a ``TaskError`` naming it: asking every pair instead would cost twice
+    the questions and may answer the reverse direction.
+    """
+    raw = data.get("pairs") if isinstance(data, Mapping) else None
+    if raw is None or raw == [] or not schema.relation_labels:
+        return None  # a config without <Relations> is NER: its tasks' other fields are not read
+    if not isinstance(raw, list):
+        raise TaskError(f"data.pairs is a JSON {type(raw).__name__}, not a list of [head, tail] entity indexes")
+    if entities is None:
+        raise TaskError("data.pairs lists entity pairs, but the task gives no data.entities for them to index; "
+                        "add the entities, or drop pairs to let the LLM find the entities and ask every pair")
+    n, out = len(entities), []
+    for k, p in enumerate(raw):
+        pair = (p.get("head"), p.get("tail")) if isinstance(p, Mapping) else p if isinstance(p, list) else None
+        if pair is None or len(pair) != 2 or not all(isinstance(i, int) and not isinstance(i, bool) for i in pair):
+            raise TaskError(f"data.pairs[{k}] is {str(p)[:60]}, not [head, tail] or {{\"head\": h, \"tail\": t}} with "
+                            "0-based indexes into data.entities (entity ids are not read)")
+        h, t = pair
+        if not (0 <= h < n and 0 <= t < n):
+            raise TaskError(f"data.pairs[{k}] is [{h}, {t}]: data.entities has {n} entities, indexes 0 to {n - 1}")
+        if h == t:
+            raise TaskError(f"data.pairs[{k}] pairs entity {h} with itself")
+        if [h, t] not in out:
+            out.append([h, t])
+    return out
+
+
 def pool_example(task_id: int | str, text: str, data: Any, schema: LabelingSchema) -> Example:
-    """The unlabeled example of a task (id = the Label Studio task id), with its given spans if any
-    (``TaskError`` when one of them is unusable, see ``given_entities``)."""
+    """The unlabeled example of a task (id = the Label Studio task id), with its given spans and pairs if any
+    (``TaskError`` when one of them is unusable, see ``given_entities`` and ``given_pairs``)."""
     given = given_entities(data, text, schema)
+    pairs = given_pairs(data, given, schema)
     if given is None:
         return Example(str(task_id), text)
-    return Example(str(task_id), text, given, extra={"given_entities": True})
+    extra: dict[str, Any] = {"given_entities": True}
+    if pairs is not None:
+        extra["pairs"] = pairs  # read by the teacher and the student (llmaaa.data.pairs.candidate_pairs)
+    return Example(str(task_id), text, given, extra=extra)
 
 
 def example_to_results(ex: Example, schema: LabelingSchema) -> list[dict[str, Any]]:
@@ -219,13 +257,45 @@ def results_to_example(ex: Example, results: Iterable[Mapping[str, Any]], schema
     return ex.with_labels(entities=spans, relations=relations, **extra)
 
 
-def human_example(task_id: int | str, text: str, results: Any, schema: LabelingSchema) -> Example:
+def human_example(task_id: int | str, text: str, results: Any, schema: LabelingSchema, data: Any = None) -> Example:
     """The gold example of a human annotation on a task (id = the task id, ``source="human"``).
 
     One definition for every place that reads human labels (rounds, agreement, both exports), so a
     task's gold reads the same whether it came through the backend or from Label Studio's own export.
+    With the task's ``data``, a task that lists its ``pairs`` keeps them in its gold (``asked_pairs``):
+    the pairs it never asked about are not taught as ``no_relation``.
     """
-    return results_to_example(Example(str(task_id), text), results, schema, source="human")
+    ex = results_to_example(Example(str(task_id), text), results, schema, source="human")
+    pairs = asked_pairs(ex, data, schema)
+    return ex if pairs is None else ex.with_labels(pairs=pairs)
+
+
+def asked_pairs(gold: Example, data: Any, schema: LabelingSchema) -> list[list[int]] | None:
+    """The pairs of ``gold``'s entities that its task asked about, or None when the task lists no ``pairs``.
+
+    The reverse of a TACRED pair holds the inverse relation (``org:employees`` for ``per:employee_of``), not
+    none: taught as ``no_relation``, it would mislead the student. Given entities are found among the gold's
+    regions (any order) by span and label, else by span; a pair with a removed entity is dropped, a pair the
+    annotator drew a relation on is added. Unusable pairs (the task's own error): every pair, as drawn.
+    """
+    try:
+        given = given_entities(data, gold.text, schema)
+        listed = given_pairs(data, given, schema)
+    except TaskError:
+        return None
+    if listed is None or given is None:
+        return None
+    exact: dict[tuple[int, int, str], int] = {}
+    at: dict[tuple[int, int], int] = {}
+    for i, s in enumerate(gold.entities):
+        exact.setdefault(s.key(), i)
+        at.setdefault((s.start, s.end), i)
+    index = [exact.get(s.key(), at.get((s.start, s.end))) for s in given]
+    out: list[list[int]] = []
+    for pair in [[index[h], index[t]] for h, t in listed] + [[r.head, r.tail] for r in gold.relations]:
+        if None not in pair and pair[0] != pair[1] and pair not in out:
+            out.append(pair)
+    return out
 
 
 def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> str | None:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from llmaaa.config import from_env  # noqa: E402
+from llmaaa.data.pairs import candidate_pairs  # noqa: E402
 from llmaaa.data.schema import Example  # noqa: E402
 from stack_services import (  # noqa: E402
     EMBEDDED_LLM_MODEL, Stack, StackConfig, StackError, elapsed, http_json, say,
@@ -73,8 +74,24 @@ def _is_json(path: Path) -> bool:
 
 def task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:
     """A Label Studio task for one example: the text where the config reads it, and our id (the pool never
-    carries labels: the LLM labels it)."""
-    return {"data": schema.with_text({"ref_id": ex.id}, ex.text)}
+    carries labels: the LLM labels it).
+
+    An example that lists the entity pairs to classify (``pairs``: a TACRED record's subject -> object) in a
+    config with relations brings its entities and pairs as the task's ``data.entities`` / ``data.pairs``:
+    the LLM is asked that pair's relation alone, not to find the entities again and label every pair in
+    both directions. Its relations are not imported (the LLM labels them)."""
+    data = schema.with_text({"ref_id": ex.id}, ex.text)
+    if brings_pairs(ex, schema):
+        data["entities"] = [{"start": s.start, "end": s.end, "label": schema.map_entity(s.label) or s.label,
+                             "text": ex.mention(s)} for s in ex.entities]
+        data["pairs"] = [list(p) for p in candidate_pairs(ex)]
+    return {"data": data}
+
+
+def brings_pairs(ex: Example, schema: LabelingSchema) -> bool:
+    """Whether ``ex`` is imported with its entities and pairs (``task_of``): it lists pairs (an empty list asks
+    nothing in a data file, but every pair in a task, so it is not carried) and the config has relations."""
+    return bool(ex.extra.get("pairs")) and bool(schema.relation_labels)
 
 
 def gold_task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:
@@ -94,7 +111,8 @@ def check_inputs(label_config: str, pool: list[Example], demos: list[Example]) -
 
     Demos are gold: a label the config lacks would be dropped from them without a word, and the LLM's
     examples and the student's gold set would teach that the thing is no entity. Labels in the pool file
-    are not imported (the LLM labels the pool): said, with the options that bring a label set along.
+    are not imported (the LLM labels the pool): said, with the options that bring a label set along; but
+    the entities of an example that lists its pairs are (``task_of``), so they must fit the config too.
     """
     from ml_backend.labeling import UnsupportedConfig, parse_config
 
@@ -109,7 +127,21 @@ def check_inputs(label_config: str, pool: list[Example], demos: list[Example]) -
     if missing:
         raise InputError(f"the gold demos use labels the label config lacks: {', '.join(missing)}; pass "
                          "--label-config with them (label_config/README.md), or --demos with demos of this config")
-    labeled = sum(1 for ex in pool if ex.entities)
+    paired = [ex for ex in pool if brings_pairs(ex, schema)]
+    for flag, examples in (("--data", paired), ("--demos", [d for d in demos if brings_pairs(d, schema)])):
+        for ex in examples:  # a task's pairs the backend cannot read would fail that task
+            try:
+                candidate_pairs(ex)
+            except (ValueError, TypeError, KeyError) as e:
+                raise InputError(f"{flag}: {e}") from None
+    other = sorted({s.label for ex in paired for s in ex.entities if s.label.casefold() not in known})
+    if other:
+        raise InputError(f"the pool's given entities (imported with its pairs) use labels the label config lacks: "
+                         f"{', '.join(other[:8])}; pass --label-config with them (label_config/README.md)")
+    if paired:
+        say(f"data: {len(paired)} pool sentences bring their entities and the pairs to classify (imported as "
+            "data.entities / data.pairs: the LLM labels only those pairs' relations)")
+    labeled = sum(1 for ex in pool if ex.entities and not brings_pairs(ex, schema))
     if labeled:
         other = sorted({s.label for ex in pool for s in ex.entities if s.label.casefold() not in known})
         say(f"data: the labels of {labeled} pool sentences are not imported (the LLM labels the pool; human gold "

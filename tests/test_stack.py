@@ -168,3 +168,54 @@ def test_backend_is_started_once_reused_and_stopped(tmp_path):
         first.stop()
     assert not first.backend_up()
     assert json.loads(first.record.read_text()) == []
+
+
+TACRED_CONFIG = ('<View><Relations><Relation value="per:city_of_birth"/><Relation value="org:founded_by"/></Relations>'
+                 '<Labels name="label" toName="text"><Label value="PERSON"/><Label value="CITY"/>'
+                 '<Label value="ORGANIZATION"/></Labels><Text name="text" value="$text"/></View>')
+
+
+def tacred_file(tmp_path: Path, **over) -> Path:
+    rec = {"id": "r1", "relation": "per:city_of_birth", "token": ["Anna", "Smith", "was", "born", "in", "Zürich", "."],
+           "subj_start": 0, "subj_end": 1, "obj_start": 5, "obj_end": 5, "subj_type": "PERSON", "obj_type": "CITY", **over}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([rec]), encoding="utf-8")
+    return path
+
+
+def test_a_tacred_pool_brings_its_pair_to_the_task_so_the_llm_is_asked_that_pair_alone(tmp_path, capsys):
+    """Its subject and object were not imported: the LLM found the entities again and was asked every pair,
+    both directions, so a relation could come back reversed."""
+    from ml_backend.results import pool_example
+
+    pool = stack.load_data(str(tacred_file(tmp_path)), None)
+    schema = stack.check_inputs(TACRED_CONFIG, pool, [])
+    assert "1 pool sentences bring their entities and the pairs to classify" in capsys.readouterr().out
+    data = stack.task_of(pool[0], schema)["data"]
+    assert data["pairs"] == [[0, 1]] and "relations" not in data  # the relation is the LLM's to label
+    assert [(e["text"], e["label"]) for e in data["entities"]] == [("Anna Smith", "PERSON"), ("Zürich", "CITY")]
+    ex = pool_example(5, data["text"], data, schema)  # as the backend reads the imported task
+    assert ex.extra["pairs"] == [[0, 1]] and [ex.mention(s) for s in ex.entities] == ["Anna Smith", "Zürich"]
+    gold = stack.gold_task_of(pool[0], schema)  # the same record as a gold demo: the pair and its relation
+    assert gold["data"]["pairs"] == [[0, 1]]
+    (rel,) = [r for r in gold["annotations"][0]["result"] if r["type"] == "relation"]
+    assert (rel["from_id"], rel["to_id"], rel["labels"]) == ("r1-e0", "r1-e1", ["per:city_of_birth"])
+
+
+def test_a_tacred_pool_in_an_ner_project_is_imported_as_text_as_before(tmp_path, capsys):
+    pool = stack.load_data(str(tacred_file(tmp_path)), None)
+    schema = stack.check_inputs((ROOT / "label_config/ner.xml").read_text(), pool, [])
+    assert "labels of 1 pool sentences are not imported" in capsys.readouterr().out
+    assert stack.task_of(pool[0], schema)["data"] == {"text": pool[0].text, "ref_id": "r1"}
+
+
+def test_given_entities_of_a_pool_the_config_cannot_label_stop_make_run_before_any_server_starts(tmp_path):
+    """Imported, every task would be an error ("label 'STATE_OR_PROVINCE' is not a label of the config")."""
+    pool = stack.load_data(str(tacred_file(tmp_path, obj_type="STATE_OR_PROVINCE")), None)
+    with pytest.raises(stack.InputError, match="given entities .* lacks: STATE_OR_PROVINCE"):
+        stack.check_inputs(TACRED_CONFIG, pool, [])
+    from llmaaa.data.schema import Example, Span
+
+    bad = Example("b1", "Anna Smith lives .", [Span(0, 4, "PERSON"), Span(5, 10, "PERSON")], extra={"pairs": [[0, 0]]})
+    with pytest.raises(stack.InputError, match="--data: example 'b1': pair"):
+        stack.check_inputs(TACRED_CONFIG, [bad], [])

@@ -19,6 +19,7 @@ from pathlib import Path
 from string import Template
 from typing import Mapping, Sequence
 
+from llmaaa.data.pairs import candidate_pairs
 from llmaaa.data.schema import NO_RELATION, Example, LabelSet, Span
 from llmaaa.data.scripts import inside_word
 
@@ -206,8 +207,8 @@ def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> t
     """The one (head, tail, label) a demo sentence contributes to an RE prompt.
 
     Its first gold relation when it has one (so the prompt shows the labels in use), else its first
-    ordered entity pair that is neither related nor unknown (``Example.unlabeled_pairs``) as
-    ``no_relation``; None when there is none (fewer than two entities). With
+    ordered entity pair (of its listed ``pairs``, when it lists them) that is neither related nor unknown
+    (``Example.unlabeled_pairs``) as ``no_relation``; None when there is none (fewer than two entities). With
     ``relation_labels`` only relations with one of them count: a demo answering with a label the
     prompt does not list would teach an answer the parser must reject. Case differences are mapped.
     """
@@ -219,6 +220,8 @@ def re_demo_pair(ex: Example, relation_labels: Sequence[str] | None = None) -> t
             return ex, r.head, r.tail, names[r.label.casefold()]
     unknown = ex.unlabeled_pairs  # a pair linked without a label is no example of "no relation"
     related = {(r.head, r.tail) for r in ex.relations}
-    n = len(ex.entities)
-    return next(((ex, h, t, NO_RELATION) for h in range(n) for t in range(n)
-                 if h != t and (h, t) not in unknown and (h, t) not in related), None)
+    try:  # only the pairs the demo asked about (TACRED's subject -> object): its reverse was never labeled
+        pairs = candidate_pairs(ex)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return next(((ex, h, t, NO_RELATION) for h, t in pairs if (h, t) not in unknown and (h, t) not in related), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -221,3 +222,104 @@ def test_a_duplicated_region_is_one_entity_whichever_copy_carries_the_relation()
     assert triples(ex) == {("Anna", "Lima", "Live_In")}
     relabeled = read([ANNA, region("a2", 0, 4, "Anna", "Org"), LIMA])  # the same span, another label: kept apart
     assert [s.label for s in relabeled.entities] == ["Peop", "Org", "Loc"]
+
+
+# Relation classification of a given pair (TACRED's question): data.pairs beside data.entities ----------------
+ANNA_LIMA = [{"start": 0, "end": 4, "label": "Peop"}, {"start": 23, "end": 27, "label": "Loc"}]
+
+
+def heads_asked(llm: ScriptedOpenAI) -> list[str]:
+    return [re.search(r"Head: (\w+)", last_user_message(r)).group(1) for r in llm.requests]
+
+
+def served_relations(result: list[dict]) -> list[tuple[str, str, list[str]]]:
+    """(head mention, tail mention, labels) of a /predict result's relations."""
+    mention = {r["id"]: r["value"]["text"] for r in result if r["type"] == "labels"}
+    return [(mention[r["from_id"]], mention[r["to_id"]], r["labels"]) for r in result if r["type"] == "relation"]
+
+
+@pytest.mark.parametrize("pairs, asked, served", [
+    (None, ["Anna", "Lima"], [("Anna", "Lima", ["Live_In"]), ("Lima", "Anna", ["Live_In"])]),
+    ([], ["Anna", "Lima"], [("Anna", "Lima", ["Live_In"]), ("Lima", "Anna", ["Live_In"])]),  # empty: not given
+    ([[0, 1]], ["Anna"], [("Anna", "Lima", ["Live_In"])]),
+    ([[1, 0]], ["Lima"], [("Lima", "Anna", ["Live_In"])]),
+    ([{"head": 1, "tail": 0}], ["Lima"], [("Lima", "Anna", ["Live_In"])]),
+])
+def test_a_task_that_lists_its_pair_costs_one_question_in_that_direction(make_app, quick_training, pairs, asked,
+                                                                         served):
+    """Every ordered pair was asked: a TACRED-style task cost two questions and could get the reverse relation."""
+    with ScriptedOpenAI(lambda req, n: "Live_In") as llm:  # a teacher that finds Live_In whatever it is asked
+        c = make_app(llm_base_url=llm.base_url, teacher_k=0, predict_on_demand="llm").test_client()
+        data = {"entities": ANNA_LIMA} if pairs is None else {"entities": ANNA_LIMA, "pairs": pairs}
+        (result,) = c.post("/predict", json=predict_body([ls_task(1, TEXT, **data)], RE_XML)).json["results"]
+        assert sorted(heads_asked(llm)) == asked  # one request per listed pair, its head first
+        assert sorted(served_relations(result["result"])) == served
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"pairs": [[0, 1]]}, "the task gives no data.entities"),
+    ({"entities": [], "pairs": [[0, 1]]}, "the task gives no data.entities"),
+    ({"entities": ANNA_LIMA, "pairs": [[0, 2]]}, r"data.pairs\[0\] is \[0, 2\]: data.entities has 2 entities"),
+    ({"entities": ANNA_LIMA, "pairs": [[1, 1]]}, r"data.pairs\[0\] pairs entity 1 with itself"),
+    ({"entities": ANNA_LIMA, "pairs": [[0, 1], [0]]}, r"data.pairs\[1\] is \[0\], not \[head, tail\]"),
+    ({"entities": ANNA_LIMA, "pairs": [["T1", "T2"]]}, "entity ids are not read"),
+    ({"entities": ANNA_LIMA, "pairs": [{"head": 0}]}, "not \\[head, tail\\]"),
+    ({"entities": ANNA_LIMA, "pairs": [[True, 0]]}, "0-based indexes"),
+    ({"entities": ANNA_LIMA, "pairs": "0-1"}, "data.pairs is a JSON str, not a list"),
+])
+def test_pairs_the_backend_cannot_follow_are_the_tasks_error(data, message):
+    from ml_backend.results import pool_example
+
+    with pytest.raises(TaskError, match=message):
+        pool_example(1, TEXT, {"text": TEXT, **data}, parse_config(RE_XML))
+
+
+def test_a_task_with_unusable_pairs_gets_its_error_on_predict_and_costs_no_question(make_app, quick_training):
+    with ScriptedOpenAI(lambda req, n: "Live_In") as llm:
+        c = make_app(llm_base_url=llm.base_url, teacher_k=0, predict_on_demand="llm").test_client()
+        tasks = [ls_task(1, TEXT, entities=ANNA_LIMA, pairs=[[0, 5]]), ls_task(2, TEXT, entities=ANNA_LIMA, pairs=[[0, 1]])]
+        r = c.post("/predict", json=predict_body(tasks, RE_XML))
+        assert r.status_code == 200
+        bad, good = r.json["results"]
+        assert "data.pairs[0] is [0, 5]: data.entities has 2 entities" in bad["error"]
+        assert served_relations(good["result"]) == [("Anna", "Lima", ["Live_In"])]
+        assert heads_asked(llm) == ["Anna"]
+
+
+def test_pairs_are_not_read_in_an_ner_project():
+    """As for entities: a plain NER config finds every span, whatever else the task's data holds."""
+    from ml_backend.results import pool_example
+
+    ex = pool_example(1, TEXT, {"text": TEXT, "entities": ANNA_LIMA, "pairs": [[0, 9]]}, parse_config(NER))
+    assert ex.entities == () and "pairs" not in ex.extra
+
+
+def test_the_gold_of_a_task_that_lists_its_pair_keeps_to_that_pair():
+    """The reverse of a TACRED pair holds the inverse relation; read from the gold as no_relation, it taught the opposite.
+
+    Label Studio's own export: the annotator's regions come in another order, one relation drawn on another pair."""
+    from llmaaa.data.pairs import candidate_pairs
+    from ml_backend.ls_export import task_example
+
+    task = {"id": 7, "data": {"text": TEXT, "entities": [*ANNA_LIMA, {"start": 15, "end": 19, "label": "Org"}],
+                              "pairs": [[0, 1]]},
+            "annotations": [{"id": 70, "result": [LIMA, ACME, ANNA, rel("a", "c", "Live_In"), rel("b", "c", "Located_In")]}]}
+    gold = task_example(task, parse_config(RE_XML))
+    names = [gold.mention(s) for s in gold.entities]
+    assert [(names[h], names[t]) for h, t in candidate_pairs(gold)] == [("Anna", "Lima"), ("Acme", "Lima")]
+    without_anna = {**task, "annotations": [{"id": 71, "result": [LIMA, ACME]}]}
+    assert candidate_pairs(task_example(without_anna, parse_config(RE_XML))) == []  # its pair's entity was removed
+    no_pairs = {**task, "data": {k: v for k, v in task["data"].items() if k != "pairs"}}
+    assert len(candidate_pairs(task_example(no_pairs, parse_config(RE_XML)))) == 6  # every pair, as before
+
+
+def test_tasks_with_one_text_and_entities_but_other_pairs_are_not_copies_in_the_llm_batch():
+    """Two questions about one sentence (subject -> object, and back) are two tasks, not one asked twice."""
+    from ml_backend.llm_batch import distinct_batch
+    from ml_backend.results import pool_example
+
+    schema = parse_config(RE_XML)
+    ents = [{"start": 0, "end": 4, "label": "Peop"}, {"start": 23, "end": 27, "label": "Loc"}]
+    pool = [pool_example(i, TEXT, {"text": TEXT, "entities": ents, "pairs": p}, schema)
+            for i, p in enumerate(([[0, 1]], [[1, 0]], [[0, 1]]))]
+    assert [ex.id for ex in distinct_batch(pool, [0, 1, 2], 3, set())] == ["0", "1"]
