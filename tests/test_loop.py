@@ -170,6 +170,19 @@ def test_stopping_rule_stops_buying_labels_once_the_student_matches_the_teacher(
 
 
 @pytest.mark.slow
+def test_a_match_on_the_schedules_last_round_is_no_stop(tmp_path):
+    """Recorded as a stop, a run that bought its whole budget read as cut short ('not by 12 (stopped)')."""
+    from llmaaa.training.trainer import TrainConfig
+
+    pool, demo = [sentence(i) for i in range(30)], [sentence(i) for i in range(100, 106)]
+    cfg = LoopConfig(task="ner", strategy="random", init=6, per_round=6, rounds=1, stop_after_rounds_matched=2)
+    res = run_loop(cfg, pool=pool, demo=demo, labels=LABELS, teacher=SilentTeacher(), state_dir=tmp_path,
+                   train_config=TrainConfig(epochs=1, patience=1, max_length=32))
+    assert [r["budget"] for r in res.records] == [6, 12]  # the rule held on both rounds; the second was the last
+    assert res.stopped is None and not any("stopped" in r for r in res.records)
+
+
+@pytest.mark.slow
 def test_simulate_cli_writes_curves_table_and_png(tmp_path):
     from pathlib import Path
 

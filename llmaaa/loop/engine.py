@@ -242,8 +242,9 @@ class ActiveLoop:
             rec = records[r]
             stopped = rec.get("stopped")
             if stopped is None or stopped.startswith(MATCHED):
-                # checked again on resume: the teacher may have been measured again, the rule changed
-                stopped = self._stop_reason(records[: r + 1], stop_f1)
+                # checked again on resume: the teacher may have been measured again, the rule changed; a match on
+                # the schedule's last round stops nothing, and recorded it would read as a run cut short
+                stopped = self._stop_reason(records[: r + 1], stop_f1) if r < cfg.rounds else None
                 if stopped != rec.get("stopped"):
                     if stopped:
                         rec["stopped"] = stopped
