@@ -83,6 +83,12 @@ def parse_re_answer(answer: str, labels: Sequence[str], mentions: Sequence[str] 
     return reader.from_text(reader.without_mentions(text, mentions))
 
 
+def _part_runs(label: str) -> set[str]:
+    """The normalized forms of every run of consecutive ``:``/``/`` parts of ``label`` ("a", "ab", "b" of "a/b")."""
+    parts = [p for p in re.split(r"[:/]", label) if p.strip()]
+    return {_norm_label("".join(parts[i:j])) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)}
+
+
 class _Reader(_PairReading):
     """The label set of one question, and the readings of an answer against it."""
 
@@ -94,14 +100,17 @@ class _Reader(_PairReading):
         self.normed = {_norm_label(_nfkc(c)): c for c in self.classes}
         # a label with a prefix ("per:employee_of" of TACRED, "/people/person/place_lived" of NYT) answered
         # without it, as models often do: what follows any of its ":" or "/" ("top_members/employees" and
-        # "employees" of "org:top_members/employees"), when no other label ends the same way
+        # "employees" of "org:top_members/employees"), when no other label holds the same words as a run of
+        # its parts ("sports_team_location" is a part of "/sports/sports_team_location/teams", so it is no
+        # short form of "/sports/sports_team/location")
         tails: dict[str, dict[str, str]] = {}  # key -> {class: tail}
         for c in self.classes[1:]:
             for sep in re.finditer(r"[:/]", _nfkc(c)):
                 if tail := _nfkc(c)[sep.end():].strip(" :/"):
                     tails.setdefault(_norm_label(tail), {}).setdefault(c, tail)
+        runs = {c: _part_runs(_nfkc(c)) for c in self.classes[1:]}
         self.tails = [(tail, c) for key, forms in tails.items() if len(forms) == 1 and key and key not in self.normed
-                      for c, tail in forms.items()]
+                      for c, tail in forms.items() if not any(key in r for o, r in runs.items() if o != c)]
         self.tail_of = {_norm_label(tail): c for tail, c in self.tails}
 
     def fail(self, found: Sequence[str] = ()) -> AnswerError:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -177,6 +178,8 @@ class SimulatedTeacher:
                       "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0},
                       "noise_rate": round(self.rate, 6)}
             entities = noisy.entities if self.task == "ner" else gold.entities
+            if entities != gold.entities and "pairs" in ex.extra:  # listed pairs index the gold entities
+                ex = replace(ex, extra={k: v for k, v in ex.extra.items() if k != "pairs"})
             out.append(ex.with_labels(entities=entities, relations=noisy.relations if self.task == "re" else (),
                                       annotation=record))
         return out

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=("ner", "re"), default="ner")
     p.add_argument("--dataset", default=None,
                    help="required unless --report-only: conll2003 or conll04 (read from --data-dir), or a folder of your own train/dev/test.jsonl "
-                        "(llmaaa convert writes them; dev gives the gold demo pool, test is optional)")
+                        "(llmaaa convert writes them; or .json splits, as TACRED ships; dev gives the gold demo pool, test is optional)")
     p.add_argument("--data-dir", default=None, help="folder with conll2003/ and conll04/ (default: $LLMAAA_DATA_DIR or ../shared/data)")
     p.add_argument("--teacher", default="simulated:f1=0.81",
                    help="'simulated:f1=X' (gold labels corrupted to entity F1 X; for experiments) or 'openai' (the LLM teacher)")
@@ -115,7 +115,7 @@ def experiment_of(args: argparse.Namespace) -> Any:
     from llmaaa.loop.experiment import Experiment
 
     if not args.dataset:
-        raise ValueError("--dataset is required (conll2003, conll04 or a folder of train/dev/test.jsonl)")
+        raise ValueError("--dataset is required (conll2003, conll04 or a folder of train/dev/test.jsonl or .json)")
 
     names = [s.strip() for s in (args.strategies or args.strategy or "least_confidence").split(",") if s.strip()]
     for spec in names:  # an unknown name or option is said before any teacher call

@@ -48,7 +48,9 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
     seen: dict[str, str] = {}  # id -> the line (or array record) it was first on
     formats: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
+    unit = "lines"
     for where, place, parse in _entries(path):
+        unit = place.split()[0] + "s"  # "lines", or "records" of a JSON array
         try:
             default_id = f"{path.stem}-{len(examples)}"
             record = as_schema(parse(), default_id=default_id)
@@ -72,15 +74,16 @@ def read_jsonl(path: str | Path, *, strict: bool = True, errors: list[str] | Non
                 formats[record.format] += 1
             continue
         if strict:
-            raise JsonlError(msg + "; fix the line (from Python, read_jsonl(..., strict=False) skips bad lines)")
+            raise JsonlError(msg + f"; fix the {unit[:-1]} (from Python, read_jsonl(..., strict=False) skips bad "
+                                   f"{unit})")
         log.warning("skipping %s", msg)
         if errors is not None:
             errors.append(msg)
     if formats:
-        log.info("read %s", ", ".join(f"{n} lines of {path} as {name}" if i == 0 else f"{n} lines as {name}"
+        log.info("read %s", ", ".join(f"{n} {unit} of {path} as {name}" if i == 0 else f"{n} {unit} as {name}"
                                       for i, (name, n) in enumerate(formats.most_common())))
     if skipped:
-        log.warning("skipped %d lines of %s that are no gold labels: %s", sum(skipped.values()), path,
+        log.warning("skipped %d %s of %s that are no gold labels: %s", sum(skipped.values()), unit, path,
                     ", ".join(f"{n} with {why}" for why, n in skipped.most_common()))
     return examples
 

@@ -359,7 +359,8 @@ def _read_folder_split(folder: Path, split: str) -> list[Example]:
     if not folder.is_dir():
         raise ValueError(
             f"unknown dataset {str(folder)!r}: not one of {', '.join(DATASETS)} and not a folder; pass a benchmark "
-            "name or a folder holding train.jsonl, dev.jsonl and test.jsonl (llmaaa convert writes them)"
+            "name or a folder holding train.jsonl, dev.jsonl and test.jsonl (llmaaa convert writes them; .json "
+            "splits of a TACRED folder are read too)"
         )
     names = [f"{stem}{ext}" for ext in (".jsonl", ".json") for stem in _FOLDER_SPLITS[split]]
     for fname in names:

@@ -150,7 +150,9 @@ def tacred_keys(record: Mapping[str, Any]) -> bool:
 def tacred_record(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
     """One TACRED record as one example: the subject (entity 0, labelled ``subj_type``) and the object (entity 1,
     ``obj_type``), a relation 0 -> 1 unless ``relation`` is a no-relation label, and ``pairs`` ``[[0, 1]]``:
-    TACRED is relation *classification* of the given pair, so no other pair is asked or trained on.
+    TACRED is relation *classification* of the given pair, so no other pair is asked or trained on. Without
+    ``relation`` (or ``null``: a pool in TACRED's shape, to be labeled) the pair's relation is unknown
+    (``unlabeled_pairs``): not read as ``no_relation``, which as gold would teach the opposite of a relation.
 
     The text is the tokens joined as token files are (``token_separator``), with CoreNLP's escapes undone
     (``-LRB-`` is "(", ``-LSB-`` "[", ``-LCB-`` "{"; the quote tokens of two backquotes or two apostrophes are
@@ -161,15 +163,16 @@ def tacred_record(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
     stay in ``extra``; ``token`` and the span keys become the text, entities and relations.
     """
     ctx = context(TACRED, ex_id)
-    missing = [k for k in _TACRED_KEYS if k not in record]
+    missing = [k for k in _TACRED_KEYS if k not in record and k != "relation"]
     if missing:
         raise SchemaError(f"{ctx} it has no {', '.join(map(repr, missing))}; a TACRED record has all of "
-                          f"{', '.join(_TACRED_KEYS)}")
+                          f"{', '.join(k for k in _TACRED_KEYS if k != 'relation')} (and 'relation' when labeled)")
     tokens = record["token"]
     if not (isinstance(tokens, list) and tokens and all(isinstance(t, str) for t in tokens)):
         raise SchemaError(f"{ctx} 'token' is not a list of strings")
     for key in ("subj_type", "obj_type", "relation"):
-        if not (isinstance(record[key], str) and record[key].strip()):
+        if (key != "relation" or record.get(key) is not None) and not (isinstance(record[key], str)
+                                                                       and record[key].strip()):
             raise SchemaError(f"{ctx} {key!r} is {record[key]!r}, not a label")
     words = [_PTB_ESCAPES.get(t, t) for t in tokens]
     text, offsets = join_tokens(words, token_separator(words))
@@ -187,7 +190,10 @@ def tacred_record(record: Mapping[str, Any], ex_id: Any) -> dict[str, Any]:
             raise SchemaError(f"{ctx} its {role} tokens [{start}, {end}] are empty")
         entities.append(span)
     no_relations(record, TACRED, ex_id)
-    label = record["relation"]
-    relations = [] if label.strip().lower() in _NO_RELATION_LABELS else [{"head": 0, "tail": 1, "label": label}]
-    return {**without(record, *_TACRED_KEYS), "text": text, "entities": entities, "relations": relations,
-            "pairs": [[0, 1]], "tokens": [list(o) for o in offsets]}
+    label = (record.get("relation") or "").strip()
+    relations = [] if label.lower() in _NO_RELATION_LABELS | {""} else [{"head": 0, "tail": 1, "label": label}]
+    out = {**without(record, *_TACRED_KEYS), "text": text, "entities": entities, "relations": relations,
+           "pairs": [[0, 1]], "tokens": [list(o) for o in offsets]}
+    if not label:  # an unlabeled pool to annotate: the pair's relation is unknown, not none (never gold no_relation)
+        out["annotation"] = {**(record.get("annotation") or {}), "unlabeled_pairs": [[0, 1]]}
+    return out

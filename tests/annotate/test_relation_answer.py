@@ -173,6 +173,7 @@ SECOND_REVIEW = [
 # its last part, when no other label ends the same way ("alternate_names" is per: or org:, so asked again)
 TAC = ("per:employee_of", "org:founded_by", "per:city_of_birth", "org:alternate_names", "per:alternate_names", "per:title")
 NYT = ("/people/person/place_lived", "/business/person/company", "/location/location/contains")
+SPORTS = ("/sports/sports_team/location", "/sports/sports_team_location/teams")
 PREFIXED = [
  ("employee_of", TAC, "per:employee_of"), ("Employee Of", TAC, "per:employee_of"),
  ("employee_of. Anna works at IBM.", TAC, "per:employee_of"), ("Answer: city_of_birth", TAC, "per:city_of_birth"),
@@ -187,6 +188,9 @@ PREFIXED = [
  ("employees", (*TAC, "org:top_members/employees"), "org:top_members/employees"),
  ("person/place_lived", NYT, "/people/person/place_lived"),
  ("person/company", NYT, "/business/person/company"),
+ # ...but not a part that another label holds whole: which of the two was meant is not said
+ ("sports_team_location", SPORTS, R), ('{"relation": "sports team location"}', SPORTS, R),
+ ("teams", SPORTS, "/sports/sports_team_location/teams"),
 ]
 
 

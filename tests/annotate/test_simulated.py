@@ -89,3 +89,17 @@ def test_relations_asked_per_pair_are_the_sentences_noisy_labels_read_per_pair()
     # a sentence narrowed to listed pairs gets relations on those pairs only
     narrowed = t.annotate([gold[0].with_labels(relations=(), pairs=[[0, 2]])])[0]
     assert all((r.head, r.tail) == (0, 2) for r in narrowed.relations)
+
+
+def test_ner_labels_whose_entities_changed_drop_the_pairs_that_indexed_the_old_ones():
+    """A TACRED record's pairs ([[0, 1]]) kept beside the noisy entities failed any later RE use of the file."""
+    from llmaaa.data.pairs import candidate_pairs
+
+    ents = (Span(0, 4, "PER"), Span(14, 17, "ORG"))
+    gold = [Example(f"e{i}", "Anna works at IBM in Paris .", ents, extra={"pairs": [[0, 1]]}) for i in range(40)]
+    noisy = corrupt(gold, LabelSet(("PER", "ORG", "LOC")), task="ner", target_f1=0.5, seed=0)
+    changed = [ex for ex in noisy if ex.entities != ents]
+    assert changed and all("pairs" not in ex.extra for ex in changed)
+    assert all(ex.extra["pairs"] == [[0, 1]] for ex in noisy if ex.entities == ents)
+    for ex in noisy:
+        candidate_pairs(ex)  # every example still reads

@@ -109,7 +109,7 @@ def test_unicode_tokens_keep_exact_code_point_offsets():
     ({"obj_end": True}, r"its obj tokens \[5, True\] are not within"),
     ({"token": "Anna Smith was born"}, r"'token' is not a list of strings"),
     ({"subj_type": ""}, r"'subj_type' is '', not a label"),
-    ({"relation": None}, r"'relation' is None, not a label"),
+    ({"relation": ""}, r"'relation' is '', not a label"),
     ({"text": "Anna Smith (born in Zürich) said \"hi\"."}, r"its 'text' is not its tokens joined"),
     ({"relations": [{"head": 0, "tail": 1, "label": "x"}]}, r"it has 'relations', which TACRED files do not have"),
 ])
@@ -124,6 +124,17 @@ def test_a_record_missing_a_tacred_key_names_the_missing_ones():
     with pytest.raises(SchemaError, match=r"looks like TACRED .*, but it has no 'obj_end', 'obj_type'; a TACRED "
                                           r"record has all of token, subj_start, subj_end, obj_start"):
         read(rec)
+
+
+@pytest.mark.parametrize("over", [{"relation": None}, {}])
+def test_a_record_without_a_relation_is_an_unlabeled_pair_to_ask_not_a_no_relation(over):
+    """A pool in TACRED's shape, to be labeled: refused before; read as no_relation it would be wrong gold."""
+    rec = {**record(), **over}
+    if not over:
+        del rec["relation"]
+    ex, _ = read(rec)
+    assert ex.relations == () and ex.unlabeled_pairs == {(0, 1)} and ex.extra["pairs"] == [[0, 1]]
+    assert [s.label for s in ex.entities] == ["PERSON", "CITY"]
 
 
 def test_one_tacred_key_alone_is_no_tacred_record():
@@ -166,7 +177,7 @@ def test_a_tacred_json_array_file_is_read_by_the_public_reader(tmp_path, caplog)
     path.write_text(json.dumps(RECORDS, indent=2, ensure_ascii=False), encoding="utf-8")  # as TACRED ships it
     with caplog.at_level("INFO", logger="llmaaa.data.jsonl"):
         assert summary(read_jsonl(path)) == EXPECTED
-    assert f"3 lines of {path} as TACRED" in caplog.text
+    assert f"3 records of {path} as TACRED" in caplog.text
 
 
 def test_a_tacred_json_lines_file_is_read_by_the_public_reader(tmp_path):
