@@ -127,6 +127,11 @@ def check_inputs(label_config: str, pool: list[Example], demos: list[Example]) -
     if missing:
         raise InputError(f"the gold demos use labels the label config lacks: {', '.join(missing)}; pass "
                          "--label-config with them (label_config/README.md), or --demos with demos of this config")
+    unknown = [d.id for d in demos if d.unlabeled_pairs]
+    if unknown:  # imported as annotations, such a pair would read as a human's no_relation
+        raise InputError(f"--demos: {len(unknown)} gold demos have pairs with no relation label (e.g. a TACRED record "
+                         f"with relation null: {', '.join(map(str, unknown[:3]))}); gold demos must give each pair's "
+                         "relation, or no_relation")
     paired = [ex for ex in pool if brings_pairs(ex, schema)]
     for flag, examples in (("--data", paired), ("--demos", [d for d in demos if brings_pairs(d, schema)])):
         for ex in examples:  # a task's pairs the backend cannot read would fail that task

@@ -219,3 +219,12 @@ def test_given_entities_of_a_pool_the_config_cannot_label_stop_make_run_before_a
     bad = Example("b1", "Anna Smith lives .", [Span(0, 4, "PERSON"), Span(5, 10, "PERSON")], extra={"pairs": [[0, 0]]})
     with pytest.raises(stack.InputError, match="--data: example 'b1': pair"):
         stack.check_inputs(TACRED_CONFIG, [bad], [])
+
+
+def test_gold_demos_whose_pair_has_no_relation_label_are_refused(tmp_path):
+    """A TACRED demo with relation null was imported as a human annotation with no relation: gold no_relation."""
+    demos = stack.load_data(str(tacred_file(tmp_path, relation=None)), None)
+    with pytest.raises(stack.InputError, match="--demos: 1 gold demos have pairs with no relation label .*: r1"):
+        stack.check_inputs(TACRED_CONFIG, [], demos)
+    pool = stack.load_data(str(tacred_file(tmp_path, relation=None)), None)  # as a pool it is what the LLM labels
+    assert stack.task_of(pool[0], stack.check_inputs(TACRED_CONFIG, pool, []))["data"]["pairs"] == [[0, 1]]

@@ -177,6 +177,10 @@ class SimulatedTeacher:
             record = {"source": "simulated", "model": self.name, "demo_ids": [], "error": None, "cached": False,
                       "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0},
                       "noise_rate": round(self.rate, 6)}
+            if self.task == "re" and (unknown := gold.unlabeled_pairs & set(candidate_pairs(ex))):
+                # no gold to answer from (a TACRED record with relation null): unknown, never a made-up no_relation
+                noisy = noisy.with_labels(relations=[r for r in noisy.relations if (r.head, r.tail) not in unknown])
+                record["unlabeled_pairs"] = sorted(map(list, unknown))
             entities = noisy.entities if self.task == "ner" else gold.entities
             if entities != gold.entities and "pairs" in ex.extra:  # listed pairs index the gold entities
                 ex = replace(ex, extra={k: v for k, v in ex.extra.items() if k != "pairs"})

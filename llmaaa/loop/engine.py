@@ -250,7 +250,8 @@ class ActiveLoop:
                         rec["stopped"] = stopped
                         log.info("stopping after round %d: %s", r, stopped)
                     else:
-                        log.info("round %d: the stop it recorded no longer holds (%s); going on", r, rec.pop("stopped"))
+                        log.info("round %d: the stop it recorded no longer holds (%s); %s", r, rec.pop("stopped"),
+                                 "going on" if r < cfg.rounds else "the schedule ends here")
                     self.state.save_rounds(records)
             if stopped or r >= cfg.rounds:
                 break

@@ -103,3 +103,16 @@ def test_ner_labels_whose_entities_changed_drop_the_pairs_that_indexed_the_old_o
     assert all(ex.extra["pairs"] == [[0, 1]] for ex in noisy if ex.entities == ents)
     for ex in noisy:
         candidate_pairs(ex)  # every example still reads
+
+
+def test_a_pair_with_no_gold_relation_stays_unknown_in_the_simulated_answer():
+    """A TACRED record with relation null has no gold to answer from: it came back as a made-up no_relation,
+    and the student trained on it."""
+    ents = (Span(0, 4, "PER"), Span(14, 17, "ORG"))
+    known = Example("k", "Anna works at IBM .", ents, (Relation(0, 1, "Work_For"),), extra={"pairs": [[0, 1]]})
+    unknown = Example("u", "Bob works at SAP .", ents, extra={"pairs": [[0, 1]],
+                                                             "annotation": {"unlabeled_pairs": [[0, 1]]}})
+    teacher = SimulatedTeacher([known, unknown], LabelSet(("PER", "ORG"), ("Work_For",)), task="re", target_f1=1.0)
+    got = {ex.id: ex for ex in teacher.annotate([known, unknown])}
+    assert got["u"].relations == () and got["u"].unlabeled_pairs == {(0, 1)}
+    assert got["k"].relations == (Relation(0, 1, "Work_For"),) and got["k"].unlabeled_pairs == frozenset()
