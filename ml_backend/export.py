@@ -206,7 +206,8 @@ def _usable_llm_labels(state: ProjectState, texts: dict[int, str], schema: Label
     kept = {int(ex.id) for ex in current}
     older_text = [int(d["id"]) for d in state.llm_labels() if int(d["id"]) in texts and int(d["id"]) not in kept]
     fewer_labels = [int(ex.id) for ex in current if not ex.failed and asked_fewer_labels(ex, schema)]
-    for why, tids in (("an older text of their task", older_text), ("fewer labels than the config has now", fewer_labels)):
+    for why, tids in (("an older text (or given entities) of their task", older_text),
+                      ("fewer labels than the config has now", fewer_labels)):
         if tids:
             log.warning("project %s: left out %d LLM labels made for %s (tasks %s)", state.project_id, len(tids), why,
                         ", ".join(map(str, tids[:10])) + (" ..." if len(tids) > 10 else ""))

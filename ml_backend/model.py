@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Mapping
-
+from typing import Any, Mapping, Sequence
 
 from ml_backend.annotations import ids_of, record, record_bulk
 from ml_backend.config import BackendConfig
@@ -27,8 +26,8 @@ from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
 from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
 from ml_backend.model_dir_lock import lock_model_dir
 from ml_backend.on_demand import OnDemandPredictions
-from ml_backend.results import TaskError, task_text
-from ml_backend.state import ProjectState, StateError
+from ml_backend.results import TaskError, pool_example, task_text
+from ml_backend.state import ProjectState, StateError, given_key
 from ml_backend import sync
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ class ProjectContext:
     def __init__(self, backend: "LLMaAABackend", project_id: str) -> None:
         self.backend = backend
         self.config = backend.config
-        self.state = ProjectState(self.config.root, project_id)
+        self.state = ProjectState(self.config.root, project_id, given_keys=self._given_keys)
         if gone := clear_export_debris(self.state.dir):
             log.warning("project %s: removed %d export folder(s) a killed process left: %s", project_id, len(gone), gone)
         self.access_token: str | None = None
@@ -68,6 +67,15 @@ class ProjectContext:
 
     def interface(self) -> Any:
         return self.backend.schemas.interface(self.label_config or "")
+
+    def _given_keys(self, tasks: Sequence[tuple[str, Any]]) -> list[str | None]:
+        """The state's ``given_keys``: each ``(text, data)`` task's given entities and pairs as the config reads
+        them; None (unknown) before a config is known."""
+        try:
+            schema = self.schema
+        except (RequestError, UnsupportedConfig):
+            return [None] * len(tasks)
+        return [task_given_key(text, data, schema) for text, data in tasks]
 
     @property
     def unserved(self) -> str | None:
@@ -235,8 +243,9 @@ class LLMaAABackend(OnDemandPredictions):
         config = schema.config_hash
         # with PREDICT_ON_DEMAND=llm a cold start's empty queue places are asked for, not served as predictions
         placeholders = ("none",) if self.config.predict_on_demand == "llm" else ()
+        given = {tid: task_given_key(text, data, schema) for _, tid, text, data in todo}  # edited entities or pairs
         stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo}, config,
-                                               skip_sources=placeholders)
+                                               skip_sources=placeholders, given=given)
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:
@@ -244,7 +253,7 @@ class LLMaAABackend(OnDemandPredictions):
             else:
                 missing.append((i, tid, text, data))
         # a task with a stored prediction is known: no write; the rest (new or edited) before their on-demand
-        # predictions are stored, since recording an edited text drops the task's old prediction
+        # predictions are stored, since recording an edited text, entity or pair drops the task's old prediction
         seen = [row for row in seen if row[0] not in stored]
         if seen:
             ctx.state.upsert_tasks(seen)
@@ -365,6 +374,16 @@ class LLMaAABackend(OnDemandPredictions):
             "running": self.runner.running,
             "projects": {c.state.project_id: c.state.summary() for c in self.contexts()},
         }
+
+
+def task_given_key(text: str, data: Any, schema: LabelingSchema) -> str:
+    """``state.given_key`` of the task's pool example: ``""`` for a task that gives no entities (or a config
+    without relations, which reads none), its spans and pairs as the config reads them otherwise. Unusable
+    entities have a key no LLM label has: one made before they were broken is stale."""
+    try:
+        return given_key(pool_example(0, text, data, schema).to_dict())
+    except TaskError as e:
+        return f"unusable: {e}"
 
 
 def _first_project(tasks: list[Any]) -> Any:

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ml_backend.job_log import JobLog
 
@@ -53,6 +53,26 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL, started_at REAL, finished_at REAL, error TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS rounds (n INTEGER PRIMARY KEY, version TEXT, finished_at REAL, record TEXT NOT NULL);
 """
+# Columns added since the first release, to an older state.db when it is opened. NULL in an old row:
+# predictions.config, written before predictions recorded their label config (counts as current);
+# tasks.given, recorded before the tasks' given entities were (unknown: counts as current, see ``given_key``).
+ADDED_COLUMNS = (("predictions", "config"), ("tasks", "given"))
+
+GivenKeys = Callable[[Sequence[tuple[str, Any]]], list["str | None"]]
+
+
+def given_key(example: Mapping[str, Any]) -> str:
+    """What an example (``Example.to_dict()``) asks beyond its text: its given spans and pairs, as canonical JSON;
+    ``""`` for a text alone (NER, or relations between spans the LLM finds).
+
+    A task's ``given`` column holds this key of its pool example (``ProjectState(given_keys=...)`` computes
+    it: reading a task's entities takes its label config), an LLM label its own, so a label made for
+    entities or pairs since edited no longer counts, as one made for an older text does not.
+    """
+    if not example.get("given_entities"):
+        return ""
+    spans = [[e.get("start"), e.get("end"), e.get("label")] for e in example.get("entities") or ()]
+    return json.dumps({"entities": spans, "pairs": example.get("pairs")}, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -69,8 +89,11 @@ class StateError(RuntimeError):
 class ProjectState(JobLog):
     """Thread-safe access to one project's records (one connection, one lock: queries take microseconds)."""
 
-    def __init__(self, root: str | Path, project_id: str | int) -> None:
+    def __init__(self, root: str | Path, project_id: str | int, *, given_keys: GivenKeys | None = None) -> None:
+        """``given_keys``: the ``given_key`` of each ``(text, data)`` task, None where it cannot be read (no label
+        config yet); without it (an export, a script) tasks are recorded with an unknown key."""
         self.project_id = str(project_id)
+        self._given_keys = given_keys or (lambda rows: [None] * len(rows))
         self.dir = Path(root) / self.project_id
         (self.dir / "models").mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -81,9 +104,9 @@ class ProjectState(JobLog):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            if "config" not in {r[1] for r in self._db.execute("PRAGMA table_info(predictions)")}:
-                # state from before predictions recorded their label config: those rows count as current
-                self._db.execute("ALTER TABLE predictions ADD COLUMN config TEXT")
+            for table, column in ADDED_COLUMNS:
+                if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
             raise StateError(f"project {self.project_id}: its state database {path} cannot be read ({e}); restore it "
                              f"from a backup, or move the folder {self.dir} away to start that project afresh") from None
@@ -129,18 +152,30 @@ class ProjectState(JobLog):
 
     # -- tasks -----------------------------------------------------------------------------
     def upsert_tasks(self, tasks: Iterable[tuple[int, str, Mapping[str, Any] | None]]) -> None:
-        """Record tasks; a task whose text changed (edited in Label Studio) loses its stored prediction.
+        """Record tasks; a task whose text or given entities or pairs changed (edited in Label Studio) loses its
+        stored prediction.
 
-        That prediction's offsets point into the old text; /predict then answers on demand and the next
-        round labels the task again (its LLM label is stale too: ``llm_labels(current=True)``).
+        That prediction's offsets point into the old text, or its relations join the old entities; /predict
+        then answers on demand and the next round labels the task again (its LLM label is stale too:
+        ``llm_labels(current=True)``). Other data fields (metadata, an image) change neither.
         """
         now = time.time()
-        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now) for i, t, d in tasks]
+        tasks = list(tasks)
+        keys = self._given_keys([(t, d) for _, t, d in tasks])
+        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now, k)
+                for (i, t, d), k in zip(tasks, keys)]
         with self._lock:
-            self._many("DELETE FROM predictions WHERE task_id IN (SELECT id FROM tasks WHERE id = ? AND text != ?)",
-                       [(i, t) for i, t, _, _ in rows])
-            self._many("INSERT INTO tasks(id, text, data, seen_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data", rows)
+            self._many("DELETE FROM predictions WHERE task_id IN (SELECT id FROM tasks WHERE id = ? AND "
+                       "(text != ? OR given != ?))", [(i, t, k) for i, t, _, _, k in rows])  # NULL: unknown, kept
+            self._many("INSERT INTO tasks(id, text, data, seen_at, given) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data, given=excluded.given",
+                       rows)
+
+    def unkeyed_tasks(self) -> list[tuple[int, str, Any]]:
+        """``(id, text, data)`` of the tasks recorded without a given key (by an older version, or before the
+        label config was known): recorded again through ``upsert_tasks``, they get one."""
+        return [(r["id"], r["text"], json.loads(r["data"]) if r["data"] is not None else None)
+                for r in self._q("SELECT id, text, data FROM tasks WHERE given IS NULL ORDER BY id")]
 
     def delete_tasks(self, task_ids: Iterable[int]) -> int:
         """Forget tasks deleted in Label Studio; returns how many we knew.
@@ -250,15 +285,19 @@ class ProjectState(JobLog):
                      (d.get("annotation") or {}).get("error"), now) for d in examples])
 
     def llm_labels(self, *, current: bool = False) -> list[dict[str, Any]]:
-        """The LLM's examples by task id; ``current``: only those of known tasks made for the task's text as it is now.
+        """The LLM's examples by task id; ``current``: only those of known tasks made for the task's text, given
+        entities and pairs as they are now (``given_key``; a task whose key is unknown: for its text).
 
         A task edited in Label Studio after the LLM labeled it keeps a label whose offsets point into
-        the old text: served, exported or trained on as this task's label it marks the wrong characters.
+        the old text, or whose relations join entities since moved or relabeled: served, exported or
+        trained on as this task's label it marks the wrong characters or relations.
         """
         if not current:
             return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
-        rows = self._q("SELECT l.example, t.text FROM llm_labels l JOIN tasks t ON t.id = l.task_id ORDER BY l.task_id")
-        return [d for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]]
+        rows = self._q("SELECT l.example, t.text, t.given FROM llm_labels l JOIN tasks t ON t.id = l.task_id "
+                       "ORDER BY l.task_id")
+        return [d for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]
+                and (r["given"] is None or given_key(d) == r["given"])]
 
     def llm_label_ids(self, round_: int) -> list[int]:
         """The tasks round ``round_``'s LLM batch labeled or failed on (a crashed attempt's batch, when that
@@ -288,12 +327,14 @@ class ProjectState(JobLog):
         return {r["task_id"]: json.loads(r["body"]) for r in rows}
 
     def prediction_json_for(self, texts: Mapping[int, str], config: str | None = None, *,
-                            skip_sources: tuple[str, ...] = ()) -> dict[int, str]:
+                            skip_sources: tuple[str, ...] = (),
+                            given: Mapping[int, str] | None = None) -> dict[int, str]:
         """The stored /predict elements as the JSON text written with them (the hot read path), by task id.
 
-        Only for tasks whose recorded text is ``texts[id]``: a task Label Studio sends with another
-        text was edited, and its prediction's offsets point into the old one. With ``config``, only those
-        written for that label config: after the config is edited, a stored body may name a control, an
+        Only for tasks whose recorded text is ``texts[id]`` and ``given_key`` is ``given[id]`` (where both are
+        known): a task Label Studio sends with another text, or other given entities or pairs, was edited, and
+        its prediction's offsets point into the old text, its relations join the old entities. With ``config``,
+        only those written for that label config: after the config is edited, a stored body may name a control, an
         object or a label the project no longer has (Label Studio rejects the whole batch then).
         ``skip_sources``: rows of those sources count as none (``"none"``: a cold start's queue place
         with no labels in it, which an on-demand LLM call can do better than).
@@ -302,10 +343,12 @@ class ProjectState(JobLog):
             return {}
         marks = ",".join("?" * len(texts))
         with self._lock:
-            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config, p.source FROM predictions p JOIN tasks t "
-                                    f"ON t.id = p.task_id WHERE p.task_id IN ({marks})", [int(t) for t in texts]).fetchall()
+            rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config, p.source, t.given FROM predictions p "
+                                    f"JOIN tasks t ON t.id = p.task_id WHERE p.task_id IN ({marks})",
+                                    [int(t) for t in texts]).fetchall()
+        given = given or {}
         return {r[0]: r[1] for r in rows if r[2] == texts[r[0]] and (config is None or r[3] in (None, config))
-                and r[4] not in skip_sources}
+                and r[4] not in skip_sources and (r[5] is None or given.get(r[0]) in (None, r[5]))}
 
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""

@@ -123,7 +123,7 @@ def test_llm_label_for_an_edited_text_is_left_out(tmp_path, caplog):
     tasks = json.loads((tmp_path / "out" / "label_studio.json").read_text(encoding="utf-8"))
     assert [len(t["predictions"]) for t in tasks] == [0, 1]
     assert [e.id for e in read_jsonl(tmp_path / "out" / "dataset.jsonl")] == ["2"]
-    assert "left out 1 LLM labels made for an older text of their task (tasks 1)" in caplog.text
+    assert "left out 1 LLM labels made for an older text (or given entities) of their task (tasks 1)" in caplog.text
 
 
 def test_llm_label_made_before_a_label_was_added_is_left_out(tmp_path, caplog):
