@@ -9,7 +9,7 @@ units) is re-aligned from that text rather than trusted blindly.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from llmaaa.data.schema import Example, Relation, Span
 
@@ -275,8 +275,9 @@ def asked_pairs(gold: Example, data: Any, schema: LabelingSchema) -> list[list[i
 
     The reverse of a TACRED pair holds the inverse relation (``org:employees`` for ``per:employee_of``), not
     none: taught as ``no_relation``, it would mislead the student. Given entities are found among the gold's
-    regions (any order) by span and label, else by span; a pair with a removed entity is dropped, a pair the
-    annotator drew a relation on is added. Unusable pairs (the task's own error): every pair, as drawn.
+    regions (any order) by span and label, else by span, else as the one region overlapping it (a corrected
+    boundary); a pair with a removed entity is dropped, a pair the annotator drew a relation on is added.
+    Unusable pairs (the task's own error): every pair, as drawn.
     """
     try:
         given = given_entities(data, gold.text, schema)
@@ -290,12 +291,18 @@ def asked_pairs(gold: Example, data: Any, schema: LabelingSchema) -> list[list[i
     for i, s in enumerate(gold.entities):
         exact.setdefault(s.key(), i)
         at.setdefault((s.start, s.end), i)
-    index = [exact.get(s.key(), at.get((s.start, s.end))) for s in given]
+    index = [exact.get(s.key(), at.get((s.start, s.end), _moved(s, gold.entities))) for s in given]
     out: list[list[int]] = []
     for pair in [[index[h], index[t]] for h, t in listed] + [[r.head, r.tail] for r in gold.relations]:
         if None not in pair and pair[0] != pair[1] and pair not in out:
             out.append(pair)
     return out
+
+
+def _moved(given: Span, regions: Sequence[Span]) -> int | None:
+    """The index of the one region overlapping ``given`` (its boundary corrected by the annotator), else None."""
+    hits = [i for i, s in enumerate(regions) if s.start < given.end and given.start < s.end]
+    return hits[0] if len(hits) == 1 else None
 
 
 def unusable_gold(ex: Example, results: Any, schema: LabelingSchema) -> str | None:

@@ -323,3 +323,18 @@ def test_tasks_with_one_text_and_entities_but_other_pairs_are_not_copies_in_the_
     pool = [pool_example(i, TEXT, {"text": TEXT, "entities": ents, "pairs": p}, schema)
             for i, p in enumerate(([[0, 1]], [[1, 0]], [[0, 1]]))]
     assert [ex.id for ex in distinct_batch(pool, [0, 1, 2], 3, set())] == ["0", "1"]
+
+
+def test_a_given_entity_whose_boundary_the_annotator_corrected_keeps_its_pair_in_the_gold():
+    """'Anna' widened to 'Anna works' (any correction overlapping it): the pair was dropped, and the annotator's
+    no_relation answer with it."""
+    from llmaaa.data.pairs import candidate_pairs
+    from ml_backend.ls_export import task_example
+
+    wide = {**ANNA, "value": {**ANNA["value"], "end": 10, "text": "Anna works"}}
+    task = {"id": 8, "data": {"text": TEXT, "entities": ANNA_LIMA, "pairs": [[0, 1]]},
+            "annotations": [{"id": 80, "result": [wide, LIMA]}]}
+    gold = task_example(task, parse_config(RE_XML))
+    names = [gold.mention(s) for s in gold.entities]
+    assert [(names[h], names[t]) for h, t in candidate_pairs(gold)] == [("Anna works", "Lima")]
+    assert gold.relations == ()
