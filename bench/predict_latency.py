@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from llmaaa.data.schema import Example, Span  # noqa: E402
 from ml_backend.labeling import parse_config  # noqa: E402
-from ml_backend.results import prediction_for  # noqa: E402
+from ml_backend.predictions import prediction_for  # noqa: E402
 from ml_backend.state import ProjectState  # noqa: E402
 
 XML = (ROOT / "label_config" / "ner.xml").read_text(encoding="utf-8")

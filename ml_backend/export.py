@@ -38,7 +38,8 @@ from llmaaa.data.schema import Example
 
 from ml_backend.config import BackendConfig
 from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
-from ml_backend.results import align_region, asked_fewer_labels, example_to_results, human_example, unusable_gold
+from ml_backend.predictions import example_to_results
+from ml_backend.results import align_region, asked_fewer_labels, human_example, unusable_gold
 from ml_backend.state import ProjectState
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,9 @@ from llmaaa.data.schema import Example
 from ml_backend.engine import Students, prune_model_versions, publish
 from ml_backend.job_log import LLM_RETRY
 from ml_backend.llm_batch import copy_labels, distinct_batch, rank_pool
-from ml_backend.results import (TaskError, asked_fewer_labels, human_example, pool_example, prediction_for,
-                                unicode_problem, unusable_gold)
+from ml_backend.predictions import prediction_for
+from ml_backend.results import (TaskError, asked_fewer_labels, human_example, pool_example, unicode_problem,
+                                unusable_gold)
 from ml_backend.sync import (LabelStudioUnavailable, clear_version, fix_webhook_auth, gold_annotation,
                              made_from_prediction_unopened, prune_prediction_versions, pull_tasks,
                              push_predictions, set_priority_order)

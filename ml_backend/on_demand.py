@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ml_backend.config import BackendConfig
 from ml_backend.engine import Students
 from ml_backend.labeling import LabelingSchema
-from ml_backend.results import TaskError, pool_example, prediction_for
+from ml_backend.predictions import prediction_for
+from ml_backend.results import TaskError, pool_example
 
 if TYPE_CHECKING:
     from ml_backend.model import ProjectContext

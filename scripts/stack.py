@@ -97,7 +97,7 @@ def brings_pairs(ex: Example, schema: LabelingSchema) -> bool:
 def gold_task_of(ex: Example, schema: LabelingSchema) -> dict[str, Any]:
     """A task with one human annotation, its entities and relations: how gold demos enter Label Studio
     (human labels are gold)."""
-    from ml_backend.results import example_to_results
+    from ml_backend.predictions import example_to_results
 
     return {**task_of(ex, schema), "annotations": [{"result": example_to_results(ex, schema)}]}
 

@@ -9,7 +9,8 @@ from label_studio_sdk.label_interface import LabelInterface
 
 from llmaaa.data.schema import Example, Relation, Span
 from ml_backend.labeling import SchemaCache, UnsupportedConfig, parse_config
-from ml_backend.results import example_to_results, prediction_for, results_to_example
+from ml_backend.predictions import example_to_results, prediction_for
+from ml_backend.results import results_to_example
 
 from tests.backend.conftest import NER, NER_RE, region, relation
 

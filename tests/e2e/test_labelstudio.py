@@ -168,7 +168,7 @@ def test_label_studio_end_to_end(label_studio, backend, sentences, tmp_path):
     from label_studio_sdk.label_interface import LabelInterface
 
     from ml_backend.labeling import parse_config
-    from ml_backend.results import example_to_results
+    from ml_backend.predictions import example_to_results
 
     ls = LabelStudio(base_url=label_studio, api_key=TOKEN)
     project = ls.projects.create(title="LLMaAA e2e (NER + relations)", label_config=XML)
@@ -270,7 +270,7 @@ def test_basic_auth_backend_gets_the_webhook_credentials(label_studio, llm, sent
     from label_studio_sdk import LabelStudio
 
     from ml_backend.labeling import parse_config
-    from ml_backend.results import example_to_results
+    from ml_backend.predictions import example_to_results
 
     (tmp_path / "model_dir_auth").mkdir()
     gen = start_backend(label_studio, tmp_path / "model_dir_auth", llm.base_url, BASIC_AUTH_USER="ls",
