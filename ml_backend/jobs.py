@@ -163,10 +163,6 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
         detail["pull"] = f"skipped: {e}"
         ls = None  # no push either: it would fail the same way, after the same timeouts
         log.warning("project %s: %s", st.project_id, e)
-    # Tasks recorded by an older version (or before the config): from now on an edit of their given entities or
-    # pairs is seen too. A pull records every task it lists with its key anyway.
-    if unkeyed := st.unkeyed_tasks():
-        st.upsert_tasks(unkeyed)
     # Labels this round pulled belong to it; those arriving from now on count towards the next round's threshold.
     seq = st.annotation_seq()
     st.set_meta("trained_seq", seq)

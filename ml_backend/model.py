@@ -27,7 +27,8 @@ from ml_backend.request import RequestError, is_id, project_id_of  # app, report
 from ml_backend.model_dir_lock import lock_model_dir
 from ml_backend.on_demand import OnDemandPredictions
 from ml_backend.results import TaskError, pool_example, task_text
-from ml_backend.state import ProjectState, StateError, given_key
+from ml_backend.state import ProjectState, StateError
+from ml_backend.task_keys import given_key
 from ml_backend import sync
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,9 @@ class ProjectContext:
         return self.backend.schemas.interface(self.label_config or "")
 
     def _given_keys(self, tasks: Sequence[tuple[str, Any]]) -> list[str | None]:
-        """The state's ``given_keys``: each ``(text, data)`` task's given entities and pairs as the config reads
-        them; None (unknown) before a config is known."""
+        """The state's ``given_keys``: each ``(text, data)`` task's given entities and pairs as the current config
+        reads them (asked when the LLM labels are, never stored: a config edit reads them anew); None (unknown)
+        before a config is known."""
         try:
             schema = self.schema
         except (RequestError, UnsupportedConfig):
@@ -243,9 +245,8 @@ class LLMaAABackend(OnDemandPredictions):
         config = schema.config_hash
         # with PREDICT_ON_DEMAND=llm a cold start's empty queue places are asked for, not served as predictions
         placeholders = ("none",) if self.config.predict_on_demand == "llm" else ()
-        given = {tid: task_given_key(text, data, schema) for _, tid, text, data in todo}  # edited entities or pairs
         stored = ctx.state.prediction_json_for({tid: text for _, tid, text, _ in todo}, config,
-                                               skip_sources=placeholders, given=given)
+                                               skip_sources=placeholders, data={tid: data for _, tid, _, data in todo})
         missing = []
         for i, tid, text, data in todo:
             if tid in stored:

@@ -27,9 +27,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ml_backend.job_log import JobLog
+from ml_backend.task_keys import GIVEN_FORMAT, GivenKeys, given_fingerprint, given_key
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +56,8 @@ CREATE TABLE IF NOT EXISTS rounds (n INTEGER PRIMARY KEY, version TEXT, finished
 """
 # Columns added since the first release, to an older state.db when it is opened. NULL in an old row:
 # predictions.config, written before predictions recorded their label config (counts as current);
-# tasks.given, recorded before the tasks' given entities were (unknown: counts as current, see ``given_key``).
+# tasks.given, filled from each task's recorded data when the database is opened (see ``given_fingerprint``).
 ADDED_COLUMNS = (("predictions", "config"), ("tasks", "given"))
-
-GivenKeys = Callable[[Sequence[tuple[str, Any]]], list["str | None"]]
-
-
-def given_key(example: Mapping[str, Any]) -> str:
-    """What an example (``Example.to_dict()``) asks beyond its text: its given spans and pairs, as canonical JSON;
-    ``""`` for a text alone (NER, or relations between spans the LLM finds).
-
-    A task's ``given`` column holds this key of its pool example (``ProjectState(given_keys=...)`` computes
-    it: reading a task's entities takes its label config), an LLM label its own, so a label made for
-    entities or pairs since edited no longer counts, as one made for an older text does not.
-    """
-    if not example.get("given_entities"):
-        return ""
-    spans = [[e.get("start"), e.get("end"), e.get("label")] for e in example.get("entities") or ()]
-    return json.dumps({"entities": spans, "pairs": example.get("pairs")}, ensure_ascii=False, separators=(",", ":"))
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -90,10 +73,11 @@ class ProjectState(JobLog):
     """Thread-safe access to one project's records (one connection, one lock: queries take microseconds)."""
 
     def __init__(self, root: str | Path, project_id: str | int, *, given_keys: GivenKeys | None = None) -> None:
-        """``given_keys``: the ``given_key`` of each ``(text, data)`` task, None where it cannot be read (no label
-        config yet); without it (an export, a script) tasks are recorded with an unknown key."""
+        """``given_keys``: the ``given_key`` of each ``(text, data)`` task's pool example under the current label
+        config, None where it cannot be read (no config yet); without it (an export, a script) an LLM label
+        counts as current while it was made for its task's text."""
         self.project_id = str(project_id)
-        self._given_keys = given_keys or (lambda rows: [None] * len(rows))
+        self._given_keys = given_keys
         self.dir = Path(root) / self.project_id
         (self.dir / "models").mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -107,9 +91,25 @@ class ProjectState(JobLog):
             for table, column in ADDED_COLUMNS:
                 if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            if self.get_meta("tasks_given") != GIVEN_FORMAT:
+                self._fingerprint_tasks()
         except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
             raise StateError(f"project {self.project_id}: its state database {path} cannot be read ({e}); restore it "
                              f"from a backup, or move the folder {self.dir} away to start that project afresh") from None
+
+    def _fingerprint_tasks(self) -> None:
+        """Write every task's ``given_fingerprint`` from its recorded data, once per state (see ``GIVEN_FORMAT``).
+
+        Without it a task recorded by an older version would count as unchanged until recorded again, and
+        /predict, which records no task it serves a stored prediction for, would never see its entities edited.
+        """
+        with self.transaction(immediate=True):  # read and write at once: no task recorded meanwhile is reverted
+            if self.get_meta("tasks_given") == GIVEN_FORMAT:  # another process opening it did it first
+                return
+            rows = [(given_fingerprint(json.loads(d) if d is not None else None), i)
+                    for i, d in self._db.execute("SELECT id, data FROM tasks")]
+            self._db.executemany("UPDATE tasks SET given = ? WHERE id = ?", rows)
+            self.set_meta("tasks_given", GIVEN_FORMAT)
 
     # -- plumbing --------------------------------------------------------------------------
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -121,8 +121,8 @@ class ProjectState(JobLog):
             self._db.executemany(sql, rows)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Writes inside are one commit (nested: part of the outer one).
+    def transaction(self, *, immediate: bool = False) -> Iterator[None]:
+        """Writes inside are one commit (nested: part of the outer one); ``immediate``: takes the write lock first.
 
         A bulk webhook (thousands of annotations converted from predictions) is then one commit
         instead of one per annotation, and lands whole or not at all.
@@ -131,7 +131,7 @@ class ProjectState(JobLog):
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield
             except BaseException:
@@ -152,7 +152,7 @@ class ProjectState(JobLog):
 
     # -- tasks -----------------------------------------------------------------------------
     def upsert_tasks(self, tasks: Iterable[tuple[int, str, Mapping[str, Any] | None]]) -> None:
-        """Record tasks; a task whose text or given entities or pairs changed (edited in Label Studio) loses its
+        """Record tasks; a task whose text, given entities or pairs changed (edited in Label Studio) loses its
         stored prediction.
 
         That prediction's offsets point into the old text, or its relations join the old entities; /predict
@@ -160,22 +160,14 @@ class ProjectState(JobLog):
         ``llm_labels(current=True)``). Other data fields (metadata, an image) change neither.
         """
         now = time.time()
-        tasks = list(tasks)
-        keys = self._given_keys([(t, d) for _, t, d in tasks])
-        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now, k)
-                for (i, t, d), k in zip(tasks, keys)]
+        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now, given_fingerprint(d))
+                for i, t, d in tasks]
         with self._lock:
             self._many("DELETE FROM predictions WHERE task_id IN (SELECT id FROM tasks WHERE id = ? AND "
-                       "(text != ? OR given != ?))", [(i, t, k) for i, t, _, _, k in rows])  # NULL: unknown, kept
+                       "(text != ? OR given != ?))", [(i, t, g) for i, t, _, _, g in rows])  # NULL: unknown, kept
             self._many("INSERT INTO tasks(id, text, data, seen_at, given) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT(id) DO UPDATE SET text=excluded.text, data=excluded.data, given=excluded.given",
                        rows)
-
-    def unkeyed_tasks(self) -> list[tuple[int, str, Any]]:
-        """``(id, text, data)`` of the tasks recorded without a given key (by an older version, or before the
-        label config was known): recorded again through ``upsert_tasks``, they get one."""
-        return [(r["id"], r["text"], json.loads(r["data"]) if r["data"] is not None else None)
-                for r in self._q("SELECT id, text, data FROM tasks WHERE given IS NULL ORDER BY id")]
 
     def delete_tasks(self, task_ids: Iterable[int]) -> int:
         """Forget tasks deleted in Label Studio; returns how many we knew.
@@ -285,19 +277,28 @@ class ProjectState(JobLog):
                      (d.get("annotation") or {}).get("error"), now) for d in examples])
 
     def llm_labels(self, *, current: bool = False) -> list[dict[str, Any]]:
-        """The LLM's examples by task id; ``current``: only those of known tasks made for the task's text, given
-        entities and pairs as they are now (``given_key``; a task whose key is unknown: for its text).
+        """The LLM's examples by task id; ``current``: only those of known tasks made for the task's text as it is
+        now and, where the current label config reads given entities from the task, for those (``given_key``).
 
         A task edited in Label Studio after the LLM labeled it keeps a label whose offsets point into
         the old text, or whose relations join entities since moved or relabeled: served, exported or
-        trained on as this task's label it marks the wrong characters or relations.
+        trained on as this task's label it marks the wrong characters or relations. The entities are read
+        now, not when the task was recorded: after a config edit (a label alias added) a label made under
+        the new config is current, and one made under the old is while the task reads the same. A config
+        that reads no given entities (no ``<Relations>``) keeps every label made for the text, as before.
         """
         if not current:
             return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
-        rows = self._q("SELECT l.example, t.text, t.given FROM llm_labels l JOIN tasks t ON t.id = l.task_id "
-                       "ORDER BY l.task_id")
-        return [d for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]
-                and (r["given"] is None or given_key(d) == r["given"])]
+        rows = self._q("SELECT l.example, t.text, t.given, CASE WHEN t.given = '' THEN NULL ELSE t.data END AS data "
+                       "FROM llm_labels l JOIN tasks t ON t.id = l.task_id ORDER BY l.task_id")
+        labels = [(d, r) for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]]
+        # only tasks whose data holds entities or pairs are read: the others' pool examples ask the text alone
+        asked = [k for k, (_, r) in enumerate(labels) if r["given"] != ""]
+        if self._given_keys is None or not asked:
+            return [d for d, _ in labels]
+        keys = self._given_keys([(labels[k][1]["text"], json.loads(labels[k][1]["data"] or "null")) for k in asked])
+        stale = {k for k, key in zip(asked, keys) if key and key != given_key(labels[k][0])}  # None, "": nothing read
+        return [d for k, (d, _) in enumerate(labels) if k not in stale]
 
     def llm_label_ids(self, round_: int) -> list[int]:
         """The tasks round ``round_``'s LLM batch labeled or failed on (a crashed attempt's batch, when that
@@ -328,14 +329,15 @@ class ProjectState(JobLog):
 
     def prediction_json_for(self, texts: Mapping[int, str], config: str | None = None, *,
                             skip_sources: tuple[str, ...] = (),
-                            given: Mapping[int, str] | None = None) -> dict[int, str]:
+                            data: Mapping[int, Any] | None = None) -> dict[int, str]:
         """The stored /predict elements as the JSON text written with them (the hot read path), by task id.
 
-        Only for tasks whose recorded text is ``texts[id]`` and ``given_key`` is ``given[id]`` (where both are
-        known): a task Label Studio sends with another text, or other given entities or pairs, was edited, and
-        its prediction's offsets point into the old text, its relations join the old entities. With ``config``,
-        only those written for that label config: after the config is edited, a stored body may name a control, an
-        object or a label the project no longer has (Label Studio rejects the whole batch then).
+        Only for tasks whose recorded text is ``texts[id]`` and, with ``data``, whose recorded entities and pairs
+        are ``data[id]``'s (``given_fingerprint``: their raw JSON, no label config read): a task Label Studio
+        sends with another text, or other given entities or pairs, was edited, and its prediction's offsets
+        point into the old text, its relations join the old entities. With ``config``, only those written for
+        that label config: after the config is edited, a stored body may name a control, an object or a label
+        the project no longer has (Label Studio rejects the whole batch then).
         ``skip_sources``: rows of those sources count as none (``"none"``: a cold start's queue place
         with no labels in it, which an on-demand LLM call can do better than).
         """
@@ -346,9 +348,9 @@ class ProjectState(JobLog):
             rows = self._db.execute(f"SELECT p.task_id, p.body, t.text, p.config, p.source, t.given FROM predictions p "
                                     f"JOIN tasks t ON t.id = p.task_id WHERE p.task_id IN ({marks})",
                                     [int(t) for t in texts]).fetchall()
-        given = given or {}
         return {r[0]: r[1] for r in rows if r[2] == texts[r[0]] and (config is None or r[3] in (None, config))
-                and r[4] not in skip_sources and (r[5] is None or given.get(r[0]) in (None, r[5]))}
+                and r[4] not in skip_sources
+                and (data is None or r[5] is None or given_fingerprint(data.get(r[0])) == r[5])}
 
     def queue_head(self, n: int = 10) -> list[dict[str, Any]]:
         """The tasks Label Studio serves next: lowest score first, annotated tasks left out."""

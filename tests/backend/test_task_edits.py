@@ -2,7 +2,7 @@
 
 The LLM's label and the stored prediction of the old entities (or of the old pair) join spans the task no
 longer has: served or trained on, they teach relations between the wrong entities. Other data fields
-changing (metadata) costs nothing.
+changing (metadata) costs nothing, and so does a config edit that reads the entities as before.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+
+from ml_backend.state import ProjectState
 
 from openai_stub import ScriptedOpenAI, last_user_message
 from tests.backend.conftest import ls_task, predict_body, setup_body
@@ -130,10 +132,10 @@ def test_an_edited_entity_is_predicted_on_demand_for_its_new_label(make_app, qui
     assert again == after
 
 
-def test_a_state_from_before_given_keys_opens_and_its_edited_tasks_are_labeled_again(make_app, quick_training,
-                                                                                         tmp_path):
-    """An older state.db has no tasks.given column: it opens, its labels count as current until the next round
-    reads each task's recorded entities, which relabels a task whose entities were edited since its label."""
+def test_a_state_from_before_given_fingerprints_opens_and_its_edited_tasks_are_labeled_again(make_app, quick_training,
+                                                                                                tmp_path):
+    """An older state.db has no tasks.given column: it opens and serves its predictions; a task whose entities were
+    edited after its LLM label is labeled again, the others are not, and an edit arriving later is seen."""
     db = tmp_path / "model_dir" / "1" / "state.db"
     db.parent.mkdir(parents=True)
     old = sqlite3.connect(db)
@@ -160,11 +162,84 @@ def test_a_state_from_before_given_keys_opens_and_its_edited_tasks_are_labeled_a
         app = make_app(llm_base_url=llm.base_url, teacher_k=0)
         c = app.test_client()
         st = app.extensions["llmaaa"].context("1").state
-        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [3, 4]  # unknown: as before
+        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [4]  # 3's label joins the old entities
         stored = c.post("/predict", json=predict_body(tasks({4: AFTER[4]}), RE_XML)).json["results"][0]
         assert stored["model_version"] == "llmaaa-1"
+        moved = {**AFTER[4], "entities": [ent(CHLOE, "Chloé", "Peop"), ent(CHLOE, "Paris", "Org")]}
+        assert st.prediction_json_for({4: CHLOE}, data={4: moved}) == {}  # an edit from now on: not served
         c.post("/webhook", json=START)
         assert wait_idle(st)[0]["detail"]["llm_labeled"] == 1
-    assert asked(llm.requests) == {("Bruno", "Berlin"), ("Berlin", "Bruno")}
-    assert st.unkeyed_tasks() == []
+        assert asked(llm.requests) == {("Bruno", "Berlin"), ("Berlin", "Bruno")}
+        n = len(llm.requests)
+        c.post("/webhook", json=START)
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 0
+        assert len(llm.requests) == n  # nothing edited since: nothing asked
     assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [3, 4]
+
+
+FIXED = RE_XML.replace('<Label value="Loc" background="#8ce99a"',
+                       '<Label value="Loc" predicted_values="GPE" background="#8ce99a"')
+LIMA = "Anna lives in Lima ."
+OSLO = "Bruno lives in Oslo ."
+GPE = {1: {"text": LIMA, "entities": [ent(LIMA, "Anna", "Peop"), ent(LIMA, "Lima", "GPE")]},  # GPE: not in RE_XML
+       2: {"text": OSLO, "entities": [ent(OSLO, "Bruno", "Peop"), ent(OSLO, "Oslo", "Loc")]}}
+
+
+def test_a_task_a_config_edit_makes_usable_is_labeled_once_with_label_studio_unreachable(make_app, quick_training):
+    """A config edit changes how a task's entities read (an alias for its label): the label made under the new config
+    is current from then on, though no pull records the task again (no API key here)."""
+    assert FIXED != RE_XML
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body(tasks(GPE), RE_XML))
+        c.post("/setup", json=setup_body(RE_XML))
+        first = wait_idle(st)[0]["detail"]
+        assert first["pull"].startswith("skipped") and first["llm_labeled"] == 1
+        assert first["tasks_with_bad_entities"]["count"] == 1
+        c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": FIXED}})
+        per_round = []
+        for _ in range(3):
+            n = len(llm.requests)
+            c.post("/webhook", json=START)
+            per_round.append((wait_idle(st)[0]["detail"]["llm_labeled"], len(llm.requests) - n))
+        assert [labeled for labeled, _ in per_round] == [1, 0, 0] and [paid for _, paid in per_round[1:]] == [0, 0]
+    assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [1, 2]
+
+
+def test_removing_relations_from_the_config_relabels_no_task(make_app, quick_training):
+    """The same labels without ``<Relations>`` (NER) read no given entities: the LLM labels stay, as a label removed
+    from the config costs nothing."""
+    ner = re.sub(r"<Relations>.*?</Relations>", "", RE_XML, flags=re.S)
+    assert "<Relations>" in RE_XML and ner != RE_XML
+    given = {i: BEFORE[i] for i in (2, 4, 5)}
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body(tasks(given), RE_XML))
+        c.post("/setup", json=setup_body(RE_XML))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+        c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": ner}})
+        c.post("/predict", json=predict_body(tasks(given), ner))
+        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [2, 4, 5]
+        n = len(llm.requests)
+        c.post("/webhook", json=START)
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 0
+        assert len(llm.requests) == n
+
+
+def test_a_state_whose_tasks_hold_config_read_keys_opens_with_its_predictions_served(tmp_path):
+    """A state written while ``tasks.given`` held each task's entities as the config read them (103fb54) has them
+    written afresh from the task data when opened: its stored predictions are served, not taken for edits."""
+    st = ProjectState(tmp_path, 1)
+    st.upsert_tasks([(2, ZOE, BEFORE[2])])
+    st.save_predictions([(2, "llmaaa-1", "llm", 0.5, {"result": [], "model_version": "llmaaa-1"})])
+    st._q("UPDATE tasks SET given = ?", ('{"entities":[[0,3,"Peop"],[13,17,"Loc"]],"pairs":[[1,0]]}',))
+    st._q("DELETE FROM meta WHERE key = 'tasks_given'")
+    st.close()
+    st = ProjectState(tmp_path, 1)
+    assert list(st.prediction_json_for({2: ZOE}, data={2: BEFORE[2]})) == [2]
+    assert st.prediction_json_for({2: ZOE}, data={2: AFTER[2]}) == {}
+    st.close()
