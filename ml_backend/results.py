@@ -144,14 +144,15 @@ def align_region(text: str, start: int, end: int, mention: str | None) -> tuple[
         return start, end
     if not mention:
         return None
-    # UTF-16 offsets (older frontends) -> code points, then the nearest occurrence of the mention.
-    units = 0
-    for cp, ch in enumerate(text):
-        if units == start and text[cp : cp + len(mention)] == mention:
+    # UTF-16 offsets (older frontends) -> code points (counted in C: a task with hundreds of given entities
+    # re-aligned each one by a Python walk over the text), then the nearest occurrence of the mention.
+    if start >= 0:
+        try:
+            cp = len(text.encode("utf-16-le", "surrogatepass")[: 2 * start].decode("utf-16-le"))
+        except UnicodeDecodeError:  # the offset falls inside a surrogate pair: no UTF-16 offset of a character
+            cp = -1
+        if cp >= 0 and text[cp : cp + len(mention)] == mention:
             return cp, cp + len(mention)
-        if units > start:
-            break
-        units += 2 if ord(ch) > 0xFFFF else 1
     best, at = None, text.find(mention)
     while at >= 0:  # the nearest occurrence (str.find: a long task's scan stays within the webhook's second)
         if best is None or abs(at - start) < abs(best - start):
