@@ -41,6 +41,7 @@ from ml_backend.labeling import LabelingSchema, UnsupportedConfig, parse_config
 from ml_backend.predictions import example_to_results
 from ml_backend.results import align_region, asked_fewer_labels, human_example, unusable_gold
 from ml_backend.state import ProjectState
+from ml_backend.task_keys import given_keys_of
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,9 @@ def export_project(config: BackendConfig, project_id: int, output: str | Path) -
         raise ExportError(f"no state for project {project_id} under MODEL_DIR={config.root}; set MODEL_DIR to the backend's")
     if Path(output).exists() and not Path(output).is_dir():  # e.g. --output export.zip from an earlier run
         raise ExportError(f"--output {output} is a file; pass a folder to write the export into")
-    state = ProjectState(config.root, project_id)
+    # LLM labels judged current as the backend judges them: for the task's text and its given entities as the
+    # project's config reads them (an LLM label made for entities since edited is left out)
+    state = ProjectState(config.root, project_id, given_keys=lambda tasks: given_keys_of(tasks, _schema(state)))
     try:
         return write_export(state, Path(output))
     finally:

@@ -26,9 +26,9 @@ from ml_backend.labeling import LabelingSchema, SchemaCache, UnsupportedConfig
 from ml_backend.request import RequestError, is_id, project_id_of  # app, report, export import them from here
 from ml_backend.model_dir_lock import lock_model_dir
 from ml_backend.on_demand import OnDemandPredictions
-from ml_backend.results import TaskError, pool_example, task_text
+from ml_backend.results import TaskError, task_text
 from ml_backend.state import ProjectState, StateError
-from ml_backend.task_keys import given_key
+from ml_backend.task_keys import given_keys_of
 from ml_backend import sync
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class ProjectContext:
             schema = self.schema
         except (RequestError, UnsupportedConfig):
             return [None] * len(tasks)
-        return [task_given_key(text, data, schema) for text, data in tasks]
+        return given_keys_of(tasks, schema)
 
     @property
     def unserved(self) -> str | None:
@@ -375,16 +375,6 @@ class LLMaAABackend(OnDemandPredictions):
             "running": self.runner.running,
             "projects": {c.state.project_id: c.state.summary() for c in self.contexts()},
         }
-
-
-def task_given_key(text: str, data: Any, schema: LabelingSchema) -> str:
-    """``state.given_key`` of the task's pool example: ``""`` for a task that gives no entities (or a config
-    without relations, which reads none), its spans and pairs as the config reads them otherwise. Unusable
-    entities have a key no LLM label has: one made before they were broken is stale."""
-    try:
-        return given_key(pool_example(0, text, data, schema).to_dict())
-    except TaskError as e:
-        return f"unusable: {e}"
 
 
 def _first_project(tasks: list[Any]) -> Any:

@@ -58,6 +58,17 @@ CREATE TABLE IF NOT EXISTS rounds (n INTEGER PRIMARY KEY, version TEXT, finished
 # predictions.config, written before predictions recorded their label config (counts as current);
 # tasks.given, filled from each task's recorded data when the database is opened (see ``given_fingerprint``).
 ADDED_COLUMNS = (("predictions", "config"), ("tasks", "given"))
+def _data_json(data: Any) -> str:
+    """Task data as stored: readable UTF-8, or with its lone surrogates (a broken emoji in a field besides the
+    text, which SQLite cannot store as UTF-8) escaped, rather than failing the whole /predict batch."""
+    out = json.dumps(data, ensure_ascii=False)
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data)
+    return out
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -92,7 +103,11 @@ class ProjectState(JobLog):
                 if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
             if self.get_meta("tasks_given") != GIVEN_FORMAT:
-                self._fingerprint_tasks()
+                try:
+                    self._fingerprint_tasks()
+                except sqlite3.OperationalError as e:  # read-only, or locked past the timeout: unknown = unchanged
+                    log.warning("project %s: task fingerprints not written (%s); a task's edited entities are told "
+                                "once it is recorded again", self.project_id, e)
         except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
             raise StateError(f"project {self.project_id}: its state database {path} cannot be read ({e}); restore it "
                              f"from a backup, or move the folder {self.dir} away to start that project afresh") from None
@@ -160,7 +175,7 @@ class ProjectState(JobLog):
         ``llm_labels(current=True)``). Other data fields (metadata, an image) change neither.
         """
         now = time.time()
-        rows = [(int(i), t, json.dumps(d, ensure_ascii=False) if d is not None else None, now, given_fingerprint(d))
+        rows = [(int(i), t, _data_json(d) if d is not None else None, now, given_fingerprint(d))
                 for i, t, d in tasks]
         with self._lock:
             self._many("DELETE FROM predictions WHERE task_id IN (SELECT id FROM tasks WHERE id = ? AND "
@@ -285,19 +300,21 @@ class ProjectState(JobLog):
         trained on as this task's label it marks the wrong characters or relations. The entities are read
         now, not when the task was recorded: after a config edit (a label alias added) a label made under
         the new config is current, and one made under the old is while the task reads the same. A config
-        that reads no given entities (no ``<Relations>``) keeps every label made for the text, as before.
+        that reads no given entities (no ``<Relations>``: ``given_keys`` says None) keeps every label made for the
+        text, as before.
         """
         if not current:
             return [json.loads(r["example"]) for r in self._q("SELECT example FROM llm_labels ORDER BY task_id")]
         rows = self._q("SELECT l.example, t.text, t.given, CASE WHEN t.given = '' THEN NULL ELSE t.data END AS data "
                        "FROM llm_labels l JOIN tasks t ON t.id = l.task_id ORDER BY l.task_id")
         labels = [(d, r) for r in rows if (d := json.loads(r["example"])).get("text") == r["text"]]
-        # only tasks whose data holds entities or pairs are read: the others' pool examples ask the text alone
-        asked = [k for k, (_, r) in enumerate(labels) if r["given"] != ""]
+        # read only the tasks whose data holds entities or pairs, or whose label was made for given ones (they may
+        # have been removed since): the others' pool examples ask the text alone, as their labels did
+        asked = [k for k, (d, r) in enumerate(labels) if r["given"] != "" or d.get("given_entities")]
         if self._given_keys is None or not asked:
             return [d for d, _ in labels]
         keys = self._given_keys([(labels[k][1]["text"], json.loads(labels[k][1]["data"] or "null")) for k in asked])
-        stale = {k for k, key in zip(asked, keys) if key and key != given_key(labels[k][0])}  # None, "": nothing read
+        stale = {k for k, key in zip(asked, keys) if key is not None and key != given_key(labels[k][0])}
         return [d for k, (d, _) in enumerate(labels) if k not in stale]
 
     def llm_label_ids(self, round_: int) -> list[int]:

@@ -12,6 +12,9 @@ import hashlib
 import json
 from typing import Any, Callable, Mapping, Sequence
 
+from ml_backend.labeling import LabelingSchema
+from ml_backend.results import TaskError, pool_example
+
 # meta "tasks_given": the format of tasks.given; a state without it (an older version's, or one whose column held
 # a key read through the label config) has every task's fingerprint written afresh from its data when opened
 GIVEN_FORMAT = "raw-1"
@@ -47,3 +50,22 @@ def given_key(example: Mapping[str, Any]) -> str:
         return ""
     spans = [[e.get("start"), e.get("end"), e.get("label")] for e in example.get("entities") or ()]
     return json.dumps({"entities": spans, "pairs": example.get("pairs")}, ensure_ascii=False, separators=(",", ":"))
+
+
+def given_keys_of(tasks: Sequence[tuple[str, Any]], schema: LabelingSchema) -> list[str | None]:
+    """``task_given_key`` of each ``(text, data)``; all None under a config without relations, which reads no
+    given entities (its LLM labels stay current whatever the tasks' entities; a task that gives none under a
+    config with relations has the key ``""``, so a label made for entities since removed is stale)."""
+    if not schema.relation_labels:
+        return [None] * len(tasks)
+    return [task_given_key(text, data, schema) for text, data in tasks]
+
+
+def task_given_key(text: str, data: Any, schema: LabelingSchema) -> str:
+    """``state.given_key`` of the task's pool example: ``""`` for a task that gives no entities (or a config
+    without relations, which reads none), its spans and pairs as the config reads them otherwise. Unusable
+    entities have a key no LLM label has: one made before they were broken is stale."""
+    try:
+        return given_key(pool_example(0, text, data, schema).to_dict())
+    except TaskError as e:
+        return f"unusable: {e}"

@@ -538,6 +538,9 @@ def test_bad_input_found_by_review_gets_a_clear_answer_and_costs_only_itself(mak
 
     r = post("/predict", predict_body([ls_task(20, "a\ud800b"), ls_task(21, "Ann ran .")]))
     assert r.status_code == 200 and len(r.json["results"]) == 2
+    meta = {**ls_task(22, "Eve ran ."), "data": {"text": "Eve ran .", "source": "x\ud800"}}  # not the text: stored
+    r = post("/predict", predict_body([meta, ls_task(23, "Fay ran .")]))
+    assert r.status_code == 200 and len(r.json["results"]) == 2 and {22, 23} <= set(st.tasks())
     bad = annotation_event("ANNOTATION_CREATED", 4, 4, "x\ud800", [])
     ok = annotation_event("ANNOTATION_CREATED", 5, 5, "Di ran .", [region("d", 0, 2, "Di", "Peop")])
     r = post("/webhook", {"action": "ANNOTATIONS_CREATED", "project": ok["project"],

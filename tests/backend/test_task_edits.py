@@ -243,3 +243,29 @@ def test_a_state_whose_tasks_hold_config_read_keys_opens_with_its_predictions_se
     assert list(st.prediction_json_for({2: ZOE}, data={2: BEFORE[2]})) == [2]
     assert st.prediction_json_for({2: ZOE}, data={2: AFTER[2]}) == {}
     st.close()
+
+
+def test_removed_entities_make_the_old_label_stale_and_the_cli_export_leaves_edited_ones_out(make_app, quick_training,
+                                                                                             tmp_path):
+    """A task whose given entities were removed (or emptied) kept its LLM label of the old entities: served again
+    and never relabeled. The CLI export, which opens the state on its own, kept a label of edited entities."""
+    from ml_backend.export import export_project
+
+    two = {1: BEFORE[1], 2: {**BEFORE[2], "pairs": None}, 3: BEFORE[3]}
+    with ScriptedOpenAI(scripted_teacher) as llm:
+        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
+        c = app.test_client()
+        st = app.extensions["llmaaa"].context("1").state
+        c.post("/predict", json=predict_body(tasks(two), RE_XML))
+        c.post("/setup", json=setup_body(RE_XML))
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+        gone = {1: {"text": ANNA}, 2: {"text": ZOE, "entities": []}, 3: AFTER[3]}
+        c.post("/predict", json=predict_body(tasks(gone), RE_XML))
+        assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == []
+        out = tmp_path / "export"
+        export_project(app.extensions["llmaaa"].config, 1, out)
+        exported = [json.loads(line) for line in (out / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert not [d for d in exported if (d.get("annotation") or {}).get("source") == "llm"]
+        n = len(llm.requests)
+        c.post("/webhook", json=START)
+        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3 and len(llm.requests) > n
