@@ -72,14 +72,21 @@ def asked(requests: list[dict]) -> set[tuple[str, str]]:
     return out
 
 
+def labeled_at_cold_start(make_app, llm, data: dict[int, dict]):
+    """A relations project on ``data`` after its cold-start round: ``(app, client, state)``."""
+    app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
+    c = app.test_client()
+    st = app.extensions["llmaaa"].context("1").state
+    c.post("/predict", json=predict_body(tasks(data), RE_XML))
+    c.post("/setup", json=setup_body(RE_XML))
+    wait_idle(st)
+    return app, c, st
+
+
 def test_edited_entities_or_pairs_are_asked_again_and_served_between_the_new_entities(make_app, quick_training):
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body(tasks(BEFORE), RE_XML))
-        c.post("/setup", json=setup_body(RE_XML))
-        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 5
+        app, c, st = labeled_at_cold_start(make_app, llm, BEFORE)
+        assert st.jobs()[0]["detail"]["llm_labeled"] == 5
         first = c.post("/predict", json=predict_body(tasks(BEFORE), RE_XML)).json["results"]
         assert [served(r) for r in first] == [set(), set(), set(), {("Chloé", "Peop", "Live_In", "Paris", "Loc")},
                                               {("Dmitri", "Peop", "Live_In", "Lima", "Loc")}]
@@ -215,12 +222,8 @@ def test_removing_relations_from_the_config_relabels_no_task(make_app, quick_tra
     assert "<Relations>" in RE_XML and ner != RE_XML
     given = {i: BEFORE[i] for i in (2, 4, 5)}
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body(tasks(given), RE_XML))
-        c.post("/setup", json=setup_body(RE_XML))
-        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+        app, c, st = labeled_at_cold_start(make_app, llm, given)
+        assert st.jobs()[0]["detail"]["llm_labeled"] == 3
         c.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": ner}})
         c.post("/predict", json=predict_body(tasks(given), ner))
         assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == [2, 4, 5]
@@ -253,12 +256,8 @@ def test_removed_entities_make_the_old_label_stale_and_the_cli_export_leaves_edi
 
     two = {1: BEFORE[1], 2: {**BEFORE[2], "pairs": None}, 3: BEFORE[3]}
     with ScriptedOpenAI(scripted_teacher) as llm:
-        app = make_app(llm_base_url=llm.base_url, llm_batch=10, teacher_k=0)
-        c = app.test_client()
-        st = app.extensions["llmaaa"].context("1").state
-        c.post("/predict", json=predict_body(tasks(two), RE_XML))
-        c.post("/setup", json=setup_body(RE_XML))
-        assert wait_idle(st)[0]["detail"]["llm_labeled"] == 3
+        app, c, st = labeled_at_cold_start(make_app, llm, two)
+        assert st.jobs()[0]["detail"]["llm_labeled"] == 3
         gone = {1: {"text": ANNA}, 2: {"text": ZOE, "entities": []}, 3: AFTER[3]}
         c.post("/predict", json=predict_body(tasks(gone), RE_XML))
         assert sorted(int(d["id"]) for d in st.llm_labels(current=True)) == []
