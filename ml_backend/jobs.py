@@ -121,13 +121,13 @@ def _llm_stopped(ctx: "ProjectContext", trained_now: dict | None) -> str | None:
             "round; the queue gets student predictions")
 
 
-def _served_relation_f1(ctx: "ProjectContext", students: Students, gold: list[Example]) -> dict[str, Any]:
+def _served_relation_f1(ctx: "ProjectContext", students: Students, gold: list[Example],
+                        data: dict[int, Any]) -> dict[str, Any]:
     """The relation F1 on the human labels of what the queue would serve: the NER student's spans (or the
     task's own), then the RE student's relations. The stopping rule compares it with the LLM's relations on
     its own spans; the RE student's training metric is measured on gold spans, a different and easier task."""
     from llmaaa.metrics import relation_prf
 
-    data = ctx.state.task_data()
     inputs, scored = [], []
     for g in gold:
         try:
@@ -199,7 +199,7 @@ def run_round(ctx: "ProjectContext", job: dict[str, Any]) -> dict[str, Any]:
                              "seconds": round(time.perf_counter() - t1, 2),
                              "gold_metrics": getattr(students.ner, "gold_metrics", None)}
         if students.re is not None and cfg.stop_after_matched > 0 and cfg.student_relations:
-            detail["trained"]["served_relation_metrics"] = _served_relation_f1(ctx, students, gold)
+            detail["trained"]["served_relation_metrics"] = _served_relation_f1(ctx, students, gold, task_data)
     else:
         detail["skipped_training"] = (f"{len(train)} LLM labels and {len(gold)} human labels; training needs "
                                       f">= {cfg.min_train_labels} LLM labels (MIN_TRAIN_LABELS) and >= 1 human label")
